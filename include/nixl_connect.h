@@ -41,11 +41,14 @@
  * (`nxc_metadata_t`) is immutable and may be shared between threads.
  *
  * @section progress Progress and event loops
- * The library runs no thread of its own. Transfers advance whenever the
- * connector is driven: by nxc_op_wait(), nxc_op_status() or
+ * By default the library runs no thread of its own. Transfers advance
+ * whenever the connector is driven: by nxc_op_wait(), nxc_op_status() or
  * nxc_connector_progress(). The *passive* side must be driven as well while
- * a peer moves data (on transports where one-sided access is emulated, the
- * bytes are moved by the passive side's progress). To embed the connector in
+ * a peer moves data: on transports where one-sided access is emulated (UCX
+ * over shared memory or TCP with ordinary malloc'd memory), the bytes are
+ * moved by the passive side's progress. A worker that cannot promise that
+ * sets ::nxc_connector_config_t.progress_thread and the connector drives
+ * itself. To embed the connector in
  * an event loop, watch nxc_connector_fd() for readability and call
  * nxc_connector_progress() when it fires:
  *
@@ -218,7 +221,8 @@ typedef struct nxc_metadata  nxc_metadata_t;
 /** @brief Which fields of ::nxc_connector_config_t are set. */
 enum {
     NXC_CONFIG_NAME    = 1u << 0,
-    NXC_CONFIG_SPIN_US = 1u << 1
+    NXC_CONFIG_SPIN_US = 1u << 1,
+    NXC_CONFIG_PROGRESS_THREAD = 1u << 2
 };
 
 /**
@@ -236,6 +240,13 @@ typedef struct nxc_connector_config {
      *  transfers at transport latency; sleeping keeps idle waits at zero
      *  CPU. Default: 50. */
     unsigned    spin_us;
+    /** Nonzero: the connector starts one thread of its own that drives the
+     *  transport whenever its fd fires, so transfers to and from this
+     *  worker move even while the application calls nothing (a passive
+     *  worker that only waits now and then, or two connectors in one
+     *  thread). Waiters then sleep until that thread reports their op.
+     *  Default: 0 (no thread; progress happens inside the caller's calls). */
+    int         progress_thread;
 } nxc_connector_config_t;
 
 /**
@@ -332,9 +343,10 @@ NXC_API int nxc_op_metadata(nxc_op_t *op, const char **json, size_t *len);
  * @param [in]  len  its length in bytes (at most 256 MiB).
  * @param [out] out  the parsed metadata; free it with nxc_metadata_free().
  *                   It does not depend on any connector.
- * @return ::NXC_OK, ::NXC_ERR_BAD_METADATA (the detail says what and where),
- *         ::NXC_ERR_DEVICE (a descriptor's device string), ::NXC_ERR_INVALID_ARG,
- *         ::NXC_ERR_NO_MEMORY.
+ * @return ::NXC_OK, ::NXC_ERR_BAD_METADATA (anything wrong with the text,
+ *         including a bad device string or descriptors of mixed device
+ *         kinds; the detail says what and where), ::NXC_ERR_INVALID_ARG
+ *         (NULL argument), ::NXC_ERR_NO_MEMORY.
  * @note Thread-safe.
  */
 NXC_API int nxc_metadata_parse(const char *json, size_t len, nxc_metadata_t **out);

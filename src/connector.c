@@ -1,0 +1,523 @@
+#include "connector.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "transport.h"
+#include "util.h"
+
+#define DEFAULT_SPIN_US      50u
+#define MAX_SPIN_US          1000000u
+#define INITIAL_KEY_BUCKETS  256u
+#define PROGRESS_BURST       64u   /* UCX progress calls per pass, to bound lock hold */
+#define FD_CHECK_INTERVAL    256u  /* spin passes between looks at pidfds */
+#define CLOSE_GRACE_NS       (2ull * 1000000000ull)
+
+/* epoll tags: peers are tagged with their serial (>= NXC_TAG_FIRST_PEER)
+ * rather than a pointer, because a peer may be freed while another thread
+ * sleeps in epoll_wait holding its event. */
+#define NXC_TAG_UCX  0u
+#define NXC_TAG_WAKE 1u
+
+/* ---- key table ------------------------------------------------------------ */
+
+static size_t bucket_of(const nxc_connector_t *c, const uint8_t key[NXC_KEY_BYTES])
+{
+    uint64_t h;
+    memcpy(&h, key, sizeof(h)); /* keys are uniformly random already */
+    return (size_t)(h & (c->key_buckets - 1));
+}
+
+static int grow_keys(nxc_connector_t *c)
+{
+    size_t old_n = c->key_buckets, new_n = old_n ? old_n * 2 : INITIAL_KEY_BUCKETS;
+    nxc_op_t **fresh = calloc(new_n, sizeof(*fresh));
+    if (fresh == NULL)
+        return nxc_fail(NXC_ERR_NO_MEMORY, "no memory to grow the key table to %zu", new_n);
+    nxc_op_t **old = c->key_table;
+    c->key_table = fresh;
+    c->key_buckets = new_n;
+    for (size_t b = 0; b < old_n; b++) {
+        for (nxc_op_t *op = old[b], *next; op != NULL; op = next) {
+            next = op->key_next;
+            size_t nb = bucket_of(c, op->key);
+            op->key_next = fresh[nb];
+            fresh[nb] = op;
+        }
+    }
+    free(old);
+    return NXC_OK;
+}
+
+int nxc_keys_insert(nxc_connector_t *c, nxc_op_t *op)
+{
+    if (c->key_count >= c->key_buckets) {
+        int rc = grow_keys(c);
+        if (rc != NXC_OK)
+            return rc;
+    }
+    size_t b = bucket_of(c, op->key);
+    op->key_next = c->key_table[b];
+    c->key_table[b] = op;
+    op->in_key_table = 1;
+    c->key_count++;
+    return NXC_OK;
+}
+
+nxc_op_t *nxc_keys_find(nxc_connector_t *c, const uint8_t key[NXC_KEY_BYTES])
+{
+    if (c->key_buckets == 0)
+        return NULL;
+    for (nxc_op_t *op = c->key_table[bucket_of(c, key)]; op != NULL; op = op->key_next)
+        if (memcmp(op->key, key, NXC_KEY_BYTES) == 0)
+            return op;
+    return NULL;
+}
+
+void nxc_keys_remove(nxc_connector_t *c, nxc_op_t *op)
+{
+    if (!op->in_key_table)
+        return;
+    for (nxc_op_t **pp = &c->key_table[bucket_of(c, op->key)]; *pp != NULL;
+         pp = &(*pp)->key_next) {
+        if (*pp == op) {
+            *pp = op->key_next;
+            break;
+        }
+    }
+    op->in_key_table = 0;
+    c->key_count--;
+}
+
+/* ---- live ops ---------------------------------------------------------------- */
+
+void nxc_open_add(nxc_connector_t *c, nxc_op_t *op)
+{
+    op->open_prev = NULL;
+    op->open_next = c->open_ops;
+    if (c->open_ops != NULL)
+        c->open_ops->open_prev = op;
+    c->open_ops = op;
+}
+
+void nxc_open_remove(nxc_connector_t *c, nxc_op_t *op)
+{
+    if (op->open_prev != NULL)
+        op->open_prev->open_next = op->open_next;
+    else if (c->open_ops == op)
+        c->open_ops = op->open_next;
+    if (op->open_next != NULL)
+        op->open_next->open_prev = op->open_prev;
+    op->open_prev = op->open_next = NULL;
+}
+
+/* ---- progress ---------------------------------------------------------------- */
+
+void nxc_lock(nxc_connector_t *c)
+{
+    atomic_fetch_add_explicit(&c->contenders, 1, memory_order_relaxed);
+    pthread_mutex_lock(&c->lock);
+    atomic_fetch_sub_explicit(&c->contenders, 1, memory_order_relaxed);
+}
+
+void nxc_unlock(nxc_connector_t *c)
+{
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Between two progress passes: let queued API callers in. */
+static void let_others_in(nxc_connector_t *c)
+{
+    if (atomic_load_explicit(&c->contenders, memory_order_relaxed) == 0)
+        return;
+    pthread_mutex_unlock(&c->lock);
+    sched_yield();
+    nxc_lock(c);
+}
+
+void nxc_notify_change(nxc_connector_t *c)
+{
+    c->generation++;
+    if (c->followers > 0)
+        pthread_cond_broadcast(&c->changed);
+    if (c->sleeping)
+        (void)eventfd_write(c->wakefd, 1);
+}
+
+void nxc_track_close(nxc_connector_t *c, ucs_status_ptr_t req)
+{
+    if (c->n_closing == c->cap_closing) {
+        size_t cap = c->cap_closing ? 2 * c->cap_closing : 8;
+        ucs_status_ptr_t *grown = realloc(c->closing, cap * sizeof(*grown));
+        if (grown == NULL) {
+            ucp_request_free(req); /* UCX finishes it on its own */
+            return;
+        }
+        c->closing = grown;
+        c->cap_closing = cap;
+    }
+    c->closing[c->n_closing++] = req;
+}
+
+static unsigned reap_closed_endpoints(nxc_connector_t *c)
+{
+    unsigned reaped = 0;
+    for (size_t i = 0; i < c->n_closing;) {
+        if (ucp_request_check_status(c->closing[i]) == UCS_INPROGRESS) {
+            i++;
+            continue;
+        }
+        ucp_request_free(c->closing[i]);
+        c->closing[i] = c->closing[--c->n_closing];
+        reaped++;
+    }
+    return reaped;
+}
+
+static nxc_peer_t *peer_by_serial(nxc_connector_t *c, uint64_t serial)
+{
+    for (nxc_peer_t *p = c->peers; p != NULL; p = p->next)
+        if (p->serial == serial)
+            return p;
+    return NULL;
+}
+
+static unsigned handle_fd_events(nxc_connector_t *c, const struct epoll_event *ev, int n)
+{
+    unsigned handled = 0;
+    for (int i = 0; i < n; i++) {
+        if (ev[i].data.u64 == NXC_TAG_WAKE) {
+            eventfd_t drop;
+            (void)eventfd_read(c->wakefd, &drop);
+        } else if (ev[i].data.u64 != NXC_TAG_UCX) {
+            nxc_peer_t *p = peer_by_serial(c, ev[i].data.u64);
+            if (p != NULL && !p->dead) {
+                nxc_peer_fail(c, p, "worker '%s' (pid %u) exited", p->name,
+                              p->identity.pid);
+                handled++;
+            }
+        }
+    }
+    return handled;
+}
+
+static unsigned fail_reported_peers(nxc_connector_t *c)
+{
+    unsigned n = 0;
+    for (nxc_peer_t *p = c->peers, *next; p != NULL && c->failing_peers > 0; p = next) {
+        next = p->next; /* nxc_peer_fail may free p */
+        if (p->failing) {
+            nxc_peer_fail(c, p, "%s", p->reason);
+            n++;
+        }
+    }
+    return n;
+}
+
+unsigned nxc_progress_locked(nxc_connector_t *c, int check_fds)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < PROGRESS_BURST && ucp_worker_progress(c->worker) != 0; i++)
+        n++;
+    if (c->n_closing > 0)
+        n += reap_closed_endpoints(c);
+    if (c->failing_peers > 0)
+        n += fail_reported_peers(c);
+    if (check_fds) {
+        struct epoll_event ev[16];
+        int k = epoll_wait(c->epfd, ev, 16, 0);
+        if (k > 0)
+            n += handle_fd_events(c, ev, k);
+    }
+    return n;
+}
+
+static int ms_until(uint64_t deadline)
+{
+    if (deadline == UINT64_MAX)
+        return -1;
+    uint64_t now = nxc_now_ns();
+    if (deadline <= now)
+        return 0;
+    uint64_t ms = (deadline - now + 999999) / 1000000;
+    return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
+}
+
+/* Sleeps on the epoll fd without the lock. The transport must be armed. */
+static void sleep_on_fd(nxc_connector_t *c, uint64_t deadline)
+{
+    struct epoll_event ev[16];
+    c->sleeping = 1;
+    nxc_unlock(c);
+    int k = epoll_wait(c->epfd, ev, 16, ms_until(deadline));
+    nxc_lock(c);
+    c->sleeping = 0;
+    if (k > 0)
+        handle_fd_events(c, ev, k);
+}
+
+/* The leader's loop: progress while there is work, spin a little when there
+ * is none (a completion is often microseconds away), then sleep. */
+static void lead(nxc_connector_t *c, int (*done)(void *), void *arg, uint64_t deadline)
+{
+    uint64_t spin_ns = (uint64_t)c->spin_us * 1000u;
+    uint64_t spin_until = nxc_now_ns() + spin_ns;
+    for (unsigned pass = 1; !done(arg); pass++) {
+        unsigned n = nxc_progress_locked(c, pass % FD_CHECK_INTERVAL == 0);
+        if (done(arg))
+            return;
+        uint64_t now = nxc_now_ns();
+        if (now >= deadline)
+            return;
+        if (n > 0 || now < spin_until) {
+            if (n > 0)
+                spin_until = now + spin_ns;
+            /* Creating, cancelling or releasing ops must not wait for our
+             * spin to end. */
+            let_others_in(c);
+            continue;
+        }
+        if (nxc_transport_arm(c) != 0) {
+            spin_until = now + spin_ns;
+            continue;
+        }
+        sleep_on_fd(c, deadline);
+        spin_until = nxc_now_ns() + spin_ns;
+    }
+}
+
+static void follow(nxc_connector_t *c, uint64_t deadline)
+{
+    c->followers++;
+    if (deadline == UINT64_MAX) {
+        pthread_cond_wait(&c->changed, &c->lock);
+    } else {
+        struct timespec ts = { .tv_sec = (time_t)(deadline / 1000000000ull),
+                               .tv_nsec = (long)(deadline % 1000000000ull) };
+        pthread_cond_timedwait(&c->changed, &c->lock, &ts);
+    }
+    c->followers--;
+}
+
+int nxc_drive_until(nxc_connector_t *c, int (*done)(void *), void *arg, uint64_t deadline)
+{
+    for (;;) {
+        if (done(arg))
+            return NXC_OK;
+        if (nxc_now_ns() >= deadline) {
+            /* One last non-blocking look: a zero timeout still checks. */
+            nxc_progress_locked(c, 1);
+            return done(arg) ? NXC_OK : NXC_ERR_TIMED_OUT;
+        }
+        if (c->leader) {
+            follow(c, deadline);
+            continue;
+        }
+        c->leader = 1;
+        lead(c, done, arg, deadline);
+        c->leader = 0;
+        /* Hand leadership to a follower whose op is still pending. */
+        if (c->followers > 0)
+            pthread_cond_broadcast(&c->changed);
+    }
+}
+
+/* ---- public connector API -------------------------------------------------- */
+
+static int check_config(const nxc_connector_config_t *cfg)
+{
+    if (cfg == NULL)
+        return NXC_OK;
+    if (cfg->field_mask & NXC_CONFIG_NAME) {
+        size_t len = cfg->name ? strlen(cfg->name) : 0;
+        if (len == 0 || len > NXC_NAME_MAX)
+            return nxc_fail(NXC_ERR_INVALID_ARG, "the worker name must be 1 to %d bytes; "
+                            "got %zu", NXC_NAME_MAX, len);
+    }
+    if ((cfg->field_mask & NXC_CONFIG_SPIN_US) && cfg->spin_us > MAX_SPIN_US)
+        return nxc_fail(NXC_ERR_INVALID_ARG, "spin_us %u is above the limit of %u",
+                        cfg->spin_us, MAX_SPIN_US);
+    return NXC_OK;
+}
+
+static int apply_config(nxc_connector_t *c, const nxc_connector_config_t *cfg)
+{
+    c->spin_us = DEFAULT_SPIN_US;
+    if (cfg != NULL && (cfg->field_mask & NXC_CONFIG_SPIN_US))
+        c->spin_us = cfg->spin_us;
+    if (cfg != NULL && (cfg->field_mask & NXC_CONFIG_NAME)) {
+        strcpy(c->name, cfg->name);
+        return NXC_OK;
+    }
+    uint8_t raw[16];
+    int rc = nxc_random_bytes(raw, sizeof(raw));
+    if (rc == NXC_OK)
+        nxc_hex_encode(raw, sizeof(raw), c->name);
+    return rc;
+}
+
+static int init_sync(nxc_connector_t *c)
+{
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    int rc = pthread_cond_init(&c->changed, &attr);
+    pthread_condattr_destroy(&attr);
+    if (rc != 0 || pthread_mutex_init(&c->lock, NULL) != 0)
+        return nxc_fail(NXC_ERR_SYSTEM, "cannot create the connector's lock");
+    return NXC_OK;
+}
+
+static int init_fds(nxc_connector_t *c)
+{
+    c->epfd = epoll_create1(EPOLL_CLOEXEC);
+    c->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (c->epfd < 0 || c->wakefd < 0)
+        return nxc_fail(NXC_ERR_SYSTEM, "cannot create the connector's event fds: %s",
+                        strerror(errno));
+    struct epoll_event ev = { .events = EPOLLIN, .data.u64 = NXC_TAG_WAKE };
+    if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->wakefd, &ev) != 0)
+        return nxc_fail(NXC_ERR_SYSTEM, "epoll_ctl failed: %s", strerror(errno));
+    return NXC_OK;
+}
+
+static void free_connector(nxc_connector_t *c)
+{
+    nxc_transport_fini(c);
+    if (c->epfd >= 0)
+        close(c->epfd);
+    if (c->wakefd >= 0)
+        close(c->wakefd);
+    free(c->key_table);
+    free(c->closing);
+    pthread_cond_destroy(&c->changed);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+static int stop_requested(void *arg)
+{
+    return ((nxc_connector_t *)arg)->stopping;
+}
+
+/* The optional progress thread is a permanent leader: it sleeps on the
+ * epoll fd and drives the transport; waiters follow it. */
+static void *progress_thread_main(void *arg)
+{
+    nxc_connector_t *c = arg;
+    nxc_lock(c);
+    nxc_drive_until(c, stop_requested, c, UINT64_MAX);
+    nxc_unlock(c);
+    return NULL;
+}
+
+static int start_progress_thread(nxc_connector_t *c, const nxc_connector_config_t *cfg)
+{
+    if (cfg == NULL || !(cfg->field_mask & NXC_CONFIG_PROGRESS_THREAD) || !cfg->progress_thread)
+        return NXC_OK;
+    int rc = pthread_create(&c->thread, NULL, progress_thread_main, c);
+    if (rc != 0)
+        return nxc_fail(NXC_ERR_SYSTEM, "cannot start the progress thread: %s", strerror(rc));
+    c->has_thread = 1;
+    return NXC_OK;
+}
+
+static void stop_progress_thread(nxc_connector_t *c)
+{
+    if (!c->has_thread)
+        return;
+    nxc_lock(c);
+    c->stopping = 1;
+    nxc_notify_change(c);
+    nxc_unlock(c);
+    pthread_join(c->thread, NULL);
+    c->has_thread = 0;
+}
+
+int nxc_connector_create(const nxc_connector_config_t *cfg, nxc_connector_t **out)
+{
+    if (out == NULL)
+        return nxc_fail(NXC_ERR_INVALID_ARG, "out must not be NULL");
+    int rc = check_config(cfg);
+    if (rc != NXC_OK)
+        return rc;
+    nxc_connector_t *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return nxc_fail(NXC_ERR_NO_MEMORY, "no memory for a connector");
+    c->epfd = c->wakefd = c->ucx_efd = -1;
+    c->next_peer_serial = NXC_TAG_WAKE + 1;
+    rc = init_sync(c);
+    if (rc == NXC_OK)
+        rc = apply_config(c, cfg);
+    if (rc == NXC_OK)
+        rc = nxc_identity_self(&c->identity);
+    if (rc == NXC_OK)
+        rc = init_fds(c);
+    if (rc == NXC_OK)
+        rc = grow_keys(c);
+    if (rc == NXC_OK)
+        rc = nxc_transport_init(c);
+    if (rc == NXC_OK)
+        rc = start_progress_thread(c, cfg);
+    if (rc != NXC_OK) {
+        free_connector(c);
+        return rc;
+    }
+    nxc_clear_error();
+    *out = c;
+    return NXC_OK;
+}
+
+static int closes_done(void *arg)
+{
+    return ((nxc_connector_t *)arg)->n_closing == 0;
+}
+
+void nxc_connector_destroy(nxc_connector_t *c)
+{
+    if (c == NULL)
+        return;
+    stop_progress_thread(c);
+    nxc_lock(c);
+    while (c->open_ops != NULL)
+        nxc_op_release_locked(c->open_ops);
+    nxc_peers_destroy(c);
+    nxc_drive_until(c, closes_done, c, nxc_now_ns() + CLOSE_GRACE_NS);
+    for (size_t i = 0; i < c->n_closing; i++)
+        ucp_request_free(c->closing[i]);
+    c->n_closing = 0;
+    nxc_unlock(c);
+    free_connector(c);
+}
+
+const char *nxc_connector_name(const nxc_connector_t *c)
+{
+    return c == NULL ? NULL : c->name;
+}
+
+int nxc_connector_fd(nxc_connector_t *c)
+{
+    if (c == NULL)
+        return nxc_fail(NXC_ERR_INVALID_ARG, "connector must not be NULL");
+    return c->epfd;
+}
+
+int nxc_connector_progress(nxc_connector_t *c)
+{
+    if (c == NULL)
+        return nxc_fail(NXC_ERR_INVALID_ARG, "connector must not be NULL");
+    nxc_lock(c);
+    unsigned n = nxc_progress_locked(c, 1);
+    /* Leave the fd armed so the caller may sleep on it right away. */
+    while (nxc_transport_arm(c) == 1)
+        n += nxc_progress_locked(c, 0);
+    nxc_unlock(c);
+    return n > 0x7fffffff ? 0x7fffffff : (int)n;
+}

@@ -1,0 +1,91 @@
+/* Private: the connector, its tables, and the one loop that drives progress.
+ *
+ * Locking: one mutex per connector guards everything below and every UCX
+ * call (the UCX worker runs in serialized mode). UCX callbacks run inside
+ * ucp_worker_progress, hence with the lock held. Waiting uses a
+ * leader/follower scheme: one waiting thread at a time (the leader) drives
+ * the transport - spinning briefly, then sleeping in epoll_wait on the
+ * connector's epoll fd *without* the lock - while the other waiters sleep on
+ * a condition variable and are woken whenever progress changed any op's
+ * state. A thread that changes state while the leader sleeps pokes the
+ * wake eventfd so the leader re-arms. */
+#ifndef NXC_CONNECTOR_H
+#define NXC_CONNECTOR_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <ucp/api/ucp.h>
+
+#include "metadata.h"
+#include "op.h"
+#include "peer.h"
+
+struct nxc_connector {
+    pthread_mutex_t lock;
+    atomic_uint     contenders;    /* threads queued on `lock` */
+    pthread_cond_t  changed;      /* broadcast when ops change state */
+    char            name[NXC_NAME_MAX + 1];
+    nxc_identity_t  identity;
+    unsigned        spin_us;
+
+    ucp_context_h   context;
+    ucp_worker_h    worker;
+    ucp_address_t  *worker_addr;
+    size_t          worker_addr_len;
+    uint64_t        memory_types;  /* what UCX can register */
+
+    int             epfd;          /* the fd users poll: UCX efd + wake + pidfds */
+    int             ucx_efd;
+    int             wakefd;        /* eventfd to interrupt the leader's sleep */
+
+    int             leader;        /* a thread is driving progress in a wait */
+    int             sleeping;      /* ... and is blocked in epoll_wait */
+    unsigned        followers;     /* threads blocked on `changed` */
+    unsigned        generation;    /* bumped at every state change */
+    uint64_t        next_peer_serial;
+    pthread_t       thread;        /* the optional progress thread */
+    int             has_thread;
+    int             stopping;      /* asks the progress thread to exit */
+
+    nxc_op_t       *open_ops;      /* every live op, for teardown and peer failure */
+    nxc_op_t      **key_table;     /* passive ops still waiting for a notification */
+    size_t          key_buckets;   /* power of two */
+    size_t          key_count;
+    nxc_peer_t     *peers;
+    ucs_status_ptr_t *closing;     /* endpoint close requests still running */
+    size_t          n_closing, cap_closing;
+    unsigned        failing_peers; /* peers whose UCX error awaits handling */
+    unsigned long   spoofed_notifications; /* rejected: wrong key or sender */
+};
+
+/* Takes the connector lock. The progress leader yields it between passes
+ * when someone is queued, so API calls never wait for a spin to end. */
+void nxc_lock(nxc_connector_t *c);
+void nxc_unlock(nxc_connector_t *c);
+
+/* Key table of passive ops awaiting their notification (hash on the key). */
+int       nxc_keys_insert(nxc_connector_t *c, nxc_op_t *op);
+nxc_op_t *nxc_keys_find(nxc_connector_t *c, const uint8_t key[NXC_KEY_BYTES]);
+void      nxc_keys_remove(nxc_connector_t *c, nxc_op_t *op);
+
+/* Live op list. */
+void nxc_open_add(nxc_connector_t *c, nxc_op_t *op);
+void nxc_open_remove(nxc_connector_t *c, nxc_op_t *op);
+
+/* Records that op states changed: wakes followers and a sleeping leader. */
+void nxc_notify_change(nxc_connector_t *c);
+
+/* One non-blocking pass: UCX progress, endpoint closes, peer deaths seen on
+ * the epoll fd. Returns how much happened. Lock held. */
+unsigned nxc_progress_locked(nxc_connector_t *c, int check_fds);
+
+/* Drives progress (as leader or follower) until done(arg) is true or the
+ * deadline (absolute ns, UINT64_MAX = none) passes. Lock held on entry and
+ * exit. Returns 0 or NXC_ERR_TIMED_OUT. */
+int nxc_drive_until(nxc_connector_t *c, int (*done)(void *), void *arg,
+                    uint64_t deadline_ns);
+
+/* Keeps an endpoint-close request until UCX finishes it. */
+void nxc_track_close(nxc_connector_t *c, ucs_status_ptr_t req);
+
+#endif

@@ -1,0 +1,193 @@
+#include "peer.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "connector.h"
+#include "error.h"
+#include "transport.h"
+#include "util.h"
+
+static int same_incarnation(const nxc_peer_t *p, const char *name, size_t name_len,
+                            const nxc_identity_t *id)
+{
+    return strlen(p->name) == name_len && memcmp(p->name, name, name_len) == 0 &&
+           p->identity.pid == id->pid && p->identity.pidns == id->pidns &&
+           memcmp(p->identity.host_id, id->host_id, NXC_HOST_ID_BYTES) == 0;
+}
+
+static nxc_peer_t *find_peer(nxc_connector_t *c, const char *name, size_t name_len,
+                             const nxc_identity_t *id)
+{
+    for (nxc_peer_t *p = c->peers; p != NULL; p = p->next)
+        if (same_incarnation(p, name, name_len, id))
+            return p;
+    return NULL;
+}
+
+/* Same-host peers are watched with a pidfd in the connector's epoll set:
+ * it turns readable the moment the process exits. A peer in our own
+ * process needs no watch. Failing to open one only loses promptness:
+ * timeouts still bound every wait. */
+static void watch_process(nxc_connector_t *c, nxc_peer_t *p)
+{
+    if (!p->same_host || p->identity.pid == c->identity.pid)
+        return;
+    p->pidfd = nxc_pidfd_open(p->identity.pid);
+    if (p->pidfd < 0) {
+        if (errno == ESRCH) {
+            p->dead = 1;
+            snprintf(p->reason, sizeof(p->reason), "worker '%s' (pid %u) has already exited",
+                     p->name, p->identity.pid);
+        }
+        return;
+    }
+    struct epoll_event ev = { .events = EPOLLIN, .data.u64 = p->serial };
+    if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, p->pidfd, &ev) != 0) {
+        close(p->pidfd);
+        p->pidfd = -1;
+    }
+}
+
+static nxc_peer_t *new_peer(nxc_connector_t *c, const char *name, size_t name_len,
+                            const nxc_identity_t *id)
+{
+    nxc_peer_t *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return NULL;
+    p->owner = c;
+    p->serial = c->next_peer_serial++;
+    memcpy(p->name, name, name_len);
+    p->name[name_len] = '\0';
+    p->identity = *id;
+    p->same_host = nxc_identity_same_host(id, &c->identity);
+    p->pidfd = -1;
+    watch_process(c, p);
+    p->next = c->peers;
+    c->peers = p;
+    return p;
+}
+
+nxc_peer_t *nxc_peer_for_sender(nxc_connector_t *c, const char *name, size_t name_len,
+                                const nxc_identity_t *id)
+{
+    nxc_peer_t *p = find_peer(c, name, name_len, id);
+    if (p == NULL)
+        p = new_peer(c, name, name_len, id);
+    if (p != NULL)
+        p->refs++;
+    return p;
+}
+
+static int attach_endpoint(nxc_connector_t *c, nxc_peer_t *p, const nxc_agent_blob_t *blob)
+{
+    p->worker_addr = malloc(blob->worker_addr_len);
+    if (p->worker_addr == NULL)
+        return nxc_fail(NXC_ERR_NO_MEMORY, "no memory for a worker address");
+    memcpy(p->worker_addr, blob->worker_addr, blob->worker_addr_len);
+    p->worker_addr_len = blob->worker_addr_len;
+    return nxc_transport_connect(c, p);
+}
+
+int nxc_peer_for_target(nxc_connector_t *c, const nxc_agent_blob_t *blob, nxc_peer_t **out)
+{
+    nxc_peer_t *p = find_peer(c, blob->name, blob->name_len, &blob->identity);
+    if (p == NULL && (p = new_peer(c, blob->name, blob->name_len, &blob->identity)) == NULL)
+        return nxc_fail(NXC_ERR_NO_MEMORY, "no memory for a peer");
+    if (p->dead || p->failing)
+        return nxc_fail(NXC_ERR_PEER_FAILED, "%s", p->reason);
+    if (p->ep == NULL) {
+        int rc = attach_endpoint(c, p, blob);
+        if (rc != NXC_OK) {
+            free(p->worker_addr);
+            p->worker_addr = NULL;
+            return rc;
+        }
+    }
+    p->refs++;
+    *out = p;
+    return NXC_OK;
+}
+
+void nxc_peer_ref(nxc_peer_t *p)
+{
+    p->refs++;
+}
+
+static void unlink_peer(nxc_connector_t *c, nxc_peer_t *p)
+{
+    for (nxc_peer_t **pp = &c->peers; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == p) {
+            *pp = p->next;
+            return;
+        }
+    }
+}
+
+static void free_peer(nxc_connector_t *c, nxc_peer_t *p)
+{
+    nxc_transport_disconnect(c, p);
+    if (p->pidfd >= 0) {
+        epoll_ctl(c->epfd, EPOLL_CTL_DEL, p->pidfd, NULL);
+        close(p->pidfd);
+    }
+    free(p->worker_addr);
+    free(p);
+}
+
+/* Live peers stay cached with their endpoint (warm for the next op); dead
+ * ones go as soon as nothing refers to them. */
+void nxc_peer_unref(nxc_connector_t *c, nxc_peer_t *p)
+{
+    if (p == NULL || --p->refs > 0 || !p->dead)
+        return;
+    unlink_peer(c, p);
+    free_peer(c, p);
+}
+
+static int depends_on(const nxc_op_t *op, const nxc_peer_t *p)
+{
+    return op->peer == p && !nxc_op_is_final(op);
+}
+
+void nxc_peer_fail(nxc_connector_t *c, nxc_peer_t *p, const char *fmt, ...)
+{
+    if (p->dead)
+        return;
+    if (p->failing) {
+        p->failing = 0;
+        c->failing_peers--;
+    } else {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(p->reason, sizeof(p->reason), fmt, ap);
+        va_end(ap);
+    }
+    p->dead = 1;
+    p->refs++; /* keep p alive while its ops fail and release it */
+    for (nxc_op_t *op = c->open_ops; op != NULL; op = op->open_next)
+        if (depends_on(op, p))
+            nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_PEER_FAILED, "%s", p->reason);
+    /* Requests still posted to it complete (with an error) once it is closed. */
+    nxc_transport_disconnect(c, p);
+    if (p->pidfd >= 0) {
+        epoll_ctl(c->epfd, EPOLL_CTL_DEL, p->pidfd, NULL);
+        close(p->pidfd);
+        p->pidfd = -1;
+    }
+    nxc_peer_unref(c, p);
+}
+
+void nxc_peers_destroy(nxc_connector_t *c)
+{
+    while (c->peers != NULL) {
+        nxc_peer_t *p = c->peers;
+        c->peers = p->next;
+        free_peer(c, p);
+    }
+}

@@ -1,0 +1,64 @@
+/* Private: the peers a connector knows, and how it learns of their death.
+ *
+ * A peer is one remote worker incarnation (name + pid + host). The active
+ * side knows its target from the metadata (and holds a UCX endpoint to it);
+ * the passive side learns who is moving its data from the control messages
+ * the active side sends (BEGIN/DONE/ABORT). Endpoints are created once per
+ * peer, shared by all ops to it and reference-counted; a peer that fails is
+ * marked dead, every op that depends on it is failed, and its endpoint is
+ * closed.
+ *
+ * Death detection: across hosts UCX's peer error handling reports it. On one
+ * host that mode would cost the shared-memory transports (SPEC section 5), so
+ * endpoints are created without it and the peer process is watched with a
+ * pidfd registered in the connector's epoll set instead. */
+#ifndef NXC_PEER_H
+#define NXC_PEER_H
+
+#include <ucp/api/ucp.h>
+
+#include "metadata.h"
+
+typedef struct nxc_connector nxc_connector_t;
+
+typedef struct nxc_peer {
+    struct nxc_peer *next;
+    nxc_connector_t *owner;
+    uint64_t         serial;    /* epoll tag: unique per connector */
+    char             name[NXC_NAME_MAX + 1];
+    nxc_identity_t   identity;
+    int              same_host;
+    ucp_ep_h         ep;        /* NULL until we need to send to it */
+    uint8_t         *worker_addr;
+    size_t           worker_addr_len;
+    int              pidfd;     /* -1 when not watched */
+    unsigned         refs;      /* ops that depend on this peer */
+    int              dead;
+    int              failing;   /* UCX reported an error; handled after progress */
+    char             reason[320];
+} nxc_peer_t;
+
+/* Finds or creates the peer the metadata's agent blob names, with an
+ * endpoint. Fails with NXC_ERR_PEER_FAILED if that incarnation is known
+ * dead. Takes a reference. */
+int nxc_peer_for_target(nxc_connector_t *c, const nxc_agent_blob_t *blob,
+                        nxc_peer_t **out);
+
+/* Finds or creates the peer that sent a control message (no endpoint).
+ * Takes a reference. Returns NULL on allocation failure. */
+nxc_peer_t *nxc_peer_for_sender(nxc_connector_t *c, const char *name, size_t name_len,
+                                const nxc_identity_t *id);
+
+void nxc_peer_ref(nxc_peer_t *p);
+void nxc_peer_unref(nxc_connector_t *c, nxc_peer_t *p);
+
+/* Marks the peer dead, fails every open op that depends on it with
+ * NXC_ERR_PEER_FAILED and the reason, and force-closes its endpoint so
+ * requests in flight to it complete. Idempotent. */
+void nxc_peer_fail(nxc_connector_t *c, nxc_peer_t *p, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Closes every endpoint and frees all peers (connector teardown). */
+void nxc_peers_destroy(nxc_connector_t *c);
+
+#endif

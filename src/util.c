@@ -1,0 +1,108 @@
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+
+uint64_t nxc_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int nxc_random_bytes(void *buf, size_t n)
+{
+    uint8_t *p = buf;
+    while (n > 0) {
+        ssize_t got = getrandom(p, n, 0);
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            return nxc_fail(NXC_ERR_SYSTEM, "getrandom failed: %s", strerror(errno));
+        }
+        p += got;
+        n -= (size_t)got;
+    }
+    return NXC_OK;
+}
+
+static int hex_value(int ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* The boot id is a UUID that changes at every boot: with the pid namespace
+ * it tells whether a pid we are given is a process we could watch. */
+static int read_boot_id(uint8_t out[NXC_HOST_ID_BYTES])
+{
+    char text[64] = {0};
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (f == NULL)
+        return nxc_fail(NXC_ERR_SYSTEM, "cannot read the boot id: %s", strerror(errno));
+    size_t got = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    size_t nibbles = 0;
+    for (size_t i = 0; i < got && nibbles < 2 * NXC_HOST_ID_BYTES; i++) {
+        int v = hex_value(text[i]);
+        if (v < 0)
+            continue;
+        if (nibbles % 2 == 0)
+            out[nibbles / 2] = (uint8_t)(v << 4);
+        else
+            out[nibbles / 2] |= (uint8_t)v;
+        nibbles++;
+    }
+    if (nibbles != 2 * NXC_HOST_ID_BYTES)
+        return nxc_fail(NXC_ERR_SYSTEM, "the boot id '%s' is not a UUID", text);
+    return NXC_OK;
+}
+
+int nxc_identity_self(nxc_identity_t *out)
+{
+    nxc_identity_t id;
+    memset(&id, 0, sizeof(id));
+    id.pid = (uint32_t)getpid();
+    struct stat st;
+    if (stat("/proc/self/ns/pid", &st) == 0)
+        id.pidns = (uint64_t)st.st_ino;
+    int rc = read_boot_id(id.host_id);
+    if (rc != NXC_OK)
+        return rc;
+    *out = id;
+    return NXC_OK;
+}
+
+int nxc_identity_same_host(const nxc_identity_t *a, const nxc_identity_t *b)
+{
+    return a->pidns == b->pidns && a->pidns != 0 &&
+           memcmp(a->host_id, b->host_id, NXC_HOST_ID_BYTES) == 0;
+}
+
+int nxc_pidfd_open(uint32_t pid)
+{
+#ifdef SYS_pidfd_open
+    int fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+    if (fd >= 0)
+        (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+    return fd;
+#else
+    (void)pid;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
