@@ -26,28 +26,28 @@
 #define NXC_TAG_UCX  0u
 #define NXC_TAG_WAKE 1u
 
-/* ---- key table ------------------------------------------------------------ */
+/* ---- key tables ----------------------------------------------------------- */
 
-static size_t bucket_of(const nxc_connector_t *c, const uint8_t key[NXC_KEY_BYTES])
+static size_t bucket_of(const struct nxc_keytable *t, const uint8_t key[NXC_KEY_BYTES])
 {
     uint64_t h;
     memcpy(&h, key, sizeof(h)); /* keys are uniformly random already */
-    return (size_t)(h & (c->key_buckets - 1));
+    return (size_t)(h & (t->n_buckets - 1));
 }
 
-static int grow_keys(nxc_connector_t *c)
+static int grow_keys(struct nxc_keytable *t)
 {
-    size_t old_n = c->key_buckets, new_n = old_n ? old_n * 2 : INITIAL_KEY_BUCKETS;
+    size_t old_n = t->n_buckets, new_n = old_n ? old_n * 2 : INITIAL_KEY_BUCKETS;
     nxc_op_t **fresh = calloc(new_n, sizeof(*fresh));
     if (fresh == NULL)
-        return nxc_fail(NXC_ERR_NO_MEMORY, "no memory to grow the key table to %zu", new_n);
-    nxc_op_t **old = c->key_table;
-    c->key_table = fresh;
-    c->key_buckets = new_n;
+        return nxc_fail(NXC_ERR_NO_MEMORY, "no memory to grow a key table to %zu", new_n);
+    nxc_op_t **old = t->buckets;
+    t->buckets = fresh;
+    t->n_buckets = new_n;
     for (size_t b = 0; b < old_n; b++) {
         for (nxc_op_t *op = old[b], *next; op != NULL; op = next) {
             next = op->key_next;
-            size_t nb = bucket_of(c, op->key);
+            size_t nb = bucket_of(t, op->key);
             op->key_next = fresh[nb];
             fresh[nb] = op;
         }
@@ -56,44 +56,45 @@ static int grow_keys(nxc_connector_t *c)
     return NXC_OK;
 }
 
-int nxc_keys_insert(nxc_connector_t *c, nxc_op_t *op)
+int nxc_keys_insert(struct nxc_keytable *t, nxc_op_t *op)
 {
-    if (c->key_count >= c->key_buckets) {
-        int rc = grow_keys(c);
+    if (t->count >= t->n_buckets) {
+        int rc = grow_keys(t);
         if (rc != NXC_OK)
             return rc;
     }
-    size_t b = bucket_of(c, op->key);
-    op->key_next = c->key_table[b];
-    c->key_table[b] = op;
-    op->in_key_table = 1;
-    c->key_count++;
+    size_t b = bucket_of(t, op->key);
+    op->key_next = t->buckets[b];
+    t->buckets[b] = op;
+    op->key_table = t;
+    t->count++;
     return NXC_OK;
 }
 
-nxc_op_t *nxc_keys_find(nxc_connector_t *c, const uint8_t key[NXC_KEY_BYTES])
+nxc_op_t *nxc_keys_find(struct nxc_keytable *t, const uint8_t key[NXC_KEY_BYTES])
 {
-    if (c->key_buckets == 0)
+    if (t->n_buckets == 0)
         return NULL;
-    for (nxc_op_t *op = c->key_table[bucket_of(c, key)]; op != NULL; op = op->key_next)
+    for (nxc_op_t *op = t->buckets[bucket_of(t, key)]; op != NULL; op = op->key_next)
         if (memcmp(op->key, key, NXC_KEY_BYTES) == 0)
             return op;
     return NULL;
 }
 
-void nxc_keys_remove(nxc_connector_t *c, nxc_op_t *op)
+void nxc_keys_remove(nxc_op_t *op)
 {
-    if (!op->in_key_table)
+    struct nxc_keytable *t = op->key_table;
+    if (t == NULL)
         return;
-    for (nxc_op_t **pp = &c->key_table[bucket_of(c, op->key)]; *pp != NULL;
+    for (nxc_op_t **pp = &t->buckets[bucket_of(t, op->key)]; *pp != NULL;
          pp = &(*pp)->key_next) {
         if (*pp == op) {
             *pp = op->key_next;
             break;
         }
     }
-    op->in_key_table = 0;
-    c->key_count--;
+    op->key_table = NULL;
+    t->count--;
 }
 
 /* ---- live ops ---------------------------------------------------------------- */
@@ -395,7 +396,8 @@ static void free_connector(nxc_connector_t *c)
         close(c->epfd);
     if (c->wakefd >= 0)
         close(c->wakefd);
-    free(c->key_table);
+    free(c->passive_keys.buckets);
+    free(c->active_keys.buckets);
     free(c->closing);
     pthread_cond_destroy(&c->changed);
     pthread_mutex_destroy(&c->lock);
@@ -461,7 +463,9 @@ int nxc_connector_create(const nxc_connector_config_t *cfg, nxc_connector_t **ou
     if (rc == NXC_OK)
         rc = init_fds(c);
     if (rc == NXC_OK)
-        rc = grow_keys(c);
+        rc = grow_keys(&c->passive_keys);
+    if (rc == NXC_OK)
+        rc = grow_keys(&c->active_keys);
     if (rc == NXC_OK)
         rc = nxc_transport_init(c);
     if (rc == NXC_OK)
@@ -488,12 +492,23 @@ void nxc_connector_destroy(nxc_connector_t *c)
     nxc_lock(c);
     while (c->open_ops != NULL)
         nxc_op_release_locked(c->open_ops);
-    nxc_peers_destroy(c);
+    nxc_peers_disconnect_all(c);
     nxc_drive_until(c, closes_done, c, nxc_now_ns() + CLOSE_GRACE_NS);
     for (size_t i = 0; i < c->n_closing; i++)
         ucp_request_free(c->closing[i]);
     c->n_closing = 0;
+    c->tearing_down = 1;
+    for (nxc_op_t *z = c->zombies; z != NULL; z = z->open_next)
+        nxc_rma_release(z); /* rkeys must go before the worker */
     nxc_unlock(c);
+    /* Destroying the worker may still call back into zombie ops. */
+    nxc_transport_fini(c);
+    while (c->zombies != NULL) {
+        nxc_op_t *z = c->zombies;
+        c->zombies = z->open_next;
+        nxc_op_destroy(z);
+    }
+    nxc_peers_free_all(c);
     free_connector(c);
 }
 

@@ -33,6 +33,7 @@ struct nxc_connector {
     ucp_address_t  *worker_addr;
     size_t          worker_addr_len;
     uint64_t        memory_types;  /* what UCX can register */
+    int             has_shm;       /* UCX may use shared memory to same-host peers */
 
     int             epfd;          /* the fd users poll: UCX efd + wake + pidfds */
     int             ucx_efd;
@@ -48,9 +49,16 @@ struct nxc_connector {
     int             stopping;      /* asks the progress thread to exit */
 
     nxc_op_t       *open_ops;      /* every live op, for teardown and peer failure */
-    nxc_op_t      **key_table;     /* passive ops still waiting for a notification */
-    size_t          key_buckets;   /* power of two */
-    size_t          key_count;
+    nxc_op_t       *zombies;       /* released ops UCX may still call back; freed
+                                      after the worker is destroyed */
+    int             tearing_down;
+    struct nxc_keytable {
+        nxc_op_t  **buckets;       /* chained on op->key_next */
+        size_t      n_buckets;     /* power of two */
+        size_t      count;
+    } passive_keys,                /* passive ops still waiting for their peer */
+      active_keys;                 /* active AM reads waiting for data */
+    nxc_protocol_t  proto;         /* what new active ops use */
     nxc_peer_t     *peers;
     ucs_status_ptr_t *closing;     /* endpoint close requests still running */
     size_t          n_closing, cap_closing;
@@ -63,10 +71,11 @@ struct nxc_connector {
 void nxc_lock(nxc_connector_t *c);
 void nxc_unlock(nxc_connector_t *c);
 
-/* Key table of passive ops awaiting their notification (hash on the key). */
-int       nxc_keys_insert(nxc_connector_t *c, nxc_op_t *op);
-nxc_op_t *nxc_keys_find(nxc_connector_t *c, const uint8_t key[NXC_KEY_BYTES]);
-void      nxc_keys_remove(nxc_connector_t *c, nxc_op_t *op);
+/* Key tables: ops found by their 128-bit key (hash lookup). An op leaves
+ * its table when it reaches a final state, so a key is consumed once. */
+int       nxc_keys_insert(struct nxc_keytable *t, nxc_op_t *op);
+nxc_op_t *nxc_keys_find(struct nxc_keytable *t, const uint8_t key[NXC_KEY_BYTES]);
+void      nxc_keys_remove(nxc_op_t *op);
 
 /* Live op list. */
 void nxc_open_add(nxc_connector_t *c, nxc_op_t *op);

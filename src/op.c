@@ -31,8 +31,7 @@ void nxc_op_finish(nxc_op_t *op, nxc_op_status_t status, int err, const char *fm
     vsnprintf(op->err_detail, sizeof(op->err_detail), fmt, ap);
     va_end(ap);
     /* A final passive op accepts no further notification. */
-    if (op->in_key_table)
-        nxc_keys_remove(op->c, op);
+    nxc_keys_remove(op);
     nxc_notify_change(op->c);
 }
 
@@ -116,6 +115,8 @@ static nxc_op_t *op_new(nxc_connector_t *c, nxc_op_kind_t kind, int passive,
     op->kind = kind;
     op->passive = passive;
     op->status = NXC_OP_UNINITIALIZED;
+    for (size_t i = 0; i < n; i++)
+        op->expected += descs[i].size > 0;
     return op;
 }
 
@@ -123,13 +124,10 @@ void nxc_op_destroy(nxc_op_t *op)
 {
     if (op == NULL)
         return;
-    nxc_transport_release_rkeys(op);
+    nxc_transport_release(op);
     nxc_transport_unexpose(op);
     if (op->peer != NULL)
         nxc_peer_unref(op->c, op->peer);
-    free(op->rkeys);
-    free(op->raddr);
-    free(op->rkey_index);
     free(op->json);
     free(op->descs);
     free(op);
@@ -174,7 +172,7 @@ static int create_passive(nxc_connector_t *c, nxc_op_kind_t kind, const nxc_desc
     if (rc == NXC_OK)
         rc = build_metadata(op);
     if (rc == NXC_OK)
-        rc = nxc_keys_insert(c, op);
+        rc = nxc_keys_insert(&c->passive_keys, op);
     if (rc != NXC_OK) {
         nxc_op_destroy(op);
         nxc_unlock(c);
@@ -247,34 +245,66 @@ int nxc_begin_write(nxc_connector_t *c, const nxc_descriptor_t *local, size_t n,
 
 /* ---- notifications from the active side ----------------------------------- */
 
-void nxc_op_on_ctrl(nxc_connector_t *c, int type, const uint8_t key[NXC_KEY_BYTES],
-                    const char *name, size_t name_len, const nxc_identity_t *sender)
+static int same_sender(const nxc_peer_t *p, const nxc_ctrl_msg_t *m)
 {
-    nxc_op_t *op = nxc_keys_find(c, key);
-    if (op == NULL) {
+    return strlen(p->name) == m->name_len && memcmp(p->name, m->name, m->name_len) == 0 &&
+           p->identity.pid == m->sender.pid;
+}
+
+void nxc_op_check_landed(nxc_op_t *op)
+{
+    if (op->done_heard && op->status == NXC_OP_IN_PROGRESS && nxc_am_all_landed(op))
+        nxc_op_finish(op, NXC_OP_COMPLETE, NXC_OK, "complete");
+}
+
+/* BEGIN: the op now belongs to its sender; an AM read is served at once. */
+static void on_begin(nxc_connector_t *c, nxc_op_t *op, const nxc_ctrl_msg_t *m)
+{
+    if (op->status == NXC_OP_INITIALIZED) {
+        op->status = NXC_OP_IN_PROGRESS;
+        nxc_notify_change(c);
+    }
+    if (!(m->flags & NXC_CTRL_FLAG_PULL))
+        return;
+    int rc = nxc_transport_connect_back(c, op->peer, m->addr, m->addr_len);
+    if (rc != NXC_OK)
+        nxc_op_finish(op, NXC_OP_ERRORED, rc, "cannot reach worker '%s' to send it the data: %s",
+                      op->peer->name, nxc_last_error());
+    else
+        nxc_am_serve_read(op);
+}
+
+void nxc_op_on_ctrl(nxc_connector_t *c, const nxc_ctrl_msg_t *m)
+{
+    nxc_op_t *op = nxc_keys_find(&c->passive_keys, m->key);
+    int pull = (m->flags & NXC_CTRL_FLAG_PULL) != 0;
+    if (op == NULL || (pull && (m->type != NXC_CTRL_BEGIN || op->kind != NXC_OP_READ))) {
         c->spoofed_notifications++;
         return;
     }
     /* The first peer to speak for a key owns the op; anyone else is ignored. */
     if (op->peer == NULL) {
-        op->peer = nxc_peer_for_sender(c, name, name_len, sender);
+        op->peer = nxc_peer_for_sender(c, m->name, m->name_len, &m->sender);
         if (op->peer == NULL)
             return;
-    } else if (strlen(op->peer->name) != name_len ||
-               memcmp(op->peer->name, name, name_len) != 0 ||
-               op->peer->identity.pid != sender->pid) {
+    } else if (!same_sender(op->peer, m)) {
         c->spoofed_notifications++;
         return;
     }
-    switch (type) {
+    op->proto = (m->flags & NXC_CTRL_FLAG_AM) ? NXC_PROTO_AM : NXC_PROTO_RMA;
+    switch (m->type) {
     case NXC_CTRL_BEGIN:
-        if (op->status == NXC_OP_INITIALIZED) {
-            op->status = NXC_OP_IN_PROGRESS;
-            nxc_notify_change(c);
-        }
+        on_begin(c, op, m);
         break;
     case NXC_CTRL_DONE:
-        nxc_op_finish(op, NXC_OP_COMPLETE, NXC_OK, "complete");
+        if (op->status == NXC_OP_INITIALIZED)
+            op->status = NXC_OP_IN_PROGRESS;
+        if (op->proto == NXC_PROTO_RMA || op->kind == NXC_OP_READ) {
+            nxc_op_finish(op, NXC_OP_COMPLETE, NXC_OK, "complete");
+        } else {
+            op->done_heard = 1; /* a write completes once every buffer landed */
+            nxc_op_check_landed(op);
+        }
         break;
     case NXC_CTRL_ABORT:
         nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_PEER_ABORTED,
@@ -359,6 +389,8 @@ static void cancel_locked(nxc_op_t *op)
     nxc_op_finish(op, NXC_OP_CANCELLED, NXC_ERR_CANCELLED, "cancelled by the caller");
     if (op->passive)
         nxc_transport_unexpose(op);
+    else
+        nxc_transport_cancelled(op);
 }
 
 int nxc_op_cancel(nxc_op_t *op)
@@ -408,9 +440,17 @@ nxc_op_kind_t nxc_op_kind(const nxc_op_t *op)
     return op == NULL ? NXC_OP_KIND_UNSPECIFIED : op->kind;
 }
 
-static int drained(void *arg)
+/* Requests to a dead peer whose endpoint UCX cannot close (same-host peer,
+ * no peer-error mode) never complete; UCX will not run them either. */
+static int stuck_on_dead_peer(const nxc_op_t *op)
 {
-    return ((nxc_op_t *)arg)->inflight == 0;
+    return op->peer != NULL && op->peer->dead && !nxc_transport_can_close(op->peer);
+}
+
+static int drained_or_stuck(void *arg)
+{
+    const nxc_op_t *op = arg;
+    return op->inflight == 0 || stuck_on_dead_peer(op);
 }
 
 /* Waits until UCX no longer touches the op's buffers. A peer that keeps us
@@ -419,23 +459,30 @@ static int drained(void *arg)
 static void drain_locked(nxc_op_t *op)
 {
     nxc_connector_t *c = op->c;
-    if (op->inflight == 0)
+    if (drained_or_stuck(op))
         return;
-    if (nxc_drive_until(c, drained, op, nxc_now_ns() + NXC_RELEASE_DRAIN_NS) != NXC_OK &&
-        op->peer != NULL)
+    if (nxc_drive_until(c, drained_or_stuck, op, nxc_now_ns() + NXC_RELEASE_DRAIN_NS) !=
+            NXC_OK && op->peer != NULL)
         nxc_peer_fail(c, op->peer, "worker '%s' did not finish a released op within %llu s",
                       op->peer->name, NXC_RELEASE_DRAIN_NS / 1000000000ull);
-    nxc_drive_until(c, drained, op, UINT64_MAX);
+    nxc_drive_until(c, drained_or_stuck, op, UINT64_MAX);
 }
 
 void nxc_op_release_locked(nxc_op_t *op)
 {
     if (!nxc_op_is_final(op))
         cancel_locked(op);
-    if (op->in_key_table)
-        nxc_keys_remove(op->c, op);
+    nxc_keys_remove(op);
+    nxc_transport_unexpose(op); /* UCX's own registrations serve requests in flight */
     drain_locked(op);
     nxc_open_remove(op->c, op);
+    if (op->inflight > 0) {
+        /* UCX still holds requests whose callbacks name this op: keep the
+         * struct (not the caller's buffers) until the worker is destroyed. */
+        op->open_next = op->c->zombies;
+        op->c->zombies = op;
+        return;
+    }
     nxc_op_destroy(op);
 }
 

@@ -16,7 +16,14 @@
 #include "metadata.h"
 #include "peer.h"
 
-#define NXC_CTRL_MAX (48 + NXC_NAME_MAX)
+#define NXC_CTRL_MAX (48 + NXC_NAME_MAX)  /* a control message without an address */
+#define NXC_DATA_HDR 24                   /* key, descriptor index, sender pid */
+
+/* How an active op moves its bytes (chosen per op, see transport.h). */
+typedef enum nxc_protocol {
+    NXC_PROTO_RMA = 1, /* ucp_put/get + flush: one-sided, for real RDMA */
+    NXC_PROTO_AM  = 2  /* rendezvous active messages into the exposed buffers */
+} nxc_protocol_t;
 
 struct nxc_op {
     nxc_connector_t  *c;
@@ -30,9 +37,26 @@ struct nxc_op {
     uint8_t           key[NXC_KEY_BYTES];
     nxc_peer_t       *peer;       /* target (active) or initiator once known (passive) */
     struct nxc_op    *open_prev, *open_next;   /* connector's list of live ops */
-    struct nxc_op    *key_next;                /* connector's key table chain */
-    int               in_key_table;
+    struct nxc_op    *key_next;                /* key table chain */
+    struct nxc_keytable *key_table;            /* the table holding it, or NULL */
     unsigned          inflight;   /* UCX requests that may still touch our buffers */
+
+    nxc_protocol_t    proto;
+    /* Per-descriptor bookkeeping of the AM protocol, on the receiving side
+     * (passive write, active read): which buffers have been claimed by an
+     * incoming message, how many are fully in place, how many receives are
+     * still running. The op completes only when every non-empty buffer has
+     * landed, whatever order the messages came in. */
+    uint8_t          *claimed;
+    size_t            expected;   /* non-empty descriptors */
+    size_t            landed;
+    unsigned          receiving;
+    int               done_heard; /* passive: the peer said DONE */
+    /* Sending side of the AM protocol (active write, passive read). */
+    uint8_t          *data_hdr;   /* one NXC_DATA_HDR header per descriptor */
+    size_t            sends_left;
+    ucs_status_t      send_status;
+    uint8_t          *ctrl_begin; /* BEGIN may carry our worker address */
 
     /* passive side */
     char             *json;
@@ -45,7 +69,6 @@ struct nxc_op {
     size_t            n_rkeys;
     uint64_t         *raddr;      /* remote address per descriptor */
     size_t           *rkey_index; /* region of each descriptor */
-    uint8_t           ctrl_begin[NXC_CTRL_MAX];
     uint8_t           ctrl_end[NXC_CTRL_MAX];
 };
 
@@ -65,10 +88,25 @@ void nxc_op_destroy(nxc_op_t *op);
 /* Called by the transport when one of the op's requests completes. */
 void nxc_op_request_done(nxc_op_t *op);
 
-/* A control message arrived for `key` from `name`/`sender`: route it to its
- * op (hash lookup), check the sender is the op's peer, apply it. */
-void nxc_op_on_ctrl(nxc_connector_t *c, int type, const uint8_t key[NXC_KEY_BYTES],
-                    const char *name, size_t name_len, const nxc_identity_t *sender);
+/* A decoded control message; every pointer borrows from the message. */
+typedef struct nxc_ctrl_msg {
+    uint8_t        type;      /* NXC_CTRL_BEGIN / DONE / ABORT */
+    uint8_t        flags;     /* NXC_CTRL_FLAG_* */
+    const uint8_t *key;       /* NXC_KEY_BYTES */
+    const char    *name;
+    size_t         name_len;
+    nxc_identity_t sender;
+    const uint8_t *addr;      /* pulling BEGIN only: the sender's worker address */
+    size_t         addr_len;
+} nxc_ctrl_msg_t;
+
+/* A control message arrived: route it to its op by key (hash lookup), check
+ * the sender is the op's peer, apply it. */
+void nxc_op_on_ctrl(nxc_connector_t *c, const nxc_ctrl_msg_t *msg);
+
+/* Completes a passive op of the AM protocol once DONE was heard and every
+ * buffer has landed. */
+void nxc_op_check_landed(nxc_op_t *op);
 
 /* Release with the connector lock held (connector teardown). */
 void nxc_op_release_locked(nxc_op_t *op);

@@ -144,7 +144,7 @@ static void free_peer(nxc_connector_t *c, nxc_peer_t *p)
  * ones go as soon as nothing refers to them. */
 void nxc_peer_unref(nxc_connector_t *c, nxc_peer_t *p)
 {
-    if (p == NULL || --p->refs > 0 || !p->dead)
+    if (p == NULL || --p->refs > 0 || !p->dead || c->tearing_down)
         return;
     unlink_peer(c, p);
     free_peer(c, p);
@@ -183,7 +183,15 @@ void nxc_peer_fail(nxc_connector_t *c, nxc_peer_t *p, const char *fmt, ...)
     nxc_peer_unref(c, p);
 }
 
-void nxc_peers_destroy(nxc_connector_t *c)
+void nxc_peers_disconnect_all(nxc_connector_t *c)
+{
+    for (nxc_peer_t *p = c->peers; p != NULL; p = p->next) {
+        nxc_transport_disconnect(c, p);
+        p->ep = NULL;
+    }
+}
+
+void nxc_peers_free_all(nxc_connector_t *c)
 {
     while (c->peers != NULL) {
         nxc_peer_t *p = c->peers;

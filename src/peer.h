@@ -28,6 +28,7 @@ typedef struct nxc_peer {
     char             name[NXC_NAME_MAX + 1];
     nxc_identity_t   identity;
     int              same_host;
+    int              ucx_reports_failure; /* endpoint in UCX peer-error mode */
     ucp_ep_h         ep;        /* NULL until we need to send to it */
     uint8_t         *worker_addr;
     size_t           worker_addr_len;
@@ -58,7 +59,11 @@ void nxc_peer_unref(nxc_connector_t *c, nxc_peer_t *p);
 void nxc_peer_fail(nxc_connector_t *c, nxc_peer_t *p, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Closes every endpoint and frees all peers (connector teardown). */
-void nxc_peers_destroy(nxc_connector_t *c);
+/* Connector teardown, before the UCX worker goes: closes every endpoint that
+ * can be closed and forgets the others (destroying the worker reclaims them). */
+void nxc_peers_disconnect_all(nxc_connector_t *c);
+
+/* Connector teardown, after the UCX worker is gone: frees all peers. */
+void nxc_peers_free_all(nxc_connector_t *c);
 
 #endif

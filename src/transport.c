@@ -1,6 +1,8 @@
 #include "transport.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -14,9 +16,53 @@
 
 /* Whether an endpoint to a peer should ask UCX for peer-failure reports.
  * Same host: no (it would disable shared memory; a pidfd watches instead). */
-static ucp_err_handling_mode_t err_mode_for(const nxc_peer_t *p)
+static int wants_peer_error_mode(const nxc_connector_t *c, const nxc_peer_t *p)
 {
-    return p->same_host ? UCP_ERR_HANDLING_MODE_NONE : UCP_ERR_HANDLING_MODE_PEER;
+    return !(p->same_host && c->has_shm);
+}
+
+/* Whether the context's resources (ucp_context_print_info) name any of
+ * `tls`, e.g. "-- sysv/". */
+static int context_lists(ucp_context_h ctx, const char *const *tls)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (f == NULL)
+        return 0;
+    ucp_context_print_info(ctx, f);
+    fclose(f);
+    int found = 0;
+    for (size_t i = 0; text != NULL && tls[i] != NULL && !found; i++)
+        found = strstr(text, tls[i]) != NULL;
+    free(text);
+    return found;
+}
+
+/* Whether UCX may reach same-host peers over shared memory (sysv, posix or
+ * xpmem among the context's resources). Without it, same-host traffic goes
+ * over TCP, where peer-error mode costs nothing and is needed: UCX aborts the
+ * process when a TCP peer fails on an endpoint created without it. */
+static int context_has_shm(ucp_context_h ctx)
+{
+    static const char *const shm[] = { "-- sysv/", "-- posix/", "-- xpmem/", NULL };
+    return context_lists(ctx, shm);
+}
+
+/* RMA where UCX has hardware that does it (see transport.h), else AM. */
+static int choose_protocol(nxc_connector_t *c)
+{
+    static const char *const rdma[] = { "-- rc_", "-- dc_", "-- ud_", NULL };
+    const char *forced = getenv("NXC_PROTOCOL");
+    if (forced != NULL && strcmp(forced, "rma") == 0)
+        c->proto = NXC_PROTO_RMA;
+    else if (forced != NULL && strcmp(forced, "am") == 0)
+        c->proto = NXC_PROTO_AM;
+    else if (forced != NULL && forced[0] != '\0')
+        return nxc_fail(NXC_ERR_INVALID_ARG, "NXC_PROTOCOL is '%s'; use 'rma' or 'am'", forced);
+    else
+        c->proto = context_lists(c->context, rdma) ? NXC_PROTO_RMA : NXC_PROTO_AM;
+    return NXC_OK;
 }
 
 /* ---- control messages --------------------------------------------------- */
@@ -48,8 +94,17 @@ static uint64_t get_u64(const uint8_t *p)
     return v;
 }
 
-/* Layout: u8 type, u8 version, u16 name_len, u32 pid, u64 pidns,
- * 16 B host id, 16 B key, name. */
+/* Layout: u8 type|flags, u8 version, u16 name_len, u32 pid, u64 pidns,
+ * 16 B host id, 16 B key, name, and for a pulling BEGIN: u32 address
+ * length, the sender's UCX worker address. */
+static size_t ctrl_len(const nxc_connector_t *c, uint8_t type)
+{
+    size_t len = NXC_CTRL_FIXED_LEN + strlen(c->name);
+    if (type & NXC_CTRL_FLAG_PULL)
+        len += 4 + c->worker_addr_len;
+    return len;
+}
+
 static size_t ctrl_encode(const nxc_connector_t *c, uint8_t type,
                           const uint8_t key[NXC_KEY_BYTES], uint8_t *buf)
 {
@@ -62,34 +117,64 @@ static size_t ctrl_encode(const nxc_connector_t *c, uint8_t type,
     memcpy(buf + 16, c->identity.host_id, NXC_HOST_ID_BYTES);
     memcpy(buf + 32, key, NXC_KEY_BYTES);
     memcpy(buf + NXC_CTRL_FIXED_LEN, c->name, name_len);
-    return NXC_CTRL_FIXED_LEN + name_len;
+    size_t len = NXC_CTRL_FIXED_LEN + name_len;
+    if (type & NXC_CTRL_FLAG_PULL) {
+        put_u32(buf + len, (uint32_t)c->worker_addr_len);
+        memcpy(buf + len + 4, c->worker_addr, c->worker_addr_len);
+        len += 4 + c->worker_addr_len;
+    }
+    return len;
+}
+
+/* Checks every length against what arrived; a malformed message is dropped
+ * and counted, never trusted. */
+static int ctrl_decode(const uint8_t *m, size_t len, nxc_ctrl_msg_t *out)
+{
+    if (len < NXC_CTRL_FIXED_LEN || m[1] != NXC_CTRL_VERSION)
+        return -1;
+    size_t name_len = get_u16(m + 2);
+    if (name_len == 0 || name_len > NXC_NAME_MAX || len < NXC_CTRL_FIXED_LEN + name_len)
+        return -1;
+    size_t end = NXC_CTRL_FIXED_LEN + name_len;
+    out->type = m[0] & NXC_CTRL_TYPE_MASK;
+    out->flags = m[0] & (uint8_t)~NXC_CTRL_TYPE_MASK;
+    out->key = m + 32;
+    out->name = (const char *)m + NXC_CTRL_FIXED_LEN;
+    out->name_len = name_len;
+    out->sender.pid = get_u32(m + 4);
+    out->sender.pidns = get_u64(m + 8);
+    memcpy(out->sender.host_id, m + 16, NXC_HOST_ID_BYTES);
+    out->addr = NULL;
+    out->addr_len = 0;
+    if (out->flags & NXC_CTRL_FLAG_PULL) {
+        if (len < end + 4)
+            return -1;
+        out->addr_len = get_u32(m + end);
+        out->addr = m + end + 4;
+        if (out->addr_len == 0 || out->addr_len > NXC_MAX_WORKER_ADDR)
+            return -1;
+        end += 4 + out->addr_len;
+    }
+    return len == end ? 0 : -1;
 }
 
 static ucs_status_t ctrl_received(void *arg, const void *header, size_t header_len,
                                   void *data, size_t len, const ucp_am_recv_param_t *param)
 {
     nxc_connector_t *c = arg;
-    const uint8_t *m = data;
+    nxc_ctrl_msg_t msg;
     (void)header;
     (void)header_len;
     if (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) {
         /* We never send control messages by rendezvous: refuse the data. */
-        ucp_am_data_release(c->worker, data);
+        c->spoofed_notifications++;
+        return UCS_ERR_REJECTED;
+    }
+    if (ctrl_decode(data, len, &msg) != 0) {
         c->spoofed_notifications++;
         return UCS_OK;
     }
-    if (len < NXC_CTRL_FIXED_LEN || m[1] != NXC_CTRL_VERSION ||
-        get_u16(m + 2) == 0 || get_u16(m + 2) > NXC_NAME_MAX ||
-        len != NXC_CTRL_FIXED_LEN + get_u16(m + 2)) {
-        c->spoofed_notifications++;
-        return UCS_OK;
-    }
-    nxc_identity_t sender;
-    sender.pid = get_u32(m + 4);
-    sender.pidns = get_u64(m + 8);
-    memcpy(sender.host_id, m + 16, NXC_HOST_ID_BYTES);
-    nxc_op_on_ctrl(c, m[0], m + 32, (const char *)m + NXC_CTRL_FIXED_LEN,
-                   get_u16(m + 2), &sender);
+    nxc_op_on_ctrl(c, &msg);
     return UCS_OK;
 }
 
@@ -118,7 +203,22 @@ static int create_context(nxc_connector_t *c)
     ucp_context_attr_t attr = { .field_mask = UCP_ATTR_FIELD_MEMORY_TYPES };
     if (ucp_context_query(c->context, &attr) == UCS_OK)
         c->memory_types = attr.memory_types;
-    return NXC_OK;
+    c->has_shm = context_has_shm(c->context);
+    return choose_protocol(c);
+}
+
+static int set_am_handler(nxc_connector_t *c, unsigned id, ucp_am_recv_callback_t cb)
+{
+    ucp_am_handler_param_t am = {
+        .field_mask = UCP_AM_HANDLER_PARAM_FIELD_ID | UCP_AM_HANDLER_PARAM_FIELD_CB |
+                      UCP_AM_HANDLER_PARAM_FIELD_ARG | UCP_AM_HANDLER_PARAM_FIELD_FLAGS,
+        .id = id,
+        .cb = cb,
+        .arg = c,
+        .flags = UCP_AM_FLAG_WHOLE_MSG,
+    };
+    ucs_status_t st = ucp_worker_set_am_recv_handler(c->worker, &am);
+    return st == UCS_OK ? NXC_OK : ucx_fail(st, "ucp_worker_set_am_recv_handler");
 }
 
 static int create_worker(nxc_connector_t *c)
@@ -142,18 +242,10 @@ static int create_worker(nxc_connector_t *c)
     st = ucp_worker_get_efd(c->worker, &c->ucx_efd);
     if (st != UCS_OK)
         return ucx_fail(st, "ucp_worker_get_efd");
-    ucp_am_handler_param_t am = {
-        .field_mask = UCP_AM_HANDLER_PARAM_FIELD_ID | UCP_AM_HANDLER_PARAM_FIELD_CB |
-                      UCP_AM_HANDLER_PARAM_FIELD_ARG | UCP_AM_HANDLER_PARAM_FIELD_FLAGS,
-        .id = NXC_AM_CTRL_ID,
-        .cb = ctrl_received,
-        .arg = c,
-        .flags = UCP_AM_FLAG_WHOLE_MSG,
-    };
-    st = ucp_worker_set_am_recv_handler(c->worker, &am);
-    if (st != UCS_OK)
-        return ucx_fail(st, "ucp_worker_set_am_recv_handler");
-    return NXC_OK;
+    int rc = set_am_handler(c, NXC_AM_CTRL_ID, ctrl_received);
+    if (rc == NXC_OK)
+        rc = set_am_handler(c, NXC_AM_DATA_ID, nxc_am_data_received);
+    return rc;
 }
 
 static int add_to_epoll(int epfd, int fd, uint64_t tag)
@@ -174,14 +266,43 @@ int nxc_transport_init(nxc_connector_t *c)
     return rc;
 }
 
+/* Workers we could not destroy stay reachable from here (see below). */
+static struct parked_worker {
+    struct parked_worker *next;
+    ucp_worker_h          worker;
+    ucp_context_h         context;
+} *parked_workers;
+static pthread_mutex_t parked_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* UCX 1.13 can neither cancel nor complete requests posted to a same-host
+ * peer that died mid-transfer over shared memory, and destroying a worker
+ * that still holds them aborts the process in its registration cache. Such
+ * a worker is parked instead: a bounded leak, only after a peer's death. */
+static void park_worker(nxc_connector_t *c)
+{
+    struct parked_worker *p = malloc(sizeof(*p));
+    if (p == NULL)
+        return;
+    p->worker = c->worker;
+    p->context = c->context;
+    pthread_mutex_lock(&parked_lock);
+    p->next = parked_workers;
+    parked_workers = p;
+    pthread_mutex_unlock(&parked_lock);
+}
+
 void nxc_transport_fini(nxc_connector_t *c)
 {
     if (c->worker_addr != NULL)
         ucp_worker_release_address(c->worker, c->worker_addr);
-    if (c->worker != NULL)
-        ucp_worker_destroy(c->worker);
-    if (c->context != NULL)
-        ucp_cleanup(c->context);
+    if (c->zombies != NULL && c->worker != NULL) {
+        park_worker(c);
+    } else {
+        if (c->worker != NULL)
+            ucp_worker_destroy(c->worker);
+        if (c->context != NULL)
+            ucp_cleanup(c->context);
+    }
     c->worker_addr = NULL;
     c->worker = NULL;
     c->context = NULL;
@@ -321,12 +442,14 @@ static void endpoint_failed(void *arg, ucp_ep_h ep, ucs_status_t status)
 
 int nxc_transport_connect(nxc_connector_t *c, nxc_peer_t *p)
 {
+    p->ucx_reports_failure = wants_peer_error_mode(c, p);
     ucp_ep_params_t params = {
         .field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS |
                       UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE |
                       UCP_EP_PARAM_FIELD_ERR_HANDLER,
         .address = (const ucp_address_t *)p->worker_addr,
-        .err_mode = err_mode_for(p),
+        .err_mode = p->ucx_reports_failure ? UCP_ERR_HANDLING_MODE_PEER
+                                           : UCP_ERR_HANDLING_MODE_NONE,
         .err_handler = { .cb = endpoint_failed, .arg = p },
     };
     ucs_status_t st = ucp_ep_create(c->worker, &params, &p->ep);
@@ -336,11 +459,18 @@ int nxc_transport_connect(nxc_connector_t *c, nxc_peer_t *p)
     return NXC_OK;
 }
 
+int nxc_transport_can_close(const nxc_peer_t *p)
+{
+    /* A dead peer never confirms a flush, so its endpoint can only be
+     * force-closed, which UCX supports in peer-error mode alone (measured
+     * here: a forced close in mode NONE leaves the requests pending). */
+    return !p->dead || p->ucx_reports_failure;
+}
+
 void nxc_transport_disconnect(nxc_connector_t *c, nxc_peer_t *p)
 {
-    if (p->ep == NULL)
+    if (p->ep == NULL || !nxc_transport_can_close(p))
         return;
-    /* A dead peer will never confirm a flush: close without asking it. */
     ucp_request_param_t param = {
         .op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS,
         .flags = p->dead ? UCP_EP_CLOSE_FLAG_FORCE : 0,
@@ -351,62 +481,73 @@ void nxc_transport_disconnect(nxc_connector_t *c, nxc_peer_t *p)
         nxc_track_close(c, req);
 }
 
-/* ---- active side: the transfer ------------------------------------------ */
+int nxc_transport_connect_back(nxc_connector_t *c, nxc_peer_t *p, const uint8_t *addr,
+                               size_t len)
+{
+    if (p->ep != NULL)
+        return NXC_OK;
+    free(p->worker_addr);
+    p->worker_addr = malloc(len);
+    if (p->worker_addr == NULL)
+        return nxc_fail(NXC_ERR_NO_MEMORY, "no memory for a worker address");
+    memcpy(p->worker_addr, addr, len);
+    p->worker_addr_len = len;
+    return nxc_transport_connect(c, p);
+}
+
+/* ---- active side ----------------------------------------------------------- */
 
 int nxc_transport_prepare(nxc_op_t *op, const nxc_metadata_t *md)
 {
-    const nxc_agent_blob_t *b = &md->blob;
-    for (uint32_t r = 1; r < b->n_regions; r++)
-        if (b->regions[r].base < b->regions[r - 1].base + b->regions[r - 1].len)
-            return nxc_fail(NXC_ERR_BAD_METADATA, "agent blob regions %u and %u are not "
-                            "sorted and disjoint", r - 1, r);
-    op->rkeys = calloc(b->n_regions + 1, sizeof(*op->rkeys));
-    op->raddr = calloc(op->n + 1, sizeof(*op->raddr));
-    op->rkey_index = calloc(op->n + 1, sizeof(*op->rkey_index));
-    if (op->rkeys == NULL || op->raddr == NULL || op->rkey_index == NULL)
-        return nxc_fail(NXC_ERR_NO_MEMORY, "no memory for %u remote keys", b->n_regions);
-    for (uint32_t r = 0; r < b->n_regions; r++) {
-        ucs_status_t st = ucp_ep_rkey_unpack(op->peer->ep, b->regions[r].rkey, &op->rkeys[r]);
-        if (st != UCS_OK)
-            return nxc_fail(NXC_ERR_BAD_METADATA, "remote key %u of worker '%s' cannot be "
-                            "unpacked: %s", r, md->name, ucs_status_string(st));
-        op->n_rkeys++;
-    }
-    for (size_t i = 0; i < op->n; i++) {
-        uint64_t addr = (uint64_t)(uintptr_t)md->descs[i].ptr;
-        op->raddr[i] = addr;
-        if (md->descs[i].size == 0)
-            continue;
-        size_t lo = 0, hi = b->n_regions;
-        while (hi - lo > 1) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (b->regions[mid].base <= addr)
-                lo = mid;
-            else
-                hi = mid;
-        }
-        op->rkey_index[i] = lo;
-    }
-    return NXC_OK;
+    op->proto = op->c->proto;
+    return op->proto == NXC_PROTO_RMA ? nxc_rma_prepare(op, md) : nxc_am_prepare(op);
 }
 
-void nxc_transport_release_rkeys(nxc_op_t *op)
+void nxc_transport_release(nxc_op_t *op)
 {
-    for (size_t r = 0; r < op->n_rkeys; r++)
-        ucp_rkey_destroy(op->rkeys[r]);
-    op->n_rkeys = 0;
+    nxc_rma_release(op);
+    nxc_am_release(op);
+    free(op->ctrl_begin);
+    op->ctrl_begin = NULL;
 }
 
-static void send_ctrl(nxc_op_t *op, uint8_t type, uint8_t *buf, ucp_send_nbx_callback_t cb);
+typedef void (*sent_fn)(nxc_op_t *op, ucs_status_t st);
 
-/* DONE left our hands: the passive side will complete on its own. */
+/* Sends a control message from `buf` (which lives in the op until the send
+ * completes); `done` runs on completion, immediate or later. */
+static void send_ctrl(nxc_op_t *op, uint8_t type, uint8_t *buf, ucp_send_nbx_callback_t cb,
+                      sent_fn done)
+{
+    if (op->peer->ep == NULL || op->peer->dead)
+        return; /* the endpoint is gone (teardown or failure): nobody to tell */
+    size_t len = ctrl_encode(op->c, type, op->key, buf);
+    ucp_request_param_t param = {
+        .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
+        .cb.send = cb,
+        .user_data = op,
+    };
+    ucs_status_ptr_t req = ucp_am_send_nbx(op->peer->ep, NXC_AM_CTRL_ID, NULL, 0, buf, len,
+                                           &param);
+    if (req != NULL && !UCS_PTR_IS_ERR(req))
+        op->inflight++;
+    else
+        done(op, UCS_PTR_STATUS(req));
+}
+
+static void unreachable(nxc_op_t *op, const char *what, ucs_status_t st)
+{
+    nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_PEER_FAILED,
+                  "worker '%s' could not be reached (%s) when sending %s",
+                  op->peer->name, ucs_status_string(st), what);
+}
+
+/* DONE or ABORT left our hands. DONE completes the active op: the passive
+ * side completes on its own when the message lands. */
 static void end_sent(nxc_op_t *op, ucs_status_t st)
 {
     if (st != UCS_OK)
-        nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_PEER_FAILED,
-                      "the completion notice to worker '%s' could not be sent: %s",
-                      op->peer->name, ucs_status_string(st));
-    else if (op->ctrl_end[0] == NXC_CTRL_DONE)
+        unreachable(op, "the completion notice", st);
+    else if ((op->ctrl_end[0] & NXC_CTRL_TYPE_MASK) == NXC_CTRL_DONE)
         nxc_op_finish(op, NXC_OP_COMPLETE, NXC_OK, "complete");
 }
 
@@ -420,9 +561,7 @@ static void end_sent_cb(void *req, ucs_status_t st, void *user)
 static void begin_sent(nxc_op_t *op, ucs_status_t st)
 {
     if (st != UCS_OK)
-        nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_PEER_FAILED,
-                      "the begin notice to worker '%s' could not be sent: %s",
-                      op->peer->name, ucs_status_string(st));
+        unreachable(op, "the begin notice", st);
 }
 
 static void begin_sent_cb(void *req, ucs_status_t st, void *user)
@@ -432,90 +571,72 @@ static void begin_sent_cb(void *req, ucs_status_t st, void *user)
     nxc_op_request_done(user);
 }
 
-/* All puts/gets are done (flush completed): tell the passive side. */
-static void flushed(nxc_op_t *op, ucs_status_t st)
+static uint8_t proto_flags(const nxc_op_t *op)
 {
-    if (st != UCS_OK) {
-        nxc_op_finish(op, NXC_OP_ERRORED, op->peer->dead ? NXC_ERR_PEER_FAILED : NXC_ERR_TRANSPORT,
-                      "moving data %s worker '%s' failed: %s%s%s",
-                      op->kind == NXC_OP_READ ? "from" : "to", op->peer->name,
-                      ucs_status_string(st), op->peer->dead ? "; " : "",
-                      op->peer->dead ? op->peer->reason : "");
-        return;
-    }
-    if (op->peer->dead)
-        return;
-    if (op->status == NXC_OP_IN_PROGRESS)
-        send_ctrl(op, NXC_CTRL_DONE, op->ctrl_end, end_sent_cb);
-    else if (op->status == NXC_OP_CANCELLED)
-        send_ctrl(op, NXC_CTRL_ABORT, op->ctrl_end, end_sent_cb);
+    return op->proto == NXC_PROTO_AM ? NXC_CTRL_FLAG_AM : 0;
 }
 
-static void flushed_cb(void *req, ucs_status_t st, void *user)
+static int send_begin(nxc_op_t *op)
 {
-    ucp_request_free(req);
-    flushed(user, st);
-    nxc_op_request_done(user);
-}
-
-static void send_ctrl(nxc_op_t *op, uint8_t type, uint8_t *buf, ucp_send_nbx_callback_t cb)
-{
-    size_t len = ctrl_encode(op->c, type, op->key, buf);
-    ucp_request_param_t param = {
-        .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
-        .cb.send = cb,
-        .user_data = op,
-    };
-    ucs_status_ptr_t req = ucp_am_send_nbx(op->peer->ep, NXC_AM_CTRL_ID, NULL, 0, buf, len,
-                                           &param);
-    if (req != NULL && !UCS_PTR_IS_ERR(req)) {
-        op->inflight++;
-        return;
-    }
-    ucs_status_t st = UCS_PTR_STATUS(req);
-    if (cb == begin_sent_cb)
-        begin_sent(op, st);
-    else
-        end_sent(op, st);
-}
-
-static ucs_status_ptr_t post_one(nxc_op_t *op, size_t i)
-{
-    ucp_request_param_t param = { .op_attr_mask = 0 };
-    ucp_rkey_h rkey = op->rkeys[op->rkey_index[i]];
-    if (op->kind == NXC_OP_WRITE)
-        return ucp_put_nbx(op->peer->ep, op->descs[i].ptr, op->descs[i].size, op->raddr[i],
-                           rkey, &param);
-    return ucp_get_nbx(op->peer->ep, op->descs[i].ptr, op->descs[i].size, op->raddr[i],
-                       rkey, &param);
-}
-
-int nxc_transport_start(nxc_op_t *op)
-{
-    send_ctrl(op, NXC_CTRL_BEGIN, op->ctrl_begin, begin_sent_cb);
-    for (size_t i = 0; i < op->n && !nxc_op_is_final(op); i++) {
-        if (op->descs[i].size == 0)
-            continue;
-        ucs_status_ptr_t req = post_one(op, i);
-        if (UCS_PTR_IS_ERR(req)) {
-            nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_TRANSPORT,
-                          "posting descriptor %zu (%zu bytes) failed: %s", i,
-                          op->descs[i].size, ucs_status_string(UCS_PTR_STATUS(req)));
-            break;
-        }
-        /* Freed now, released by UCX when done: the flush below tells us. */
-        if (req != NULL)
-            ucp_request_free(req);
-    }
-    ucp_request_param_t param = {
-        .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
-        .cb.send = flushed_cb,
-        .user_data = op,
-    };
-    ucs_status_ptr_t req = ucp_ep_flush_nbx(op->peer->ep, &param);
-    if (req != NULL && !UCS_PTR_IS_ERR(req))
-        op->inflight++;
-    else
-        flushed(op, UCS_PTR_STATUS(req));
+    uint8_t type = NXC_CTRL_BEGIN | proto_flags(op);
+    if (op->proto == NXC_PROTO_AM && op->kind == NXC_OP_READ)
+        type |= NXC_CTRL_FLAG_PULL;
+    op->ctrl_begin = malloc(ctrl_len(op->c, type));
+    if (op->ctrl_begin == NULL)
+        return nxc_fail(NXC_ERR_NO_MEMORY, "no memory for a control message");
+    send_ctrl(op, type, op->ctrl_begin, begin_sent_cb, begin_sent);
     return NXC_OK;
+}
+
+void nxc_transport_moved(nxc_op_t *op, ucs_status_t st)
+{
+    nxc_peer_t *p = op->peer;
+    if (st == UCS_ERR_REJECTED) {
+        nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_PEER_ABORTED,
+                      "worker '%s' refused the data: its op is no longer open", p->name);
+        return;
+    }
+    if (st != UCS_OK) {
+        nxc_op_finish(op, NXC_OP_ERRORED, p->dead ? NXC_ERR_PEER_FAILED : NXC_ERR_TRANSPORT,
+                      "moving data %s worker '%s' failed: %s%s%s",
+                      op->kind == NXC_OP_READ ? "from" : "to", p->name, ucs_status_string(st),
+                      p->dead ? "; " : "", p->dead ? p->reason : "");
+        return;
+    }
+    if (op->status == NXC_OP_IN_PROGRESS)
+        send_ctrl(op, NXC_CTRL_DONE | proto_flags(op), op->ctrl_end, end_sent_cb, end_sent);
+    else if (op->status == NXC_OP_CANCELLED)
+        send_ctrl(op, NXC_CTRL_ABORT | proto_flags(op), op->ctrl_end, end_sent_cb, end_sent);
+}
+
+void nxc_transport_sent_one(nxc_op_t *op, ucs_status_t st)
+{
+    if (st != UCS_OK && op->send_status == UCS_OK)
+        op->send_status = st;
+    if (--op->sends_left > 0)
+        return;
+    if (!op->passive)
+        nxc_transport_moved(op, op->send_status);
+    else if (op->send_status != UCS_OK)
+        nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_PEER_FAILED,
+                      "sending the data to worker '%s' failed: %s", op->peer->name,
+                      ucs_status_string(op->send_status));
+}
+
+void nxc_transport_start(nxc_op_t *op)
+{
+    if (send_begin(op) != NXC_OK) {
+        nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_NO_MEMORY, "%s", nxc_last_error());
+        return;
+    }
+    if (op->proto == NXC_PROTO_RMA)
+        nxc_rma_start(op);
+    else
+        nxc_am_start(op);
+}
+
+void nxc_transport_cancelled(nxc_op_t *op)
+{
+    if (op->proto == NXC_PROTO_AM && op->kind == NXC_OP_READ && op->receiving == 0)
+        nxc_transport_moved(op, UCS_OK);
 }

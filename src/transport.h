@@ -1,49 +1,113 @@
 /* Private: everything that talks to UCX.
  *
- * Data path (SPEC section 5): the passive side maps each contiguous span of
- * the op's memory with ucp_mem_map and packs one rkey per span into the
- * agent blob. The active side unpacks them on the endpoint it shares with
- * every other op to that peer, posts one ucp_put_nbx / ucp_get_nbx per
- * descriptor, then one ucp_ep_flush_nbx: when the flush completes the data
- * is in place (puts) or has arrived (gets), and only then is the DONE
- * control message sent to the passive side.
+ * transport.c  context, worker, event fd, registration, endpoints, and the
+ *              control messages both protocols share;
+ * rma.c        the one-sided protocol: ucp_put/get + flush;
+ * am.c         the rendezvous active-message protocol.
  *
- * Control messages are UCX active messages on one AM id: BEGIN (an active
- * op started: the passive side learns whom to watch), DONE (data in place),
- * ABORT (the active op was cancelled and its requests have drained). Each
- * carries the op's key and the sender's identity. */
+ * Which protocol (SPEC section 5): on this kind of machine, UCX has no
+ * transport that does true one-sided put/get on ordinary (malloc'd) memory:
+ * it emulates them with active messages, which needs the target's progress
+ * and is 2-5x slower than rendezvous active messages (zero-copy over CMA on
+ * one host). So an active op uses RMA only where UCX has a real RDMA
+ * transport (InfiniBand/RoCE: rc, dc, ud), and AM otherwise. NXC_PROTOCOL=rma
+ * or =am in the environment forces one (tests cover both).
+ *
+ * RMA: the passive side maps each contiguous span of the op's memory with
+ * ucp_mem_map and packs one rkey per span into the agent blob; the active
+ * side posts one put/get per descriptor, then one ucp_ep_flush_nbx. When the
+ * flush completes the data is in place (puts) or has arrived (gets), and only
+ * then is DONE sent.
+ *
+ * AM: writes send one message per descriptor whose header names the op's key
+ * and the descriptor index; the passive side checks the key, the index and
+ * the size against its own op and receives the bytes straight into the
+ * exposed buffer (ucp_am_recv_data_nbx), or refuses them, which fails the
+ * sender's request: memory is only ever written by the passive side itself,
+ * for an open op. Reads: BEGIN carries the active worker's address, and the
+ * passive side sends the descriptors the same way. Either op completes when
+ * every non-empty descriptor has landed and DONE has been heard.
+ *
+ * Control messages (one AM id): BEGIN (an active op started: the passive
+ * side learns whom to watch), DONE (data in place), ABORT (the active op was
+ * cancelled and its requests have drained). Each carries the op's key and
+ * the sender's identity. */
 #ifndef NXC_TRANSPORT_H
 #define NXC_TRANSPORT_H
 
 #include "connector.h"
 
 enum nxc_ctrl_type { NXC_CTRL_BEGIN = 1, NXC_CTRL_DONE = 2, NXC_CTRL_ABORT = 3 };
+#define NXC_CTRL_TYPE_MASK 0x0fu
+#define NXC_CTRL_FLAG_AM   0x40u /* the op moves its data with active messages */
+#define NXC_CTRL_FLAG_PULL 0x80u /* BEGIN of an AM read: send me the data */
 
-/* Creates the UCX context and worker, the AM handler and the event fd. */
+/* ---- transport.c ---- */
+
+/* Creates the UCX context and worker, the AM handlers and the event fd. */
 int  nxc_transport_init(nxc_connector_t *c);
 void nxc_transport_fini(nxc_connector_t *c);
 
+/* Re-arms the event fd: 0 when armed, 1 when events are pending (progress
+ * again first), negative on error. */
+int  nxc_transport_arm(nxc_connector_t *c);
+
 /* Maps the passive op's memory (one region per contiguous span) and fills
- * *regions (malloc'd; each rkey malloc'd by UCX: free with
+ * *regions (malloc'd, with UCX-packed rkeys: free with
  * nxc_transport_free_regions). */
 int  nxc_transport_expose(nxc_op_t *op, nxc_region_t **regions, uint32_t *n_regions);
 void nxc_transport_free_regions(nxc_region_t *regions, uint32_t n_regions);
 void nxc_transport_unexpose(nxc_op_t *op);
 
-/* Creates the endpoint to a peer that has a worker address. */
+/* Creates the endpoint to a peer whose worker address we hold. */
 int  nxc_transport_connect(nxc_connector_t *c, nxc_peer_t *p);
 void nxc_transport_disconnect(nxc_connector_t *c, nxc_peer_t *p);
 
-/* Unpacks the remote keys and resolves each descriptor's remote address. */
+/* False for a dead peer whose endpoint has no peer-error mode: UCX can
+ * neither flush nor force-close it, and requests to it never complete. */
+int  nxc_transport_can_close(const nxc_peer_t *p);
+
+/* Resolves the remote side of a new active op and picks its protocol. */
 int  nxc_transport_prepare(nxc_op_t *op, const nxc_metadata_t *md);
-void nxc_transport_release_rkeys(nxc_op_t *op);
 
-/* Posts the whole transfer: BEGIN, the puts or gets, the flush. The flush
- * completion sends DONE (or ABORT if the op was cancelled meanwhile). */
-int  nxc_transport_start(nxc_op_t *op);
+/* Posts the whole transfer. Completion arrives through callbacks. */
+void nxc_transport_start(nxc_op_t *op);
 
-/* Re-arms the event fd: 0 when armed, 1 when events are pending (progress
- * again first), negative on error. */
-int  nxc_transport_arm(nxc_connector_t *c);
+/* Frees what prepare/start attached to the op (rkeys, AM headers). */
+void nxc_transport_release(nxc_op_t *op);
+
+/* The active side's data movement is over, with `st`: fail the op, or send
+ * DONE (ABORT if it was cancelled meanwhile). */
+void nxc_transport_moved(nxc_op_t *op, ucs_status_t st);
+
+/* An active op was just cancelled: an AM read with nothing left to receive
+ * tells its peer now (others do when their requests drain). */
+void nxc_transport_cancelled(nxc_op_t *op);
+
+/* Counts one finished send of the AM protocol (or of the RMA flush). */
+void nxc_transport_sent_one(nxc_op_t *op, ucs_status_t st);
+
+/* A passive op learned its initiator's address (AM read): connect to it. */
+int  nxc_transport_connect_back(nxc_connector_t *c, nxc_peer_t *p, const uint8_t *addr,
+                                size_t len);
+
+/* ---- rma.c ---- */
+int  nxc_rma_prepare(nxc_op_t *op, const nxc_metadata_t *md);
+void nxc_rma_start(nxc_op_t *op);
+void nxc_rma_release(nxc_op_t *op);
+
+/* ---- am.c ---- */
+int  nxc_am_prepare(nxc_op_t *op);
+void nxc_am_start(nxc_op_t *op);
+void nxc_am_release(nxc_op_t *op);
+/* Passive side of an AM read: send every descriptor to the op's peer. */
+void nxc_am_serve_read(nxc_op_t *op);
+/* True when a receiving op has every buffer in place. */
+int  nxc_am_all_landed(const nxc_op_t *op);
+ucs_status_t nxc_am_data_received(void *arg, const void *header, size_t header_len,
+                                  void *data, size_t len, const ucp_am_recv_param_t *param);
+
+#define NXC_AM_CTRL_ID 0x4e58u
+#define NXC_AM_DATA_ID 0x4e59u
 
 #endif

@@ -1,0 +1,150 @@
+/* libFuzzer target for the metadata codec.
+ *
+ * The first byte selects what the rest is fed to:
+ *   'B'  the rest is an agent blob    -> nxc_blob_decode()
+ *   'Z'  the rest is an agent blob, wrapped as zlib+base64 in an otherwise
+ *        valid document               -> nxc_metadata_parse()
+ *   else the whole input is metadata text -> nxc_metadata_parse()
+ * so plain JSON documents are seeds as they are.
+ *
+ * Besides "no crash, no leak, no over-read", it checks two properties:
+ * every failure leaves a detail sentence, and anything that parses
+ * re-encodes and parses back to the same descriptors, kind, key and name. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "encoding.h"
+#include "error.h"
+#include "metadata.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check(int cond, const char *what)
+{
+    if (!cond) {
+        fprintf(stderr, "fuzz_metadata: property violated: %s (detail: %s)\n", what,
+                nxc_last_error());
+        abort();
+    }
+}
+
+static void check_failure(int rc)
+{
+    check(rc < 0, "a failure returns a negative code");
+    check(nxc_last_error()[0] != '\0', "a failure leaves a detail");
+}
+
+static void same_metadata(const nxc_metadata_t *a, const nxc_metadata_t *b)
+{
+    check(a->kind == b->kind, "kind survives a round trip");
+    check(memcmp(a->key, b->key, NXC_KEY_BYTES) == 0, "key survives a round trip");
+    check(strcmp(a->name, b->name) == 0, "name survives a round trip");
+    check(a->n_descs == b->n_descs, "descriptor count survives a round trip");
+    for (size_t i = 0; i < a->n_descs; i++)
+        check(a->descs[i].ptr == b->descs[i].ptr && a->descs[i].size == b->descs[i].size &&
+                  a->descs[i].device.kind == b->descs[i].device.kind &&
+                  a->descs[i].device.id == b->descs[i].device.id,
+              "descriptors survive a round trip");
+    check(a->blob_buf_len == b->blob_buf_len &&
+              memcmp(a->blob_buf, b->blob_buf, a->blob_buf_len) == 0,
+          "the agent blob survives a round trip");
+}
+
+/* Whatever parses must encode again (the encoder accepts all the parser
+ * does) and parse back to the same thing. */
+static void check_round_trip(const nxc_metadata_t *md)
+{
+    char *json = NULL;
+    size_t len = 0;
+    int rc = nxc_metadata_encode(md->kind, md->key, md->descs, md->n_descs, &md->blob, &json,
+                                 &len);
+    check(rc == NXC_OK, "parsed metadata encodes again");
+    nxc_metadata_t *back = NULL;
+    rc = nxc_metadata_parse(json, len, &back);
+    check(rc == NXC_OK, "re-encoded metadata parses");
+    same_metadata(md, back);
+    nxc_metadata_free(back);
+    free(json);
+}
+
+static void fuzz_text(const char *text, size_t size)
+{
+    nxc_metadata_t *md = NULL;
+    int rc = nxc_metadata_parse(text, size, &md);
+    if (rc != NXC_OK) {
+        check_failure(rc);
+        check(md == NULL, "the out parameter stays unset on failure");
+        return;
+    }
+    check(md->n_descs >= 1 && md->n_descs <= NXC_MAX_DESCRIPTORS, "descriptor count in range");
+    check_round_trip(md);
+    nxc_metadata_free(md);
+}
+
+static void fuzz_blob(const uint8_t *data, size_t size)
+{
+    nxc_agent_blob_t b;
+    int rc = nxc_blob_decode(data, size, &b);
+    if (rc != NXC_OK) {
+        check_failure(rc);
+        return;
+    }
+    /* what decodes must encode to the same bytes */
+    uint8_t *again = NULL;
+    size_t again_len = 0;
+    check(nxc_blob_encode(&b, &again, &again_len) == NXC_OK, "a decoded blob encodes");
+    check(again_len == size && memcmp(again, data, size) == 0, "blob encoding is canonical");
+    free(again);
+    free(b.regions);
+}
+
+/* Wraps fuzzed blob bytes in a valid document so the fuzzer reaches blob
+ * decoding and region coverage through the JSON path without having to
+ * discover zlib and base64 by mutation. */
+static void fuzz_blob_in_document(const uint8_t *data, size_t size)
+{
+    uLongf zlen = compressBound((uLong)size);
+    uint8_t *z = malloc(zlen);
+    if (z == NULL || compress2(z, &zlen, data, (uLong)size, 1) != Z_OK) {
+        free(z);
+        return;
+    }
+    static const char head[] =
+        "{\"descriptors\":[{\"device\":\"cpu\",\"ptr\":65536,\"size\":4096},"
+        "{\"device\":\"cpu\",\"ptr\":4096,\"size\":0}],\"nixl_metadata\":\"b64:";
+    static const char tail[] =
+        "\",\"notification_key\":\"0123456789abcdef0123456789abcdef\",\"operation_kind\":1}";
+    size_t b64_len = nxc_base64_encoded_len(zlen);
+    char *doc = malloc(sizeof head + b64_len + sizeof tail);
+    if (doc != NULL) {
+        memcpy(doc, head, sizeof head - 1);
+        nxc_base64_encode(z, zlen, doc + sizeof head - 1);
+        memcpy(doc + sizeof head - 1 + b64_len, tail, sizeof tail);
+        fuzz_text(doc, strlen(doc));
+    }
+    free(doc);
+    free(z);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size == 0) {
+        fuzz_text("", 0);
+        return 0;
+    }
+    switch (data[0]) {
+    case 'B':
+        fuzz_blob(data + 1, size - 1);
+        break;
+    case 'Z':
+        fuzz_blob_in_document(data + 1, size - 1);
+        break;
+    default:
+        fuzz_text((const char *)data, size);
+        break;
+    }
+    return 0;
+}

@@ -1,0 +1,184 @@
+/* The rendezvous active-message protocol (see transport.h). One message per
+ * non-empty descriptor; its 24-byte header names the op's key, the
+ * descriptor index and the sender's pid. The receiver checks all three and
+ * the size against its own op before a single byte is written, and receives
+ * large messages zero-copy straight into the buffer. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "transport.h"
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+int nxc_am_prepare(nxc_op_t *op)
+{
+    if (op->kind == NXC_OP_WRITE)
+        return NXC_OK; /* headers are made when sending */
+    op->claimed = calloc(op->n, 1);
+    if (op->claimed == NULL)
+        return nxc_fail(NXC_ERR_NO_MEMORY, "no memory for %zu descriptors", op->n);
+    /* An AM read receives messages naming the key: route them to this op. */
+    return nxc_keys_insert(&op->c->active_keys, op);
+}
+
+void nxc_am_release(nxc_op_t *op)
+{
+    free(op->data_hdr);
+    free(op->claimed);
+    op->data_hdr = NULL;
+    op->claimed = NULL;
+}
+
+static void data_sent_cb(void *req, ucs_status_t st, void *user)
+{
+    ucp_request_free(req);
+    nxc_transport_sent_one(user, st);
+    nxc_op_request_done(user);
+}
+
+/* Sends every non-empty descriptor to the op's peer (active write, or the
+ * passive side of a read). */
+static void send_all(nxc_op_t *op)
+{
+    op->data_hdr = malloc(op->n * NXC_DATA_HDR + 1);
+    op->send_status = op->data_hdr ? UCS_OK : UCS_ERR_NO_MEMORY;
+    op->sends_left = 1; /* held until every send is posted */
+    for (size_t i = 0; i < op->n && op->data_hdr != NULL; i++) {
+        if (op->descs[i].size == 0)
+            continue;
+        uint8_t *h = op->data_hdr + i * NXC_DATA_HDR;
+        memcpy(h, op->key, NXC_KEY_BYTES);
+        put_u32(h + 16, (uint32_t)i);
+        put_u32(h + 20, op->c->identity.pid);
+        ucp_request_param_t param = {
+            .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
+            .cb.send = data_sent_cb,
+            .user_data = op,
+        };
+        op->sends_left++;
+        ucs_status_ptr_t req = ucp_am_send_nbx(op->peer->ep, NXC_AM_DATA_ID, h, NXC_DATA_HDR,
+                                               op->descs[i].ptr, op->descs[i].size, &param);
+        if (req != NULL && !UCS_PTR_IS_ERR(req))
+            op->inflight++;
+        else
+            nxc_transport_sent_one(op, UCS_PTR_STATUS(req));
+    }
+    nxc_transport_sent_one(op, UCS_OK);
+}
+
+void nxc_am_start(nxc_op_t *op)
+{
+    if (op->kind == NXC_OP_WRITE)
+        send_all(op);
+    else if (op->expected == 0)
+        nxc_transport_moved(op, UCS_OK); /* nothing will come: say DONE now */
+}
+
+void nxc_am_serve_read(nxc_op_t *op)
+{
+    if (op->data_hdr == NULL) /* a repeated BEGIN does not send twice */
+        send_all(op);
+}
+
+int nxc_am_all_landed(const nxc_op_t *op)
+{
+    return op->landed == op->expected && op->receiving == 0;
+}
+
+/* One descriptor is in place (or failed to arrive). */
+static void landed(nxc_op_t *op, ucs_status_t st)
+{
+    if (st != UCS_OK) {
+        nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_PEER_FAILED,
+                      "receiving data from worker '%s' failed: %s",
+                      op->peer ? op->peer->name : "(unknown)", ucs_status_string(st));
+    } else {
+        op->landed++;
+    }
+    if (op->passive) {
+        nxc_op_check_landed(op);
+    } else if (op->receiving == 0 &&
+               ((op->status == NXC_OP_IN_PROGRESS && op->landed == op->expected) ||
+                op->status == NXC_OP_CANCELLED)) {
+        nxc_transport_moved(op, UCS_OK);
+    }
+}
+
+static void landed_cb(void *req, ucs_status_t st, size_t length, void *user)
+{
+    nxc_op_t *op = user;
+    (void)length;
+    ucp_request_free(req);
+    op->receiving--;
+    landed(op, st);
+    nxc_op_request_done(op);
+}
+
+/* The op a data message is for, if any may receive it: a passive writable
+ * op not yet finished, or an active read in progress. */
+static nxc_op_t *receiver_for(nxc_connector_t *c, const uint8_t *key)
+{
+    nxc_op_t *op = nxc_keys_find(&c->passive_keys, key);
+    if (op != NULL)
+        return op->kind == NXC_OP_WRITE ? op : NULL;
+    op = nxc_keys_find(&c->active_keys, key);
+    return op != NULL && op->status == NXC_OP_IN_PROGRESS ? op : NULL;
+}
+
+static int claim(nxc_op_t *op, uint32_t index, size_t len, uint32_t pid)
+{
+    if (op->peer != NULL && op->peer->identity.pid != pid)
+        return 0;
+    if (index >= op->n || len == 0 || op->descs[index].size != len)
+        return 0;
+    if (op->claimed == NULL && (op->claimed = calloc(op->n, 1)) == NULL)
+        return 0;
+    if (op->claimed[index])
+        return 0;
+    op->claimed[index] = 1;
+    return 1;
+}
+
+ucs_status_t nxc_am_data_received(void *arg, const void *header, size_t header_len,
+                                  void *data, size_t len, const ucp_am_recv_param_t *param)
+{
+    nxc_connector_t *c = arg;
+    const uint8_t *h = header;
+    int rndv = (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) != 0;
+    nxc_op_t *op = header_len == NXC_DATA_HDR ? receiver_for(c, h) : NULL;
+    if (op == NULL || !claim(op, get_u32(h + 16), len, get_u32(h + 20))) {
+        /* Refusing a rendezvous fails the sender's request: a late or
+         * forged write errors on the active side and touches nothing here. */
+        c->spoofed_notifications++;
+        return rndv ? UCS_ERR_REJECTED : UCS_OK;
+    }
+    void *dst = op->descs[get_u32(h + 16)].ptr;
+    if (!rndv) {
+        memcpy(dst, data, len);
+        landed(op, UCS_OK);
+        return UCS_OK;
+    }
+    ucp_request_param_t rp = {
+        .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
+        .cb.recv_am = landed_cb,
+        .user_data = op,
+    };
+    ucs_status_ptr_t req = ucp_am_recv_data_nbx(c->worker, data, dst, len, &rp);
+    if (req != NULL && !UCS_PTR_IS_ERR(req)) {
+        op->receiving++;
+        op->inflight++;
+    } else {
+        landed(op, UCS_PTR_STATUS(req));
+    }
+    return UCS_OK;
+}

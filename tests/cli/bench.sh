@@ -1,0 +1,104 @@
+#!/bin/bash
+# nxc bench end to end: every stdout line of --json is a JSON object with the
+# expected fields and positive figures; the table mode prints aligned rows.
+source "$(dirname "$0")/lib.sh"
+
+# check_json FILE EXPECTED_LINES TLS: validates each line of FILE
+check_json() {
+    python3 - "$1" "$2" "$3" <<'PY'
+import json, sys
+path, expected, tls = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+lines = open(path).read().splitlines()
+errors = []
+if len(lines) != expected:
+    errors.append(f"{len(lines)} lines, expected {expected}")
+for n, line in enumerate(lines, 1):
+    try:
+        r = json.loads(line)
+    except ValueError as e:
+        errors.append(f"line {n} is not JSON ({e}): {line[:120]}")
+        continue
+    if not isinstance(r, dict):
+        errors.append(f"line {n} is not an object"); continue
+    want = {"tool": "nxc", "mem": "malloc", "tls": tls}
+    for k, v in want.items():
+        if r.get(k) != v:
+            errors.append(f"line {n}: {k}={r.get(k)!r}, expected {v!r}")
+    if r.get("op") not in ("read", "write"):
+        errors.append(f"line {n}: op={r.get('op')!r}")
+    for k in ("size", "desc_size", "descs", "iters", "cycle_iters"):
+        if not isinstance(r.get(k), int) or r[k] <= 0:
+            errors.append(f"line {n}: {k}={r.get(k)!r} is not a positive integer")
+    for k in ("gbps", "lat_p50_us", "lat_p99_us", "passive_lat_p50_us",
+              "passive_lat_p99_us", "cycle_ops_per_s"):
+        if not isinstance(r.get(k), (int, float)) or r[k] <= 0:
+            errors.append(f"line {n}: {k}={r.get(k)!r} is not a positive number")
+    if isinstance(r.get("lat_p50_us"), (int, float)) and isinstance(r.get("lat_p99_us"), (int, float)) \
+       and r["lat_p99_us"] < r["lat_p50_us"]:
+        errors.append(f"line {n}: p99 < p50")
+    if r.get("verified") is not True:
+        errors.append(f"line {n}: not verified")
+for e in errors:
+    print(e, file=sys.stderr)
+sys.exit(1 if errors else 0)
+PY
+}
+
+# 1. The README's smoke run: --quick --json (2 ops x 4 sizes), in < 15 s.
+start=$(date +%s)
+run bench --quick --json
+took=$(( $(date +%s) - start ))
+if [ "$RC" -ne 0 ]; then
+    fail "bench --quick --json: exit $RC"; cat "$TMP/err" >&2
+elif check_json "$TMP/out" 8 "${UCX_TLS:-default}"; then
+    pass
+else
+    fail "bench --quick --json: bad JSON lines"; cat "$TMP/out" >&2
+fi
+[ "$took" -lt 15 ] && pass || fail "bench --quick took $took s (budget 15 s)"
+
+# 2. Descriptor counts and sizes with suffixes, one op kind, explicit counts.
+run bench --json --ops write --sizes 64K,1M --descs 1,16 --iters 20 --warmup 2
+if [ "$RC" -eq 0 ] && check_json "$TMP/out" 4 "${UCX_TLS:-default}"; then
+    pass
+else
+    fail "bench --descs 1,16: exit $RC"; cat "$TMP/out" "$TMP/err" >&2
+fi
+if python3 -c '
+import json,sys
+rows=[json.loads(l) for l in open(sys.argv[1])]
+ok = {(r["size"], r["descs"], r["desc_size"]) for r in rows} == {(65536,1,65536),(65536,16,4096),(1048576,1,1048576),(1048576,16,65536)}
+ok = ok and all(r["op"] == "write" and r["iters"] == 20 for r in rows)
+sys.exit(0 if ok else 1)' "$TMP/out"; then pass; else fail "bench --descs: wrong size/descs/desc_size/iters"; cat "$TMP/out" >&2; fi
+
+# 3. --tls tcp reaches both workers and shows in the output.
+run bench --json --tls tcp --sizes 4K --iters 10 --warmup 1
+if [ "$RC" -eq 0 ] && check_json "$TMP/out" 2 tcp; then pass; else fail "bench --tls tcp: exit $RC"; cat "$TMP/out" "$TMP/err" >&2; fi
+
+# 4. Table mode: a header and one aligned row per result, no JSON.
+run bench --sizes 8,4K --ops read --iters 10 --warmup 1
+rows=$(grep -cE '^read +[0-9.]+ [KMG]?i?B ' "$TMP/out")
+if [ "$RC" -eq 0 ] && [ "$rows" -eq 2 ] && grep -q '^op ' "$TMP/out" && grep -q '^# timed:' "$TMP/out" \
+   && [ "$(awk '!/^#/ {print length($0)}' "$TMP/out" | sort -u | wc -l)" -eq 1 ]; then
+    pass
+else
+    fail "bench table: exit $RC, $rows rows:"; cat "$TMP/out" "$TMP/err" >&2
+fi
+
+# 5. Skipped combinations (fewer bytes than descriptors) are reported, not run.
+run bench --json --ops read --sizes 8 --descs 16 --iters 5 --warmup 0
+if [ "$RC" -eq 0 ] && [ ! -s "$TMP/out" ] && grep -q skipping "$TMP/err"; then pass; else fail "bench skip: exit $RC"; fi
+
+# 6. --duration: a timed phase by time instead of count.
+run bench --json --ops read --sizes 64K --duration 0.3 --warmup 1
+if [ "$RC" -eq 0 ] && check_json "$TMP/out" 1 "${UCX_TLS:-default}"; then pass; else fail "bench --duration: exit $RC"; cat "$TMP/out" "$TMP/err" >&2; fi
+
+# 7. Damaged data fails loudly (exit 1, "DATA CHECK FAILED"), for both kinds;
+#    NXC_BENCH_CORRUPT makes the passive worker flip one byte.
+for op in read write; do
+    NXC_BENCH_CORRUPT=1 "$NXC" bench --ops $op --sizes 4K --iters 5 --warmup 0 >"$TMP/out" 2>"$TMP/err"; RC=$?
+    if [ "$RC" -eq 1 ] && grep -q "DATA CHECK FAILED" "$TMP/err" && ! grep -q "^$op " "$TMP/out"; then pass
+    else fail "corrupted $op: exit $RC: $(cat "$TMP/err")"; fi
+done
+
+finish

@@ -1,0 +1,285 @@
+/*
+ * e2e_dead_peer — a peer process killed (SIGKILL) mid-transfer never leaves
+ * a waiter hanging (run over shared memory and over TCP by ctest).
+ *
+ * (a) the PASSIVE process dies while we read / write 256 MiB from / into it:
+ *     a calibration transfer measures how long 256 MiB takes (D); then a
+ *     thread SIGKILLs the peer D/3 after the begin starts (shorter if the
+ *     transfer still wins; begin itself may refuse with PEER_FAILED); our
+ *     nxc_op_wait() returns NXC_ERR_PEER_FAILED within 10 s, the op is
+ *     ERRORED with that code and a detail, cancel on it gives NXC_ERR_STATE.
+ * (b) the ACTIVE process dies after beginning: our passive op (256 MiB)
+ *     leaves INITIALIZED when the peer's begin reaches us (the active side
+ *     announces itself), we SIGKILL the peer, and our wait returns
+ *     NXC_ERR_PEER_FAILED within 10 s (same-host peers: pidfd; TCP: UCX
+ *     peer error handling).
+ * (c) a peer that is already dead (killed and reaped) when we begin: begin
+ *     refuses with an error, or the op fails within 10 s; no hang.
+ * After each case the same connector completes a transfer with a new peer.
+ */
+#include "e2e_common.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HUGE (256 * MiB)
+#define BOUND_MS 10000.0
+
+static double g_worst_ms;
+
+static void check_failed_op(nxc_op_t *op, int rc, double dt, const char *what)
+{
+    CHECK(rc != NXC_OK, "%s: the transfer completed although the peer was killed (too fast "
+          "to test?)", what);
+    CHECK(rc != NXC_ERR_TIMED_OUT, "%s: wait still TIMED_OUT %.0f ms after the peer died", what,
+          dt);
+    CHECK_RC(rc, NXC_ERR_PEER_FAILED, "(%s)", what);
+    CHECK(dt < BOUND_MS, "%s: took %.0f ms to notice the dead peer (bound %.0f)", what, dt,
+          BOUND_MS);
+    CHECK(nxc_op_status(op) == NXC_OP_ERRORED, "%s: status %s", what,
+          nxc_op_status_name(nxc_op_status(op)));
+    const char *detail = NULL;
+    CHECK_RC(nxc_op_error(op, &detail), NXC_ERR_PEER_FAILED, "(%s: nxc_op_error)", what);
+    CHECK(detail && detail[0], "%s: no detail for the failure", what);
+    CHECK_RC(nxc_op_cancel(op), NXC_ERR_STATE, "(%s: cancel on ERRORED)", what);
+    CHECK(nxc_op_status(op) == NXC_OP_ERRORED, "%s: cancel changed ERRORED", what);
+    const nxc_descriptor_t *d;
+    size_t n;
+    CHECK_RC(nxc_op_results(op, &d, &n), NXC_ERR_STATE, "(%s: results on ERRORED)", what);
+    fprintf(stderr, "  %s: %s after %.0f ms: %s\n", what, nxc_strerror(rc), dt, detail);
+    if (dt > g_worst_ms) g_worst_ms = dt;
+}
+
+/* the connector still works with a fresh peer, both roles */
+static void check_usable(nxc_connector_t *A, uint32_t seed)
+{
+    e2e_peer_t peer;
+    e2e_peer_start(&peer);
+    size_t sizes[2] = { 4 * KiB, 1 * MiB + 3 };
+    /* we read from the peer */
+    char *json;
+    int id = e2e_peer_passive(&peer, A, NXC_OP_READ, seed, 2, sizes, &json);
+    nxc_metadata_t *md = e2e_parse(json);
+    free(json);
+    e2e_bufs_t b;
+    e2e_bufs_alloc(&b, seed, 2, sizes);
+    e2e_bufs_fill(&b, E2E_INIT_XOR);
+    nxc_op_t *a = NULL;
+    CHECK_RC(nxc_begin_read(A, md, b.d, 2, &a), NXC_OK, "(read after a dead peer)");
+    nxc_metadata_free(md);
+    CHECK_RC(nxc_op_wait(a, 30000), NXC_OK, "(read after a dead peer)");
+    CHECK(e2e_bufs_verify(&b, 0, NULL, NULL) == 0, "data wrong");
+    nxc_op_release(a);
+    e2e_peer_release(&peer, A, id);
+    /* the peer writes into us */
+    e2e_bufs_fill(&b, E2E_INIT_XOR);
+    nxc_op_t *p = NULL;
+    CHECK_RC(nxc_create_writable(A, b.d, 2, &p), NXC_OK);
+    id = e2e_peer_active(&peer, A, NXC_OP_WRITE, seed, 2, sizes, e2e_op_metadata(p));
+    CHECK(id >= 0, "peer begin failed %d", id);
+    CHECK_RC(nxc_op_wait(p, 30000), NXC_OK, "(passive after a dead peer)");
+    CHECK(e2e_bufs_verify(&b, 0, NULL, NULL) == 0, "data wrong");
+    e2e_peer_res_t r;
+    e2e_peer_wait(&peer, A, id, 30000, &r);
+    CHECK(r.rc == 0 && r.verify == 0, "peer rc %d verify %d", r.rc, r.verify);
+    e2e_peer_release(&peer, A, id);
+    nxc_op_release(p);
+    e2e_bufs_free(&b);
+    e2e_peer_stop(&peer);
+    e2e_peer_close(&peer);
+}
+
+/* (a) */
+typedef struct killer {
+    pid_t pid;
+    int delay_us;
+    double killed_at;
+} killer_t;
+
+static void *killer_main(void *arg)
+{
+    killer_t *k = arg;
+    if (k->delay_us > 0) usleep((useconds_t)k->delay_us);
+    k->killed_at = e2e_now_ms();
+    kill(k->pid, SIGKILL);
+    return NULL;
+}
+
+/* begins a 256 MiB transfer against a fresh passive peer; with kill_delay_us
+ * >= 0 a thread SIGKILLs the peer that long after the begin starts (so the
+ * kill lands mid-transfer even if begin itself moves data). Returns the
+ * duration of the transfer (calibration) or checks the failure. Returns -1
+ * if the transfer completed before the kill (try a shorter delay). */
+static double passive_dies_once(nxc_connector_t *A, nxc_op_kind_t kind, int kill_delay_us,
+                                const char *what)
+{
+    e2e_peer_t peer;
+    e2e_peer_start(&peer);
+    size_t size = HUGE;
+    char *json;
+    int id = e2e_peer_passive(&peer, A, kind, 5, 1, &size, &json);
+    nxc_metadata_t *md = e2e_parse(json);
+    free(json);
+    e2e_bufs_t b;
+    e2e_bufs_alloc(&b, 5, 1, &size);
+    memset(b.mem[0], 0x11, HUGE);
+    nxc_op_t *a = NULL;
+    killer_t k = { peer.pid, kill_delay_us, 0 };
+    pthread_t th;
+    double t0 = e2e_now_ms();
+    if (kill_delay_us >= 0) CHECK(pthread_create(&th, NULL, killer_main, &k) == 0, "thread");
+    int rc = kind == NXC_OP_READ ? nxc_begin_read(A, md, b.d, 1, &a)
+                                 : nxc_begin_write(A, b.d, 1, md, &a);
+    nxc_metadata_free(md);
+    double result = 0;
+    if (kill_delay_us < 0) { /* calibration */
+        CHECK_RC(rc, NXC_OK);
+        CHECK_RC(nxc_op_wait(a, 60000), NXC_OK, "(calibration transfer)");
+        result = e2e_now_ms() - t0;
+        nxc_op_release(a);
+        e2e_peer_release(&peer, A, id);
+        e2e_peer_stop(&peer);
+    } else if (rc != NXC_OK) {
+        pthread_join(th, NULL);
+        /* the kill landed inside begin: it may refuse, naming the dead peer */
+        CHECK_RC(rc, NXC_ERR_PEER_FAILED, "(%s: begin during the kill)", what);
+        fprintf(stderr, "  %s: begin failed: %s\n", what, nxc_last_error());
+    } else {
+        rc = nxc_op_wait(a, 20000);
+        double t1 = e2e_now_ms();
+        pthread_join(th, NULL);
+        if (rc == NXC_OK) {
+            result = -1;
+        } else {
+            check_failed_op(a, rc, t1 - k.killed_at, what);
+        }
+        nxc_op_release(a);
+    }
+    e2e_peer_close(&peer); /* reaps */
+    e2e_bufs_free(&b);
+    return result;
+}
+
+static void passive_dies(nxc_connector_t *A, nxc_op_kind_t kind)
+{
+    char what[64];
+    snprintf(what, sizeof what, "(a) passive peer killed during %s", nxc_op_kind_name(kind));
+    double d = passive_dies_once(A, kind, -1, what);
+    fprintf(stderr, "  %s: a whole 256 MiB transfer takes %.1f ms here\n", what, d);
+    int delays[3] = { (int)(d * 1000 / 3), (int)(d * 1000 / 8), 0 };
+    for (int i = 0; i < 3; i++) {
+        if (passive_dies_once(A, kind, delays[i], what) >= 0) return;
+        fprintf(stderr, "  %s: transfer finished before the kill at %d us; shorter delay\n",
+                what, delays[i]);
+    }
+    CHECK(0, "%s: could not kill the peer mid-transfer", what);
+}
+
+/* (b) */
+static void active_dies(nxc_connector_t *A, nxc_op_kind_t kind)
+{
+    char what[64];
+    snprintf(what, sizeof what, "(b) active peer killed during %s", nxc_op_kind_name(kind));
+    e2e_peer_t peer;
+    e2e_peer_start(&peer);
+    size_t size = HUGE;
+    e2e_bufs_t b;
+    e2e_bufs_alloc(&b, 6, 1, &size);
+    memset(b.mem[0], 0x22, HUGE);
+    nxc_op_t *p = NULL;
+    if (kind == NXC_OP_READ)
+        CHECK_RC(nxc_create_readable(A, b.d, 1, &p), NXC_OK);
+    else
+        CHECK_RC(nxc_create_writable(A, b.d, 1, &p), NXC_OK);
+    int id = e2e_peer_active(&peer, A, kind, 6, 1, &size, e2e_op_metadata(p));
+    CHECK(id >= 0, "%s: peer begin failed %d", what, id);
+    /* wait until the peer's begin has reached us, then kill it */
+    double deadline = e2e_now_ms() + 5000;
+    nxc_op_status_t st;
+    while ((st = nxc_op_status(p)) == NXC_OP_INITIALIZED) {
+        CHECK(e2e_now_ms() < deadline,
+              "%s: our passive op is still INITIALIZED 5 s after the peer began "
+              "(the active side's announcement never arrived)",
+              what);
+    }
+    CHECK(st == NXC_OP_IN_PROGRESS, "%s: passive op is %s before the kill", what,
+          nxc_op_status_name(st));
+    kill(peer.pid, SIGKILL);
+    double t0 = e2e_now_ms();
+    int rc = nxc_op_wait(p, 20000);
+    double dt = e2e_now_ms() - t0;
+    check_failed_op(p, rc, dt, what);
+    nxc_op_release(p);
+    e2e_peer_close(&peer);
+    e2e_bufs_free(&b);
+}
+
+/* (c) */
+static void already_dead(nxc_connector_t *A)
+{
+    e2e_peer_t peer;
+    e2e_peer_start(&peer);
+    size_t size = 1 * MiB;
+    char *json;
+    (void)e2e_peer_passive(&peer, A, NXC_OP_READ, 7, 1, &size, &json);
+    e2e_peer_close(&peer); /* SIGKILL + reap */
+    nxc_metadata_t *md = e2e_parse(json);
+    free(json);
+    e2e_bufs_t b;
+    e2e_bufs_alloc(&b, 7, 1, &size);
+    nxc_op_t *a = NULL;
+    double t0 = e2e_now_ms();
+    int rc = nxc_begin_read(A, md, b.d, 1, &a);
+    nxc_metadata_free(md);
+    if (rc == NXC_OK) {
+        rc = nxc_op_wait(a, 20000);
+        double dt = e2e_now_ms() - t0;
+        CHECK(rc != NXC_OK && rc != NXC_ERR_TIMED_OUT,
+              "(c) read from a dead peer: wait returned %d (%s) after %.0f ms", rc,
+              nxc_strerror(rc), dt);
+        CHECK(dt < BOUND_MS, "(c) took %.0f ms", dt);
+        CHECK(nxc_op_status(a) == NXC_OP_ERRORED, "(c) status %s",
+              nxc_op_status_name(nxc_op_status(a)));
+        fprintf(stderr, "  (c) read from an already dead peer: %s after %.0f ms\n",
+                nxc_strerror(rc), dt);
+        nxc_op_release(a);
+    } else {
+        CHECK(rc < 0, "rc %d", rc);
+        fprintf(stderr, "  (c) begin_read to an already dead peer refused: %s (%s)\n",
+                nxc_strerror(rc), nxc_last_error());
+    }
+    e2e_bufs_free(&b);
+}
+
+int main(void)
+{
+    e2e_init("e2e_dead_peer", 230);
+    nxc_connector_t *A = e2e_connector("e2e-dead-peer");
+    e2e_step("(a) passive dies during READ");
+    passive_dies(A, NXC_OP_READ);
+    e2e_step("transfer with a new peer after (a) READ");
+    check_usable(A, 100);
+    e2e_step("(a) passive dies during WRITE");
+    passive_dies(A, NXC_OP_WRITE);
+    e2e_step("transfer with a new peer after (a) WRITE");
+    check_usable(A, 101);
+    e2e_step("(b) active dies during WRITE");
+    active_dies(A, NXC_OP_WRITE);
+    e2e_step("transfer with a new peer after (b) WRITE");
+    check_usable(A, 102);
+    e2e_step("(b) active dies during READ");
+    active_dies(A, NXC_OP_READ);
+    e2e_step("transfer with a new peer after (b) READ");
+    check_usable(A, 103);
+    e2e_step("(c) peer already dead");
+    already_dead(A);
+    e2e_step("transfer with a new peer after (c)");
+    check_usable(A, 104);
+    e2e_step("nxc_connector_destroy");
+    nxc_connector_destroy(A);
+    return e2e_pass("dead passive and active peers detected, worst %.0f ms; connector reusable",
+                    g_worst_ms);
+}

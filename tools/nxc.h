@@ -1,0 +1,83 @@
+/* nxc command-line tool: declarations shared by its source files.
+ * The tool uses only the library's public header, as any user would. */
+#ifndef NXC_TOOL_H
+#define NXC_TOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nixl_connect.h>
+
+/* Exit codes of every subcommand. */
+enum { NXC_EXIT_OK = 0, NXC_EXIT_RUNTIME = 1, NXC_EXIT_USAGE = 2 };
+
+#define KIB (1024ull)
+#define MIB (1024ull * KIB)
+#define GIB (1024ull * MIB)
+
+#define NXC_PRINTF(f, a) __attribute__((format(printf, f, a)))
+
+/* ---- messages (nxc_util.c) ---------------------------------------------- */
+/* "nxc: <msg>" on stderr; returns NXC_EXIT_USAGE. */
+int usage_error(const char *fmt, ...) NXC_PRINTF(1, 2);
+/* "nxc: <msg>" on stderr; returns NXC_EXIT_RUNTIME. */
+int runtime_error(const char *fmt, ...) NXC_PRINTF(1, 2);
+/* "nxc: <msg>: <nxc_strerror(rc)> (<nxc_last_error()>)"; returns NXC_EXIT_RUNTIME. */
+int lib_error(int rc, const char *fmt, ...) NXC_PRINTF(2, 3);
+/* Same, for an op that failed: the detail comes from nxc_op_error(). */
+int op_error(nxc_op_t *op, int rc, const char *fmt, ...) NXC_PRINTF(3, 4);
+
+/* ---- time and formatting (nxc_util.c) ----------------------------------- */
+uint64_t now_ns(void);                 /* CLOCK_MONOTONIC */
+/* "8 B", "4 KiB", "1.5 MiB": a short human form of a byte count. */
+const char *human_bytes(uint64_t n, char *buf, size_t size);
+/* Splits @p total bytes at @p base into @p n descriptors (sizes differ by at
+ * most one byte, in address order). */
+void split_descs(void *base, uint64_t total, size_t n, nxc_descriptor_t *out);
+/* Waits for @p op at most @p timeout_s seconds (<= 0: no limit). */
+int wait_op(nxc_op_t *op, double timeout_s);
+
+/* ---- option parsing (nxc_opts.c) ----------------------------------------- */
+typedef struct opt_spec {
+    const char *name;       /* long name without "--" */
+    char        short_name; /* 0 if none */
+    bool        has_arg;
+    int         id;         /* > 0 */
+} opt_spec_t;
+
+typedef struct opt_iter {
+    int    argc;
+    char **argv;
+    int    i;
+    bool   only_positional; /* after "--" */
+} opt_iter_t;
+
+enum { OPT_POSITIONAL = 0, OPT_END = -1, OPT_ERROR = -2 };
+
+/* Starts after argv[0] (the subcommand's name). */
+void opt_init(opt_iter_t *it, int argc, char **argv);
+/* The next option's id (value in *arg when it takes one), OPT_POSITIONAL
+ * (the word in *arg), OPT_END, or OPT_ERROR (message already printed). */
+int opt_next(opt_iter_t *it, const opt_spec_t *specs, const char **arg);
+
+/* Number parsers: 0 on success, else print "nxc: <opt>: ..." and return -1. */
+int parse_size(const char *opt, const char *text, uint64_t max, uint64_t *out);
+int parse_count(const char *opt, const char *text, uint64_t min, uint64_t max,
+                uint64_t *out);
+int parse_seconds(const char *opt, const char *text, double *out);
+/* Comma-separated list of sizes (suffixes K/M/G) or plain counts. */
+int parse_list(const char *opt, const char *text, bool sizes, uint64_t min,
+               uint64_t max, uint64_t *out, size_t cap, size_t *n);
+
+/* ---- subcommands --------------------------------------------------------- */
+int bench_main(int argc, char **argv);
+int bench_worker_main(int argc, char **argv); /* hidden: one of bench's roles */
+int serve_main(int argc, char **argv);
+int get_main(int argc, char **argv);
+
+void bench_help(void);
+void serve_help(void);
+void get_help(void);
+
+#endif /* NXC_TOOL_H */

@@ -1,0 +1,387 @@
+/* nxc bench: options, help, and the launcher that starts the two workers
+ * (fork + exec of this binary before any connector exists). */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "nxc_bench.h"
+
+void bench_help(void)
+{
+    fputs(
+"Usage: nxc bench [options]\n"
+"\n"
+"Starts two workers on this host, a passive one that exposes memory and an\n"
+"active one that reads or writes it (pinned to different cores when there\n"
+"are two), joined by a socketpair that carries the metadata as JSON lines.\n"
+"For each operation kind, size and descriptor count it measures:\n"
+"  GB/s, lat       from begin_read/begin_write to completion on the active\n"
+"                  side, metadata parsed beforehand, endpoint warm (the\n"
+"                  passive worker pre-creates a batch of operations and sends\n"
+"                  all their metadata first); GB/s = bytes / total of these\n"
+"                  times, 1 GB = 1e9 bytes\n"
+"  passive lat     from begin_* on the active side to completion seen by the\n"
+"                  passive worker (CLOCK_MONOTONIC, shared by both processes)\n"
+"  cycle ops/s     the application's whole loop, one operation at a time:\n"
+"                  create passive op, serialize metadata, send it over the\n"
+"                  socket, parse, begin, complete on both sides, release\n"
+"Each size is checked once for data correctness (a pattern written on one\n"
+"side is compared on the other); a mismatch fails the run.\n"
+"\n"
+"Options:\n"
+"  --sizes LIST    bytes per operation, in total over its descriptors;\n"
+"                  comma-separated, suffixes K, M, G (powers of 1024), at\n"
+"                  most 1G [default: 8,4K,64K,1M,16M,64M]\n"
+"  --descs LIST    descriptors per operation; each size is split evenly\n"
+"                  among them (combinations with fewer bytes than\n"
+"                  descriptors are skipped) [default: 1]\n"
+"  --ops LIST      read, write or read,write [default: read,write]\n"
+"  --iters N       timed operations per size [default: 2 GiB / size,\n"
+"                  between 20 and 1000]\n"
+"  --duration SEC  run each timed phase for SEC seconds instead of --iters\n"
+"  --warmup N      untimed operations before timing [default: 10]\n"
+"  --tls STRING    set UCX_TLS for both workers (e.g. tcp, shm, sm,tcp)\n"
+"  --mem KIND      memory of the buffers: malloc [default: malloc]\n"
+"  --timeout SEC   fail when one step waits longer than this [default: 60]\n"
+"  --json          one JSON object per result line instead of a table\n"
+"  --quick         a smoke run of a few seconds: sizes 8,64K,1M,16M, fewer\n"
+"                  iterations (256 MiB / size, between 5 and 200), warmup 2\n"
+"  -h, --help      show this help and exit\n",
+        stdout);
+}
+
+enum {
+    O_SIZES = 1, O_DESCS, O_OPS, O_ITERS, O_DURATION, O_WARMUP, O_TLS, O_MEM,
+    O_TIMEOUT, O_JSON, O_QUICK, O_HELP
+};
+
+static const opt_spec_t bench_opts[] = {
+    { "sizes",    0,   true,  O_SIZES },
+    { "descs",    0,   true,  O_DESCS },
+    { "ops",      0,   true,  O_OPS },
+    { "iters",    0,   true,  O_ITERS },
+    { "duration", 0,   true,  O_DURATION },
+    { "warmup",   0,   true,  O_WARMUP },
+    { "tls",      0,   true,  O_TLS },
+    { "mem",      0,   true,  O_MEM },
+    { "timeout",  0,   true,  O_TIMEOUT },
+    { "json",     0,   false, O_JSON },
+    { "quick",    0,   false, O_QUICK },
+    { "help",     'h', false, O_HELP },
+    { NULL, 0, false, 0 }
+};
+
+static int parse_ops(const char *text, bench_cfg_t *cfg)
+{
+    cfg->op_read = cfg->op_write = false;
+    const char *p = text;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        if (len == 4 && strncmp(p, "read", 4) == 0)
+            cfg->op_read = true;
+        else if (len == 5 && strncmp(p, "write", 5) == 0)
+            cfg->op_write = true;
+        else
+            return usage_error("--ops: '%.*s' is not read or write", (int)len, p);
+        if (p[len] == '\0')
+            return 0;
+        p += len + 1;
+    }
+}
+
+static int check_mem(const char *mem)
+{
+    if (strcmp(mem, "malloc") == 0)
+        return 0;
+    if (strcmp(mem, "cuda") == 0 || strcmp(mem, "ucx") == 0 ||
+        strcmp(mem, "shm") == 0 || strncmp(mem, "cuda:", 5) == 0)
+        return usage_error("--mem %s: not supported yet (only malloc: the "
+                           "library has no allocator for exposed buffers yet)",
+                           mem);
+    return usage_error("--mem: unknown memory kind '%s' (only malloc)", mem);
+}
+
+static void bench_defaults(bench_cfg_t *cfg)
+{
+    static const uint64_t sizes[] = { 8, 4 * KIB, 64 * KIB, MIB, 16 * MIB, 64 * MIB };
+    memset(cfg, 0, sizeof *cfg);
+    memcpy(cfg->sizes, sizes, sizeof sizes);
+    cfg->nsizes = sizeof sizes / sizeof sizes[0];
+    cfg->descs[0] = 1;
+    cfg->ndescs = 1;
+    cfg->op_read = cfg->op_write = true;
+    cfg->timeout = 60;
+    cfg->mem = "malloc";
+}
+
+static void apply_quick(bench_cfg_t *cfg, bool sizes_set, bool warmup_set)
+{
+    static const uint64_t sizes[] = { 8, 64 * KIB, MIB, 16 * MIB };
+    if (!sizes_set) {
+        memcpy(cfg->sizes, sizes, sizeof sizes);
+        cfg->nsizes = sizeof sizes / sizeof sizes[0];
+    }
+    if (!warmup_set)
+        cfg->warmup = 2;
+}
+
+/* One option; returns 0, or an exit code (help: -1). */
+static int bench_option(int id, const char *arg, bench_cfg_t *cfg)
+{
+    switch (id) {
+    case O_SIZES:
+        return parse_list("--sizes", arg, true, 1, BENCH_MAX_SIZE, cfg->sizes,
+                          BENCH_MAX_LIST, &cfg->nsizes) ? NXC_EXIT_USAGE : 0;
+    case O_DESCS:
+        return parse_list("--descs", arg, false, 1, BENCH_MAX_DESCS, cfg->descs,
+                          BENCH_MAX_LIST, &cfg->ndescs) ? NXC_EXIT_USAGE : 0;
+    case O_OPS:      return parse_ops(arg, cfg);
+    case O_ITERS:
+        return parse_count("--iters", arg, 1, 100000000, &cfg->iters) ? NXC_EXIT_USAGE : 0;
+    case O_WARMUP:
+        return parse_count("--warmup", arg, 0, 100000000, &cfg->warmup) ? NXC_EXIT_USAGE : 0;
+    case O_DURATION:
+        return parse_seconds("--duration", arg, &cfg->duration) ? NXC_EXIT_USAGE : 0;
+    case O_TIMEOUT:
+        return parse_seconds("--timeout", arg, &cfg->timeout) ? NXC_EXIT_USAGE : 0;
+    case O_TLS:
+        if (arg[0] == '\0')
+            return usage_error("--tls: empty transport list");
+        cfg->tls = arg;
+        return 0;
+    case O_MEM:
+        cfg->mem = arg;
+        return check_mem(arg);
+    case O_JSON:  cfg->json = true;  return 0;
+    case O_QUICK: cfg->quick = true; return 0;
+    case O_HELP:  return -1;
+    default:      return NXC_EXIT_USAGE;
+    }
+}
+
+int bench_parse(int argc, char **argv, bench_cfg_t *cfg)
+{
+    opt_iter_t it;
+    const char *arg = NULL;
+    bool sizes_set = false, warmup_set = false, iters_set = false;
+    int id;
+    bench_defaults(cfg);
+    cfg->warmup = 10;
+    opt_init(&it, argc, argv);
+    while ((id = opt_next(&it, bench_opts, &arg)) != OPT_END) {
+        if (id == OPT_ERROR)
+            return NXC_EXIT_USAGE;
+        if (id == OPT_POSITIONAL)
+            return usage_error("bench: unexpected argument '%s'", arg);
+        int rc = bench_option(id, arg, cfg);
+        if (rc == -1) {
+            bench_help();
+            return -1;
+        }
+        if (rc != 0)
+            return rc;
+        sizes_set |= id == O_SIZES;
+        warmup_set |= id == O_WARMUP;
+        iters_set |= id == O_ITERS;
+    }
+    if (iters_set && cfg->duration > 0)
+        return usage_error("--iters and --duration cannot be used together");
+    if (cfg->quick)
+        apply_quick(cfg, sizes_set, warmup_set);
+    return 0;
+}
+
+uint64_t bench_iters(const bench_cfg_t *cfg, uint64_t size)
+{
+    if (cfg->iters)
+        return cfg->iters;
+    uint64_t budget = cfg->quick ? 256 * MIB : 2 * GIB;
+    uint64_t lo = cfg->quick ? 5 : 20, hi = cfg->quick ? 200 : 1000;
+    uint64_t n = budget / size;
+    return n < lo ? lo : n > hi ? hi : n;
+}
+
+/* ---- launcher ------------------------------------------------------------ */
+
+/* The first two CPUs this process may run on; how many were found (0-2). */
+static int pick_cpus(int cpu[2])
+{
+    cpu_set_t set;
+    int found = 0;
+    if (sched_getaffinity(0, sizeof set, &set) != 0)
+        return 0;
+    for (int i = 0; i < CPU_SETSIZE && found < 2; i++)
+        if (CPU_ISSET(i, &set))
+            cpu[found++] = i;
+    return found;
+}
+
+static void pin_to(int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (sched_setaffinity(0, sizeof set, &set) != 0)
+        perror("nxc: bench: sched_setaffinity");
+}
+
+/* argv of a worker: nxc __bench-worker ROLE FD <the bench options>. */
+static char **worker_argv(const char *role, char *fdstr, int argc, char **argv)
+{
+    char **v = calloc((size_t)argc + 4, sizeof *v);
+    if (!v)
+        return NULL;
+    v[0] = "nxc";
+    v[1] = "__bench-worker";
+    v[2] = (char *)role;
+    v[3] = fdstr;
+    for (int i = 1; i < argc; i++)
+        v[i + 3] = argv[i];
+    return v;
+}
+
+/* Tells the workers where they run, for the table's header. */
+static void note_pinning(const int cpu[2])
+{
+    char text[64] = "not pinned";
+    if (cpu[0] >= 0)
+        snprintf(text, sizeof text, "passive on cpu %d, active on cpu %d",
+                 cpu[0], cpu[1]);
+    setenv("NXC_BENCH_PINNING", text, 1);
+}
+
+static pid_t spawn_worker(const char *role, int fd, int cpu, int argc, char **argv)
+{
+    char fdstr[16];
+    snprintf(fdstr, sizeof fdstr, "%d", fd);
+    char **v = worker_argv(role, fdstr, argc, argv);
+    if (!v)
+        return -1;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (cpu >= 0)
+            pin_to(cpu);
+        fcntl(fd, F_SETFD, 0); /* keep our end across exec */
+        execv("/proc/self/exe", v);
+        fprintf(stderr, "nxc: bench: cannot start the %s worker: %s\n", role,
+                strerror(errno));
+        _exit(NXC_EXIT_RUNTIME);
+    }
+    free(v);
+    return pid;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+/* Records how one worker ended; true if it failed. */
+static bool worker_failed(const char *role, int status)
+{
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status) != 0;
+    if (WIFSIGNALED(status))
+        fprintf(stderr, "nxc: bench: the %s worker was killed by signal %d (%s)\n",
+                role, WTERMSIG(status), strsignal(WTERMSIG(status)));
+    return true;
+}
+
+/* Waits for both workers; once one fails, the other gets 3 s to notice. */
+static int reap_workers(pid_t pid[2])
+{
+    static const char *const role[2] = { "passive", "active" };
+    bool alive[2] = { true, true }, failed = false;
+    uint64_t deadline = 0;
+    while (alive[0] || alive[1]) {
+        int status;
+        pid_t p = waitpid(-1, &status, failed ? WNOHANG : 0);
+        if (p < 0 && errno == EINTR)
+            continue;
+        if (p < 0)
+            break;
+        if (p == 0) {
+            if (now_ns() > deadline)
+                for (int i = 0; i < 2; i++)
+                    if (alive[i])
+                        kill(pid[i], SIGKILL);
+            sleep_ms(20);
+            continue;
+        }
+        for (int i = 0; i < 2; i++) {
+            if (p != pid[i])
+                continue;
+            alive[i] = false;
+            if (worker_failed(role[i], status) && !failed) {
+                failed = true;
+                deadline = now_ns() + 3000000000ull;
+            }
+        }
+    }
+    return failed ? NXC_EXIT_RUNTIME : NXC_EXIT_OK;
+}
+
+static int launch(const bench_cfg_t *cfg, int argc, char **argv)
+{
+    int sv[2], cpu[2] = { -1, -1 };
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        return runtime_error("bench: socketpair: %s", strerror(errno));
+    if (cfg->tls && setenv("UCX_TLS", cfg->tls, 1) != 0)
+        return runtime_error("bench: setenv: %s", strerror(errno));
+    if (pick_cpus(cpu) < 2)
+        cpu[0] = cpu[1] = -1;
+    note_pinning(cpu);
+    pid_t pid[2];
+    pid[0] = spawn_worker("passive", sv[0], cpu[0], argc, argv);
+    pid[1] = pid[0] > 0 ? spawn_worker("active", sv[1], cpu[1], argc, argv) : -1;
+    close(sv[0]);
+    close(sv[1]);
+    if (pid[0] < 0 || pid[1] < 0) {
+        if (pid[0] > 0)
+            kill(pid[0], SIGKILL), waitpid(pid[0], NULL, 0);
+        return runtime_error("bench: fork: %s", strerror(errno));
+    }
+    return reap_workers(pid);
+}
+
+int bench_main(int argc, char **argv)
+{
+    bench_cfg_t cfg;
+    int rc = bench_parse(argc, argv, &cfg);
+    if (rc == -1)
+        return NXC_EXIT_OK; /* --help */
+    if (rc != 0)
+        return rc;
+    return launch(&cfg, argc, argv);
+}
+
+/* Hidden entry of a worker: argv = __bench-worker ROLE FD [options]. */
+int bench_worker_main(int argc, char **argv)
+{
+    bench_cfg_t cfg;
+    uint64_t fd;
+    if (argc < 3)
+        return usage_error("__bench-worker: internal use only");
+    if (parse_count("__bench-worker", argv[2], 0, 1 << 20, &fd) != 0)
+        return NXC_EXIT_USAGE;
+    int rc = bench_parse(argc - 2, argv + 2, &cfg);
+    if (rc != 0)
+        return rc < 0 ? NXC_EXIT_USAGE : rc;
+    signal(SIGPIPE, SIG_IGN);
+    if (strcmp(argv[1], "passive") == 0)
+        return bench_passive(&cfg, (int)fd);
+    if (strcmp(argv[1], "active") == 0)
+        return bench_active(&cfg, (int)fd);
+    return usage_error("__bench-worker: unknown role '%s'", argv[1]);
+}

@@ -1,0 +1,98 @@
+/* nxc bench: the results, as an aligned table or as JSON lines. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "nxc_bench.h"
+
+const char *bench_tls(void)
+{
+    const char *tls = getenv("UCX_TLS");
+    return tls && tls[0] ? tls : "default";
+}
+
+/* A JSON string literal (escapes quotes, backslashes and control bytes). */
+static void json_string(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}
+
+static const char *op_name(nxc_op_kind_t k)
+{
+    return k == NXC_OP_READ ? "read" : "write";
+}
+
+void report_header(const bench_cfg_t *cfg)
+{
+    if (cfg->json)
+        return;
+    const char *pin = getenv("NXC_BENCH_PINNING");
+    printf("# nxc bench: mem=%s tls=%s; workers: %s; GB/s = 1e9 B/s\n",
+           cfg->mem, bench_tls(), pin ? pin : "not pinned");
+    printf("# timed: begin_* -> completion on the active side, metadata parsed "
+           "beforehand, endpoint warm (GB/s, lat)\n"
+           "# passive: active begin_* -> passive op complete; cycle: create, "
+           "metadata, socket, parse, begin, complete both, release\n");
+    printf("%-5s %9s %5s %9s %6s %8s %10s %10s %11s %11s %11s\n", "op", "size",
+           "descs", "desc_size", "iters", "GB/s", "lat_p50_us", "lat_p99_us",
+           "pasv_p50_us", "pasv_p99_us", "cycle_ops/s");
+    fflush(stdout);
+}
+
+void report_skip(const bench_cfg_t *cfg, nxc_op_kind_t kind, uint64_t size,
+                 uint64_t descs)
+{
+    (void)cfg;
+    fprintf(stderr, "nxc: bench: skipping %s of %" PRIu64 " B over %" PRIu64
+            " descriptors (fewer bytes than descriptors)\n", op_name(kind),
+            size, descs);
+}
+
+static void report_json(const bench_cfg_t *cfg, const bench_result_t *r)
+{
+    printf("{\"tool\":\"nxc\",\"op\":\"%s\",\"mem\":", op_name(r->kind));
+    json_string(cfg->mem);
+    printf(",\"tls\":");
+    json_string(bench_tls());
+    printf(",\"size\":%" PRIu64 ",\"desc_size\":%" PRIu64 ",\"descs\":%" PRIu64
+           ",\"iters\":%" PRIu64 ",\"warmup\":%" PRIu64 ",\"gbps\":%.4f"
+           ",\"lat_p50_us\":%.3f,\"lat_p99_us\":%.3f"
+           ",\"passive_lat_p50_us\":%.3f,\"passive_lat_p99_us\":%.3f"
+           ",\"cycle_ops_per_s\":%.3f,\"cycle_iters\":%" PRIu64
+           ",\"verified\":true,\"timed\":\"begin->complete\"}\n",
+           r->size, r->desc_size, r->descs, r->iters, r->warmup, r->gbps,
+           r->lat_p50_us, r->lat_p99_us, r->plat_p50_us, r->plat_p99_us,
+           r->cycle_ops_per_s, r->cycle_iters);
+}
+
+static void report_row(const bench_result_t *r)
+{
+    char size[32], dsize[32];
+    printf("%-5s %9s %5" PRIu64 " %9s %6" PRIu64 " %8.3f %10.1f %10.1f %11.1f "
+           "%11.1f %11.1f\n",
+           op_name(r->kind), human_bytes(r->size, size, sizeof size), r->descs,
+           human_bytes(r->desc_size, dsize, sizeof dsize), r->iters, r->gbps,
+           r->lat_p50_us, r->lat_p99_us, r->plat_p50_us, r->plat_p99_us,
+           r->cycle_ops_per_s);
+}
+
+int report_result(const bench_cfg_t *cfg, const bench_result_t *r)
+{
+    if (cfg->json)
+        report_json(cfg, r);
+    else
+        report_row(r);
+    if (fflush(stdout) != 0 || ferror(stdout))
+        return runtime_error("bench: cannot write the results to stdout");
+    return 0;
+}
