@@ -235,10 +235,13 @@ typedef struct nxc_connector_config {
     /** Worker name (Dynamo's `worker_id`), 1-255 bytes, copied at create.
      *  Default: 32 random hexadecimal digits. */
     const char *name;
-    /** How long nxc_op_wait() spins on the transport before it sleeps on
-     *  the event fd, in microseconds (0-1000000). Spinning keeps small
-     *  transfers at transport latency; sleeping keeps idle waits at zero
-     *  CPU. Default: 50. */
+    /** How long nxc_op_wait() spins on the transport after the last event
+     *  before it sleeps on the event fd, in microseconds (0-1000000); 20
+     *  times as long while a transfer of this connector is in progress,
+     *  because waking a sleeping thread costs tens of microseconds and a
+     *  completion chains several wake-ups. Spinning keeps transfers at
+     *  transport latency; sleeping keeps idle waits at zero CPU.
+     *  Default: 50 (so 1 ms while busy). 0 never spins. */
     unsigned    spin_us;
     /** Nonzero: the connector starts one thread of its own that drives the
      *  transport whenever its fd fires, so transfers to and from this

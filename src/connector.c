@@ -14,6 +14,7 @@
 #include "util.h"
 
 #define DEFAULT_SPIN_US      50u
+#define BUSY_SPIN_FACTOR     20u   /* spin while transfers are in flight */
 #define MAX_SPIN_US          1000000u
 #define INITIAL_KEY_BUCKETS  256u
 #define PROGRESS_BURST       64u   /* UCX progress calls per pass, to bound lock hold */
@@ -222,11 +223,27 @@ static unsigned fail_reported_peers(nxc_connector_t *c)
     return n;
 }
 
+static void reap_zombies(nxc_connector_t *c)
+{
+    for (nxc_op_t **pp = &c->zombies; *pp != NULL && c->zombies_done > 0;) {
+        nxc_op_t *z = *pp;
+        if (z->inflight > 0) {
+            pp = &z->open_next;
+            continue;
+        }
+        *pp = z->open_next;
+        c->zombies_done--;
+        nxc_op_destroy(z);
+    }
+}
+
 unsigned nxc_progress_locked(nxc_connector_t *c, int check_fds)
 {
     unsigned n = 0;
     for (unsigned i = 0; i < PROGRESS_BURST && ucp_worker_progress(c->worker) != 0; i++)
         n++;
+    if (c->zombies_done > 0)
+        reap_zombies(c);
     if (c->n_closing > 0)
         n += reap_closed_endpoints(c);
     if (c->failing_peers > 0)
@@ -264,12 +281,23 @@ static void sleep_on_fd(nxc_connector_t *c, uint64_t deadline)
         handle_fd_events(c, ev, k);
 }
 
+/* How long to keep polling after the last event. Waking a sleeping thread
+ * costs ~75 us on this kind of VM, and a transfer's completion chains
+ * several such hops (data, acknowledgement, DONE), so while transfers are in
+ * flight the leader spins BUSY_SPIN_FACTOR times longer than when idle. */
+static uint64_t spin_window_ns(const nxc_connector_t *c)
+{
+    uint64_t us = c->spin_us;
+    if (c->n_in_progress > 0)
+        us *= BUSY_SPIN_FACTOR;
+    return us * 1000u;
+}
+
 /* The leader's loop: progress while there is work, spin a little when there
  * is none (a completion is often microseconds away), then sleep. */
 static void lead(nxc_connector_t *c, int (*done)(void *), void *arg, uint64_t deadline)
 {
-    uint64_t spin_ns = (uint64_t)c->spin_us * 1000u;
-    uint64_t spin_until = nxc_now_ns() + spin_ns;
+    uint64_t spin_until = nxc_now_ns() + spin_window_ns(c);
     for (unsigned pass = 1; !done(arg); pass++) {
         unsigned n = nxc_progress_locked(c, pass % FD_CHECK_INTERVAL == 0);
         if (done(arg))
@@ -279,18 +307,18 @@ static void lead(nxc_connector_t *c, int (*done)(void *), void *arg, uint64_t de
             return;
         if (n > 0 || now < spin_until) {
             if (n > 0)
-                spin_until = now + spin_ns;
+                spin_until = now + spin_window_ns(c);
             /* Creating, cancelling or releasing ops must not wait for our
              * spin to end. */
             let_others_in(c);
             continue;
         }
         if (nxc_transport_arm(c) != 0) {
-            spin_until = now + spin_ns;
+            spin_until = now + spin_window_ns(c);
             continue;
         }
         sleep_on_fd(c, deadline);
-        spin_until = nxc_now_ns() + spin_ns;
+        spin_until = nxc_now_ns() + spin_window_ns(c);
     }
 }
 

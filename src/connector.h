@@ -27,6 +27,7 @@ struct nxc_connector {
     char            name[NXC_NAME_MAX + 1];
     nxc_identity_t  identity;
     unsigned        spin_us;
+    unsigned        n_in_progress; /* ops moving data: waiters spin longer */
 
     ucp_context_h   context;
     ucp_worker_h    worker;
@@ -52,6 +53,7 @@ struct nxc_connector {
     nxc_op_t       *zombies;       /* released ops UCX may still call back; freed
                                       after the worker is destroyed */
     int             tearing_down;
+    unsigned        zombies_done;  /* zombies whose requests all finished */
     struct nxc_keytable {
         nxc_op_t  **buckets;       /* chained on op->key_next */
         size_t      n_buckets;     /* power of two */

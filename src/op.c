@@ -10,9 +10,13 @@
 #include "transport.h"
 #include "util.h"
 
-/* How long release waits for the transport to let go of an op's buffers
- * before it gives up on the peer and force-closes the endpoint. */
-#define NXC_RELEASE_DRAIN_NS (10ull * 1000000000ull)
+/* Release waits for UCX to stop *writing* into an op's buffers (receives)
+ * for up to this long before it declares the peer failed and closes its
+ * endpoint; requests that only *read* them (sends, whose completion may
+ * need the peer's progress) get the shorter grace, then the op is parked
+ * and freed when they finish. */
+#define NXC_RELEASE_RECV_LIMIT_NS (10ull * 1000000000ull)
+#define NXC_RELEASE_SEND_GRACE_NS (1ull * 1000000000ull)
 
 int nxc_op_is_final(const nxc_op_t *op)
 {
@@ -20,10 +24,21 @@ int nxc_op_is_final(const nxc_op_t *op)
            op->status == NXC_OP_ERRORED;
 }
 
+void nxc_op_set_in_progress(nxc_op_t *op)
+{
+    if (op->status != NXC_OP_INITIALIZED && op->status != NXC_OP_UNINITIALIZED)
+        return;
+    op->status = NXC_OP_IN_PROGRESS;
+    op->c->n_in_progress++;
+    nxc_notify_change(op->c);
+}
+
 void nxc_op_finish(nxc_op_t *op, nxc_op_status_t status, int err, const char *fmt, ...)
 {
     if (nxc_op_is_final(op))
         return;
+    if (op->status == NXC_OP_IN_PROGRESS)
+        op->c->n_in_progress--;
     op->status = status;
     op->err = err;
     va_list ap;
@@ -38,6 +53,8 @@ void nxc_op_finish(nxc_op_t *op, nxc_op_status_t status, int err, const char *fm
 void nxc_op_request_done(nxc_op_t *op)
 {
     op->inflight--;
+    if (op->zombie && op->inflight == 0)
+        op->c->zombies_done++; /* freed after the progress call, not inside it */
     nxc_notify_change(op->c);
 }
 
@@ -221,8 +238,8 @@ static int begin_active(nxc_connector_t *c, nxc_op_kind_t kind, const nxc_metada
         nxc_unlock(c);
         return rc;
     }
-    op->status = NXC_OP_IN_PROGRESS;
     nxc_open_add(c, op);
+    nxc_op_set_in_progress(op);
     nxc_transport_start(op);
     nxc_notify_change(c);
     nxc_unlock(c);
@@ -260,10 +277,7 @@ void nxc_op_check_landed(nxc_op_t *op)
 /* BEGIN: the op now belongs to its sender; an AM read is served at once. */
 static void on_begin(nxc_connector_t *c, nxc_op_t *op, const nxc_ctrl_msg_t *m)
 {
-    if (op->status == NXC_OP_INITIALIZED) {
-        op->status = NXC_OP_IN_PROGRESS;
-        nxc_notify_change(c);
-    }
+    nxc_op_set_in_progress(op);
     if (!(m->flags & NXC_CTRL_FLAG_PULL))
         return;
     int rc = nxc_transport_connect_back(c, op->peer, m->addr, m->addr_len);
@@ -297,8 +311,7 @@ void nxc_op_on_ctrl(nxc_connector_t *c, const nxc_ctrl_msg_t *m)
         on_begin(c, op, m);
         break;
     case NXC_CTRL_DONE:
-        if (op->status == NXC_OP_INITIALIZED)
-            op->status = NXC_OP_IN_PROGRESS;
+        nxc_op_set_in_progress(op);
         if (op->proto == NXC_PROTO_RMA || op->kind == NXC_OP_READ) {
             nxc_op_finish(op, NXC_OP_COMPLETE, NXC_OK, "complete");
         } else {
@@ -453,19 +466,25 @@ static int drained_or_stuck(void *arg)
     return op->inflight == 0 || stuck_on_dead_peer(op);
 }
 
-/* Waits until UCX no longer touches the op's buffers. A peer that keeps us
- * waiting past the limit is given up on: closing its endpoint completes
- * every request still posted to it. */
+static int nothing_writes_into_it(void *arg)
+{
+    const nxc_op_t *op = arg;
+    return drained_or_stuck(arg) || op->receiving == 0;
+}
+
+/* Waits until UCX no longer writes into the op's buffers, and for a while
+ * until it no longer reads them either (see the limits above). */
 static void drain_locked(nxc_op_t *op)
 {
     nxc_connector_t *c = op->c;
-    if (drained_or_stuck(op))
-        return;
-    if (nxc_drive_until(c, drained_or_stuck, op, nxc_now_ns() + NXC_RELEASE_DRAIN_NS) !=
-            NXC_OK && op->peer != NULL)
-        nxc_peer_fail(c, op->peer, "worker '%s' did not finish a released op within %llu s",
-                      op->peer->name, NXC_RELEASE_DRAIN_NS / 1000000000ull);
-    nxc_drive_until(c, drained_or_stuck, op, UINT64_MAX);
+    uint64_t start = nxc_now_ns();
+    if (nxc_drive_until(c, nothing_writes_into_it, op, start + NXC_RELEASE_RECV_LIMIT_NS) !=
+            NXC_OK && op->peer != NULL) {
+        nxc_peer_fail(c, op->peer, "worker '%s' stopped sending the data of a released op "
+                      "for %llu s", op->peer->name, NXC_RELEASE_RECV_LIMIT_NS / 1000000000ull);
+        nxc_drive_until(c, nothing_writes_into_it, op, UINT64_MAX);
+    }
+    nxc_drive_until(c, drained_or_stuck, op, nxc_now_ns() + NXC_RELEASE_SEND_GRACE_NS);
 }
 
 void nxc_op_release_locked(nxc_op_t *op)
@@ -478,7 +497,9 @@ void nxc_op_release_locked(nxc_op_t *op)
     nxc_open_remove(op->c, op);
     if (op->inflight > 0) {
         /* UCX still holds requests whose callbacks name this op: keep the
-         * struct (not the caller's buffers) until the worker is destroyed. */
+         * struct (not the caller's buffers) until they finish, or until the
+         * worker is destroyed. */
+        op->zombie = 1;
         op->open_next = op->c->zombies;
         op->c->zombies = op;
         return;

@@ -40,6 +40,7 @@ struct nxc_op {
     struct nxc_op    *key_next;                /* key table chain */
     struct nxc_keytable *key_table;            /* the table holding it, or NULL */
     unsigned          inflight;   /* UCX requests that may still touch our buffers */
+    int               zombie;     /* released while requests were still pending */
 
     nxc_protocol_t    proto;
     /* Per-descriptor bookkeeping of the AM protocol, on the receiving side
@@ -78,6 +79,9 @@ void nxc_op_finish(nxc_op_t *op, nxc_op_status_t status, int err, const char *fm
     __attribute__((format(printf, 4, 5)));
 
 int nxc_op_is_final(const nxc_op_t *op);
+
+/* INITIALIZED (or new) -> IN_PROGRESS, counted by the connector. */
+void nxc_op_set_in_progress(nxc_op_t *op);
 
 /* Stops exposing a passive op's memory (deregisters it). Idempotent. */
 void nxc_op_revoke(nxc_op_t *op);

@@ -588,6 +588,13 @@ static int send_begin(nxc_op_t *op)
     return NXC_OK;
 }
 
+int nxc_status_means_peer_gone(ucs_status_t st)
+{
+    return st == UCS_ERR_CONNECTION_RESET || st == UCS_ERR_ENDPOINT_TIMEOUT ||
+           st == UCS_ERR_UNREACHABLE || st == UCS_ERR_CANCELED || st == UCS_ERR_IO_ERROR ||
+           st == UCS_ERR_REJECTED;
+}
+
 void nxc_transport_moved(nxc_op_t *op, ucs_status_t st)
 {
     nxc_peer_t *p = op->peer;
@@ -597,7 +604,9 @@ void nxc_transport_moved(nxc_op_t *op, ucs_status_t st)
         return;
     }
     if (st != UCS_OK) {
-        nxc_op_finish(op, NXC_OP_ERRORED, p->dead ? NXC_ERR_PEER_FAILED : NXC_ERR_TRANSPORT,
+        nxc_op_finish(op, NXC_OP_ERRORED,
+                      p->dead || nxc_status_means_peer_gone(st) ? NXC_ERR_PEER_FAILED
+                                                                : NXC_ERR_TRANSPORT,
                       "moving data %s worker '%s' failed: %s%s%s",
                       op->kind == NXC_OP_READ ? "from" : "to", p->name, ucs_status_string(st),
                       p->dead ? "; " : "", p->dead ? p->reason : "");

@@ -84,6 +84,9 @@ void nxc_transport_moved(nxc_op_t *op, ucs_status_t st);
  * tells its peer now (others do when their requests drain). */
 void nxc_transport_cancelled(nxc_op_t *op);
 
+/* True for UCX statuses that say the peer is dead or unreachable. */
+int  nxc_status_means_peer_gone(ucs_status_t st);
+
 /* Counts one finished send of the AM protocol (or of the RMA flush). */
 void nxc_transport_sent_one(nxc_op_t *op, ucs_status_t st);
 
