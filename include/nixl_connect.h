@@ -409,7 +409,9 @@ NXC_API int nxc_begin_write(nxc_connector_t *c, const nxc_descriptor_t *local,
 /** @defgroup lifecycle Waiting, cancelling, releasing
  *  @{ */
 /**
- * @brief The op's state, after driving the transport once (non-blocking).
+ * @brief The op's state (non-blocking). An op not yet final drives the
+ *        transport once first; a final op's state never changes, so asking
+ *        it drives nothing (use nxc_connector_progress() for that).
  * @return the state; ::NXC_OP_UNINITIALIZED for a NULL op.
  */
 NXC_API nxc_op_status_t nxc_op_status(nxc_op_t *op);

@@ -463,8 +463,9 @@ int nxc_transport_can_close(const nxc_peer_t *p)
 {
     /* A dead peer never confirms a flush, so its endpoint can only be
      * force-closed, which UCX supports in peer-error mode alone (measured
-     * here: a forced close in mode NONE leaves the requests pending). */
-    return !p->dead || p->ucx_reports_failure;
+     * here: a forced close in mode NONE leaves our requests pending). Once
+     * no op refers to the peer, none of ours are, and closing frees it. */
+    return !p->dead || p->ucx_reports_failure || p->refs == 0;
 }
 
 void nxc_transport_disconnect(nxc_connector_t *c, nxc_peer_t *p)
