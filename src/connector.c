@@ -342,7 +342,7 @@ int nxc_drive_until(nxc_connector_t *c, int (*done)(void *), void *arg, uint64_t
             return NXC_OK;
         if (nxc_now_ns() >= deadline) {
             /* One last non-blocking look: a zero timeout still checks. */
-            nxc_progress_locked(c, 1);
+            nxc_progress_and_arm(c);
             return done(arg) ? NXC_OK : NXC_ERR_TIMED_OUT;
         }
         if (c->leader) {
@@ -552,15 +552,25 @@ int nxc_connector_fd(nxc_connector_t *c)
     return c->epfd;
 }
 
+unsigned nxc_progress_and_arm(nxc_connector_t *c)
+{
+    unsigned n = nxc_progress_locked(c, 1);
+    for (int i = 0; i < 16; i++) {
+        if (nxc_transport_arm(c) == 0)
+            return n;
+        n += nxc_progress_locked(c, 0);
+    }
+    /* Events keep coming: make the fd readable so a poller comes back. */
+    (void)eventfd_write(c->wakefd, 1);
+    return n;
+}
+
 int nxc_connector_progress(nxc_connector_t *c)
 {
     if (c == NULL)
         return nxc_fail(NXC_ERR_INVALID_ARG, "connector must not be NULL");
     nxc_lock(c);
-    unsigned n = nxc_progress_locked(c, 1);
-    /* Leave the fd armed so the caller may sleep on it right away. */
-    while (nxc_transport_arm(c) == 1)
-        n += nxc_progress_locked(c, 0);
+    unsigned n = nxc_progress_and_arm(c);
     nxc_unlock(c);
     return n > 0x7fffffff ? 0x7fffffff : (int)n;
 }

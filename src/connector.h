@@ -90,6 +90,11 @@ void nxc_notify_change(nxc_connector_t *c);
  * the epoll fd. Returns how much happened. Lock held. */
 unsigned nxc_progress_locked(nxc_connector_t *c, int check_fds);
 
+/* A non-blocking pass that leaves the epoll fd armed (or readable when
+ * events keep arriving), so a caller may sleep on it right after: every
+ * public call that progresses without waiting goes through here. */
+unsigned nxc_progress_and_arm(nxc_connector_t *c);
+
 /* Drives progress (as leader or follower) until done(arg) is true or the
  * deadline (absolute ns, UINT64_MAX = none) passes. Lock held on entry and
  * exit. Returns 0 or NXC_ERR_TIMED_OUT. */
