@@ -1,8 +1,8 @@
 /* The rendezvous active-message protocol (see transport.h). One message per
- * non-empty descriptor; its 24-byte header names the op's key, the
- * descriptor index and the sender's pid. The receiver checks all three and
- * the size against its own op before a single byte is written, and receives
- * large messages zero-copy straight into the buffer. */
+ * run of adjacent non-empty descriptors; its 28-byte header names the op's
+ * key, the first descriptor, how many, and the sender's pid. The receiver
+ * checks them and the size against its own op before a single byte is
+ * written, and receives large messages zero-copy straight into the buffer. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,10 +20,44 @@ static uint32_t get_u32(const uint8_t *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-int nxc_am_prepare(nxc_op_t *op)
+static int adjacent(const nxc_descriptor_t *d, size_t i)
 {
-    if (op->kind == NXC_OP_WRITE)
-        return NXC_OK; /* headers are made when sending */
+    return d[i].size > 0 && d[i + 1].size > 0 &&
+           (uintptr_t)d[i].ptr + d[i].size == (uintptr_t)d[i + 1].ptr;
+}
+
+/* Whether buffers i and i+1 may travel as one message: adjacent here and,
+ * as far as the sender can know, at the other end too. */
+static int joinable(const nxc_op_t *op, size_t i)
+{
+    if (!adjacent(op->descs, i))
+        return 0;
+    if (op->passive)
+        return op->runs_ok; /* the reader said its side follows ours */
+    return op->raddr[i] + op->descs[i].size == op->raddr[i + 1];
+}
+
+/* An active read accepts runs when every pair adjacent on the remote side
+ * is adjacent on ours too: then the passive side may join by its own view. */
+static int runs_follow(const nxc_op_t *op, const nxc_metadata_t *md)
+{
+    for (size_t i = 0; i + 1 < op->n; i++)
+        if (adjacent(md->descs, i) && !adjacent(op->descs, i))
+            return 0;
+    return 1;
+}
+
+int nxc_am_prepare(nxc_op_t *op, const nxc_metadata_t *md)
+{
+    if (op->kind == NXC_OP_WRITE) {
+        op->raddr = malloc((op->n + 1) * sizeof(*op->raddr));
+        if (op->raddr == NULL)
+            return nxc_fail(NXC_ERR_NO_MEMORY, "no memory for %zu descriptors", op->n);
+        for (size_t i = 0; i < op->n; i++)
+            op->raddr[i] = (uint64_t)(uintptr_t)md->descs[i].ptr;
+        return NXC_OK;
+    }
+    op->runs_ok = runs_follow(op, md);
     op->claimed = calloc(op->n, 1);
     if (op->claimed == NULL)
         return nxc_fail(NXC_ERR_NO_MEMORY, "no memory for %zu descriptors", op->n);
@@ -46,8 +80,30 @@ static void data_sent_cb(void *req, ucs_status_t st, void *user)
     nxc_op_request_done(user);
 }
 
+static void send_run(nxc_op_t *op, size_t first, size_t count, size_t len)
+{
+    uint8_t *h = op->data_hdr + first * NXC_DATA_HDR;
+    memcpy(h, op->key, NXC_KEY_BYTES);
+    put_u32(h + 16, (uint32_t)first);
+    put_u32(h + 20, (uint32_t)count);
+    put_u32(h + 24, op->c->identity.pid);
+    ucp_request_param_t param = {
+        .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
+        .cb.send = data_sent_cb,
+        .user_data = op,
+    };
+    op->sends_left++;
+    ucs_status_ptr_t req = ucp_am_send_nbx(op->peer->ep, NXC_AM_DATA_ID, h, NXC_DATA_HDR,
+                                           op->descs[first].ptr, len, &param);
+    if (req != NULL && !UCS_PTR_IS_ERR(req))
+        op->inflight++;
+    else
+        nxc_transport_sent_one(op, UCS_PTR_STATUS(req));
+}
+
 /* Sends every non-empty descriptor to the op's peer (active write, or the
- * passive side of a read). */
+ * passive side of a read), runs of adjacent buffers as one message: a KV
+ * cache split in 4096 blocks of one region travels as one transfer. */
 static void send_all(nxc_op_t *op)
 {
     op->data_hdr = malloc(op->n * NXC_DATA_HDR + 1);
@@ -56,22 +112,10 @@ static void send_all(nxc_op_t *op)
     for (size_t i = 0; i < op->n && op->data_hdr != NULL; i++) {
         if (op->descs[i].size == 0)
             continue;
-        uint8_t *h = op->data_hdr + i * NXC_DATA_HDR;
-        memcpy(h, op->key, NXC_KEY_BYTES);
-        put_u32(h + 16, (uint32_t)i);
-        put_u32(h + 20, op->c->identity.pid);
-        ucp_request_param_t param = {
-            .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
-            .cb.send = data_sent_cb,
-            .user_data = op,
-        };
-        op->sends_left++;
-        ucs_status_ptr_t req = ucp_am_send_nbx(op->peer->ep, NXC_AM_DATA_ID, h, NXC_DATA_HDR,
-                                               op->descs[i].ptr, op->descs[i].size, &param);
-        if (req != NULL && !UCS_PTR_IS_ERR(req))
-            op->inflight++;
-        else
-            nxc_transport_sent_one(op, UCS_PTR_STATUS(req));
+        size_t first = i, len = op->descs[i].size;
+        while (i + 1 < op->n && joinable(op, i) && len + op->descs[i + 1].size > len)
+            len += op->descs[++i].size;
+        send_run(op, first, i - first + 1, len);
     }
     nxc_transport_sent_one(op, UCS_OK);
 }
@@ -95,15 +139,15 @@ int nxc_am_all_landed(const nxc_op_t *op)
     return op->landed == op->expected && op->receiving == 0;
 }
 
-/* One descriptor is in place (or failed to arrive). */
-static void landed(nxc_op_t *op, ucs_status_t st)
+/* `len` bytes are in place (or failed to arrive). */
+static void landed(nxc_op_t *op, ucs_status_t st, size_t len)
 {
     if (st != UCS_OK) {
         nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_PEER_FAILED,
                       "receiving data from worker '%s' failed: %s",
                       op->peer ? op->peer->name : "(unknown)", ucs_status_string(st));
     } else {
-        op->landed++;
+        op->landed += len;
     }
     if (op->passive) {
         nxc_op_check_landed(op);
@@ -117,10 +161,9 @@ static void landed(nxc_op_t *op, ucs_status_t st)
 static void landed_cb(void *req, ucs_status_t st, size_t length, void *user)
 {
     nxc_op_t *op = user;
-    (void)length;
     ucp_request_free(req);
     op->receiving--;
-    landed(op, st);
+    landed(op, st, length);
     nxc_op_request_done(op);
 }
 
@@ -135,17 +178,26 @@ static nxc_op_t *receiver_for(nxc_connector_t *c, const uint8_t *key)
     return op != NULL && op->status == NXC_OP_IN_PROGRESS ? op : NULL;
 }
 
-static int claim(nxc_op_t *op, uint32_t index, size_t len, uint32_t pid)
+/* Claims buffers [first, first+count) for one message of `len` bytes: they
+ * must exist, be unclaimed, adjacent here, and add up to exactly `len`. */
+static int claim(nxc_op_t *op, uint32_t first, uint32_t count, size_t len, uint32_t pid)
 {
     if (op->peer != NULL && op->peer->identity.pid != pid)
         return 0;
-    if (index >= op->n || len == 0 || op->descs[index].size != len)
+    if (count == 0 || first >= op->n || count > op->n - first || len == 0)
         return 0;
     if (op->claimed == NULL && (op->claimed = calloc(op->n, 1)) == NULL)
         return 0;
-    if (op->claimed[index])
+    size_t total = 0;
+    for (size_t k = first; k < (size_t)first + count; k++) {
+        if (op->claimed[k] || op->descs[k].size == 0 ||
+            (k + 1 < (size_t)first + count && !adjacent(op->descs, k)))
+            return 0;
+        total += op->descs[k].size;
+    }
+    if (total != len)
         return 0;
-    op->claimed[index] = 1;
+    memset(op->claimed + first, 1, count);
     return 1;
 }
 
@@ -156,7 +208,7 @@ ucs_status_t nxc_am_data_received(void *arg, const void *header, size_t header_l
     const uint8_t *h = header;
     int rndv = (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) != 0;
     nxc_op_t *op = header_len == NXC_DATA_HDR ? receiver_for(c, h) : NULL;
-    if (op == NULL || !claim(op, get_u32(h + 16), len, get_u32(h + 20))) {
+    if (op == NULL || !claim(op, get_u32(h + 16), get_u32(h + 20), len, get_u32(h + 24))) {
         /* Refusing a rendezvous fails the sender's request: a late or
          * forged write errors on the active side and touches nothing here. */
         c->spoofed_notifications++;
@@ -165,7 +217,7 @@ ucs_status_t nxc_am_data_received(void *arg, const void *header, size_t header_l
     void *dst = op->descs[get_u32(h + 16)].ptr;
     if (!rndv) {
         memcpy(dst, data, len);
-        landed(op, UCS_OK);
+        landed(op, UCS_OK, len);
         return UCS_OK;
     }
     ucp_request_param_t rp = {
@@ -174,11 +226,13 @@ ucs_status_t nxc_am_data_received(void *arg, const void *header, size_t header_l
         .user_data = op,
     };
     ucs_status_ptr_t req = ucp_am_recv_data_nbx(c->worker, data, dst, len, &rp);
-    if (req != NULL && !UCS_PTR_IS_ERR(req)) {
+    if (req == NULL)
+        landed(op, UCS_OK, len);
+    else if (UCS_PTR_IS_ERR(req))
+        landed(op, UCS_PTR_STATUS(req), 0);
+    else {
         op->receiving++;
         op->inflight++;
-    } else {
-        landed(op, UCS_PTR_STATUS(req));
     }
     return UCS_OK;
 }

@@ -133,7 +133,7 @@ static nxc_op_t *op_new(nxc_connector_t *c, nxc_op_kind_t kind, int passive,
     op->passive = passive;
     op->status = NXC_OP_UNINITIALIZED;
     for (size_t i = 0; i < n; i++)
-        op->expected += descs[i].size > 0;
+        op->expected += descs[i].size;
     return op;
 }
 
@@ -280,6 +280,7 @@ static void on_begin(nxc_connector_t *c, nxc_op_t *op, const nxc_ctrl_msg_t *m)
     nxc_op_set_in_progress(op);
     if (!(m->flags & NXC_CTRL_FLAG_PULL))
         return;
+    op->runs_ok = (m->flags & NXC_CTRL_FLAG_RUNS) != 0;
     int rc = nxc_transport_connect_back(c, op->peer, m->addr, m->addr_len);
     if (rc != NXC_OK)
         nxc_op_finish(op, NXC_OP_ERRORED, rc, "cannot reach worker '%s' to send it the data: %s",

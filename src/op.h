@@ -17,7 +17,7 @@
 #include "peer.h"
 
 #define NXC_CTRL_MAX (48 + NXC_NAME_MAX)  /* a control message without an address */
-#define NXC_DATA_HDR 24                   /* key, descriptor index, sender pid */
+#define NXC_DATA_HDR 28                   /* key, first index, count, sender pid */
 
 /* How an active op moves its bytes (chosen per op, see transport.h). */
 typedef enum nxc_protocol {
@@ -49,12 +49,13 @@ struct nxc_op {
      * still running. The op completes only when every non-empty buffer has
      * landed, whatever order the messages came in. */
     uint8_t          *claimed;
-    size_t            expected;   /* non-empty descriptors */
-    size_t            landed;
+    size_t            expected;   /* bytes to move (sum of the sizes) */
+    size_t            landed;     /* bytes in place */
+    int               runs_ok;    /* data may come as runs of adjacent buffers */
     unsigned          receiving;
     int               done_heard; /* passive: the peer said DONE */
     /* Sending side of the AM protocol (active write, passive read). */
-    uint8_t          *data_hdr;   /* one NXC_DATA_HDR header per descriptor */
+    uint8_t          *data_hdr;   /* one NXC_DATA_HDR header per message */
     size_t            sends_left;
     ucs_status_t      send_status;
     uint8_t          *ctrl_begin; /* BEGIN may carry our worker address */

@@ -501,7 +501,7 @@ int nxc_transport_connect_back(nxc_connector_t *c, nxc_peer_t *p, const uint8_t 
 int nxc_transport_prepare(nxc_op_t *op, const nxc_metadata_t *md)
 {
     op->proto = op->c->proto;
-    return op->proto == NXC_PROTO_RMA ? nxc_rma_prepare(op, md) : nxc_am_prepare(op);
+    return op->proto == NXC_PROTO_RMA ? nxc_rma_prepare(op, md) : nxc_am_prepare(op, md);
 }
 
 void nxc_transport_release(nxc_op_t *op)
@@ -581,7 +581,7 @@ static int send_begin(nxc_op_t *op)
 {
     uint8_t type = NXC_CTRL_BEGIN | proto_flags(op);
     if (op->proto == NXC_PROTO_AM && op->kind == NXC_OP_READ)
-        type |= NXC_CTRL_FLAG_PULL;
+        type |= NXC_CTRL_FLAG_PULL | (op->runs_ok ? NXC_CTRL_FLAG_RUNS : 0);
     op->ctrl_begin = malloc(ctrl_len(op->c, type));
     if (op->ctrl_begin == NULL)
         return nxc_fail(NXC_ERR_NO_MEMORY, "no memory for a control message");

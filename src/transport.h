@@ -41,6 +41,7 @@ enum nxc_ctrl_type { NXC_CTRL_BEGIN = 1, NXC_CTRL_DONE = 2, NXC_CTRL_ABORT = 3 }
 #define NXC_CTRL_TYPE_MASK 0x0fu
 #define NXC_CTRL_FLAG_AM   0x40u /* the op moves its data with active messages */
 #define NXC_CTRL_FLAG_PULL 0x80u /* BEGIN of an AM read: send me the data */
+#define NXC_CTRL_FLAG_RUNS 0x20u /* ... and send adjacent buffers as one message */
 
 /* ---- transport.c ---- */
 
@@ -100,7 +101,7 @@ void nxc_rma_start(nxc_op_t *op);
 void nxc_rma_release(nxc_op_t *op);
 
 /* ---- am.c ---- */
-int  nxc_am_prepare(nxc_op_t *op);
+int  nxc_am_prepare(nxc_op_t *op, const nxc_metadata_t *md);
 void nxc_am_start(nxc_op_t *op);
 void nxc_am_release(nxc_op_t *op);
 /* Passive side of an AM read: send every descriptor to the op's peer. */
