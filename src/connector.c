@@ -248,6 +248,12 @@ unsigned nxc_progress_locked(nxc_connector_t *c, int check_fds)
         n += reap_closed_endpoints(c);
     if (c->failing_peers > 0)
         n += fail_reported_peers(c);
+    /* Progress after arming may take the very events the fd was armed for:
+     * make the fd readable so whoever polls it comes back and re-arms. */
+    if (n > 0 && c->armed) {
+        c->armed = 0;
+        (void)eventfd_write(c->wakefd, 1);
+    }
     if (check_fds) {
         struct epoll_event ev[16];
         int k = epoll_wait(c->epfd, ev, 16, 0);
@@ -288,7 +294,11 @@ static void sleep_on_fd(nxc_connector_t *c, uint64_t deadline)
 static uint64_t spin_window_ns(const nxc_connector_t *c)
 {
     uint64_t us = c->spin_us;
-    if (c->n_in_progress > 0)
+    /* Only where shared memory is in play: over TCP the wake-up is small
+     * next to the transport's latency, and spinning steals the CPU the
+     * kernel needs to move the bytes (measured: 16 MiB reads over TCP
+     * loopback fell from 3.6 to 1.4 GB/s on two cores). */
+    if (c->n_in_progress > 0 && c->has_shm)
         us *= BUSY_SPIN_FACTOR;
     return us * 1000u;
 }
@@ -556,8 +566,10 @@ unsigned nxc_progress_and_arm(nxc_connector_t *c)
 {
     unsigned n = nxc_progress_locked(c, 1);
     for (int i = 0; i < 16; i++) {
-        if (nxc_transport_arm(c) == 0)
+        if (nxc_transport_arm(c) == 0) {
+            c->armed = 1;
             return n;
+        }
         n += nxc_progress_locked(c, 0);
     }
     /* Events keep coming: make the fd readable so a poller comes back. */

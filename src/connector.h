@@ -42,6 +42,7 @@ struct nxc_connector {
 
     int             leader;        /* a thread is driving progress in a wait */
     int             sleeping;      /* ... and is blocked in epoll_wait */
+    int             armed;         /* nxc_connector_progress left the fd armed */
     unsigned        followers;     /* threads blocked on `changed` */
     unsigned        generation;    /* bumped at every state change */
     uint64_t        next_peer_serial;
@@ -91,8 +92,9 @@ void nxc_notify_change(nxc_connector_t *c);
 unsigned nxc_progress_locked(nxc_connector_t *c, int check_fds);
 
 /* A non-blocking pass that leaves the epoll fd armed (or readable when
- * events keep arriving), so a caller may sleep on it right after: every
- * public call that progresses without waiting goes through here. */
+ * events keep arriving), so a caller may sleep on it right after. Cheaper
+ * paths (nxc_op_status) only progress: if they take events from an armed
+ * fd, nxc_progress_locked makes the fd readable instead. */
 unsigned nxc_progress_and_arm(nxc_connector_t *c);
 
 /* Drives progress (as leader or follower) until done(arg) is true or the

@@ -353,7 +353,7 @@ nxc_op_status_t nxc_op_status(nxc_op_t *op)
     nxc_connector_t *c = op->c;
     nxc_lock(c);
     if (!nxc_op_is_final(op))
-        nxc_progress_and_arm(c);
+        nxc_progress_locked(c, 1);
     nxc_op_status_t st = op->status;
     nxc_unlock(c);
     return st;
