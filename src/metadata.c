@@ -24,21 +24,45 @@
 
 /* ---- zlib ------------------------------------------------------------- */
 
+/* zlib's defaults (32 KiB window, memLevel 8) allocate ~256 KiB of state,
+ * which glibc maps and unmaps afresh on every call: page faults were most
+ * of the cost of creating a passive op. Agent blobs repeat themselves at
+ * short range (one rkey per region), so a 4 KiB window and memLevel 4
+ * (~24 KiB of state, served from the heap) compress them as well. Any
+ * inflate, Python's zlib.decompress included, reads the result. */
+#define DEFLATE_WINDOW_BITS 12
+#define DEFLATE_MEM_LEVEL   4
+
 static int deflate_blob(const uint8_t *in, size_t n, uint8_t **out, size_t *out_len)
 {
-    uLongf cap = compressBound((uLong)n);
+    z_stream z;
+    memset(&z, 0, sizeof(z));
+    int zrc = deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, DEFLATE_WINDOW_BITS,
+                           DEFLATE_MEM_LEVEL, Z_DEFAULT_STRATEGY);
+    if (zrc != Z_OK)
+        return nxc_fail(zrc == Z_MEM_ERROR ? NXC_ERR_NO_MEMORY : NXC_ERR_INVALID_ARG,
+                        "metadata: zlib initialisation failed (%s)", zError(zrc));
+    uLong cap = deflateBound(&z, (uLong)n);
     uint8_t *buf = malloc(cap);
-    if (buf == NULL)
+    if (buf == NULL) {
+        deflateEnd(&z);
         return nxc_fail(NXC_ERR_NO_MEMORY, "metadata: cannot allocate %lu bytes for zlib",
                         (unsigned long)cap);
-    int zrc = compress2(buf, &cap, in, (uLong)n, Z_DEFAULT_COMPRESSION);
-    if (zrc != Z_OK) {
+    }
+    z.next_in = (Bytef *)(uintptr_t)in;
+    z.avail_in = (uInt)n;
+    z.next_out = buf;
+    z.avail_out = (uInt)cap;
+    zrc = deflate(&z, Z_FINISH);
+    size_t produced = cap - z.avail_out;
+    deflateEnd(&z);
+    if (zrc != Z_STREAM_END) {
         free(buf);
-        return nxc_fail(zrc == Z_MEM_ERROR ? NXC_ERR_NO_MEMORY : NXC_ERR_INVALID_ARG,
-                        "metadata: zlib compression failed (%s)", zError(zrc));
+        return nxc_fail(NXC_ERR_INVALID_ARG, "metadata: zlib compression failed (%s)",
+                        zError(zrc));
     }
     *out = buf;
-    *out_len = cap;
+    *out_len = produced;
     return NXC_OK;
 }
 
