@@ -6,19 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "error.h"
 #include "transport.h"
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 static int adjacent(const nxc_descriptor_t *d, size_t i)
 {
@@ -84,9 +74,9 @@ static void send_run(nxc_op_t *op, size_t first, size_t count, size_t len)
 {
     uint8_t *h = op->data_hdr + first * NXC_DATA_HDR;
     memcpy(h, op->key, NXC_KEY_BYTES);
-    put_u32(h + 16, (uint32_t)first);
-    put_u32(h + 20, (uint32_t)count);
-    put_u32(h + 24, op->c->identity.pid);
+    nxc_put_u32(h + 16, (uint32_t)first);
+    nxc_put_u32(h + 20, (uint32_t)count);
+    nxc_put_u32(h + 24, op->c->identity.pid);
     ucp_request_param_t param = {
         .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
         .cb.send = data_sent_cb,
@@ -208,13 +198,13 @@ ucs_status_t nxc_am_data_received(void *arg, const void *header, size_t header_l
     const uint8_t *h = header;
     int rndv = (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) != 0;
     nxc_op_t *op = header_len == NXC_DATA_HDR ? receiver_for(c, h) : NULL;
-    if (op == NULL || !claim(op, get_u32(h + 16), get_u32(h + 20), len, get_u32(h + 24))) {
+    if (op == NULL || !claim(op, nxc_get_u32(h + 16), nxc_get_u32(h + 20), len, nxc_get_u32(h + 24))) {
         /* Refusing a rendezvous fails the sender's request: a late or
          * forged write errors on the active side and touches nothing here. */
         c->spoofed_notifications++;
         return rndv ? UCS_ERR_REJECTED : UCS_OK;
     }
-    void *dst = op->descs[get_u32(h + 16)].ptr;
+    void *dst = op->descs[nxc_get_u32(h + 16)].ptr;
     if (!rndv) {
         memcpy(dst, data, len);
         landed(op, UCS_OK, len);

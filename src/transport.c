@@ -8,6 +8,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "error.h"
 
 #define NXC_AM_CTRL_ID     0x4e58u /* one AM id for all control messages */
@@ -67,33 +68,6 @@ static int choose_protocol(nxc_connector_t *c)
 
 /* ---- control messages --------------------------------------------------- */
 
-static void put_u16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void put_u32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint16_t get_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-static uint32_t get_u32(const uint8_t *p)
-{
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-static uint64_t get_u64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
 /* Layout: u8 type|flags, u8 version, u16 name_len, u32 pid, u64 pidns,
  * 16 B host id, 16 B key, name, and for a pulling BEGIN: u32 address
  * length, the sender's UCX worker address. */
@@ -111,15 +85,15 @@ static size_t ctrl_encode(const nxc_connector_t *c, uint8_t type,
     size_t name_len = strlen(c->name);
     buf[0] = type;
     buf[1] = NXC_CTRL_VERSION;
-    put_u16(buf + 2, (uint16_t)name_len);
-    put_u32(buf + 4, c->identity.pid);
-    put_u64(buf + 8, c->identity.pidns);
+    nxc_put_u16(buf + 2, (uint16_t)name_len);
+    nxc_put_u32(buf + 4, c->identity.pid);
+    nxc_put_u64(buf + 8, c->identity.pidns);
     memcpy(buf + 16, c->identity.host_id, NXC_HOST_ID_BYTES);
     memcpy(buf + 32, key, NXC_KEY_BYTES);
     memcpy(buf + NXC_CTRL_FIXED_LEN, c->name, name_len);
     size_t len = NXC_CTRL_FIXED_LEN + name_len;
     if (type & NXC_CTRL_FLAG_PULL) {
-        put_u32(buf + len, (uint32_t)c->worker_addr_len);
+        nxc_put_u32(buf + len, (uint32_t)c->worker_addr_len);
         memcpy(buf + len + 4, c->worker_addr, c->worker_addr_len);
         len += 4 + c->worker_addr_len;
     }
@@ -132,7 +106,7 @@ static int ctrl_decode(const uint8_t *m, size_t len, nxc_ctrl_msg_t *out)
 {
     if (len < NXC_CTRL_FIXED_LEN || m[1] != NXC_CTRL_VERSION)
         return -1;
-    size_t name_len = get_u16(m + 2);
+    size_t name_len = nxc_get_u16(m + 2);
     if (name_len == 0 || name_len > NXC_NAME_MAX || len < NXC_CTRL_FIXED_LEN + name_len)
         return -1;
     size_t end = NXC_CTRL_FIXED_LEN + name_len;
@@ -141,15 +115,15 @@ static int ctrl_decode(const uint8_t *m, size_t len, nxc_ctrl_msg_t *out)
     out->key = m + 32;
     out->name = (const char *)m + NXC_CTRL_FIXED_LEN;
     out->name_len = name_len;
-    out->sender.pid = get_u32(m + 4);
-    out->sender.pidns = get_u64(m + 8);
+    out->sender.pid = nxc_get_u32(m + 4);
+    out->sender.pidns = nxc_get_u64(m + 8);
     memcpy(out->sender.host_id, m + 16, NXC_HOST_ID_BYTES);
     out->addr = NULL;
     out->addr_len = 0;
     if (out->flags & NXC_CTRL_FLAG_PULL) {
         if (len < end + 4)
             return -1;
-        out->addr_len = get_u32(m + end);
+        out->addr_len = nxc_get_u32(m + end);
         out->addr = m + end + 4;
         if (out->addr_len == 0 || out->addr_len > NXC_MAX_WORKER_ADDR)
             return -1;

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "encoding.h"
 #include "error.h"
 
 uint64_t nxc_now_ns(void)
@@ -35,39 +36,22 @@ int nxc_random_bytes(void *buf, size_t n)
     return NXC_OK;
 }
 
-static int hex_value(int ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* The boot id is a UUID that changes at every boot: with the pid namespace
  * it tells whether a pid we are given is a process we could watch. */
 static int read_boot_id(uint8_t out[NXC_HOST_ID_BYTES])
 {
-    char text[64] = {0};
+    char text[64] = {0}, digits[2 * NXC_HOST_ID_BYTES];
     FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
     if (f == NULL)
         return nxc_fail(NXC_ERR_SYSTEM, "cannot read the boot id: %s", strerror(errno));
     size_t got = fread(text, 1, sizeof(text) - 1, f);
     fclose(f);
-    size_t nibbles = 0;
-    for (size_t i = 0; i < got && nibbles < 2 * NXC_HOST_ID_BYTES; i++) {
-        int v = hex_value(text[i]);
-        if (v < 0)
-            continue;
-        if (nibbles % 2 == 0)
-            out[nibbles / 2] = (uint8_t)(v << 4);
-        else
-            out[nibbles / 2] |= (uint8_t)v;
-        nibbles++;
-    }
-    if (nibbles != 2 * NXC_HOST_ID_BYTES)
+    size_t n = 0;
+    for (size_t i = 0; i < got && n < sizeof(digits); i++)
+        if (text[i] != '-' && text[i] != '\n')
+            digits[n++] = text[i];
+    nxc_decode_error_t err;
+    if (n != sizeof(digits) || !nxc_hex_decode(digits, n, out, &err))
         return nxc_fail(NXC_ERR_SYSTEM, "the boot id '%s' is not a UUID", text);
     return NXC_OK;
 }
