@@ -105,7 +105,8 @@ enum {
     NXC_ERR_UNSUPPORTED    = -12, /**< e.g. GPU memory without a CUDA-enabled UCX */
     NXC_ERR_DEVICE         = -13, /**< bad device string, or mixed device kinds */
     NXC_ERR_SYSTEM         = -14, /**< an OS call failed (errno in the detail) */
-    NXC_ERR_RECURSIVE      = -15  /**< called from a context that forbids it */
+    NXC_ERR_RECURSIVE      = -15  /**< reserved: for calls from completion callbacks,
+                                       which this version does not have */
 };
 
 /** @brief True for a negative (error) return value. */

@@ -146,7 +146,6 @@ static void let_others_in(nxc_connector_t *c)
 
 void nxc_notify_change(nxc_connector_t *c)
 {
-    c->generation++;
     if (c->followers > 0)
         pthread_cond_broadcast(&c->changed);
     if (c->sleeping)

@@ -44,7 +44,6 @@ struct nxc_connector {
     int             sleeping;      /* ... and is blocked in epoll_wait */
     int             armed;         /* nxc_connector_progress left the fd armed */
     unsigned        followers;     /* threads blocked on `changed` */
-    unsigned        generation;    /* bumped at every state change */
     uint64_t        next_peer_serial;
     pthread_t       thread;        /* the optional progress thread */
     int             has_thread;

@@ -281,7 +281,7 @@ static void on_begin(nxc_connector_t *c, nxc_op_t *op, const nxc_ctrl_msg_t *m)
     if (!(m->flags & NXC_CTRL_FLAG_PULL))
         return;
     op->runs_ok = (m->flags & NXC_CTRL_FLAG_RUNS) != 0;
-    int rc = nxc_transport_connect_back(c, op->peer, m->addr, m->addr_len);
+    int rc = nxc_transport_connect(c, op->peer, m->addr, m->addr_len);
     if (rc != NXC_OK)
         nxc_op_finish(op, NXC_OP_ERRORED, rc, "cannot reach worker '%s' to send it the data: %s",
                       op->peer->name, nxc_last_error());

@@ -84,16 +84,6 @@ nxc_peer_t *nxc_peer_for_sender(nxc_connector_t *c, const char *name, size_t nam
     return p;
 }
 
-static int attach_endpoint(nxc_connector_t *c, nxc_peer_t *p, const nxc_agent_blob_t *blob)
-{
-    p->worker_addr = malloc(blob->worker_addr_len);
-    if (p->worker_addr == NULL)
-        return nxc_fail(NXC_ERR_NO_MEMORY, "no memory for a worker address");
-    memcpy(p->worker_addr, blob->worker_addr, blob->worker_addr_len);
-    p->worker_addr_len = blob->worker_addr_len;
-    return nxc_transport_connect(c, p);
-}
-
 int nxc_peer_for_target(nxc_connector_t *c, const nxc_agent_blob_t *blob, nxc_peer_t **out)
 {
     nxc_peer_t *p = find_peer(c, blob->name, blob->name_len, &blob->identity);
@@ -101,22 +91,12 @@ int nxc_peer_for_target(nxc_connector_t *c, const nxc_agent_blob_t *blob, nxc_pe
         return nxc_fail(NXC_ERR_NO_MEMORY, "no memory for a peer");
     if (p->dead || p->failing)
         return nxc_fail(NXC_ERR_PEER_FAILED, "%s", p->reason);
-    if (p->ep == NULL) {
-        int rc = attach_endpoint(c, p, blob);
-        if (rc != NXC_OK) {
-            free(p->worker_addr);
-            p->worker_addr = NULL;
-            return rc;
-        }
-    }
+    int rc = nxc_transport_connect(c, p, blob->worker_addr, blob->worker_addr_len);
+    if (rc != NXC_OK)
+        return rc;
     p->refs++;
     *out = p;
     return NXC_OK;
-}
-
-void nxc_peer_ref(nxc_peer_t *p)
-{
-    p->refs++;
 }
 
 static void unlink_peer(nxc_connector_t *c, nxc_peer_t *p)

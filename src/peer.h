@@ -50,7 +50,6 @@ int nxc_peer_for_target(nxc_connector_t *c, const nxc_agent_blob_t *blob,
 nxc_peer_t *nxc_peer_for_sender(nxc_connector_t *c, const char *name, size_t name_len,
                                 const nxc_identity_t *id);
 
-void nxc_peer_ref(nxc_peer_t *p);
 void nxc_peer_unref(nxc_connector_t *c, nxc_peer_t *p);
 
 /* Marks the peer dead, fails every open op that depends on it with

@@ -414,7 +414,7 @@ static void endpoint_failed(void *arg, ucp_ep_h ep, ucs_status_t status)
     }
 }
 
-int nxc_transport_connect(nxc_connector_t *c, nxc_peer_t *p)
+static int create_endpoint(nxc_connector_t *c, nxc_peer_t *p)
 {
     p->ucx_reports_failure = wants_peer_error_mode(c, p);
     ucp_ep_params_t params = {
@@ -456,8 +456,7 @@ void nxc_transport_disconnect(nxc_connector_t *c, nxc_peer_t *p)
         nxc_track_close(c, req);
 }
 
-int nxc_transport_connect_back(nxc_connector_t *c, nxc_peer_t *p, const uint8_t *addr,
-                               size_t len)
+int nxc_transport_connect(nxc_connector_t *c, nxc_peer_t *p, const uint8_t *addr, size_t len)
 {
     if (p->ep != NULL)
         return NXC_OK;
@@ -467,7 +466,7 @@ int nxc_transport_connect_back(nxc_connector_t *c, nxc_peer_t *p, const uint8_t 
         return nxc_fail(NXC_ERR_NO_MEMORY, "no memory for a worker address");
     memcpy(p->worker_addr, addr, len);
     p->worker_addr_len = len;
-    return nxc_transport_connect(c, p);
+    return create_endpoint(c, p);
 }
 
 /* ---- active side ----------------------------------------------------------- */

@@ -60,8 +60,10 @@ int  nxc_transport_expose(nxc_op_t *op, nxc_region_t **regions, uint32_t *n_regi
 void nxc_transport_free_regions(nxc_region_t *regions, uint32_t n_regions);
 void nxc_transport_unexpose(nxc_op_t *op);
 
-/* Creates the endpoint to a peer whose worker address we hold. */
-int  nxc_transport_connect(nxc_connector_t *c, nxc_peer_t *p);
+/* Connects to a peer at `addr` (a UCX worker address, copied), unless it
+ * has an endpoint already: the metadata gives the passive side's address,
+ * a pulling BEGIN the active side's. */
+int  nxc_transport_connect(nxc_connector_t *c, nxc_peer_t *p, const uint8_t *addr, size_t len);
 void nxc_transport_disconnect(nxc_connector_t *c, nxc_peer_t *p);
 
 /* False for a dead peer whose endpoint has no peer-error mode: UCX can
@@ -91,9 +93,6 @@ int  nxc_status_means_peer_gone(ucs_status_t st);
 /* Counts one finished send of the AM protocol (or of the RMA flush). */
 void nxc_transport_sent_one(nxc_op_t *op, ucs_status_t st);
 
-/* A passive op learned its initiator's address (AM read): connect to it. */
-int  nxc_transport_connect_back(nxc_connector_t *c, nxc_peer_t *p, const uint8_t *addr,
-                                size_t len);
 
 /* ---- rma.c ---- */
 int  nxc_rma_prepare(nxc_op_t *op, const nxc_metadata_t *md);
