@@ -141,6 +141,7 @@ void nxc_op_destroy(nxc_op_t *op)
 {
     if (op == NULL)
         return;
+    nxc_keys_remove(op); /* no-op unless a failed begin left it in a table */
     nxc_transport_release(op);
     nxc_transport_unexpose(op);
     if (op->peer != NULL)
