@@ -534,6 +534,7 @@ void nxc_connector_destroy(nxc_connector_t *c)
     for (size_t i = 0; i < c->n_closing; i++)
         ucp_request_free(c->closing[i]);
     c->n_closing = 0;
+    nxc_transport_free_all(c);
     c->tearing_down = 1;
     for (nxc_op_t *z = c->zombies; z != NULL; z = z->open_next)
         nxc_rma_release(z); /* rkeys must go before the worker */
@@ -584,4 +585,23 @@ int nxc_connector_progress(nxc_connector_t *c)
     unsigned n = nxc_progress_and_arm(c);
     nxc_unlock(c);
     return n > 0x7fffffff ? 0x7fffffff : (int)n;
+}
+
+int nxc_mem_alloc(nxc_connector_t *c, size_t size, void **ptr)
+{
+    if (c == NULL || ptr == NULL || size == 0)
+        return nxc_fail(NXC_ERR_INVALID_ARG, "connector and ptr must not be NULL, size not 0");
+    nxc_lock(c);
+    int rc = nxc_transport_alloc(c, size, ptr);
+    nxc_unlock(c);
+    return rc;
+}
+
+void nxc_mem_free(nxc_connector_t *c, void *ptr)
+{
+    if (c == NULL || ptr == NULL)
+        return;
+    nxc_lock(c);
+    nxc_transport_free(c, ptr);
+    nxc_unlock(c);
 }

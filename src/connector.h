@@ -62,6 +62,12 @@ struct nxc_connector {
       active_keys;                 /* active AM reads waiting for data */
     nxc_protocol_t  proto;         /* what new active ops use */
     nxc_peer_t     *peers;
+    struct nxc_allocation {
+        struct nxc_allocation *next;
+        uintptr_t              base;
+        size_t                 len;
+        ucp_mem_h              memh;
+    }              *allocations;
     ucs_status_ptr_t *closing;     /* endpoint close requests still running */
     size_t          n_closing, cap_closing;
     unsigned        failing_peers; /* peers whose UCX error awaits handling */

@@ -68,6 +68,7 @@ struct nxc_op {
 
     /* active side */
     ucp_rkey_h       *rkeys;      /* one per remote region */
+    uint8_t          *rkey_owned; /* ours to destroy, or borrowed from the peer's cache */
     size_t            n_rkeys;
     uint64_t         *raddr;      /* remote address per descriptor */
     size_t           *rkey_index; /* region of each descriptor */

@@ -109,8 +109,45 @@ static void unlink_peer(nxc_connector_t *c, nxc_peer_t *p)
     }
 }
 
+ucp_rkey_h nxc_peer_cached_rkey(nxc_peer_t *p, const uint8_t *bytes, uint32_t len,
+                                ucs_status_t *st)
+{
+    *st = UCS_OK;
+    for (unsigned i = 0; i < p->n_cached_rkeys; i++) {
+        struct nxc_cached_rkey *k = &p->rkey_cache[i];
+        if (k->len == len && memcmp(k->bytes, bytes, len) == 0)
+            return k->rkey;
+    }
+    if (p->n_cached_rkeys == NXC_PEER_RKEY_CACHE)
+        return NULL;
+    struct nxc_cached_rkey *k = &p->rkey_cache[p->n_cached_rkeys];
+    k->bytes = malloc(len);
+    if (k->bytes == NULL)
+        return NULL;
+    *st = ucp_ep_rkey_unpack(p->ep, bytes, &k->rkey);
+    if (*st != UCS_OK) {
+        free(k->bytes);
+        return NULL;
+    }
+    memcpy(k->bytes, bytes, len);
+    k->len = len;
+    p->n_cached_rkeys++;
+    return k->rkey;
+}
+
+/* Before the endpoint and the worker go. */
+static void drop_cached_rkeys(nxc_peer_t *p)
+{
+    for (unsigned i = 0; i < p->n_cached_rkeys; i++) {
+        ucp_rkey_destroy(p->rkey_cache[i].rkey);
+        free(p->rkey_cache[i].bytes);
+    }
+    p->n_cached_rkeys = 0;
+}
+
 static void free_peer(nxc_connector_t *c, nxc_peer_t *p)
 {
+    drop_cached_rkeys(p);
     nxc_transport_disconnect(c, p);
     if (p->pidfd >= 0) {
         epoll_ctl(c->epfd, EPOLL_CTL_DEL, p->pidfd, NULL);
@@ -166,6 +203,7 @@ void nxc_peer_fail(nxc_connector_t *c, nxc_peer_t *p, const char *fmt, ...)
 void nxc_peers_disconnect_all(nxc_connector_t *c)
 {
     for (nxc_peer_t *p = c->peers; p != NULL; p = p->next) {
+        drop_cached_rkeys(p);
         nxc_transport_disconnect(c, p);
         p->ep = NULL;
     }

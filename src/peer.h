@@ -21,6 +21,8 @@
 
 typedef struct nxc_connector nxc_connector_t;
 
+#define NXC_PEER_RKEY_CACHE 16
+
 typedef struct nxc_peer {
     struct nxc_peer *next;
     nxc_connector_t *owner;
@@ -34,6 +36,14 @@ typedef struct nxc_peer {
     size_t           worker_addr_len;
     int              pidfd;     /* -1 when not watched */
     unsigned         refs;      /* ops that depend on this peer */
+    /* Unpacked rkeys of the peer's nxc_mem_alloc memory: unpacking one maps
+     * the whole shared segment, so it is done once per peer, not per op. */
+    struct nxc_cached_rkey {
+        uint8_t   *bytes;
+        uint32_t   len;
+        ucp_rkey_h rkey;
+    }                rkey_cache[NXC_PEER_RKEY_CACHE];
+    unsigned         n_cached_rkeys;
     int              dead;
     int              failing;   /* UCX reported an error; handled after progress */
     char             reason[320];
@@ -57,6 +67,11 @@ void nxc_peer_unref(nxc_connector_t *c, nxc_peer_t *p);
  * requests in flight to it complete. Idempotent. */
 void nxc_peer_fail(nxc_connector_t *c, nxc_peer_t *p, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* The peer's cached rkey for these packed bytes, unpacked on first use;
+ * NULL when the cache is full (the caller then unpacks its own). */
+ucp_rkey_h nxc_peer_cached_rkey(nxc_peer_t *p, const uint8_t *bytes, uint32_t len,
+                                ucs_status_t *st);
 
 /* Connector teardown, before the UCX worker goes: closes every endpoint that
  * can be closed and forgets the others (destroying the worker reclaims them). */

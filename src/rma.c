@@ -19,12 +19,22 @@ int nxc_rma_prepare(nxc_op_t *op, const nxc_metadata_t *md)
     op->rkey_index = calloc(op->n + 1, sizeof(*op->rkey_index));
     if (op->rkeys == NULL || op->raddr == NULL || op->rkey_index == NULL)
         return nxc_fail(NXC_ERR_NO_MEMORY, "no memory for %u remote keys", b->n_regions);
+    op->rkey_owned = calloc(b->n_regions + 1, 1);
+    if (op->rkey_owned == NULL)
+        return nxc_fail(NXC_ERR_NO_MEMORY, "no memory for %u remote keys", b->n_regions);
     for (uint32_t r = 0; r < b->n_regions; r++) {
-        ucs_status_t st = ucp_ep_rkey_unpack(op->peer->ep, b->regions[r].rkey, &op->rkeys[r]);
+        const nxc_region_t *reg = &b->regions[r];
+        ucs_status_t st = UCS_OK;
+        if (reg->flags & NXC_REGION_UCX_ALLOCATED)
+            op->rkeys[r] = nxc_peer_cached_rkey(op->peer, reg->rkey, reg->rkey_len, &st);
+        if (op->rkeys[r] == NULL && st == UCS_OK) {
+            st = ucp_ep_rkey_unpack(op->peer->ep, reg->rkey, &op->rkeys[r]);
+            op->rkey_owned[r] = st == UCS_OK;
+        }
+        op->n_rkeys++;
         if (st != UCS_OK)
             return nxc_fail(NXC_ERR_BAD_METADATA, "remote key %u of worker '%s' cannot be "
                             "unpacked: %s", r, md->name, ucs_status_string(st));
-        op->n_rkeys++;
     }
     for (size_t i = 0; i < op->n; i++) {
         uint64_t addr = (uint64_t)(uintptr_t)md->descs[i].ptr;
@@ -48,8 +58,11 @@ int nxc_rma_prepare(nxc_op_t *op, const nxc_metadata_t *md)
 void nxc_rma_release(nxc_op_t *op)
 {
     for (size_t r = 0; r < op->n_rkeys; r++)
-        ucp_rkey_destroy(op->rkeys[r]);
+        if (op->rkey_owned[r])
+            ucp_rkey_destroy(op->rkeys[r]);
     op->n_rkeys = 0;
+    free(op->rkey_owned);
+    op->rkey_owned = NULL;
     free(op->rkeys);
     free(op->raddr);
     free(op->rkey_index);

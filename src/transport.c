@@ -326,28 +326,43 @@ static size_t merge_spans(const nxc_descriptor_t *descs, size_t n, nxc_descripto
     return m;
 }
 
+static struct nxc_allocation *allocation_of(nxc_connector_t *c, uintptr_t p, size_t len)
+{
+    for (struct nxc_allocation *a = c->allocations; a != NULL; a = a->next)
+        if (p >= a->base && len <= a->len && p - a->base <= a->len - len)
+            return a;
+    return NULL;
+}
+
 static int map_region(nxc_connector_t *c, const nxc_descriptor_t *span, ucp_mem_h *memh,
                       nxc_region_t *region)
 {
-    ucp_mem_map_params_t params = {
-        .field_mask = UCP_MEM_MAP_PARAM_FIELD_ADDRESS | UCP_MEM_MAP_PARAM_FIELD_LENGTH,
-        .address = span->ptr,
-        .length = span->size,
-    };
-    ucs_status_t st = ucp_mem_map(c->context, &params, memh);
-    if (st != UCS_OK)
-        return nxc_fail(NXC_ERR_TRANSPORT, "registering %zu bytes at %p failed: %s",
-                        span->size, span->ptr, ucs_status_string(st));
+    struct nxc_allocation *a = allocation_of(c, (uintptr_t)span->ptr, span->size);
+    ucp_mem_h h = a != NULL ? a->memh : NULL;
+    if (h == NULL) {
+        ucp_mem_map_params_t params = {
+            .field_mask = UCP_MEM_MAP_PARAM_FIELD_ADDRESS | UCP_MEM_MAP_PARAM_FIELD_LENGTH,
+            .address = span->ptr,
+            .length = span->size,
+        };
+        ucs_status_t st = ucp_mem_map(c->context, &params, &h);
+        if (st != UCS_OK)
+            return nxc_fail(NXC_ERR_TRANSPORT, "registering %zu bytes at %p failed: %s",
+                            span->size, span->ptr, ucs_status_string(st));
+        *memh = h;
+    }
     void *rkey;
     size_t rkey_len;
-    st = ucp_rkey_pack(c->context, *memh, &rkey, &rkey_len);
+    ucs_status_t st = ucp_rkey_pack(c->context, h, &rkey, &rkey_len);
     if (st != UCS_OK) {
-        ucp_mem_unmap(c->context, *memh);
+        if (*memh != NULL)
+            ucp_mem_unmap(c->context, *memh);
+        *memh = NULL;
         return ucx_fail(st, "ucp_rkey_pack");
     }
     region->base = (uint64_t)(uintptr_t)span->ptr;
     region->len = span->size;
-    region->flags = 0;
+    region->flags = a != NULL ? NXC_REGION_UCX_ALLOCATED : 0;
     region->rkey = rkey;
     region->rkey_len = (uint32_t)rkey_len;
     return NXC_OK;
@@ -392,10 +407,59 @@ int nxc_transport_expose(nxc_op_t *op, nxc_region_t **regions_out, uint32_t *n_o
 void nxc_transport_unexpose(nxc_op_t *op)
 {
     for (size_t i = 0; i < op->n_memh; i++)
-        ucp_mem_unmap(op->c->context, op->memh[i]);
+        if (op->memh[i] != NULL)
+            ucp_mem_unmap(op->c->context, op->memh[i]);
     free(op->memh);
     op->memh = NULL;
     op->n_memh = 0;
+}
+
+/* ---- the allocator for exposed buffers (nxc_mem_alloc) ------------------- */
+
+int nxc_transport_alloc(nxc_connector_t *c, size_t size, void **ptr)
+{
+    struct nxc_allocation *a = calloc(1, sizeof(*a));
+    if (a == NULL)
+        return nxc_fail(NXC_ERR_NO_MEMORY, "no memory for an allocation record");
+    ucp_mem_map_params_t params = {
+        .field_mask = UCP_MEM_MAP_PARAM_FIELD_ADDRESS | UCP_MEM_MAP_PARAM_FIELD_LENGTH |
+                      UCP_MEM_MAP_PARAM_FIELD_FLAGS,
+        .address = NULL, .length = size, .flags = UCP_MEM_MAP_ALLOCATE,
+    };
+    ucs_status_t st = ucp_mem_map(c->context, &params, &a->memh);
+    ucp_mem_attr_t attr = { .field_mask = UCP_MEM_ATTR_FIELD_ADDRESS | UCP_MEM_ATTR_FIELD_LENGTH };
+    if (st == UCS_OK && (st = ucp_mem_query(a->memh, &attr)) != UCS_OK)
+        ucp_mem_unmap(c->context, a->memh);
+    if (st != UCS_OK) {
+        free(a);
+        return nxc_fail(NXC_ERR_TRANSPORT, "UCX could not allocate %zu bytes: %s", size,
+                        ucs_status_string(st));
+    }
+    a->base = (uintptr_t)attr.address;
+    a->len = attr.length;
+    a->next = c->allocations;
+    c->allocations = a;
+    *ptr = attr.address;
+    return NXC_OK;
+}
+
+void nxc_transport_free(nxc_connector_t *c, void *ptr)
+{
+    for (struct nxc_allocation **pp = &c->allocations; *pp != NULL; pp = &(*pp)->next) {
+        struct nxc_allocation *a = *pp;
+        if (a->base == (uintptr_t)ptr) {
+            *pp = a->next;
+            ucp_mem_unmap(c->context, a->memh);
+            free(a);
+            return;
+        }
+    }
+}
+
+void nxc_transport_free_all(nxc_connector_t *c)
+{
+    while (c->allocations != NULL)
+        nxc_transport_free(c, (void *)c->allocations->base);
 }
 
 /* ---- endpoints ----------------------------------------------------------- */
@@ -471,9 +535,23 @@ int nxc_transport_connect(nxc_connector_t *c, nxc_peer_t *p, const uint8_t *addr
 
 /* ---- active side ----------------------------------------------------------- */
 
+/* Put/get into a same-host peer's UCX shared segment (nxc_mem_alloc
+ * memory) go straight into the mapped segment: faster than messages for
+ * large transfers (see nxc_mem_alloc in the header for the figures). */
+static int rma_is_real(const nxc_op_t *op, const nxc_metadata_t *md)
+{
+    if (!op->peer->same_host || !op->c->has_shm || md->blob.n_regions == 0)
+        return 0;
+    for (uint32_t r = 0; r < md->blob.n_regions; r++)
+        if (!(md->blob.regions[r].flags & NXC_REGION_UCX_ALLOCATED))
+            return 0;
+    return 1;
+}
+
 int nxc_transport_prepare(nxc_op_t *op, const nxc_metadata_t *md)
 {
-    op->proto = op->c->proto;
+    op->proto = rma_is_real(op, md) && !getenv("NXC_PROTOCOL") ? NXC_PROTO_RMA
+                                                                : op->c->proto;
     return op->proto == NXC_PROTO_RMA ? nxc_rma_prepare(op, md) : nxc_am_prepare(op, md);
 }
 

@@ -59,6 +59,9 @@ int  nxc_transport_arm(nxc_connector_t *c);
 int  nxc_transport_expose(nxc_op_t *op, nxc_region_t **regions, uint32_t *n_regions);
 void nxc_transport_free_regions(nxc_region_t *regions, uint32_t n_regions);
 void nxc_transport_unexpose(nxc_op_t *op);
+int  nxc_transport_alloc(nxc_connector_t *c, size_t size, void **ptr);
+void nxc_transport_free(nxc_connector_t *c, void *ptr);
+void nxc_transport_free_all(nxc_connector_t *c);
 
 /* Connects to a peer at `addr` (a UCX worker address, copied), unless it
  * has an endpoint already: the metadata gives the passive side's address,

@@ -49,7 +49,8 @@ void bench_help(void)
 "  --duration SEC  run each timed phase for SEC seconds instead of --iters\n"
 "  --warmup N      untimed operations before timing [default: 10]\n"
 "  --tls STRING    set UCX_TLS for both workers (e.g. tcp, shm, sm,tcp)\n"
-"  --mem KIND      memory of the buffers: malloc [default: malloc]\n"
+"  --mem KIND      memory of the buffers: malloc, or ucx (nxc_mem_alloc,\n"
+"                  experimental: UCX shared segments) [default: malloc]\n"
 "  --timeout SEC   fail when one step waits longer than this [default: 60]\n"
 "  --json          one JSON object per result line instead of a table\n"
 "  --quick         a smoke run of a few seconds: sizes 8,64K,1M,16M, fewer\n"
@@ -99,14 +100,11 @@ static int parse_ops(const char *text, bench_cfg_t *cfg)
 
 static int check_mem(const char *mem)
 {
-    if (strcmp(mem, "malloc") == 0)
+    if (strcmp(mem, "malloc") == 0 || strcmp(mem, "ucx") == 0)
         return 0;
-    if (strcmp(mem, "cuda") == 0 || strcmp(mem, "ucx") == 0 ||
-        strcmp(mem, "shm") == 0 || strncmp(mem, "cuda:", 5) == 0)
-        return usage_error("--mem %s: not supported yet (only malloc: the "
-                           "library has no allocator for exposed buffers yet)",
-                           mem);
-    return usage_error("--mem: unknown memory kind '%s' (only malloc)", mem);
+    if (strcmp(mem, "cuda") == 0 || strncmp(mem, "cuda:", 5) == 0)
+        return usage_error("--mem %s: not supported (no GPU support in this build)", mem);
+    return usage_error("--mem: unknown memory kind '%s' (malloc or ucx)", mem);
 }
 
 static void bench_defaults(bench_cfg_t *cfg)

@@ -23,7 +23,7 @@ typedef struct bench_cfg {
     double      duration;  /* seconds per timed phase; 0: by --iters */
     double      timeout;   /* seconds any single step may wait */
     const char *tls;       /* --tls, NULL: inherit UCX_TLS */
-    const char *mem;       /* "malloc" */
+    const char *mem;       /* "malloc" or "ucx" */
     bool        json, quick;
 } bench_cfg_t;
 
@@ -34,13 +34,16 @@ uint64_t bench_iters(const bench_cfg_t *cfg, uint64_t size);
 
 /* Buffers of one side: one contiguous region split into descriptors. */
 typedef struct bench_buf {
+    nxc_connector_t  *owner;  /* set when the memory came from nxc_mem_alloc */
     uint8_t          *base;
     uint64_t          size;
     nxc_descriptor_t *descs;
     size_t            n;
 } bench_buf_t;
 
-int  bench_buf_alloc(bench_buf_t *b, uint64_t size, size_t ndescs);
+/* mem: "malloc", or "ucx" for the connector's allocator (nxc_mem_alloc). */
+int  bench_buf_alloc(bench_buf_t *b, uint64_t size, size_t ndescs, const char *mem,
+                     nxc_connector_t *c);
 void bench_buf_free(bench_buf_t *b);
 void pattern_fill(uint8_t *p, uint64_t n, uint64_t seed);
 /* Offset of the first byte that differs from the pattern, or -1. */

@@ -282,7 +282,7 @@ static int setup(active_t *a, nxc_op_kind_t kind, uint64_t size, uint64_t descs)
     snprintf(a->label, sizeof a->label, "%s %s x%" PRIu64, kind_word(kind),
              human_bytes(size, h, sizeof h), descs);
     bench_buf_free(&a->buf);
-    if (bench_buf_alloc(&a->buf, size, (size_t)descs) != 0)
+    if (bench_buf_alloc(&a->buf, size, (size_t)descs, a->cfg->mem, a->conn) != 0)
         return -1;
     char *rest;
     if (send_cmd(a, "CFG %d %" PRIu64 " %" PRIu64, (int)kind, size, descs) != 0)

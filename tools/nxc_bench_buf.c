@@ -6,17 +6,26 @@
 
 #include "nxc_bench.h"
 
-int bench_buf_alloc(bench_buf_t *b, uint64_t size, size_t ndescs)
+int bench_buf_alloc(bench_buf_t *b, uint64_t size, size_t ndescs, const char *mem,
+                    nxc_connector_t *c)
 {
     void *p = NULL;
     memset(b, 0, sizeof *b);
-    if (posix_memalign(&p, 4096, size ? size : 1) != 0)
+    if (strcmp(mem, "ucx") == 0) {
+        int rc = nxc_mem_alloc(c, size ? size : 1, &p);
+        if (rc != NXC_OK)
+            return runtime_error("bench: nxc_mem_alloc(%llu): %s (%s)",
+                                 (unsigned long long)size, nxc_strerror(rc), nxc_last_error());
+        b->owner = c;
+    } else if (posix_memalign(&p, 4096, size ? size : 1) != 0) {
         return runtime_error("bench: cannot allocate %llu bytes",
                              (unsigned long long)size);
+    }
     memset(p, 0, size ? size : 1); /* fault the pages in before timing */
     b->descs = calloc(ndescs, sizeof *b->descs);
+    b->base = p;
     if (!b->descs) {
-        free(p);
+        bench_buf_free(b);
         return runtime_error("bench: cannot allocate %zu descriptors", ndescs);
     }
     b->base = p;
@@ -28,7 +37,10 @@ int bench_buf_alloc(bench_buf_t *b, uint64_t size, size_t ndescs)
 
 void bench_buf_free(bench_buf_t *b)
 {
-    free(b->base);
+    if (b->owner != NULL)
+        nxc_mem_free(b->owner, b->base);
+    else
+        free(b->base);
     free(b->descs);
     memset(b, 0, sizeof *b);
 }

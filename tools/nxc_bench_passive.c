@@ -112,7 +112,7 @@ static int cmd_cfg(passive_t *p, const char *args)
         return fail(p, "bad CFG '%s'", args);
     bench_buf_free(&p->buf);
     p->kind = (nxc_op_kind_t)kind;
-    if (bench_buf_alloc(&p->buf, size, (size_t)descs) != 0)
+    if (bench_buf_alloc(&p->buf, size, (size_t)descs, p->cfg->mem, p->conn) != 0)
         return fail(p, "cannot allocate %llu bytes", size);
     return send_line(p, "OK");
 }

@@ -35,7 +35,7 @@ bad "fly"            bench --ops read,fly
 bad "--iters"        bench --iters 0
 bad "--iters"        bench --iters -5
 bad "cannot be used together" bench --iters 10 --duration 1
-bad "not supported yet" bench --mem cuda
+bad "not supported" bench --mem cuda
 bad "unknown memory kind" bench --mem floppy
 bad "takes no value" bench --json=1
 bad "unexpected argument 'extra'" bench extra
