@@ -35,26 +35,10 @@ static void transfer(nxc_connector_t *P, nxc_connector_t *A, nxc_op_kind_t kind,
         e2e_fill(src[i].ptr, src[i].size, seed, i, 0);
         e2e_fill(dst[i].ptr, dst[i].size, seed, i, 0x5a);
     }
-    nxc_op_t *passive, *active;
-    if (kind == NXC_OP_READ)
-        CHECK_RC(nxc_create_readable(P, pd, BLOCKS, &passive), NXC_OK);
-    else
-        CHECK_RC(nxc_create_writable(P, pd, BLOCKS, &passive), NXC_OK);
-    nxc_metadata_t *md = e2e_parse(e2e_op_metadata(passive));
-    if (kind == NXC_OP_READ)
-        CHECK_RC(nxc_begin_read(A, md, ad, BLOCKS, &active), NXC_OK);
-    else
-        CHECK_RC(nxc_begin_write(A, ad, BLOCKS, md, &active), NXC_OK);
-    nxc_op_t *ops[2] = { passive, active };
-    CHECK(e2e_drive_until_final(ops, 2, P, A, 10000) == 0, "ops did not finish");
-    CHECK_RC(nxc_op_wait(active, 0), NXC_OK);
-    CHECK_RC(nxc_op_wait(passive, 0), NXC_OK);
+    e2e_local_transfer(P, A, kind, pd, ad, BLOCKS);
     for (size_t i = 0; i < BLOCKS; i++)
         CHECK(e2e_verify(dst[i].ptr, dst[i].size, seed, i, 0) == (size_t)-1,
               "%s seed %u: block %zu wrong", nxc_op_kind_name(kind), seed, i);
-    nxc_op_release(active);
-    nxc_op_release(passive);
-    nxc_metadata_free(md);
 }
 
 int main(void)

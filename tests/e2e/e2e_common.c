@@ -595,3 +595,25 @@ int e2e_drive_until_final(nxc_op_t **ops, size_t n, nxc_connector_t *c1, nxc_con
         if (e2e_now_ms() > deadline) return -1;
     }
 }
+
+void e2e_local_transfer(nxc_connector_t *P, nxc_connector_t *A, nxc_op_kind_t kind,
+                        const nxc_descriptor_t *pd, const nxc_descriptor_t *ad, size_t n)
+{
+    nxc_op_t *passive, *active;
+    if (kind == NXC_OP_READ)
+        CHECK_RC(nxc_create_readable(P, pd, n, &passive), NXC_OK);
+    else
+        CHECK_RC(nxc_create_writable(P, pd, n, &passive), NXC_OK);
+    nxc_metadata_t *md = e2e_parse(e2e_op_metadata(passive));
+    if (kind == NXC_OP_READ)
+        CHECK_RC(nxc_begin_read(A, md, ad, n, &active), NXC_OK);
+    else
+        CHECK_RC(nxc_begin_write(A, ad, n, md, &active), NXC_OK);
+    nxc_op_t *ops[2] = { passive, active };
+    CHECK(e2e_drive_until_final(ops, 2, P, A, 10000) == 0, "ops did not finish");
+    CHECK_RC(nxc_op_wait(active, 0), NXC_OK);
+    CHECK_RC(nxc_op_wait(passive, 0), NXC_OK);
+    nxc_op_release(active);
+    nxc_op_release(passive);
+    nxc_metadata_free(md);
+}

@@ -175,5 +175,9 @@ const char *e2e_op_metadata(nxc_op_t *op);        /* CHECKs success */
 int e2e_drive_until_final(nxc_op_t **ops, size_t n, nxc_connector_t *c1, nxc_connector_t *c2,
                           int timeout_ms);
 int e2e_is_final(nxc_op_status_t s);
+/* One transfer between two connectors of this process: P exposes pd, A
+ * reads or writes it from ad; both ops must end COMPLETE (CHECKed). */
+void e2e_local_transfer(nxc_connector_t *P, nxc_connector_t *A, nxc_op_kind_t kind,
+                        const nxc_descriptor_t *pd, const nxc_descriptor_t *ad, size_t n);
 
 #endif
