@@ -294,7 +294,11 @@ void nxc_op_on_ctrl(nxc_connector_t *c, const nxc_ctrl_msg_t *m)
 {
     nxc_op_t *op = nxc_keys_find(&c->passive_keys, m->key);
     int pull = (m->flags & NXC_CTRL_FLAG_PULL) != 0;
-    if (op == NULL || (pull && (m->type != NXC_CTRL_BEGIN || op->kind != NXC_OP_READ))) {
+    int known = m->type == NXC_CTRL_BEGIN || m->type == NXC_CTRL_DONE || m->type == NXC_CTRL_ABORT;
+    /* Checked before ownership: a message we would drop must not make its
+     * sender the op's owner. */
+    if (op == NULL || !known ||
+        (pull && (m->type != NXC_CTRL_BEGIN || op->kind != NXC_OP_READ))) {
         c->spoofed_notifications++;
         return;
     }
@@ -321,13 +325,10 @@ void nxc_op_on_ctrl(nxc_connector_t *c, const nxc_ctrl_msg_t *m)
             nxc_op_check_landed(op);
         }
         break;
-    case NXC_CTRL_ABORT:
+    default: /* NXC_CTRL_ABORT */
         nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_PEER_ABORTED,
                       "worker '%s' cancelled its %s of this op", op->peer->name,
                       op->kind == NXC_OP_READ ? "read" : "write");
-        break;
-    default:
-        c->spoofed_notifications++;
         break;
     }
 }
