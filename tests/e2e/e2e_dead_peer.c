@@ -15,10 +15,19 @@
  *     peer error handling).
  * (c) a peer that is already dead (killed and reaped) when we begin: begin
  *     refuses with an error, or the op fails within 10 s; no hang.
- * After each case the same connector completes a transfer with a new peer.
+ * (d) the ACTIVE process dies BEFORE it begins: nothing has told our
+ *     passive op who will use its metadata, so there is nobody to watch;
+ *     the wait ends with NXC_ERR_TIMED_OUT at the caller's timeout, the op
+ *     is still INITIALIZED and cancel ends it CANCELLED.
+ * (e) the ACTIVE process dies AFTER its 256 MiB write finished: our op is
+ *     COMPLETE with every byte verified and stays COMPLETE.
+ * After each case the same connector completes a transfer with a new peer,
+ * and its open file descriptors (pidfds, UCX sockets) are counted: the
+ * count after the last case equals the count after the first.
  */
 #include "e2e_common.h"
 
+#include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -90,6 +99,27 @@ static void check_usable(nxc_connector_t *A, uint32_t seed)
     e2e_bufs_free(&b);
     e2e_peer_stop(&peer);
     e2e_peer_close(&peer);
+}
+
+static int open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    CHECK(d, "opendir /proc/self/fd");
+    int n = 0;
+    while (readdir(d)) n++;
+    closedir(d);
+    return n - 3; /* ".", ".." and the DIR's own fd */
+}
+
+static int g_fds_first = -1;
+
+/* after each case: usable, and no descriptor left behind by dead peers */
+static void check_usable_and_count(nxc_connector_t *A, uint32_t seed, const char *after)
+{
+    check_usable(A, seed);
+    int fds = open_fds();
+    if (g_fds_first < 0) g_fds_first = fds;
+    fprintf(stderr, "  after %s: %d open fds (first case: %d)\n", after, fds, g_fds_first);
 }
 
 /* (a) */
@@ -277,6 +307,67 @@ static void already_dead(nxc_connector_t *A)
     e2e_bufs_free(&b);
 }
 
+/* (d) */
+static void active_dies_before_begin(nxc_connector_t *A)
+{
+    e2e_peer_t peer;
+    e2e_peer_start(&peer);
+    size_t size = 1 * MiB;
+    e2e_bufs_t b;
+    e2e_bufs_alloc(&b, 8, 1, &size);
+    e2e_bufs_fill(&b, E2E_INIT_XOR);
+    nxc_op_t *p = NULL;
+    CHECK_RC(nxc_create_writable(A, b.d, 1, &p), NXC_OK);
+    e2e_peer_close(&peer); /* SIGKILL + reap, before it was told anything */
+    double t0 = e2e_now_ms();
+    CHECK_RC(nxc_op_wait(p, 1000), NXC_ERR_TIMED_OUT,
+             "((d) no active peer ever began: only the caller's timeout can end the wait)");
+    double dt = e2e_now_ms() - t0;
+    CHECK(dt < BOUND_MS, "(d) a 1 s wait took %.0f ms", dt);
+    CHECK(nxc_op_status(p) == NXC_OP_INITIALIZED, "(d) status %s",
+          nxc_op_status_name(nxc_op_status(p)));
+    CHECK_RC(nxc_op_cancel(p), NXC_OK, "((d) cancel)");
+    CHECK(nxc_op_status(p) == NXC_OP_CANCELLED, "(d) status after cancel %s",
+          nxc_op_status_name(nxc_op_status(p)));
+    CHECK(e2e_bufs_verify(&b, E2E_INIT_XOR, NULL, NULL) == 0, "(d) buffer changed");
+    fprintf(stderr, "  (d) active peer killed before begin: TIMED_OUT after %.0f ms "
+            "(nobody to watch), then CANCELLED\n", dt);
+    nxc_op_release(p);
+    e2e_bufs_free(&b);
+}
+
+/* (e) */
+static void active_dies_after(nxc_connector_t *A)
+{
+    e2e_peer_t peer;
+    e2e_peer_start(&peer);
+    size_t size = HUGE;
+    e2e_bufs_t b;
+    e2e_bufs_alloc(&b, 9, 1, &size);
+    e2e_bufs_fill(&b, E2E_INIT_XOR);
+    nxc_op_t *p = NULL;
+    CHECK_RC(nxc_create_writable(A, b.d, 1, &p), NXC_OK);
+    int id = e2e_peer_active(&peer, A, NXC_OP_WRITE, 9, 1, &size, e2e_op_metadata(p));
+    CHECK(id >= 0, "(e) peer begin failed %d", id);
+    CHECK_RC(nxc_op_wait(p, 60000), NXC_OK, "((e) the 256 MiB write)");
+    e2e_peer_res_t r;
+    e2e_peer_wait(&peer, A, id, 30000, &r);
+    CHECK(r.rc == 0, "(e) the peer's write ended %d", r.rc);
+    e2e_peer_close(&peer); /* SIGKILL + reap, after the transfer */
+    for (int i = 0; i < 10; i++) {
+        e2e_sleep_ms(10);
+        nxc_connector_progress(A);
+    }
+    CHECK(nxc_op_status(p) == NXC_OP_COMPLETE, "(e) a COMPLETE op became %s after its peer died",
+          nxc_op_status_name(nxc_op_status(p)));
+    e2e_check_results(p, &b, "(e) results after the peer died");
+    CHECK(e2e_bufs_verify(&b, 0, NULL, NULL) == 0, "(e) data wrong");
+    fprintf(stderr, "  (e) active peer killed after its 256 MiB write: stays COMPLETE, "
+            "data verified\n");
+    nxc_op_release(p);
+    e2e_bufs_free(&b);
+}
+
 int main(void)
 {
     e2e_init("e2e_dead_peer", 230);
@@ -284,23 +375,31 @@ int main(void)
     e2e_step("(a) passive dies during READ");
     passive_dies(A, NXC_OP_READ);
     e2e_step("transfer with a new peer after (a) READ");
-    check_usable(A, 100);
+    check_usable_and_count(A, 100, "(a) read");
     e2e_step("(a) passive dies during WRITE");
     passive_dies(A, NXC_OP_WRITE);
     e2e_step("transfer with a new peer after (a) WRITE");
-    check_usable(A, 101);
+    check_usable_and_count(A, 101, "(a) write");
     e2e_step("(b) active dies during WRITE");
     active_dies(A, NXC_OP_WRITE);
     e2e_step("transfer with a new peer after (b) WRITE");
-    check_usable(A, 102);
+    check_usable_and_count(A, 102, "(b) write");
     e2e_step("(b) active dies during READ");
     active_dies(A, NXC_OP_READ);
     e2e_step("transfer with a new peer after (b) READ");
-    check_usable(A, 103);
+    check_usable_and_count(A, 103, "(b) read");
     e2e_step("(c) peer already dead");
     already_dead(A);
     e2e_step("transfer with a new peer after (c)");
-    check_usable(A, 104);
+    check_usable_and_count(A, 104, "(c)");
+    e2e_step("(d) active dies before it begins");
+    active_dies_before_begin(A);
+    check_usable_and_count(A, 105, "(d)");
+    e2e_step("(e) active dies after its write finished");
+    active_dies_after(A);
+    check_usable_and_count(A, 106, "(e)");
+    CHECK(open_fds() == g_fds_first, "%d fds open after the last case, %d after the first: "
+          "dead peers left descriptors behind", open_fds(), g_fds_first);
     e2e_step("nxc_connector_destroy");
     nxc_connector_destroy(A);
     return e2e_pass("dead passive and active peers detected, worst %.0f ms; connector reusable",
