@@ -13,10 +13,10 @@
 
 #include <ucp/api/ucp.h>
 
+#include "ctrl.h"
 #include "metadata.h"
 #include "peer.h"
 
-#define NXC_CTRL_MAX (48 + NXC_NAME_MAX)  /* a control message without an address */
 #define NXC_DATA_HDR 28                   /* key, first index, count, sender pid */
 
 /* How an active op moves its bytes (chosen per op, see transport.h). */
@@ -93,18 +93,6 @@ void nxc_op_destroy(nxc_op_t *op);
 
 /* Called by the transport when one of the op's requests completes. */
 void nxc_op_request_done(nxc_op_t *op);
-
-/* A decoded control message; every pointer borrows from the message. */
-typedef struct nxc_ctrl_msg {
-    uint8_t        type;      /* NXC_CTRL_BEGIN / DONE / ABORT */
-    uint8_t        flags;     /* NXC_CTRL_FLAG_* */
-    const uint8_t *key;       /* NXC_KEY_BYTES */
-    const char    *name;
-    size_t         name_len;
-    nxc_identity_t sender;
-    const uint8_t *addr;      /* pulling BEGIN only: the sender's worker address */
-    size_t         addr_len;
-} nxc_ctrl_msg_t;
 
 /* A control message arrived: route it to its op by key (hash lookup), check
  * the sender is the op's peer, apply it. */

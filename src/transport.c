@@ -8,12 +8,8 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#include "bytes.h"
 #include "error.h"
 
-#define NXC_AM_CTRL_ID     0x4e58u /* one AM id for all control messages */
-#define NXC_CTRL_VERSION   1u
-#define NXC_CTRL_FIXED_LEN 48u     /* bytes before the sender's name */
 
 /* Whether an endpoint to a peer should ask UCX for peer-failure reports.
  * Same host: no (it would disable shared memory; a pidfd watches instead). */
@@ -68,70 +64,6 @@ static int choose_protocol(nxc_connector_t *c)
 
 /* ---- control messages --------------------------------------------------- */
 
-/* Layout: u8 type|flags, u8 version, u16 name_len, u32 pid, u64 pidns,
- * 16 B host id, 16 B key, name, and for a pulling BEGIN: u32 address
- * length, the sender's UCX worker address. */
-static size_t ctrl_len(const nxc_connector_t *c, uint8_t type)
-{
-    size_t len = NXC_CTRL_FIXED_LEN + strlen(c->name);
-    if (type & NXC_CTRL_FLAG_PULL)
-        len += 4 + c->worker_addr_len;
-    return len;
-}
-
-static size_t ctrl_encode(const nxc_connector_t *c, uint8_t type,
-                          const uint8_t key[NXC_KEY_BYTES], uint8_t *buf)
-{
-    size_t name_len = strlen(c->name);
-    buf[0] = type;
-    buf[1] = NXC_CTRL_VERSION;
-    nxc_put_u16(buf + 2, (uint16_t)name_len);
-    nxc_put_u32(buf + 4, c->identity.pid);
-    nxc_put_u64(buf + 8, c->identity.pidns);
-    memcpy(buf + 16, c->identity.host_id, NXC_HOST_ID_BYTES);
-    memcpy(buf + 32, key, NXC_KEY_BYTES);
-    memcpy(buf + NXC_CTRL_FIXED_LEN, c->name, name_len);
-    size_t len = NXC_CTRL_FIXED_LEN + name_len;
-    if (type & NXC_CTRL_FLAG_PULL) {
-        nxc_put_u32(buf + len, (uint32_t)c->worker_addr_len);
-        memcpy(buf + len + 4, c->worker_addr, c->worker_addr_len);
-        len += 4 + c->worker_addr_len;
-    }
-    return len;
-}
-
-/* Checks every length against what arrived; a malformed message is dropped
- * and counted, never trusted. */
-static int ctrl_decode(const uint8_t *m, size_t len, nxc_ctrl_msg_t *out)
-{
-    if (len < NXC_CTRL_FIXED_LEN || m[1] != NXC_CTRL_VERSION)
-        return -1;
-    size_t name_len = nxc_get_u16(m + 2);
-    if (name_len == 0 || name_len > NXC_NAME_MAX || len < NXC_CTRL_FIXED_LEN + name_len)
-        return -1;
-    size_t end = NXC_CTRL_FIXED_LEN + name_len;
-    out->type = m[0] & NXC_CTRL_TYPE_MASK;
-    out->flags = m[0] & (uint8_t)~NXC_CTRL_TYPE_MASK;
-    out->key = m + 32;
-    out->name = (const char *)m + NXC_CTRL_FIXED_LEN;
-    out->name_len = name_len;
-    out->sender.pid = nxc_get_u32(m + 4);
-    out->sender.pidns = nxc_get_u64(m + 8);
-    memcpy(out->sender.host_id, m + 16, NXC_HOST_ID_BYTES);
-    out->addr = NULL;
-    out->addr_len = 0;
-    if (out->flags & NXC_CTRL_FLAG_PULL) {
-        if (len < end + 4)
-            return -1;
-        out->addr_len = nxc_get_u32(m + end);
-        out->addr = m + end + 4;
-        if (out->addr_len == 0 || out->addr_len > NXC_MAX_WORKER_ADDR)
-            return -1;
-        end += 4 + out->addr_len;
-    }
-    return len == end ? 0 : -1;
-}
-
 static ucs_status_t ctrl_received(void *arg, const void *header, size_t header_len,
                                   void *data, size_t len, const ucp_am_recv_param_t *param)
 {
@@ -144,7 +76,7 @@ static ucs_status_t ctrl_received(void *arg, const void *header, size_t header_l
         c->spoofed_notifications++;
         return UCS_ERR_REJECTED;
     }
-    if (ctrl_decode(data, len, &msg) != 0) {
+    if (nxc_ctrl_decode(data, len, &msg) != 0) {
         c->spoofed_notifications++;
         return UCS_OK;
     }
@@ -567,12 +499,12 @@ typedef void (*sent_fn)(nxc_op_t *op, ucs_status_t st);
 
 /* Sends a control message from `buf` (which lives in the op until the send
  * completes); `done` runs on completion, immediate or later. */
-static void send_ctrl(nxc_op_t *op, uint8_t type, uint8_t *buf, ucp_send_nbx_callback_t cb,
-                      sent_fn done)
+static void send_ctrl(nxc_op_t *op, const nxc_ctrl_msg_t *m, uint8_t *buf,
+                      ucp_send_nbx_callback_t cb, sent_fn done)
 {
     if (op->peer->ep == NULL || op->peer->dead)
         return; /* the endpoint is gone (teardown or failure): nobody to tell */
-    size_t len = ctrl_encode(op->c, type, op->key, buf);
+    size_t len = nxc_ctrl_encode(m, buf);
     ucp_request_param_t param = {
         .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
         .cb.send = cb,
@@ -623,20 +555,34 @@ static void begin_sent_cb(void *req, ucs_status_t st, void *user)
     nxc_op_request_done(user);
 }
 
-static uint8_t proto_flags(const nxc_op_t *op)
+/* Our side of a control message about op: its key, our identity, and the
+ * flags saying how the op moves its data. */
+static nxc_ctrl_msg_t ctrl_msg(const nxc_op_t *op, uint8_t type)
 {
-    return op->proto == NXC_PROTO_AM ? NXC_CTRL_FLAG_AM : 0;
+    const nxc_connector_t *c = op->c;
+    nxc_ctrl_msg_t m = {
+        .type = type,
+        .flags = op->proto == NXC_PROTO_AM ? NXC_CTRL_FLAG_AM : 0,
+        .key = op->key,
+        .name = c->name,
+        .name_len = strlen(c->name),
+        .sender = c->identity,
+    };
+    return m;
 }
 
 static int send_begin(nxc_op_t *op)
 {
-    uint8_t type = NXC_CTRL_BEGIN | proto_flags(op);
-    if (op->proto == NXC_PROTO_AM && op->kind == NXC_OP_READ)
-        type |= NXC_CTRL_FLAG_PULL | (op->runs_ok ? NXC_CTRL_FLAG_RUNS : 0);
-    op->ctrl_begin = malloc(ctrl_len(op->c, type));
+    nxc_ctrl_msg_t m = ctrl_msg(op, NXC_CTRL_BEGIN);
+    if (op->proto == NXC_PROTO_AM && op->kind == NXC_OP_READ) {
+        m.flags |= NXC_CTRL_FLAG_PULL | (op->runs_ok ? NXC_CTRL_FLAG_RUNS : 0);
+        m.addr = (const uint8_t *)op->c->worker_addr;
+        m.addr_len = op->c->worker_addr_len;
+    }
+    op->ctrl_begin = malloc(nxc_ctrl_len(&m));
     if (op->ctrl_begin == NULL)
         return nxc_fail(NXC_ERR_NO_MEMORY, "no memory for a control message");
-    send_ctrl(op, type, op->ctrl_begin, begin_sent_cb, begin_sent);
+    send_ctrl(op, &m, op->ctrl_begin, begin_sent_cb, begin_sent);
     return NXC_OK;
 }
 
@@ -664,10 +610,11 @@ void nxc_transport_moved(nxc_op_t *op, ucs_status_t st)
                       p->dead ? "; " : "", p->dead ? p->reason : "");
         return;
     }
-    if (op->status == NXC_OP_IN_PROGRESS)
-        send_ctrl(op, NXC_CTRL_DONE | proto_flags(op), op->ctrl_end, end_sent_cb, end_sent);
-    else if (op->status == NXC_OP_CANCELLED)
-        send_ctrl(op, NXC_CTRL_ABORT | proto_flags(op), op->ctrl_end, end_sent_cb, end_sent);
+    if (op->status == NXC_OP_IN_PROGRESS || op->status == NXC_OP_CANCELLED) {
+        nxc_ctrl_msg_t m = ctrl_msg(op, op->status == NXC_OP_IN_PROGRESS ? NXC_CTRL_DONE
+                                                                          : NXC_CTRL_ABORT);
+        send_ctrl(op, &m, op->ctrl_end, end_sent_cb, end_sent);
+    }
 }
 
 void nxc_transport_sent_one(nxc_op_t *op, ucs_status_t st)

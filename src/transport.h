@@ -36,12 +36,8 @@
 #define NXC_TRANSPORT_H
 
 #include "connector.h"
+#include "ctrl.h"
 
-enum nxc_ctrl_type { NXC_CTRL_BEGIN = 1, NXC_CTRL_DONE = 2, NXC_CTRL_ABORT = 3 };
-#define NXC_CTRL_TYPE_MASK 0x0fu
-#define NXC_CTRL_FLAG_AM   0x40u /* the op moves its data with active messages */
-#define NXC_CTRL_FLAG_PULL 0x80u /* BEGIN of an AM read: send me the data */
-#define NXC_CTRL_FLAG_RUNS 0x20u /* ... and send adjacent buffers as one message */
 
 /* ---- transport.c ---- */
 
@@ -113,7 +109,7 @@ int  nxc_am_all_landed(const nxc_op_t *op);
 ucs_status_t nxc_am_data_received(void *arg, const void *header, size_t header_len,
                                   void *data, size_t len, const ucp_am_recv_param_t *param);
 
-#define NXC_AM_CTRL_ID 0x4e58u
+#define NXC_AM_CTRL_ID 0x4e58u /* one AM id for all control messages */
 #define NXC_AM_DATA_ID 0x4e59u
 
 #endif
