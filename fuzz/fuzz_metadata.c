@@ -4,6 +4,7 @@
  *   'B'  the rest is an agent blob    -> nxc_blob_decode()
  *   'Z'  the rest is an agent blob, wrapped as zlib+base64 in an otherwise
  *        valid document               -> nxc_metadata_parse()
+ *   'C'  the rest is a control message as a peer sends it -> nxc_ctrl_decode()
  *   else the whole input is metadata text -> nxc_metadata_parse()
  * so plain JSON documents are seeds as they are.
  *
@@ -16,6 +17,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "ctrl.h"
 #include "encoding.h"
 #include "error.h"
 #include "metadata.h"
@@ -129,6 +131,26 @@ static void fuzz_blob_in_document(const uint8_t *data, size_t size)
     free(z);
 }
 
+/* Every message a peer sends goes through this decoder: whatever it
+ * accepts must lie inside the message and encode back to the same bytes. */
+static void fuzz_ctrl(const uint8_t *data, size_t size)
+{
+    nxc_ctrl_msg_t m;
+    if (nxc_ctrl_decode(data, size, &m) != 0)
+        return;
+    check(m.name_len >= 1 && m.name_len <= NXC_NAME_MAX, "control name length in range");
+    check(m.name >= (const char *)data && m.name + m.name_len <= (const char *)data + size,
+          "control name inside the message");
+    check(m.addr == NULL || (m.addr >= data && m.addr + m.addr_len <= data + size),
+          "control address inside the message");
+    check(nxc_ctrl_len(&m) == size, "a decoded control message has its own length");
+    uint8_t *again = malloc(size);
+    check(again != NULL, "oom");
+    check(nxc_ctrl_encode(&m, again) == size && memcmp(again, data, size) == 0,
+          "control encoding is canonical");
+    free(again);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0) {
@@ -141,6 +163,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     case 'Z':
         fuzz_blob_in_document(data + 1, size - 1);
+        break;
+    case 'C':
+        fuzz_ctrl(data + 1, size - 1);
         break;
     default:
         fuzz_text((const char *)data, size);
