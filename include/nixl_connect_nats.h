@@ -206,7 +206,9 @@ NXC_NATS_API int nxc_nats_serve_op(nxc_nats_t *n, const char *subject,
 NXC_NATS_API uint64_t nxc_nats_server_answered(const nxc_nats_server_t *s);
 
 /**
- * @brief Stops answering: unsubscribes, waits for a reply in progress to
+ * @brief Stops answering: unsubscribes (the server has forgotten the
+ *        subscription when this returns, so later requests get
+ *        ::NXC_NATS_ERR_NO_RESPONDERS), waits for a reply in progress to
  *        finish (at most about 5 s), frees the server. NULL is a no-op.
  */
 NXC_NATS_API void nxc_nats_server_stop(nxc_nats_server_t *s);
@@ -289,7 +291,8 @@ NXC_NATS_API int nxc_nats_subscribe(nxc_nats_t *n, const char *subject,
 NXC_NATS_API int nxc_nats_next(nxc_nats_inbox_t *in, int timeout_ms,
                                char **json, size_t *len);
 
-/** @brief Stops receiving and frees the inbox; messages still queued are
+/** @brief Stops receiving (the server has forgotten the subscription when
+ *         this returns) and frees the inbox; messages still queued are
  *         dropped (their senders time out). NULL is a no-op. */
 NXC_NATS_API void nxc_nats_unsubscribe(nxc_nats_inbox_t *in);
 

@@ -419,7 +419,11 @@ static nxc_nats_server_t *server_new(nxc_nats_t *n, const char *subject,
 static void server_close(nxc_nats_server_t *s)
 {
     struct timespec until;
-    natsSubscription_Unsubscribe(s->sub);
+    /* The round trip makes the server forget the subscription before stop
+     * returns: a request sent afterwards gets "no responders", not a
+     * timeout. Errors are moot (a closed connection has no subscribers). */
+    if (natsSubscription_Unsubscribe(s->sub) == NATS_OK)
+        natsConnection_FlushTimeout(s->n->nc, s->n->timeout_ms);
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += STOP_WAIT_MS / 1000;
     pthread_mutex_lock(&s->lock);
@@ -687,7 +691,9 @@ NXC_NATS_API int nxc_nats_next(nxc_nats_inbox_t *in, int timeout_ms, char **json
 
 static void inbox_free(nxc_nats_inbox_t *in)
 {
-    natsSubscription_Unsubscribe(in->sub);
+    /* as server_close(): gone from the server when this returns */
+    if (natsSubscription_Unsubscribe(in->sub) == NATS_OK)
+        natsConnection_FlushTimeout(in->n->nc, in->n->timeout_ms);
     natsSubscription_Destroy(in->sub);
     free(in->subject);
     free(in);
