@@ -44,6 +44,11 @@ bad "--duration"     bench --duration abc
 bad "--warmup"       bench --warmup many
 bad "--tls"          bench --tls ''
 bad "unknown option '--frob'" bench --frob
+bad "two names"      bench --netns onlyone
+bad "two names"      bench --netns a,b,c
+bad "two names"      bench --netns ,b
+bad "two names"      bench --netns a/x,b
+bad "two names"      bench --net-devices eth0
 bad "missing FILE"   serve
 bad "unexpected argument 'b'" serve a b
 bad "--timeout"      serve --timeout 0 file

@@ -6,7 +6,8 @@
 # Each moves SIZE_MIB (default 256) MiB, verified by sha256, and the veth
 # byte counters must grow by at least that much in the direction the data
 # went (A->B for the read, B->A for the write): proof that the bytes crossed
-# the link rather than shared memory.
+# the link rather than shared memory. Last, 'nxc bench --netns' runs its
+# two workers in the two namespaces (small sizes, results verified).
 #
 # usage: two_hosts.sh path/to/nxc [SIZE_MIB]
 # Exit 77 (skipped) when namespaces cannot be created (not root, no
@@ -77,6 +78,18 @@ transfer "write (recv in A, put in B)" B A \
     recv "${N[@]}" --subject two.write --size "${SIZE_MIB}M" "$NETNS_TMP/write.bin" -- \
     put "${N[@]}" --subject two.write "$SRC"
 check_copy write "$NETNS_TMP/write.bin"
+
+# nxc bench across the namespaces (--netns): both workers' results verified
+"$NXC" bench --netns "$NS_A,$NS_B" --net-devices "$VETH_A,$VETH_B" --tls tcp \
+    --sizes 64K,4M --iters 5 --warmup 1 --json >"$NETNS_TMP/bench.json" 2>"$NETNS_TMP/bench.err"
+brc=$?
+python3 - "$NETNS_TMP/bench.json" <<'PY' && [ $brc -eq 0 ] ||
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert len(rows) == 4, rows
+assert all(r["verified"] is True and r["gbps"] > 0 and r["tls"] == "tcp" for r in rows), rows
+PY
+    fail "nxc bench --netns: exit $brc: $(cat "$NETNS_TMP/bench.err" "$NETNS_TMP/bench.json")"
 
 [ $FAILS -eq 0 ] && echo "two hosts: read and write of $BYTES bytes verified over the veth"
 [ $FAILS -eq 0 ]
