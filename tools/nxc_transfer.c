@@ -174,8 +174,6 @@ int get_main(int argc, char **argv)
     }
     if (a.npos == 0)
         return usage_error("get: missing OUT (try 'nxc get --help')");
-    if (a.nats && a.npos == 2)
-        return usage_error("get: --nats brings the metadata; give only OUT");
     rc = a.nats ? nats_take("get", &a, NXC_OP_READ, &md)
                 : md_load("get", a.npos == 2 ? a.pos[0] : "-", NXC_OP_READ, &md);
     if (rc == 0)

@@ -167,8 +167,6 @@ int put_main(int argc, char **argv)
     }
     if (a.npos == 0)
         return usage_error("put: missing FILE (try 'nxc put --help')");
-    if (a.nats && a.npos == 2)
-        return usage_error("put: --nats brings the metadata; give only FILE");
     /* the file first: a missing FILE fails before any metadata is taken */
     rc = xfile_open_read("put", a.pos[0], &f);
     if (rc == 0)

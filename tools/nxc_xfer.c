@@ -53,7 +53,9 @@ static int take_option(const char *cmd, int id, const char *arg, int max_pos, xa
     }
 }
 
-static int check_nats_args(const char *cmd, const xargs_t *a)
+/* The shape of the command line first, then whether this build can do it,
+ * so a wrong command line gets the same answer in every build. */
+static int check_nats_args(const char *cmd, const xargs_t *a, int max_pos)
 {
     if (!a->nats && !a->subject)
         return 0;
@@ -63,6 +65,9 @@ static int check_nats_args(const char *cmd, const xargs_t *a)
         return usage_error("%s: --nats needs --subject SUBJECT", cmd);
     if (!a->nats[0] || !a->subject[0])
         return usage_error("%s: --nats and --subject need non-empty values", cmd);
+    if (max_pos == 2 && a->npos == 2)   /* get and put: no METADATA with --nats */
+        return usage_error("%s: --nats brings the metadata; give only %s", cmd,
+                           strcmp(cmd, "get") == 0 ? "OUT" : "FILE");
     if (!nats_available())
         return usage_error("%s: --nats: this nxc was built without the NATS module "
                            "(libnats-dev was not found when it was built)", cmd);
@@ -87,7 +92,7 @@ int xargs_parse(const char *cmd, int argc, char **argv, int max_pos, xargs_t *a)
         return 0;
     if (a->timeout > 0)
         a->deadline = now_ns() + (uint64_t)(a->timeout * 1e9);
-    return check_nats_args(cmd, a);
+    return check_nats_args(cmd, a, max_pos);
 }
 
 /* ---- files and descriptors --------------------------------------------------- */
