@@ -147,11 +147,13 @@ typedef struct nxc_nats_config {
 
 /**
  * @brief Connects to a NATS server.
- * @param [in]  url  "nats://HOST:PORT" (also "HOST:PORT", or several URLs
- *                   separated by commas); read during the call.
+ * @param [in]  url  "nats://HOST:PORT" (also "HOST:PORT", with optional
+ *                   "user:password@"), or up to 16 such URLs separated by
+ *                   commas, tried in order; read during the call.
  * @param [in]  cfg  NULL for defaults; read during the call.
  * @param [out] out  the connection; close it with nxc_nats_close().
- * @return ::NXC_OK, ::NXC_ERR_INVALID_ARG (NULL or empty URL, bad config),
+ * @return ::NXC_OK, ::NXC_ERR_INVALID_ARG (NULL, empty or malformed URL
+ *         list, bad config),
  *         ::NXC_NATS_ERR_NO_SERVER, ::NXC_ERR_NO_MEMORY, ::NXC_NATS_ERR_NATS.
  * @note Thread-safe. Returns within about the timeout per URL listed.
  */

@@ -263,6 +263,30 @@ static int check_config(const nxc_nats_config_t *cfg, int *timeout_ms, size_t *m
     return NXC_OK;
 }
 
+#define URLS_MAX 16
+
+/* "u1,u2, u3" -> the client's server list, tried in order (the client's
+ * own URL setter takes a single URL). The copy in @p buf is cut in place. */
+static natsStatus set_servers(natsOptions *o, const char *url)
+{
+    char buf[4096];
+    const char *list[URLS_MAX];
+    int n = 0;
+    if (strlen(url) >= sizeof buf)
+        return NATS_INVALID_ARG;
+    strcpy(buf, url);
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t;
+         t = strtok_r(NULL, ",", &save)) {
+        t += strspn(t, " \t");
+        for (char *e = t + strlen(t); e > t && (e[-1] == ' ' || e[-1] == '\t');)
+            *--e = '\0';
+        if (*t == '\0' || n == URLS_MAX)
+            return NATS_INVALID_ARG;
+        list[n++] = t;
+    }
+    return n == 0 ? NATS_INVALID_ARG : natsOptions_SetServers(o, list, n);
+}
+
 /* Options: one connect attempt per URL within the timeout, no reconnect (a
  * lost server fails calls at once instead of buffering them), and each
  * publish written at once rather than batched (metadata is latency bound). */
@@ -271,7 +295,7 @@ static natsStatus make_options(const char *url, int timeout_ms, natsOptions **ou
     natsOptions *o = NULL;
     natsStatus s = natsOptions_Create(&o);
     if (s == NATS_OK)
-        s = natsOptions_SetURL(o, url);
+        s = set_servers(o, url);
     if (s == NATS_OK)
         s = natsOptions_SetTimeout(o, timeout_ms);
     if (s == NATS_OK)

@@ -98,6 +98,13 @@ static void test_url_forms_and_limit(void **state)
     n = connect_max(g_server.url, 100);
     assert_int_equal(nxc_nats_max_message(n), 100);
     nxc_nats_close(n);
+    /* a list: the first URL refuses, the second is tried next */
+    char list[160];
+    snprintf(list, sizeof list, "nats://127.0.0.1:%d, %s", nats_free_port(), g_server.url);
+    n = NULL;
+    assert_int_equal(nxc_nats_connect(list, NULL, &n), NXC_OK);
+    nxc_nats_close(n);
+    assert_int_equal(nxc_nats_connect(" , ", NULL, &n), NXC_ERR_INVALID_ARG);
 }
 
 /* ---- request/reply ------------------------------------------------------------ */
