@@ -266,7 +266,7 @@ static int check_config(const nxc_nats_config_t *cfg, int *timeout_ms, size_t *m
 #define URLS_MAX 16
 
 /* "u1,u2, u3" -> the client's server list, tried in order (the client's
- * own URL setter takes a single URL). The copy in @p buf is cut in place. */
+ * own URL setter takes a single URL); a local copy is cut in place. */
 static natsStatus set_servers(natsOptions *o, const char *url)
 {
     char buf[4096];
@@ -466,6 +466,8 @@ static int server_start(nxc_nats_t *n, nxc_nats_server_t *s)
     natsStatus st = natsConnection_Subscribe(&s->sub, n->nc, s->subject, on_request, s);
     if (st == NATS_OK)
         st = natsSubscription_SetOnCompleteCB(s->sub, on_server_done, s);
+    /* The callback setter fails only on a subscription already closed,
+     * which runs no handler: freeing at once is safe. */
     if (st != NATS_OK) {
         char what[SUBJECT_MAX + 32];
         snprintf(what, sizeof what, "cannot serve on '%s'", s->subject);
