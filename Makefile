@@ -8,7 +8,7 @@
 
 DEB_PACKAGES := build-essential cmake pkg-config libucx-dev ucx-utils \
                 libcmocka-dev zlib1g-dev clang libclang-rt-14-dev valgrind \
-                python3 iproute2 procps
+                python3 iproute2 procps nats-server libnats-dev
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
 JOBS       ?= 2
@@ -41,7 +41,7 @@ test-asan: deps
 	cmake --build $(BUILD_ASAN) -j$(JOBS)
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	    ctest --output-on-failure --timeout 300 -L 'unit|e2e|example|cli' -LE progress_thread
+	    ctest --output-on-failure --timeout 300 -L 'unit|e2e|example|cli|nats' -LE progress_thread
 
 test-valgrind: build
 	bash tests/valgrind.sh $(BUILD)

@@ -21,5 +21,9 @@ run write_pair            "$build/examples/write_pair"
 run write_pair_tcp        env UCX_TLS=tcp "$build/examples/write_pair"
 run e2e_api               "$build/tests/e2e/e2e_api"
 run e2e_transfer_local    "$build/tests/e2e/e2e_transfer" local
+# the NATS module (built only where libnats was found; skips without nats-server)
+if [ -x "$build/tests/nats/test_nats" ]; then
+    run nats_exchange     "$build/tests/nats/test_nats"
+fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -18,8 +18,12 @@ static void main_help(void)
           "Commands:\n"
           "  bench   measure read and write between two processes on this host:\n"
           "          bandwidth, latency percentiles, full-cycle operation rate\n"
-          "  serve   expose a file as a readable operation, print its metadata\n"
+          "  serve   expose a file as a readable operation, offer its metadata\n"
+          "          (standard output, or NATS with --nats)\n"
           "  get     read a served file, given its metadata\n"
+          "  recv    expose a new file as a writable operation, hand its metadata\n"
+          "          over (standard output, or NATS with --nats)\n"
+          "  put     write a file into a peer's writable operation\n"
           "  help    show this help, or a command's: nxc help <command>\n"
           "\n"
           "Options:\n"
@@ -46,6 +50,8 @@ static const command_t commands[] = {
     { "bench", bench_main, bench_help },
     { "serve", serve_main, serve_help },
     { "get",   get_main,   get_help   },
+    { "recv",  recv_main,  recv_help  },
+    { "put",   put_main,   put_help   },
 };
 
 static const command_t *find_command(const char *name)

@@ -75,9 +75,13 @@ int bench_main(int argc, char **argv);
 int bench_worker_main(int argc, char **argv); /* hidden: one of bench's roles */
 int serve_main(int argc, char **argv);
 int get_main(int argc, char **argv);
+int recv_main(int argc, char **argv);
+int put_main(int argc, char **argv);
 
 void bench_help(void);
 void serve_help(void);
 void get_help(void);
+void recv_help(void);
+void put_help(void);
 
 #endif /* NXC_TOOL_H */

@@ -49,6 +49,11 @@ void bench_help(void)
 "  --duration SEC  run each timed phase for SEC seconds instead of --iters\n"
 "  --warmup N      untimed operations before timing [default: 10]\n"
 "  --tls STRING    set UCX_TLS for both workers (e.g. tcp, shm, sm,tcp)\n"
+"  --netns P,A     run the passive worker in network namespace P and the\n"
+"                  active one in A (names as 'ip netns' shows them; needs\n"
+"                  root): two hosts' worth of network on one machine\n"
+"  --net-devices P,A  UCX_NET_DEVICES of the passive and the active worker\n"
+"                  (e.g. their veth ends, with --netns and --tls tcp)\n"
 "  --mem KIND      memory of the buffers: malloc, or ucx (nxc_mem_alloc,\n"
 "                  experimental: UCX shared segments) [default: malloc]\n"
 "  --timeout SEC   fail when one step waits longer than this [default: 60]\n"
@@ -61,7 +66,7 @@ void bench_help(void)
 
 enum {
     O_SIZES = 1, O_DESCS, O_OPS, O_ITERS, O_DURATION, O_WARMUP, O_TLS, O_MEM,
-    O_TIMEOUT, O_JSON, O_QUICK, O_HELP
+    O_TIMEOUT, O_JSON, O_QUICK, O_NETNS, O_NETDEV, O_HELP
 };
 
 static const opt_spec_t bench_opts[] = {
@@ -76,6 +81,8 @@ static const opt_spec_t bench_opts[] = {
     { "timeout",  0,   true,  O_TIMEOUT },
     { "json",     0,   false, O_JSON },
     { "quick",    0,   false, O_QUICK },
+    { "netns",    0,   true,  O_NETNS },
+    { "net-devices", 0, true, O_NETDEV },
     { "help",     'h', false, O_HELP },
     { NULL, 0, false, 0 }
 };
@@ -105,6 +112,22 @@ static int check_mem(const char *mem)
     if (strcmp(mem, "cuda") == 0 || strncmp(mem, "cuda:", 5) == 0)
         return usage_error("--mem %s: not supported (no GPU support in this build)", mem);
     return usage_error("--mem: unknown memory kind '%s' (malloc or ucx)", mem);
+}
+
+/* "P,A": two non-empty names without '/' (they name files in /run/netns
+ * and network devices), each shorter than BENCH_NAME_MAX. */
+static int parse_pair(const char *opt, const char *text, char out[2][BENCH_NAME_MAX])
+{
+    const char *comma = strchr(text, ',');
+    size_t len0 = comma ? (size_t)(comma - text) : 0;
+    size_t len1 = comma ? strlen(comma + 1) : 0;
+    if (!comma || strchr(comma + 1, ',') || len0 == 0 || len1 == 0 ||
+        len0 >= BENCH_NAME_MAX || len1 >= BENCH_NAME_MAX || strchr(text, '/'))
+        return usage_error("%s: '%s' is not two names PASSIVE,ACTIVE", opt, text);
+    memcpy(out[0], text, len0);
+    out[0][len0] = '\0';
+    memcpy(out[1], comma + 1, len1 + 1);
+    return 0;
 }
 
 static void bench_defaults(bench_cfg_t *cfg)
@@ -158,6 +181,8 @@ static int bench_option(int id, const char *arg, bench_cfg_t *cfg)
     case O_MEM:
         cfg->mem = arg;
         return check_mem(arg);
+    case O_NETNS:  return parse_pair("--netns", arg, cfg->netns) ? NXC_EXIT_USAGE : 0;
+    case O_NETDEV: return parse_pair("--net-devices", arg, cfg->netdev) ? NXC_EXIT_USAGE : 0;
     case O_JSON:  cfg->json = true;  return 0;
     case O_QUICK: cfg->quick = true; return 0;
     case O_HELP:  return -1;
@@ -231,36 +256,93 @@ static void pin_to(int cpu)
         perror("nxc: bench: sched_setaffinity");
 }
 
-/* argv of a worker: nxc __bench-worker ROLE FD <the bench options>. */
-static char **worker_argv(const char *role, char *fdstr, int argc, char **argv)
+/* argv of a worker: nxc __bench-worker ROLE FD <the bench options>, run
+ * through "ip netns exec NS [env UCX_NET_DEVICES=DEV]" with --netns (ip
+ * also remounts /sys for the namespace, which UCX reads to describe its
+ * network devices). @p dev_env is storage for "UCX_NET_DEVICES=DEV". */
+static char **worker_argv(const bench_cfg_t *cfg, int r, const char *role,
+                          char *fdstr, char *dev_env, int argc, char **argv)
 {
-    char **v = calloc((size_t)argc + 4, sizeof *v);
+    char **v = calloc((size_t)argc + 12, sizeof *v), **w = v;
     if (!v)
         return NULL;
-    v[0] = "nxc";
-    v[1] = "__bench-worker";
-    v[2] = (char *)role;
-    v[3] = fdstr;
+    if (cfg->netns[r][0]) {
+        *w++ = "ip";
+        *w++ = "netns";
+        *w++ = "exec";
+        *w++ = (char *)cfg->netns[r];
+        if (cfg->netdev[r][0]) {
+            snprintf(dev_env, BENCH_NAME_MAX + 24, "UCX_NET_DEVICES=%s", cfg->netdev[r]);
+            *w++ = "env";
+            *w++ = dev_env;
+        }
+    }
+    *w++ = "nxc";
+    *w++ = "__bench-worker";
+    *w++ = (char *)role;
+    *w++ = fdstr;
     for (int i = 1; i < argc; i++)
-        v[i + 3] = argv[i];
+        *w++ = argv[i];
     return v;
 }
 
 /* Tells the workers where they run, for the table's header. */
-static void note_pinning(const int cpu[2])
+static void note_pinning(const bench_cfg_t *cfg, const int cpu[2])
 {
-    char text[64] = "not pinned";
+    char text[256] = "not pinned";
     if (cpu[0] >= 0)
         snprintf(text, sizeof text, "passive on cpu %d, active on cpu %d",
                  cpu[0], cpu[1]);
+    if (cfg->netns[0][0]) {
+        size_t used = strlen(text);
+        snprintf(text + used, sizeof text - used, "; netns %s and %s",
+                 cfg->netns[0], cfg->netns[1]);
+    }
     setenv("NXC_BENCH_PINNING", text, 1);
 }
 
-static pid_t spawn_worker(const char *role, int fd, int cpu, int argc, char **argv)
+/* Both namespaces must exist before anything starts: a clear message then,
+ * rather than a worker that dies inside "ip". */
+static int check_netns(const bench_cfg_t *cfg)
 {
-    char fdstr[16];
+    char path[BENCH_NAME_MAX + 16];
+    for (int r = 0; r < 2 && cfg->netns[0][0]; r++) {
+        snprintf(path, sizeof path, "/run/netns/%s", cfg->netns[r]);
+        if (access(path, F_OK) != 0)
+            return runtime_error("bench: --netns: no network namespace '%s' "
+                                 "('ip netns list' shows them)", cfg->netns[r]);
+    }
+    return 0;
+}
+
+/* Without --netns the worker is this binary re-executed; with it, "ip"
+ * starts it in the namespace, so the binary's path is spelled out. */
+static void exec_worker(const bench_cfg_t *cfg, int r, char **v)
+{
+    static char self[4096];
+    if (!cfg->netns[r][0]) {
+        execv("/proc/self/exe", v);
+        return;
+    }
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return;
+    self[n] = '\0';
+    for (char **w = v; *w; w++)
+        if (strcmp(*w, "nxc") == 0) {   /* the first "nxc" is argv[0] */
+            *w = self;
+            break;
+        }
+    execvp("ip", v);
+}
+
+static pid_t spawn_worker(const bench_cfg_t *cfg, int r, int fd, int cpu,
+                          int argc, char **argv)
+{
+    static const char *const roles[2] = { "passive", "active" };
+    char fdstr[16], dev_env[BENCH_NAME_MAX + 24];
     snprintf(fdstr, sizeof fdstr, "%d", fd);
-    char **v = worker_argv(role, fdstr, argc, argv);
+    char **v = worker_argv(cfg, r, roles[r], fdstr, dev_env, argc, argv);
     if (!v)
         return -1;
     fflush(stdout);
@@ -269,9 +351,11 @@ static pid_t spawn_worker(const char *role, int fd, int cpu, int argc, char **ar
     if (pid == 0) {
         if (cpu >= 0)
             pin_to(cpu);
+        if (!cfg->netns[r][0] && cfg->netdev[r][0])
+            setenv("UCX_NET_DEVICES", cfg->netdev[r], 1);
         fcntl(fd, F_SETFD, 0); /* keep our end across exec */
-        execv("/proc/self/exe", v);
-        fprintf(stderr, "nxc: bench: cannot start the %s worker: %s\n", role,
+        exec_worker(cfg, r, v);
+        fprintf(stderr, "nxc: bench: cannot start the %s worker: %s\n", roles[r],
                 strerror(errno));
         _exit(NXC_EXIT_RUNTIME);
     }
@@ -333,16 +417,19 @@ static int reap_workers(pid_t pid[2])
 static int launch(const bench_cfg_t *cfg, int argc, char **argv)
 {
     int sv[2], cpu[2] = { -1, -1 };
+    int rc = check_netns(cfg);
+    if (rc != 0)
+        return rc;
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
         return runtime_error("bench: socketpair: %s", strerror(errno));
     if (cfg->tls && setenv("UCX_TLS", cfg->tls, 1) != 0)
         return runtime_error("bench: setenv: %s", strerror(errno));
     if (pick_cpus(cpu) < 2)
         cpu[0] = cpu[1] = -1;
-    note_pinning(cpu);
+    note_pinning(cfg, cpu);
     pid_t pid[2];
-    pid[0] = spawn_worker("passive", sv[0], cpu[0], argc, argv);
-    pid[1] = pid[0] > 0 ? spawn_worker("active", sv[1], cpu[1], argc, argv) : -1;
+    pid[0] = spawn_worker(cfg, 0, sv[0], cpu[0], argc, argv);
+    pid[1] = pid[0] > 0 ? spawn_worker(cfg, 1, sv[1], cpu[1], argc, argv) : -1;
     close(sv[0]);
     close(sv[1]);
     if (pid[0] < 0 || pid[1] < 0) {

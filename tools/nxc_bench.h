@@ -11,6 +11,7 @@
 #define BENCH_MAX_SIZE   GIB        /* bytes per operation */
 #define BENCH_MAX_DESCS  65536ull   /* descriptors per operation */
 #define BENCH_BATCH_MAX  64         /* passive ops pre-created per batch */
+#define BENCH_NAME_MAX   64         /* a namespace or device name, with NUL */
 
 typedef struct bench_cfg {
     uint64_t    sizes[BENCH_MAX_LIST];
@@ -25,6 +26,11 @@ typedef struct bench_cfg {
     const char *tls;       /* --tls, NULL: inherit UCX_TLS */
     const char *mem;       /* "malloc" or "ucx" */
     bool        json, quick;
+    /* --netns P,A: the passive and the active worker's network namespaces
+     * (names under /run/netns); --net-devices P,A: their UCX_NET_DEVICES.
+     * Empty strings: not set. */
+    char        netns[2][BENCH_NAME_MAX];
+    char        netdev[2][BENCH_NAME_MAX];
 } bench_cfg_t;
 
 /* Parses bench options (argv[0] is skipped). 0, or an exit code. */

@@ -44,6 +44,11 @@ bad "--duration"     bench --duration abc
 bad "--warmup"       bench --warmup many
 bad "--tls"          bench --tls ''
 bad "unknown option '--frob'" bench --frob
+bad "two names"      bench --netns onlyone
+bad "two names"      bench --netns a,b,c
+bad "two names"      bench --netns ,b
+bad "two names"      bench --netns a/x,b
+bad "two names"      bench --net-devices eth0
 bad "missing FILE"   serve
 bad "unexpected argument 'b'" serve a b
 bad "--timeout"      serve --timeout 0 file
@@ -52,5 +57,21 @@ bad "unexpected argument 'c'" get a b c
 bad "--timeout"      get --timeout x out
 bad "needs a value"  get out --timeout
 bad "unknown option '-x'" get -x out
+bad "missing OUT"    recv --size 1K
+bad "missing --size" recv out
+bad "--size"         recv --size 12Q out
+bad "unexpected argument 'b'" recv --size 1K a b
+bad "unknown option '--size'" serve --size 1K file
+bad "missing FILE"   put
+bad "unexpected argument 'c'" put a b c
+bad "--timeout"      put --timeout 0 file
+# --nats and --subject come together, and --nats brings the metadata
+bad "--nats needs --subject"   serve --nats nats://127.0.0.1:4222 file
+bad "--subject needs --nats"   get --subject s out
+bad "--subject needs --nats"   recv --size 1K --subject s out
+bad "--nats needs --subject"   put --nats nats://127.0.0.1:4222 file
+bad "non-empty"                get --nats '' --subject s out
+bad "give only OUT"            get --nats nats://127.0.0.1:4222 --subject s md out
+bad "give only FILE"           put --nats nats://127.0.0.1:4222 --subject s file md
 
 finish

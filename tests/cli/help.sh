@@ -29,6 +29,10 @@ check_help serve.txt serve --help
 check_help serve.txt help serve
 check_help get.txt   get --help
 check_help get.txt   help get
+check_help recv.txt  recv --help
+check_help recv.txt  help recv
+check_help put.txt   put --help
+check_help put.txt   help put
 # --help after other options still shows the help
 check_help bench.txt bench --quick --help
 

@@ -1,0 +1,342 @@
+/* nxc: what serve, get, recv and put share (see nxc_xfer.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "nxc_xfer.h"
+
+#define METADATA_MAX (256ull * MIB)    /* as nxc_metadata_parse() accepts */
+#define SLICE_MS 200                   /* progress refresh while waiting */
+
+/* ---- options ------------------------------------------------------------------- */
+
+enum { X_TIMEOUT = 1, X_NATS, X_SUBJECT, X_SIZE, X_HELP };
+
+static const opt_spec_t xfer_opts[] = {
+    { "timeout", 0,   true,  X_TIMEOUT },
+    { "nats",    0,   true,  X_NATS },
+    { "subject", 0,   true,  X_SUBJECT },
+    { "help",    'h', false, X_HELP },
+    { NULL, 0, false, 0 }
+};
+
+static const opt_spec_t recv_opts[] = {
+    { "timeout", 0,   true,  X_TIMEOUT },
+    { "nats",    0,   true,  X_NATS },
+    { "subject", 0,   true,  X_SUBJECT },
+    { "size",    0,   true,  X_SIZE },
+    { "help",    'h', false, X_HELP },
+    { NULL, 0, false, 0 }
+};
+
+static int take_option(const char *cmd, int id, const char *arg, int max_pos, xargs_t *a)
+{
+    switch (id) {
+    case X_HELP:    a->help = true; return 0;
+    case X_NATS:    a->nats = arg; return 0;
+    case X_SUBJECT: a->subject = arg; return 0;
+    case X_TIMEOUT:
+        return parse_seconds("--timeout", arg, &a->timeout) ? NXC_EXIT_USAGE : 0;
+    case X_SIZE:
+        a->has_size = true;
+        return parse_size("--size", arg, 1024 * GIB, &a->size) ? NXC_EXIT_USAGE : 0;
+    default:
+        if (a->npos == max_pos)
+            return usage_error("%s: unexpected argument '%s'", cmd, arg);
+        a->pos[a->npos++] = arg;
+        return 0;
+    }
+}
+
+/* The shape of the command line first, then whether this build can do it,
+ * so a wrong command line gets the same answer in every build. */
+static int check_nats_args(const char *cmd, const xargs_t *a, int max_pos)
+{
+    if (!a->nats && !a->subject)
+        return 0;
+    if (!a->nats)
+        return usage_error("%s: --subject needs --nats URL", cmd);
+    if (!a->subject)
+        return usage_error("%s: --nats needs --subject SUBJECT", cmd);
+    if (!a->nats[0] || !a->subject[0])
+        return usage_error("%s: --nats and --subject need non-empty values", cmd);
+    if (max_pos == 2 && a->npos == 2)   /* get and put: no METADATA with --nats */
+        return usage_error("%s: --nats brings the metadata; give only %s", cmd,
+                           strcmp(cmd, "get") == 0 ? "OUT" : "FILE");
+    if (!nats_available())
+        return usage_error("%s: --nats: this nxc was built without the NATS module "
+                           "(libnats-dev was not found when it was built)", cmd);
+    return 0;
+}
+
+int xargs_parse(const char *cmd, int argc, char **argv, int max_pos, xargs_t *a)
+{
+    opt_iter_t it;
+    const char *arg = NULL;
+    int id, rc;
+    memset(a, 0, sizeof *a);
+    opt_init(&it, argc, argv);
+    const opt_spec_t *specs = strcmp(cmd, "recv") == 0 ? recv_opts : xfer_opts;
+    while ((id = opt_next(&it, specs, &arg)) != OPT_END) {
+        if (id == OPT_ERROR)
+            return NXC_EXIT_USAGE;
+        if ((rc = take_option(cmd, id, arg, max_pos, a)) != 0)
+            return rc;
+    }
+    if (a->help)
+        return 0;
+    if (a->timeout > 0)
+        a->deadline = now_ns() + (uint64_t)(a->timeout * 1e9);
+    return check_nats_args(cmd, a, max_pos);
+}
+
+/* ---- files and descriptors --------------------------------------------------- */
+
+static char empty_byte; /* a valid address for a 0-byte file */
+
+int xfile_open_read(const char *cmd, const char *path, xfile_t *f)
+{
+    struct stat st;
+    memset(f, 0, sizeof *f);
+    f->path = path;
+    f->map = &empty_byte;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return runtime_error("%s: cannot open '%s': %s", cmd, path, strerror(errno));
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return runtime_error("%s: '%s' is not a regular file", cmd, path);
+    }
+    f->size = (uint64_t)st.st_size;
+    if (f->size > 0)
+        f->map = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    int err = errno;
+    close(fd);
+    if (f->map == MAP_FAILED)
+        return runtime_error("%s: cannot map '%s': %s", cmd, path, strerror(err));
+    return 0;
+}
+
+int xfile_create(const char *cmd, const char *path, uint64_t size, xfile_t *f)
+{
+    memset(f, 0, sizeof *f);
+    f->path = path;
+    f->map = &empty_byte;
+    f->size = size;
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return runtime_error("%s: cannot create '%s': %s", cmd, path, strerror(errno));
+    f->created = true;
+    if (size > 0 && ftruncate(fd, (off_t)size) != 0) {
+        int err = errno;
+        close(fd);
+        return runtime_error("%s: cannot size '%s' to %llu bytes: %s", cmd, path,
+                             (unsigned long long)size, strerror(err));
+    }
+    if (size > 0)
+        f->map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+    int err = errno;
+    close(fd);
+    if (f->map == MAP_FAILED)
+        return runtime_error("%s: cannot map '%s': %s", cmd, path, strerror(err));
+    return 0;
+}
+
+int xfile_pieces(const char *cmd, xfile_t *f)
+{
+    f->n = f->size ? (size_t)((f->size + PIECE_MAX - 1) / PIECE_MAX) : 1;
+    f->descs = calloc(f->n, sizeof *f->descs);
+    if (!f->descs)
+        return runtime_error("%s: out of memory", cmd);
+    for (size_t i = 0; i < f->n; i++) {
+        uint64_t off = (uint64_t)i * PIECE_MAX, left = f->size - off;
+        split_descs((char *)f->map + off, left < PIECE_MAX ? left : PIECE_MAX, 1,
+                    &f->descs[i]);
+    }
+    return 0;
+}
+
+int sizes_total(const char *cmd, const nxc_metadata_t *md, uint64_t *total)
+{
+    uint64_t sum = 0;
+    for (size_t i = 0; i < nxc_metadata_descriptor_count(md); i++) {
+        nxc_descriptor_t r;
+        int rc = nxc_metadata_descriptor(md, i, &r);
+        if (rc != NXC_OK)
+            return lib_error(rc, "%s: bad metadata descriptor %zu", cmd, i);
+        if (r.size > UINT64_MAX / 2 - sum)
+            return runtime_error("%s: bad metadata: sizes overflow", cmd);
+        sum += r.size;
+    }
+    *total = sum;
+    return 0;
+}
+
+int xfile_mirror(const char *cmd, xfile_t *f, const nxc_metadata_t *md)
+{
+    uint64_t total = 0, off = 0;
+    int rc = sizes_total(cmd, md, &total);
+    if (rc != 0)
+        return rc;
+    if (total != f->size)
+        return runtime_error("%s: '%s' is %llu bytes but the remote buffers hold %llu",
+                             cmd, f->path, (unsigned long long)f->size,
+                             (unsigned long long)total);
+    f->n = nxc_metadata_descriptor_count(md);
+    f->descs = calloc(f->n ? f->n : 1, sizeof *f->descs);
+    if (!f->descs)
+        return runtime_error("%s: out of memory for %zu descriptors", cmd, f->n);
+    for (size_t i = 0; i < f->n; i++) {
+        nxc_descriptor_t r;
+        nxc_metadata_descriptor(md, i, &r);   /* checked by sizes_total() */
+        f->descs[i].ptr = r.size ? (char *)f->map + off : (void *)&empty_byte;
+        f->descs[i].size = r.size;
+        f->descs[i].device.kind = NXC_DEVICE_HOST;
+        off += r.size;
+    }
+    return 0;
+}
+
+int xfile_close(const char *cmd, xfile_t *f, bool ok)
+{
+    int rc = 0;
+    if (f->size > 0 && f->map && f->map != MAP_FAILED) {
+        if (ok && f->created && msync(f->map, f->size, MS_SYNC) != 0)
+            rc = runtime_error("%s: cannot write '%s': %s", cmd, f->path, strerror(errno));
+        munmap(f->map, f->size);
+    }
+    if ((!ok || rc) && f->created)
+        unlink(f->path);
+    free(f->descs);
+    f->descs = NULL;
+    return rc;
+}
+
+/* ---- waiting ------------------------------------------------------------------- */
+
+static void show(const char *what, uint64_t start, bool *shown)
+{
+    fprintf(stderr, "\r\033[K%s... %.1f s", what, (double)(now_ns() - start) / 1e9);
+    *shown = true;
+}
+
+int xwait(nxc_op_t *op, const char *what, uint64_t deadline)
+{
+    uint64_t start = now_ns();
+    bool tty = isatty(2) != 0, shown = false;
+    int rc;
+    while ((rc = nxc_op_wait(op, SLICE_MS)) == NXC_ERR_TIMED_OUT &&
+           (!deadline || now_ns() < deadline))
+        if (tty)
+            show(what, start, &shown);
+    if (shown)
+        fputs("\r\033[K", stderr);
+    return rc;
+}
+
+void print_rate(const char *verb, uint64_t bytes, uint64_t ns, const char *note)
+{
+    double s = (double)ns / 1e9;
+    fprintf(stderr, "%s %llu bytes in %.3f s%s (%.2f GB/s)\n", verb,
+            (unsigned long long)bytes, s, note, s > 0 ? (double)bytes / s / 1e9 : 0.0);
+}
+
+/* ---- metadata on stdout / as an argument --------------------------------------- */
+
+/* JSON allows a space wherever the text could hold a raw newline. */
+int md_print(const char *cmd, nxc_op_t *op)
+{
+    const char *json;
+    size_t len;
+    int rc = nxc_op_metadata(op, &json, &len);
+    if (rc != NXC_OK)
+        return lib_error(rc, "%s: no metadata", cmd);
+    for (size_t i = 0; i < len; i++)
+        putchar(json[i] == '\n' || json[i] == '\r' ? ' ' : json[i]);
+    putchar('\n');
+    if (fflush(stdout) != 0 || ferror(stdout))
+        return runtime_error("%s: cannot write the metadata to stdout: %s", cmd,
+                             strerror(errno));
+    return 0;
+}
+
+/* Reads up to the first newline (or EOF) of @p in, at most METADATA_MAX. */
+static char *read_line(FILE *in, size_t *len)
+{
+    size_t cap = 65536, n = 0;
+    char *buf = malloc(cap);
+    int ch;
+    while (buf && (ch = getc(in)) != EOF && ch != '\n') {
+        if (n + 1 == cap) {
+            char *nb = cap < METADATA_MAX + 2 ? realloc(buf, cap * 2) : NULL;
+            if (!nb)
+                free(buf);
+            buf = nb;
+            cap *= 2;
+        }
+        if (buf)
+            buf[n++] = (char)ch;
+    }
+    if (buf) {
+        while (n > 0 && (buf[n - 1] == '\r' || buf[n - 1] == ' '))
+            n--;
+        buf[n] = '\0';
+        *len = n;
+    }
+    return buf;
+}
+
+/* The metadata text: the argument itself, @PATH, or '-' for stdin. */
+static char *load_text(const char *cmd, const char *src, size_t *len)
+{
+    if (strcmp(src, "-") == 0)
+        return read_line(stdin, len);
+    if (src[0] == '@') {
+        FILE *in = fopen(src + 1, "r");
+        if (!in) {
+            runtime_error("%s: cannot open metadata file '%s': %s", cmd, src + 1,
+                          strerror(errno));
+            return NULL;
+        }
+        char *text = read_line(in, len);
+        fclose(in);
+        return text;
+    }
+    *len = strlen(src);
+    return strdup(src);
+}
+
+int md_check_kind(const char *cmd, const nxc_metadata_t *md, nxc_op_kind_t kind)
+{
+    if (nxc_metadata_kind(md) == kind)
+        return 0;
+    return runtime_error("%s: the metadata is for a %s operation; %s needs %s "
+                         "metadata, as printed by 'nxc %s'", cmd,
+                         nxc_op_kind_name(nxc_metadata_kind(md)), cmd,
+                         kind == NXC_OP_READ ? "readable" : "writable",
+                         kind == NXC_OP_READ ? "serve" : "recv");
+}
+
+int md_load(const char *cmd, const char *src, nxc_op_kind_t kind, nxc_metadata_t **md)
+{
+    size_t len = 0;
+    char *text = load_text(cmd, src, &len);
+    if (!text)
+        return src[0] == '@' ? NXC_EXIT_RUNTIME
+                             : runtime_error("%s: cannot read the metadata", cmd);
+    if (len == 0) {
+        free(text);
+        return runtime_error("%s: no metadata (empty %s)", cmd,
+                             strcmp(src, "-") == 0 ? "standard input" : "text");
+    }
+    int rc = nxc_metadata_parse(text, len, md);
+    free(text);
+    if (rc != NXC_OK)
+        return lib_error(rc, "%s: bad metadata", cmd);
+    return md_check_kind(cmd, *md, kind);
+}

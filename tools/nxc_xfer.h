@@ -1,0 +1,88 @@
+/* nxc serve/get/recv/put: what the four file-transfer commands share —
+ * options, mapped files and their descriptors, waiting with a deadline, and
+ * the channels that carry the metadata (stdout/argument, or NATS). */
+#ifndef NXC_XFER_H
+#define NXC_XFER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "nxc.h"
+
+/* ---- options (nxc_xfer.c) ---------------------------------------------------- */
+typedef struct xargs {
+    const char *pos[2];
+    int         npos;
+    double      timeout;    /* seconds, 0: none */
+    const char *nats;       /* --nats URL, or NULL */
+    const char *subject;    /* --subject S, or NULL */
+    uint64_t    size;       /* --size (recv only) */
+    bool        has_size;
+    bool        help;
+    uint64_t    deadline;   /* now_ns() at parse + timeout, 0: none */
+} xargs_t;
+
+/* Parses the options of @p cmd ("serve", "get", "recv", "put"): --timeout,
+ * --nats, --subject, --help, and --size for recv; at most @p max_pos
+ * positional arguments. Checks that --nats and --subject come together and
+ * that this build has NATS. Returns 0 or an exit code (message printed). */
+int xargs_parse(const char *cmd, int argc, char **argv, int max_pos, xargs_t *a);
+
+/* ---- files and descriptors (nxc_xfer.c) ---------------------------------------- */
+#define PIECE_MAX GIB   /* bytes per descriptor of an exposed file */
+
+typedef struct xfile {
+    const char       *path;
+    void             *map;     /* a valid address even for 0 bytes */
+    uint64_t          size;
+    bool              created; /* made by us: removed if the transfer fails */
+    nxc_descriptor_t *descs;
+    size_t            n;
+} xfile_t;
+
+/* Maps an existing file read-only (private, prefaulted). */
+int xfile_open_read(const char *cmd, const char *path, xfile_t *f);
+/* Creates (truncates) a file of @p size bytes, mapped shared read-write. */
+int xfile_create(const char *cmd, const char *path, uint64_t size, xfile_t *f);
+/* Descriptors of at most PIECE_MAX bytes covering the file. */
+int xfile_pieces(const char *cmd, xfile_t *f);
+/* Descriptors with the sizes of @p md's, back to back in the file; the
+ * file's size must equal their total (sizes_total() gives it). */
+int xfile_mirror(const char *cmd, xfile_t *f, const nxc_metadata_t *md);
+/* The total of @p md's descriptor sizes; -1 (message printed) on overflow. */
+int sizes_total(const char *cmd, const nxc_metadata_t *md, uint64_t *total);
+/* Unmaps; flushes a created file when @p ok, removes it when not. Returns 0
+ * or an exit code. */
+int xfile_close(const char *cmd, xfile_t *f, bool ok);
+
+/* ---- waiting (nxc_xfer.c) ------------------------------------------------------ */
+/* Waits for @p op until the deadline, refreshing "<what>... 1.2 s" on a
+ * terminal; NXC_ERR_TIMED_OUT once the deadline has passed. */
+int xwait(nxc_op_t *op, const char *what, uint64_t deadline);
+void print_rate(const char *verb, uint64_t bytes, uint64_t ns, const char *note);
+
+/* ---- metadata channels (nxc_xfer.c; NATS in nxc_xfer_nats.c) --------------------- */
+/* Prints a passive op's metadata as one line on stdout. */
+int md_print(const char *cmd, nxc_op_t *op);
+/* Parses METADATA text, @PATH or '-' (first line of stdin) and checks its
+ * kind: READ for get, WRITE for put. */
+int md_load(const char *cmd, const char *src, nxc_op_kind_t kind, nxc_metadata_t **md);
+/* Checks the kind of parsed metadata (the message names the right peer). */
+int md_check_kind(const char *cmd, const nxc_metadata_t *md, nxc_op_kind_t kind);
+
+typedef struct nats_offer nats_offer_t;
+
+/* True if this nxc was built with the NATS module. */
+bool nats_available(void);
+/* Passive side: offers @p op's metadata on the subject. serve answers
+ * requests (request/reply) until nats_offer_close(); recv sends it to the
+ * worker listening there and returns once taken. Retries while nobody
+ * listens, until the deadline. Returns 0 or an exit code. */
+int nats_offer(const char *cmd, const xargs_t *a, nxc_op_t *op, nats_offer_t **out);
+void nats_offer_close(nats_offer_t *o);
+/* Active side: get requests the metadata (retrying while nobody serves),
+ * put waits for it to be sent; until the deadline. */
+int nats_take(const char *cmd, const xargs_t *a, nxc_op_kind_t kind,
+              nxc_metadata_t **md);
+
+#endif /* NXC_XFER_H */
