@@ -65,7 +65,7 @@ static void report_json(const bench_cfg_t *cfg, const bench_result_t *r)
     printf(",\"tls\":");
     json_string(bench_tls());
     printf(",\"size\":%" PRIu64 ",\"desc_size\":%" PRIu64 ",\"descs\":%" PRIu64
-           ",\"iters\":%" PRIu64 ",\"warmup\":%" PRIu64 ",\"gbps\":%.4f"
+           ",\"iters\":%" PRIu64 ",\"warmup\":%" PRIu64 ",\"gbps\":%.6g"
            ",\"lat_p50_us\":%.3f,\"lat_p99_us\":%.3f"
            ",\"passive_lat_p50_us\":%.3f,\"passive_lat_p99_us\":%.3f"
            ",\"cycle_ops_per_s\":%.3f,\"cycle_iters\":%" PRIu64
