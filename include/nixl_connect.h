@@ -282,7 +282,7 @@ NXC_API const char *nxc_connector_name(const nxc_connector_t *c);
  *
  * Owned by the connector: do not read from it or close it. After
  * nxc_connector_progress() returns, the fd is armed, so sleeping on it with
- * poll/epoll/select is safe.
+ * poll/epoll/select is safe, for at most nxc_connector_timeout_ms().
  * @return the fd, or ::NXC_ERR_INVALID_ARG for a NULL connector.
  */
 NXC_API int nxc_connector_fd(nxc_connector_t *c);
@@ -294,6 +294,19 @@ NXC_API int nxc_connector_fd(nxc_connector_t *c);
  *         negative error (::NXC_ERR_INVALID_ARG).
  */
 NXC_API int nxc_connector_progress(nxc_connector_t *c);
+
+/**
+ * @brief The longest a caller sleeping on nxc_connector_fd() may wait
+ *        before calling nxc_connector_progress() again, in milliseconds:
+ *        -1 (as long as it likes) when no op is in progress, else a few ms.
+ *
+ * Use it as the timeout of poll/epoll_wait, or arm a timer with it in an
+ * event loop (like curl_multi_timeout). It exists because UCX's wake-up can
+ * miss progress that shared-memory transfers need; nxc_op_wait() and the
+ * progress thread apply the same bound themselves. Thread-safe.
+ * @return -1, a timeout >= 0, or ::NXC_ERR_INVALID_ARG for a NULL connector.
+ */
+NXC_API int nxc_connector_timeout_ms(nxc_connector_t *c);
 /** @} */
 
 /** @defgroup memory Memory for exposed buffers

@@ -19,6 +19,12 @@
 #define INITIAL_KEY_BUCKETS  256u
 #define PROGRESS_BURST       64u   /* UCX progress calls per pass, to bound lock hold */
 #define FD_CHECK_INTERVAL    256u  /* spin passes between looks at pidfds */
+/* Longest sleep while any op is in progress. UCX 1.13's wake-up misses some
+ * shared-memory progress: both sides of a rendezvous were seen asleep on
+ * armed workers with the transfer outstanding, until a timeout woke one
+ * (e2e_transfer_proc_pthread next to another test, 2 cores). With work in
+ * flight we never sleep longer than this, whatever the fd says. */
+#define BUSY_SLEEP_MAX_MS    10
 #define CLOSE_GRACE_NS       (2ull * 1000000000ull)
 
 /* epoll tags: peers are tagged with their serial (>= NXC_TAG_FIRST_PEER)
@@ -273,13 +279,21 @@ static int ms_until(uint64_t deadline)
     return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
 }
 
+static int sleep_limit_ms(const nxc_connector_t *c)
+{
+    return c->n_in_progress > 0 ? BUSY_SLEEP_MAX_MS : -1;
+}
+
 /* Sleeps on the epoll fd without the lock. The transport must be armed. */
 static void sleep_on_fd(nxc_connector_t *c, uint64_t deadline)
 {
     struct epoll_event ev[16];
+    int ms = ms_until(deadline), limit = sleep_limit_ms(c);
+    if (limit >= 0 && (ms < 0 || ms > limit))
+        ms = limit;
     c->sleeping = 1;
     nxc_unlock(c);
-    int k = epoll_wait(c->epfd, ev, 16, ms_until(deadline));
+    int k = epoll_wait(c->epfd, ev, 16, ms);
     nxc_lock(c);
     c->sleeping = 0;
     if (k > 0)
@@ -560,6 +574,16 @@ int nxc_connector_fd(nxc_connector_t *c)
     if (c == NULL)
         return nxc_fail(NXC_ERR_INVALID_ARG, "connector must not be NULL");
     return c->epfd;
+}
+
+int nxc_connector_timeout_ms(nxc_connector_t *c)
+{
+    if (c == NULL)
+        return nxc_fail(NXC_ERR_INVALID_ARG, "connector must not be NULL");
+    nxc_lock(c);
+    int ms = sleep_limit_ms(c);
+    nxc_unlock(c);
+    return ms;
 }
 
 unsigned nxc_progress_and_arm(nxc_connector_t *c)

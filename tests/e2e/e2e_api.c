@@ -116,6 +116,9 @@ static void test_connector_create(void)
     CHECK(nxc_connector_fd(c1) >= 0, "nxc_connector_fd = %d", nxc_connector_fd(c1));
     CHECK(nxc_connector_progress(c1) >= 0, "progress failed");
     EXPECT_FAIL(nxc_connector_fd(NULL), NXC_ERR_INVALID_ARG);
+    EXPECT_FAIL(nxc_connector_timeout_ms(NULL), NXC_ERR_INVALID_ARG);
+    CHECK(nxc_connector_timeout_ms(c1) == -1, "an idle connector asks for a %d ms timeout",
+          nxc_connector_timeout_ms(c1));
     EXPECT_FAIL(nxc_connector_progress(NULL), NXC_ERR_INVALID_ARG);
     nxc_connector_destroy(c1);
     nxc_connector_destroy(c2);

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int g_loops;
+static int g_loops, g_timeouts;
 
 static void event_loop(nxc_connector_t *c, nxc_op_t *op, const char *what)
 {
@@ -33,9 +33,14 @@ static void event_loop(nxc_connector_t *c, nxc_op_t *op, const char *what)
                   nxc_strerror(nxc_op_error(op, NULL)));
             return;
         }
-        int r = poll(&pfd, 1, 5000);
-        CHECK(r != 0, "%s: connector fd not readable for 5 s while the op is %s", what,
-              nxc_op_status_name(st));
+        /* the documented loop: sleep on the fd for at most the timeout the
+         * connector asks for (-1: no limit; then 5 s means lost) */
+        int limit = nxc_connector_timeout_ms(c);
+        CHECK(limit >= -1, "%s: nxc_connector_timeout_ms returned %d", what, limit);
+        int r = poll(&pfd, 1, limit < 0 ? 5000 : limit);
+        CHECK(r != 0 || limit >= 0, "%s: connector fd not readable for 5 s while the op is %s",
+              what, nxc_op_status_name(st));
+        if (r == 0) g_timeouts++;
         CHECK(r > 0 || errno == EINTR, "%s: poll failed", what);
         CHECK(e2e_now_ms() < deadline, "%s: no completion in 60 s", what);
         g_loops++;
@@ -48,6 +53,8 @@ static void idle_check(nxc_connector_t *c)
     /* drain whatever is pending first */
     for (int i = 0; i < 100 && nxc_connector_progress(c) > 0; i++) {
     }
+    CHECK(nxc_connector_timeout_ms(c) == -1,
+          "an idle connector asks to be woken after %d ms (busy loop)", nxc_connector_timeout_ms(c));
     double end = e2e_now_ms() + 300;
     int wakeups = 0;
     for (;;) {
@@ -127,6 +134,6 @@ int main(void)
     e2e_peer_stop(&peer);
     e2e_peer_close(&peer);
     nxc_connector_destroy(A);
-    return e2e_pass("9 transfers completed by poll(fd) + progress + status, %d wake-ups",
-                    g_loops);
+    return e2e_pass("9 transfers completed by poll(fd) + progress + status, %d wake-ups "
+                    "(%d of them the connector's timeout)", g_loops, g_timeouts);
 }
