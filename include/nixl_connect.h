@@ -298,7 +298,7 @@ NXC_API int nxc_connector_progress(nxc_connector_t *c);
 /**
  * @brief The longest a caller sleeping on nxc_connector_fd() may wait
  *        before calling nxc_connector_progress() again, in milliseconds:
- *        -1 (as long as it likes) when no op is in progress, else a few ms.
+ *        -1 (as long as it likes) when no op is pending, else a few ms.
  *
  * Use it as the timeout of poll/epoll_wait, or arm a timer with it in an
  * event loop (like curl_multi_timeout). It exists because UCX's wake-up can

@@ -19,11 +19,12 @@
 #define INITIAL_KEY_BUCKETS  256u
 #define PROGRESS_BURST       64u   /* UCX progress calls per pass, to bound lock hold */
 #define FD_CHECK_INTERVAL    256u  /* spin passes between looks at pidfds */
-/* Longest sleep while any op is in progress. UCX 1.13's wake-up misses some
- * shared-memory progress: both sides of a rendezvous were seen asleep on
- * armed workers with the transfer outstanding, until a timeout woke one
- * (e2e_transfer_proc_pthread next to another test, 2 cores). With work in
- * flight we never sleep longer than this, whatever the fd says. */
+/* Longest sleep while any op is open and not final. UCX 1.13's wake-up
+ * misses some shared-memory progress: both sides of a rendezvous were seen
+ * asleep on armed workers with the transfer outstanding (the passive side's
+ * op not yet begun), until a timeout woke one (e2e_transfer_proc_pthread
+ * next to another test, 2 cores). While anything is pending we never sleep
+ * longer than this, whatever the fd says; an idle connector sleeps freely. */
 #define BUSY_SLEEP_MAX_MS    10
 #define CLOSE_GRACE_NS       (2ull * 1000000000ull)
 
@@ -281,7 +282,7 @@ static int ms_until(uint64_t deadline)
 
 static int sleep_limit_ms(const nxc_connector_t *c)
 {
-    return c->n_in_progress > 0 ? BUSY_SLEEP_MAX_MS : -1;
+    return c->n_in_progress > 0 || c->passive_keys.count > 0 ? BUSY_SLEEP_MAX_MS : -1;
 }
 
 /* Sleeps on the epoll fd without the lock. The transport must be armed. */
