@@ -640,6 +640,37 @@ static int send_begin(nxc_op_t *op)
     return NXC_OK;
 }
 
+static void refusal_sent_cb(void *req, ucs_status_t st, void *buf)
+{
+    (void)st;
+    ucp_request_free(req);
+    free(buf);
+}
+
+void nxc_transport_refuse_read(nxc_connector_t *c, const nxc_ctrl_msg_t *m)
+{
+    nxc_peer_t *p = nxc_peer_for_sender(c, m->name, m->name_len, &m->sender);
+    if (p == NULL)
+        return;
+    uint8_t type = NXC_CTRL_ABORT | NXC_CTRL_FLAG_AM;
+    uint8_t *buf = malloc(ctrl_len(c, type));
+    if (buf != NULL && !p->dead &&
+        nxc_transport_connect(c, p, m->addr, m->addr_len) == NXC_OK) {
+        size_t len = ctrl_encode(c, type, m->key, buf);
+        ucp_request_param_t param = {
+            .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
+            .cb.send = refusal_sent_cb,
+            .user_data = buf,
+        };
+        ucs_status_ptr_t req = ucp_am_send_nbx(p->ep, NXC_AM_CTRL_ID, NULL, 0, buf, len,
+                                               &param);
+        if (req != NULL && !UCS_PTR_IS_ERR(req))
+            buf = NULL; /* the callback frees it */
+    }
+    free(buf);
+    nxc_peer_unref(c, p); /* a live peer stays cached with its endpoint */
+}
+
 int nxc_status_means_peer_gone(ucs_status_t st)
 {
     return st == UCS_ERR_CONNECTION_RESET || st == UCS_ERR_ENDPOINT_TIMEOUT ||
