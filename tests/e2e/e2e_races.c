@@ -37,7 +37,9 @@
  *   - nxc_op_results() gives our descriptors for COMPLETE, NXC_ERR_STATE
  *     otherwise; a second cancel changes nothing;
  *   - our receiving buffer (passive writable, active read): all pattern if
- *     COMPLETE, otherwise only pattern or initial bytes (no foreign byte);
+ *     COMPLETE; after release only pattern or initial bytes (no foreign
+ *     byte). A CANCELLED op's buffer is not read before release: data the
+ *     transport accepted before the cancel may still land until then;
  *   - the other side's op is final within 10 s (never hangs): COMPLETE or
  *     ERRORED; if ours is COMPLETE, theirs is COMPLETE; their receiving
  *     buffer holds no foreign byte and all of the pattern if COMPLETE.
@@ -283,7 +285,6 @@ static void other_finish(env_t *e, other_t *o, other_res_t *r)
         const char *detail = NULL;
         r->errcode = nxc_op_error(o->op, &detail);
         snprintf(r->detail, sizeof r->detail, "%s", detail ? detail : "");
-        if (receiving) r->cls = classify(&o->b, 0, E2E_INIT_XOR, NULL, NULL);
         if (r->status == NXC_OP_COMPLETE) {
             e2e_check_results(o->op, &o->b, "the other side's COMPLETE op");
         } else {
@@ -293,6 +294,8 @@ static void other_finish(env_t *e, other_t *o, other_res_t *r)
                      nxc_op_status_name(r->status));
         }
         nxc_op_release(o->op);
+        /* after release: an ERRORED op may still receive data it accepted */
+        if (receiving) r->cls = classify(&o->b, 0, E2E_INIT_XOR, NULL, NULL);
         e2e_bufs_free(&o->b);
         return;
     }
@@ -438,16 +441,25 @@ static int race_cancel(racer_t *rc, nxc_op_t *op, const window_t *w, const e2e_b
         CHECK_RC(nxc_op_results(op, &d, &n), NXC_ERR_STATE, "(%s iteration %d, CANCELLED)",
                  what, i);
     }
-    if (receiving) {
-        size_t bi = 0, bo = 0;
-        int cls = classify(ours, 0, E2E_INIT_XOR, &bi, &bo);
-        CHECK(cls != BUF_FOREIGN, "%s iteration %d: foreign byte in descriptor %zu at %zu",
-              what, i, bi, bo);
-        if (st == NXC_OP_COMPLETE)
-            CHECK(cls == BUF_FINAL, "%s iteration %d: COMPLETE but our buffer is %s", what, i,
-                  k_class_names[cls]);
+    /* A COMPLETE op's buffers are all in place. A CANCELLED op's may still
+     * be receiving data accepted before the cancel, until release: the
+     * caller looks at them only after releasing (see check_after_release). */
+    if (receiving && st == NXC_OP_COMPLETE) {
+        int cls = classify(ours, 0, E2E_INIT_XOR, NULL, NULL);
+        CHECK(cls == BUF_FINAL, "%s iteration %d: COMPLETE but our buffer is %s", what, i,
+              k_class_names[cls]);
     }
     return st == NXC_OP_CANCELLED;
+}
+
+/* Our receiving buffer once the op is released: no foreign byte. */
+static int check_after_release(const e2e_bufs_t *ours, const char *what, int i)
+{
+    size_t bi = 0, bo = 0;
+    int cls = classify(ours, 0, E2E_INIT_XOR, &bi, &bo);
+    CHECK(cls != BUF_FOREIGN, "%s iteration %d: foreign byte in descriptor %zu at %zu", what,
+          i, bi, bo);
+    return cls;
 }
 
 /* After the other side is final: ours has not moved; a second cancel and a
@@ -489,15 +501,15 @@ static void cancel_passive(env_t *e, racer_t *rc, int iters, tally_t *t)
         other_res_t r;
         other_finish(e, &o, &r);
         check_other_final(&o, &r, "cancel_passive", i);
-        if (kind == NXC_OP_WRITE && r.status == NXC_OP_COMPLETE &&
-            classify(&b, 0, E2E_INIT_XOR, NULL, NULL) != BUF_FINAL)
-            t->write_discarded++; /* the known gap, see release_passive */
         if (!won)
             CHECK(r.status == NXC_OP_COMPLETE,
                   "cancel_passive iteration %d: ours COMPLETE, the other side's %s ended %s "
                   "(%s)", i, nxc_op_kind_name(kind), nxc_op_status_name(r.status), r.detail);
         recheck_ours(p, won, "cancel_passive", i);
         nxc_op_release(p);
+        if (kind == NXC_OP_WRITE && check_after_release(&b, "cancel_passive", i) != BUF_FINAL &&
+            r.status == NXC_OP_COMPLETE)
+            t->write_discarded++; /* the known gap, see release_passive */
         e2e_bufs_free(&b);
         window_update(&win[kind == NXC_OP_READ][ci], won);
         tally_other(t, &r, won);
@@ -543,8 +555,8 @@ static void cancel_active(env_t *e, racer_t *rc, int iters, tally_t *t)
                   "%s (%s)", i, kind == NXC_OP_READ ? "readable" : "writable",
                   nxc_op_status_name(r.status), r.detail);
         recheck_ours(a, won, "cancel_active", i);
-        /* our read's buffer: nothing lands after the other side is final */
         nxc_op_release(a);
+        if (kind == NXC_OP_READ) check_after_release(&b, "cancel_active", i);
         e2e_bufs_free(&b);
         window_update(&win[kind == NXC_OP_READ][ci], won);
         tally_other(t, &r, won);
