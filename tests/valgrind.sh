@@ -21,5 +21,14 @@ run write_pair            "$build/examples/write_pair"
 run write_pair_tcp        env UCX_TLS=tcp "$build/examples/write_pair"
 run e2e_api               "$build/tests/e2e/e2e_api"
 run e2e_transfer_local    "$build/tests/e2e/e2e_transfer" local
+# Races and load with reduced counts (the last argument): a few seconds each.
+for part in cancel release; do
+    for mode in local proc; do
+        run "e2e_races_${part}_${mode}" "$build/tests/e2e/e2e_races" $part $mode 200
+    done
+done
+run e2e_load_inflight     "$build/tests/e2e/e2e_load" inflight 250
+run e2e_load_cycles_local "$build/tests/e2e/e2e_load" cycles local 200
+run e2e_load_cycles_proc  "$build/tests/e2e/e2e_load" cycles proc 200
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
