@@ -202,8 +202,14 @@ static unsigned handle_fd_events(nxc_connector_t *c, const struct epoll_event *e
     unsigned handled = 0;
     for (int i = 0; i < n; i++) {
         if (ev[i].data.u64 == NXC_TAG_WAKE) {
+            /* While a leader sleeps in epoll_wait on this fd, the wake-up is
+             * its own: it drains it once it holds the lock again. Draining
+             * it here (nxc_connector_progress or nxc_op_status on another
+             * thread) would leave the leader asleep after its op changed
+             * state, until the next transport event or its deadline. */
             eventfd_t drop;
-            (void)eventfd_read(c->wakefd, &drop);
+            if (!c->sleeping)
+                (void)eventfd_read(c->wakefd, &drop);
         } else if (ev[i].data.u64 != NXC_TAG_UCX) {
             nxc_peer_t *p = peer_by_serial(c, ev[i].data.u64);
             if (p != NULL && !p->dead) {

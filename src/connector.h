@@ -20,6 +20,8 @@
 #include "op.h"
 #include "peer.h"
 
+#define NXC_CLOSED_KEYS 256 /* see closed_keys below */
+
 struct nxc_connector {
     pthread_mutex_t lock;
     atomic_uint     contenders;    /* threads queued on `lock` */
@@ -60,6 +62,16 @@ struct nxc_connector {
         size_t      count;
     } passive_keys,                /* passive ops still waiting for their peer */
       active_keys;                 /* active AM reads waiting for data */
+    /* Keys of readable ops closed (cancelled, released) before any reader
+     * spoke: a reader whose BEGIN arrives later is answered ABORT instead of
+     * waiting forever (nxc_op_on_ctrl). A fixed ring: memory stays bounded,
+     * the oldest keys are forgotten (their late readers then only have
+     * their own timeout), and each key is answered once. */
+    struct nxc_closed_key {
+        uint8_t     key[NXC_KEY_BYTES];
+        int         used;
+    }               closed_keys[NXC_CLOSED_KEYS];
+    unsigned        closed_next;
     nxc_protocol_t  proto;         /* what new active ops use */
     nxc_peer_t     *peers;
     struct nxc_allocation {

@@ -33,10 +33,37 @@ void nxc_op_set_in_progress(nxc_op_t *op)
     nxc_notify_change(op->c);
 }
 
+/* A readable op closed before any reader spoke: its reader, if one comes,
+ * would send BEGIN and wait for data that never leaves; the key is kept
+ * (bounded ring) so that BEGIN can be answered ABORT. */
+static void remember_closed_read(nxc_op_t *op)
+{
+    nxc_connector_t *c = op->c;
+    struct nxc_closed_key *k = &c->closed_keys[c->closed_next];
+    memcpy(k->key, op->key, NXC_KEY_BYTES);
+    k->used = 1;
+    c->closed_next = (c->closed_next + 1) % NXC_CLOSED_KEYS;
+}
+
+static int take_closed_read(nxc_connector_t *c, const uint8_t key[NXC_KEY_BYTES])
+{
+    for (unsigned i = 0; i < NXC_CLOSED_KEYS; i++) {
+        struct nxc_closed_key *k = &c->closed_keys[i];
+        if (k->used && memcmp(k->key, key, NXC_KEY_BYTES) == 0) {
+            k->used = 0; /* answered once */
+            return 1;
+        }
+    }
+    return 0;
+}
+
 void nxc_op_finish(nxc_op_t *op, nxc_op_status_t status, int err, const char *fmt, ...)
 {
     if (nxc_op_is_final(op))
         return;
+    if (op->passive && op->kind == NXC_OP_READ && op->peer == NULL &&
+        status != NXC_OP_COMPLETE && op->key_table != NULL)
+        remember_closed_read(op);
     if (op->status == NXC_OP_IN_PROGRESS)
         op->c->n_in_progress--;
     op->status = status;
@@ -290,9 +317,35 @@ static void on_begin(nxc_connector_t *c, nxc_op_t *op, const nxc_ctrl_msg_t *m)
         nxc_am_serve_read(op);
 }
 
+/* A control message for no open passive op. Two are legitimate, both about
+ * a readable op closed before its reader spoke: the reader's BEGIN (we
+ * answer ABORT, once per remembered key), and, on the reader's side, that
+ * ABORT (its read fails instead of waiting forever for data). Returns 1 if
+ * the message was one of them. */
+static int on_closed_read(nxc_connector_t *c, const nxc_ctrl_msg_t *m)
+{
+    if (m->type == NXC_CTRL_BEGIN && (m->flags & NXC_CTRL_FLAG_PULL)) {
+        if (!take_closed_read(c, m->key))
+            return 0;
+        nxc_transport_refuse_read(c, m);
+        return 1;
+    }
+    if (m->type != NXC_CTRL_ABORT)
+        return 0;
+    nxc_op_t *op = nxc_keys_find(&c->active_keys, m->key); /* AM reads in progress */
+    if (op == NULL || op->peer == NULL || !same_sender(op->peer, m))
+        return 0;
+    nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_PEER_ABORTED,
+                  "worker '%s' closed its readable op before this read reached it",
+                  op->peer->name);
+    return 1;
+}
+
 void nxc_op_on_ctrl(nxc_connector_t *c, const nxc_ctrl_msg_t *m)
 {
     nxc_op_t *op = nxc_keys_find(&c->passive_keys, m->key);
+    if (op == NULL && on_closed_read(c, m))
+        return;
     int pull = (m->flags & NXC_CTRL_FLAG_PULL) != 0;
     int known = m->type == NXC_CTRL_BEGIN || m->type == NXC_CTRL_DONE || m->type == NXC_CTRL_ABORT;
     /* Checked before ownership: a message we would drop must not make its

@@ -555,20 +555,25 @@ static void begin_sent_cb(void *req, ucs_status_t st, void *user)
     nxc_op_request_done(user);
 }
 
-/* Our side of a control message about op: its key, our identity, and the
- * flags saying how the op moves its data. */
-static nxc_ctrl_msg_t ctrl_msg(const nxc_op_t *op, uint8_t type)
+/* A control message from us: the op's key, our identity, and the flags
+ * saying how the op moves its data. */
+static nxc_ctrl_msg_t our_ctrl_msg(const nxc_connector_t *c, const uint8_t *key, uint8_t type,
+                                   uint8_t flags)
 {
-    const nxc_connector_t *c = op->c;
     nxc_ctrl_msg_t m = {
         .type = type,
-        .flags = op->proto == NXC_PROTO_AM ? NXC_CTRL_FLAG_AM : 0,
-        .key = op->key,
+        .flags = flags,
+        .key = key,
         .name = c->name,
         .name_len = strlen(c->name),
         .sender = c->identity,
     };
     return m;
+}
+
+static nxc_ctrl_msg_t ctrl_msg(const nxc_op_t *op, uint8_t type)
+{
+    return our_ctrl_msg(op->c, op->key, type, op->proto == NXC_PROTO_AM ? NXC_CTRL_FLAG_AM : 0);
 }
 
 static int send_begin(nxc_op_t *op)
@@ -584,6 +589,37 @@ static int send_begin(nxc_op_t *op)
         return nxc_fail(NXC_ERR_NO_MEMORY, "no memory for a control message");
     send_ctrl(op, &m, op->ctrl_begin, begin_sent_cb, begin_sent);
     return NXC_OK;
+}
+
+static void refusal_sent_cb(void *req, ucs_status_t st, void *buf)
+{
+    (void)st;
+    ucp_request_free(req);
+    free(buf);
+}
+
+void nxc_transport_refuse_read(nxc_connector_t *c, const nxc_ctrl_msg_t *m)
+{
+    nxc_peer_t *p = nxc_peer_for_sender(c, m->name, m->name_len, &m->sender);
+    if (p == NULL)
+        return;
+    nxc_ctrl_msg_t abort = our_ctrl_msg(c, m->key, NXC_CTRL_ABORT, NXC_CTRL_FLAG_AM);
+    uint8_t *buf = malloc(nxc_ctrl_len(&abort));
+    if (buf != NULL && !p->dead &&
+        nxc_transport_connect(c, p, m->addr, m->addr_len) == NXC_OK) {
+        size_t len = nxc_ctrl_encode(&abort, buf);
+        ucp_request_param_t param = {
+            .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
+            .cb.send = refusal_sent_cb,
+            .user_data = buf,
+        };
+        ucs_status_ptr_t req = ucp_am_send_nbx(p->ep, NXC_AM_CTRL_ID, NULL, 0, buf, len,
+                                               &param);
+        if (req != NULL && !UCS_PTR_IS_ERR(req))
+            buf = NULL; /* the callback frees it */
+    }
+    free(buf);
+    nxc_peer_unref(c, p); /* a live peer stays cached with its endpoint */
 }
 
 int nxc_status_means_peer_gone(ucs_status_t st)

@@ -86,6 +86,10 @@ void nxc_transport_moved(nxc_op_t *op, ucs_status_t st);
  * tells its peer now (others do when their requests drain). */
 void nxc_transport_cancelled(nxc_op_t *op);
 
+/* Answers a reader's BEGIN for a readable op that was closed before any
+ * reader spoke with ABORT, from no op (see nxc_op_on_ctrl). */
+void nxc_transport_refuse_read(nxc_connector_t *c, const nxc_ctrl_msg_t *m);
+
 /* True for UCX statuses that say the peer is dead or unreachable. */
 int  nxc_status_means_peer_gone(ucs_status_t st);
 

@@ -25,5 +25,16 @@ run e2e_transfer_local    "$build/tests/e2e/e2e_transfer" local
 if [ -x "$build/tests/nats/test_nats" ]; then
     run nats_exchange     "$build/tests/nats/test_nats"
 fi
+# a hostile peer forging messages
+run e2e_spoof             "$build/tests/e2e/e2e_spoof"
+# Races and load with reduced counts (the last argument): a few seconds each.
+for part in cancel release; do
+    for mode in local proc; do
+        run "e2e_races_${part}_${mode}" "$build/tests/e2e/e2e_races" $part $mode 200
+    done
+done
+run e2e_load_inflight     "$build/tests/e2e/e2e_load" inflight 250
+run e2e_load_cycles_local "$build/tests/e2e/e2e_load" cycles local 200
+run e2e_load_cycles_proc  "$build/tests/e2e/e2e_load" cycles proc 200
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

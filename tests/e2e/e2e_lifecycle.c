@@ -16,7 +16,9 @@
  *    (Run last:) once a writable op is cancelled or released its memory is
  *    no longer exposed: a peer beginning a write against its metadata must
  *    not complete (refused at begin or ending in an error, not hanging) and
- *    the buffer stays untouched.
+ *    the buffer stays untouched. A read against a cancelled or released
+ *    readable op's metadata ends ERRORED/PEER_ABORTED (not hanging) and
+ *    receives nothing.
  * 4. Active op cancelled right after begin (64 MiB, in flight): it is never
  *    reported COMPLETE and its passive peer ends ERRORED with
  *    NXC_ERR_PEER_ABORTED — or the transfer won the race and both are
@@ -292,6 +294,69 @@ static void test_no_exposure_after(env_t *e, int release)
     }
     e2e_bufs_free(&pb);
     e2e_bufs_free(&src);
+    free(json);
+}
+
+/* 3c: a read against a cancelled or released readable op's metadata gets
+ * no data and does not wait forever either: the passive side remembers the
+ * closed op's key and answers the reader's BEGIN with ABORT, so the read
+ * ends ERRORED with NXC_ERR_PEER_ABORTED (bounded here by 10 s). */
+static void test_no_read_after(env_t *e, int release)
+{
+    const char *how = release ? "RELEASED" : "CANCELLED";
+    size_t sizes[2] = { 64 * KiB, 3 };
+    e2e_bufs_t pb;
+    e2e_bufs_alloc(&pb, 34, 2, sizes);
+    e2e_bufs_fill(&pb, 0);
+    nxc_op_t *p = make_passive(passive_conn(e), NXC_OP_READ, &pb);
+    char *json = strdup(e2e_op_metadata(p));
+    CHECK(json, "oom");
+    if (release) {
+        nxc_op_release(p);
+        p = NULL;
+    } else {
+        CHECK_RC(nxc_op_cancel(p), NXC_OK);
+    }
+    if (!e->proc) {
+        e2e_bufs_t dst;
+        e2e_bufs_alloc(&dst, 34, 2, sizes);
+        e2e_bufs_fill(&dst, E2E_INIT_XOR);
+        nxc_metadata_t *md = e2e_parse(json);
+        nxc_op_t *a = begin(e->A, NXC_OP_READ, &dst, md);
+        nxc_metadata_free(md);
+        nxc_op_t *ops[1] = { a };
+        SOFT_CHECK(e2e_drive_until_final(ops, 1, e->A, e->P, 10000) == 0,
+                   "read against a %s readable op hangs (status %s after 10 s)", how,
+                   nxc_op_status_name(nxc_op_status(a)));
+        SOFT_CHECK(nxc_op_status(a) == NXC_OP_ERRORED &&
+                       nxc_op_error(a, NULL) == NXC_ERR_PEER_ABORTED,
+                   "read against a %s readable op ended %s (%s), want ERRORED/PEER_ABORTED",
+                   how, nxc_op_status_name(nxc_op_status(a)),
+                   nxc_strerror(nxc_op_error(a, NULL)));
+        if (nxc_op_status(a) == NXC_OP_ERRORED) check_cancel_on_errored(a, NXC_ERR_PEER_ABORTED);
+        nxc_op_release(a);
+        SOFT_CHECK(e2e_bufs_verify(&dst, E2E_INIT_XOR, NULL, NULL) == 0,
+                   "a read against a %s readable op received data", how);
+        e2e_bufs_free(&dst);
+    } else {
+        int id = e2e_peer_active(&e->peer, e->A, NXC_OP_READ, 34, 2, sizes, json);
+        CHECK(id >= 0, "peer begin failed: %d", id);
+        e2e_peer_res_t r;
+        e2e_peer_wait(&e->peer, e->A, id, 10000, &r);
+        SOFT_CHECK(r.rc == NXC_ERR_PEER_ABORTED && r.status == NXC_OP_ERRORED,
+                   "peer's read against our %s readable op: rc %d (%s), status %d (want "
+                   "ERRORED/PEER_ABORTED, not a hang): %s", how, r.rc, nxc_strerror(r.rc),
+                   r.status, r.detail);
+        SOFT_CHECK(e2e_peer_check(&e->peer, e->A, id) == 2,
+                   "a read against a %s readable op received data", how);
+        e2e_peer_release(&e->peer, e->A, id);
+    }
+    if (p) {
+        CHECK(nxc_op_status(p) == NXC_OP_CANCELLED, "cancelled op became %s",
+              nxc_op_status_name(nxc_op_status(p)));
+        nxc_op_release(p);
+    }
+    e2e_bufs_free(&pb);
     free(json);
 }
 
@@ -624,6 +689,10 @@ int main(int argc, char **argv)
         test_no_exposure_after(&e, 0);
         e2e_step("write against a released op's metadata");
         test_no_exposure_after(&e, 1);
+        e2e_step("read against a cancelled op's metadata");
+        test_no_read_after(&e, 0);
+        e2e_step("read against a released op's metadata");
+        test_no_read_after(&e, 1);
     }
     e2e_step("final transfer on the same connector");
     check_usable(&e, 998);
