@@ -483,7 +483,9 @@ NXC_API int nxc_op_wait(nxc_op_t *op, int timeout_ms);
  * at once and is never reported COMPLETE; data already posted to the
  * transport may still land, and the peer is told the op was aborted once the
  * transport is done with the buffers. A cancelled passive op stops exposing
- * its memory.
+ * its memory to new transfers. So the buffers stay lent until
+ * nxc_op_release(): a transfer the transport had already accepted may still
+ * be writing them, and only release waits for it.
  * @return ::NXC_OK, ::NXC_ERR_STATE (the op is ERRORED), ::NXC_ERR_INVALID_ARG.
  */
 NXC_API int nxc_op_cancel(nxc_op_t *op);
