@@ -282,7 +282,9 @@ NXC_API const char *nxc_connector_name(const nxc_connector_t *c);
  *
  * Owned by the connector: do not read from it or close it. After
  * nxc_connector_progress() returns, the fd is armed, so sleeping on it with
- * poll/epoll/select is safe, for at most nxc_connector_timeout_ms().
+ * poll/epoll/select is safe, for at most nxc_connector_timeout_ms(). With
+ * the progress thread on, that thread drives the connector and sleeps on
+ * this fd itself: other threads then wait with nxc_op_wait() instead.
  * @return the fd, or ::NXC_ERR_INVALID_ARG for a NULL connector.
  */
 NXC_API int nxc_connector_fd(nxc_connector_t *c);

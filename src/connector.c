@@ -197,20 +197,23 @@ static nxc_peer_t *peer_by_serial(nxc_connector_t *c, uint64_t serial)
     return NULL;
 }
 
+/* Drains the wake eventfd. Only a caller that arms the transport before
+ * anyone sleeps again may do this (the leader after its own sleep, and
+ * nxc_progress_and_arm): the wake-up is how a sleeping leader, or a caller
+ * polling nxc_connector_fd() in its own loop, learns that it must come back
+ * and re-arm. Drained anywhere else (nxc_op_status on another thread, say),
+ * that sleeper would sleep on an unarmed worker until its deadline. */
+static void drain_wake(nxc_connector_t *c)
+{
+    eventfd_t drop;
+    (void)eventfd_read(c->wakefd, &drop);
+}
+
 static unsigned handle_fd_events(nxc_connector_t *c, const struct epoll_event *ev, int n)
 {
     unsigned handled = 0;
     for (int i = 0; i < n; i++) {
-        if (ev[i].data.u64 == NXC_TAG_WAKE) {
-            /* While a leader sleeps in epoll_wait on this fd, the wake-up is
-             * its own: it drains it once it holds the lock again. Draining
-             * it here (nxc_connector_progress or nxc_op_status on another
-             * thread) would leave the leader asleep after its op changed
-             * state, until the next transport event or its deadline. */
-            eventfd_t drop;
-            if (!c->sleeping)
-                (void)eventfd_read(c->wakefd, &drop);
-        } else if (ev[i].data.u64 != NXC_TAG_UCX) {
+        if (ev[i].data.u64 != NXC_TAG_WAKE && ev[i].data.u64 != NXC_TAG_UCX) {
             nxc_peer_t *p = peer_by_serial(c, ev[i].data.u64);
             if (p != NULL && !p->dead) {
                 nxc_peer_fail(c, p, "worker '%s' (pid %u) exited", p->name,
@@ -303,6 +306,7 @@ static void sleep_on_fd(nxc_connector_t *c, uint64_t deadline)
     int k = epoll_wait(c->epfd, ev, 16, ms);
     nxc_lock(c);
     c->sleeping = 0;
+    drain_wake(c); /* ours; lead() arms again before the next sleep */
     if (k > 0)
         handle_fd_events(c, ev, k);
 }
@@ -347,6 +351,7 @@ static void lead(nxc_connector_t *c, int (*done)(void *), void *arg, uint64_t de
             spin_until = now + spin_window_ns(c);
             continue;
         }
+        c->armed = 1; /* another thread's progress now wakes us (nxc_progress_locked) */
         sleep_on_fd(c, deadline);
         spin_until = nxc_now_ns() + spin_window_ns(c);
     }
@@ -595,6 +600,8 @@ int nxc_connector_timeout_ms(nxc_connector_t *c)
 
 unsigned nxc_progress_and_arm(nxc_connector_t *c)
 {
+    if (!c->sleeping)
+        drain_wake(c); /* we arm below, or make the fd readable again */
     unsigned n = nxc_progress_locked(c, 1);
     for (int i = 0; i < 16; i++) {
         if (nxc_transport_arm(c) == 0) {
@@ -604,6 +611,7 @@ unsigned nxc_progress_and_arm(nxc_connector_t *c)
         n += nxc_progress_locked(c, 0);
     }
     /* Events keep coming: make the fd readable so a poller comes back. */
+    c->armed = 0;
     (void)eventfd_write(c->wakefd, 1);
     return n;
 }

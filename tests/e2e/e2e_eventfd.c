@@ -10,6 +10,12 @@
  *  - active side: the same loop drives our reads and writes to COMPLETE.
  *  - idle: with nothing to do, the armed fd stays quiet (a loop over it does
  *    not spin: at most 10 wake-ups in 300 ms).
+ *  - many small writes: 200 writes of 8 bytes into the peer, one after the
+ *    other, each driven by the same loop with nothing but the fd to wake
+ *    it (no nxc_connector_timeout_ms): every poll must be woken by the fd.
+ *    A wake-up eventfd that nxc_op_status drained after progress had found
+ *    the worker busy once left this loop asleep on an unarmed worker (4 of
+ *    10 runs of the reproducer).
  */
 #include "e2e_common.h"
 
@@ -41,10 +47,56 @@ static void event_loop(nxc_connector_t *c, nxc_op_t *op, const char *what)
         CHECK(r != 0 || limit >= 0, "%s: connector fd not readable for 5 s while the op is %s",
               what, nxc_op_status_name(st));
         if (r == 0) g_timeouts++;
-        CHECK(r > 0 || errno == EINTR, "%s: poll failed", what);
+        CHECK(r >= 0 || errno == EINTR, "%s: poll failed", what);
         CHECK(e2e_now_ms() < deadline, "%s: no completion in 60 s", what);
         g_loops++;
     }
+}
+
+#define SMALL_WRITES 200
+
+static void many_small_writes(nxc_connector_t *A, e2e_peer_t *peer)
+{
+    size_t size = 8;
+    int ids[SMALL_WRITES];
+    nxc_metadata_t *mds[SMALL_WRITES];
+    for (int i = 0; i < SMALL_WRITES; i++) {
+        char *json;
+        ids[i] = e2e_peer_passive(peer, A, NXC_OP_WRITE, 500u + (uint32_t)i, 1, &size, &json);
+        mds[i] = e2e_parse(json);
+        free(json);
+    }
+    struct pollfd pfd = { .fd = nxc_connector_fd(A), .events = POLLIN };
+    int polls = 0;
+    for (int i = 0; i < SMALL_WRITES; i++) {
+        e2e_bufs_t b;
+        e2e_bufs_alloc(&b, 500u + (uint32_t)i, 1, &size);
+        e2e_bufs_fill(&b, 0);
+        nxc_op_t *a = NULL;
+        CHECK_RC(nxc_begin_write(A, b.d, 1, mds[i], &a), NXC_OK);
+        for (;;) {
+            nxc_connector_progress(A);
+            nxc_op_status_t st = nxc_op_status(a);
+            if (e2e_is_final(st)) {
+                CHECK(st == NXC_OP_COMPLETE, "small write %d ended %s", i, nxc_op_status_name(st));
+                break;
+            }
+            int r = poll(&pfd, 1, 3000);
+            CHECK(r != 0, "small write %d: the connector fd stayed quiet for 3 s while the op "
+                  "was %s (a lost wake-up)", i, nxc_op_status_name(st));
+            polls++;
+        }
+        nxc_op_release(a);
+        nxc_metadata_free(mds[i]);
+        e2e_bufs_free(&b);
+    }
+    for (int i = 0; i < SMALL_WRITES; i++) {
+        e2e_peer_res_t r;
+        e2e_peer_wait(peer, A, ids[i], 30000, &r);
+        CHECK(r.rc == 0 && r.verify == 0, "peer op %d: rc %d verify %d", i, r.rc, r.verify);
+        e2e_peer_release(peer, A, ids[i]);
+    }
+    fprintf(stderr, "  %d small writes, %d polls, all woken by the fd\n", SMALL_WRITES, polls);
 }
 
 static void idle_check(nxc_connector_t *c)
@@ -130,6 +182,7 @@ int main(void)
         e2e_bufs_free(&b);
     }
     idle_check(A);
+    many_small_writes(A, &peer);
 
     e2e_peer_stop(&peer);
     e2e_peer_close(&peer);
