@@ -547,6 +547,10 @@ class _Operation:
         else:
             conn._release_later(h, self._descs)
         conn._touch()
+        if not (isinstance(self, ReadOperation) and st == _COMPLETE):
+            # The buffers are free again (an mmap may be closed, a bytearray
+            # resized); a completed read keeps them for results(), as in Dynamo.
+            self._descs = []
 
 
 class _PassiveOperation(_Operation):
