@@ -3,10 +3,13 @@ Python reads what `nxc serve` exposes."""
 
 import asyncio
 import os
+import socket
 
 import pytest
 
-from support import nc, pattern, run
+from support import ROOT, nc, pattern, run
+
+TEST_PEER = os.environ.get("NXC_TEST_PEER") or str(ROOT / "build" / "tests" / "e2e" / "nxc_test_peer")
 
 
 @pytest.mark.parametrize("sizes", [[300_000], [1, 4096, 70_000, 0, 5]])
@@ -74,3 +77,47 @@ def test_nxc_get_refuses_python_writable_metadata(nxc_bin, tmp_path):
     rc, err = run(main())
     assert rc != 0 and "WRITE" in err, err
     assert not os.path.exists(tmp_path / "x")
+
+
+def test_c_active_writes_python_writable_and_reads_it_back():
+    """nxc_test_peer (tests/e2e, C) writes its pattern into a Python
+    writable of three buffers, then reads the same buffers back from a
+    Python readable and checks them against that pattern itself."""
+    if not os.path.exists(TEST_PEER):
+        pytest.fail(f"nxc_test_peer is not built at {TEST_PEER} (set NXC_TEST_PEER)")
+    sizes = [3, 65536, 1000]
+    spec = f"77 {len(sizes)} " + " ".join(map(str, sizes))
+
+    async def main():
+        ours, theirs = socket.socketpair()
+        peer = await asyncio.create_subprocess_exec(TEST_PEER, "serve", str(theirs.fileno()),
+                                                    pass_fds=[theirs.fileno()])
+        theirs.close()
+        reader, writer = await asyncio.open_unix_connection(sock=ours, limit=1 << 24)
+
+        async def ask(*lines):
+            writer.write("".join(line + "\n" for line in lines).encode())
+            await writer.drain()
+            return (await asyncio.wait_for(reader.readline(), 60)).decode().split()
+
+        bufs = [bytearray(n) for n in sizes]
+        with nc.Connector() as conn:
+            with conn.create_writable([nc.Descriptor(b) for b in bufs]) as w:
+                ok, wid = await ask(f"ACTIVE W {spec}", w.metadata().model_dump_json())
+                assert ok == "OK", wid
+                await w.wait_for_completion()
+                res = await ask(f"WAIT {wid} 30000")
+                assert res[:2] == ["RES", "0"], res  # the C side completed its write
+            assert any(any(b) for b in bufs)
+            with conn.create_readable([nc.Descriptor(b) for b in bufs]) as r:
+                ok, rid = await ask(f"ACTIVE R {spec}", r.metadata().model_dump_json())
+                assert ok == "OK", rid
+                await r.wait_for_completion()
+                res = await ask(f"WAIT {rid} 30000")
+                # RES <rc> <status> <verify>: 0 = the bytes are the C pattern
+                assert res[:4] == ["RES", "0", "3", "0"], res
+        assert await ask("QUIT") == ["BYE"]
+        writer.close()
+        assert await peer.wait() == 0
+
+    run(main())
