@@ -16,6 +16,15 @@ event that ``nxc_connector_progress`` left when UCX refused to arm), so
 after arming, states are read without progress (``_peek``), and any call of
 ours that drives the transport schedules one more dispatch before the loop
 sleeps (``_touch``).
+
+A backstop covers a C library bug: when time passes between
+``nxc_connector_progress()`` and the sleep (as in any event loop doing other
+work), a completion can arrive on shared memory without the fd becoming
+readable (reproduced in C, without Python). While an operation is awaited,
+the connector is therefore also driven every ``BACKSTOP_S`` seconds; a
+backstop pass that finds a completion the fd did not announce is counted in
+``Connector.lost_wakeups``. Completions normally arrive through the fd
+within microseconds; the backstop only bounds the damage of the bug.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import ctypes
+import select
 import socket
 import threading
 import time
@@ -42,6 +52,9 @@ from ._types import (
 )
 
 _COMPLETE, _CANCELLED, _ERRORED = 3, 4, 5
+#: While an op is awaited, the connector is also driven this often (seconds):
+#: a safety net for wake-ups the C library loses (see the module doc).
+BACKSTOP_S = 0.1
 _running_loop = asyncio._get_running_loop  # None outside a running loop (no exception)
 _monotonic_ns = time.monotonic_ns
 _results_descs = ctypes.POINTER(_lib.nxc_descriptor_t)()
@@ -64,12 +77,13 @@ class _LoopState:
     """A connector's presence in one event loop: its waiters, and whether a
     dispatch is already due before the loop next sleeps."""
 
-    __slots__ = ("waiting", "scheduled", "spin_until")
+    __slots__ = ("waiting", "scheduled", "spin_until", "backstop")
 
     def __init__(self) -> None:
         self.waiting: dict = {}  # operation -> [futures]
         self.scheduled = False
         self.spin_until = 0
+        self.backstop: Optional[asyncio.TimerHandle] = None
 
 
 def _refuse_readonly(descs: list[Descriptor], what: str) -> None:
@@ -124,6 +138,7 @@ class Connector:
         self._ops: "weakref.WeakSet[_Operation]" = weakref.WeakSet()
         self._releaser: Optional[concurrent.futures.ThreadPoolExecutor] = None
         self._lock = threading.Lock()
+        self._lost_wakeups = 0
 
     # -- Dynamo's surface
 
@@ -135,6 +150,13 @@ class Connector:
     @property
     def hostname(self) -> str:
         return self._hostname
+
+    @property
+    def lost_wakeups(self) -> int:
+        """How many times the backstop found a completion that the
+        connector's fd had not announced (a C library bug; see the module
+        doc). Diagnostic: 0 means every completion came through the fd."""
+        return self._lost_wakeups
 
     @property
     def is_cuda_available(self) -> bool:
@@ -212,6 +234,9 @@ class Connector:
             self._releaser.shutdown(wait=True)
             self._releaser = None
         self._c = None
+        for state in self._loops.values():
+            if state.backstop is not None:
+                state.backstop.cancel()
         _teardown(c, self._fd, list(self._loops))
         self._loops.clear()
 
@@ -292,27 +317,32 @@ class Connector:
             state = self._loops[loop] = _LoopState()
         return state
 
-    def _dispatch(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _dispatch(self, loop: asyncio.AbstractEventLoop) -> int:
         """The reader: drive the connector (which re-arms its fd), then wake
-        the waiters of every op that reached a final state."""
+        the waiters of every op that reached a final state. Returns how many
+        ops it found final."""
         state = self._loops.get(loop)
         c = self._c
         if state is None or c is None:
-            return
+            return 0
         state.scheduled = False
         n = _lib.nxc_connector_progress(c)
         waiting = state.waiting
         if not waiting:
-            return
+            return 0
+        woken = 0
         for op, futs in list(waiting.items()):
             if op._h is None:
                 continue
             st = _peek(op)
             if st:
                 del waiting[op]
+                woken += 1
                 for fut in futs:
                     if not fut.done():
                         fut.set_result(st)
+        if waiting and state.backstop is None:
+            state.backstop = loop.call_later(BACKSTOP_S, self._backstop, loop)
         if waiting and self._spin_ns:
             now = _monotonic_ns()
             if n > 0:
@@ -320,6 +350,23 @@ class Connector:
             if now < state.spin_until:
                 state.scheduled = True
                 loop.call_soon(self._dispatch, loop)
+        return woken
+
+    def _backstop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Drives the connector once while ops are awaited, in case the C
+        library lost a wake-up; counts the completions the fd had not
+        announced."""
+        state = self._loops.get(loop)
+        if state is None or self._c is None:
+            return
+        state.backstop = None
+        if not state.waiting:
+            return
+        announced = bool(select.select([self._fd], [], [], 0)[0])
+        if self._dispatch(loop) and not announced:
+            self._lost_wakeups += 1
+        if state.waiting and state.backstop is None:
+            state.backstop = loop.call_later(BACKSTOP_S, self._backstop, loop)
 
     def _touch(self) -> None:
         """We just drove the transport outside a dispatch: dispatch once more
