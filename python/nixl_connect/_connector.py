@@ -5,7 +5,8 @@ registered once with the running asyncio loop (``loop.add_reader``). When it
 becomes readable, one callback drives the connector
 (``nxc_connector_progress``, which re-arms the fd) and wakes every future
 waiting on an operation of that connector that has reached a final state.
-Nothing sleeps on a timer, and no blocking C call runs on the loop's thread:
+Completions are announced by the fd, not found by polling on a timer (but see
+the backstop below), and no blocking C call runs on the loop's thread:
 releasing an operation that may still have transfers to drain is handed to a
 worker thread.
 
@@ -119,7 +120,8 @@ class Connector:
         # spin_us have passed without an event, before relying on the fd
         # alone: a sleeping process wakes 75-150 us after its event on this
         # kind of VM, and a transfer chains several wake-ups. 0: never spin
-        # (an idle wait then costs no CPU at all). Default 50, as in C.
+        # (an idle wait then costs one backstop pass per BACKSTOP_S and
+        # nothing else). Default 50, as in C.
         self._spin_ns = spin_us * 1000
         cfg = _lib.nxc_connector_config_t()
         if worker_id is not None:
