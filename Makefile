@@ -2,14 +2,16 @@
 #   make demo   installs what is missing, builds, runs `nxc bench --quick`
 #               between two local worker processes
 #   make test   installs what is missing, builds, runs the whole suite:
-#               plain build, ASan+UBSan build, TSan build (threaded tests),
-#               valgrind, fuzz corpus + 60 s
+#               plain build (C tests and the Python module's pytest suite),
+#               ASan+UBSan build, TSan build (threaded tests), valgrind,
+#               fuzz corpus + 60 s
 #
 # Packages come from Debian (apt-get, as root or through sudo).
 
 DEB_PACKAGES := build-essential cmake pkg-config libucx-dev ucx-utils \
                 libcmocka-dev zlib1g-dev clang libclang-rt-14-dev valgrind \
-                python3 iproute2 procps nats-server libnats-dev
+                python3 python3-numpy python3-pytest iproute2 procps \
+                nats-server libnats-dev
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
 BUILD_TSAN ?= build-tsan

@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""Latency and full-cycle rate of nixl_connect from Python, between two
+processes on this host (the Python counterpart of `nxc bench`).
+
+  /usr/bin/python3 python/examples/bench.py [--iters 1000] [--size 8] [--cycles 2000]
+
+Measures, with a passive worker in a child process (this script with
+--passive) joined by its stdin/stdout, metadata as JSON lines:
+  lat      begin_write/begin_read to wait_for_completion returning on the
+           active side, 8 B by default, metadata parsed beforehand, endpoint
+           warm (the passive worker creates all ops and sends their metadata
+           first): p50, p90, p99 in microseconds;
+  cycle    the application's whole loop, one op at a time: create the
+           passive op, serialize its metadata, send it, parse, begin,
+           complete on both sides, release (ops/s).
+Ends with how many completions the C library failed to announce on the
+connector fd (lost wake-ups, rescued by the binding's backstop timer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import nixl_connect as nc  # noqa: E402
+
+
+async def stdio_streams():
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    transport, protocol = await loop.connect_write_pipe(
+        asyncio.streams.FlowControlMixin, sys.stdout
+    )
+    writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+    return reader, writer
+
+
+async def passive(spin_us: int) -> None:
+    reader, writer = await stdio_streams()
+    with nc.Connector(spin_us=spin_us) as conn:
+        while True:
+            line = await reader.readline()
+            if not line:
+                return
+            cmd = json.loads(line)
+            kind, size, n = cmd["kind"], cmd["size"], cmd["n"]
+            create = conn.create_writable if kind == "write" else conn.create_readable
+            if cmd["mode"] == "lat":
+                buf = bytearray(size * n)
+                view = memoryview(buf)
+                ops = [create(nc.Descriptor(view[i * size:(i + 1) * size])) for i in range(n)]
+                writer.write(
+                    (json.dumps([op.metadata().model_dump_json() for op in ops]) + "\n").encode()
+                )
+                await writer.drain()
+                for op in ops:  # in order, as `nxc bench` does: one waiter at a time
+                    await op.wait_for_completion()
+                for op in ops:
+                    op.release()
+                del view
+            else:  # cycle: one op at a time
+                buf = bytearray(size)
+                for _ in range(n):
+                    with create(nc.Descriptor(buf)) as op:
+                        writer.write(op.metadata().model_dump_json().encode() + b"\n")
+                        await op.wait_for_completion()
+            writer.write(json.dumps({"lost_wakeups": conn.lost_wakeups}).encode() + b"\n")
+            await writer.drain()
+
+
+def pct(sorted_us: list[float], p: float) -> float:
+    return sorted_us[min(len(sorted_us) - 1, int(p / 100 * len(sorted_us)))]
+
+
+async def active(args) -> None:
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, os.path.abspath(__file__), "--passive", "--spin-us", str(args.spin_us),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=1 << 26,
+    )
+    results = []
+    with nc.Connector(spin_us=args.spin_us) as conn:
+        for kind in args.ops.split(","):
+            size, n = args.size, args.iters + args.warmup
+            local = bytearray(b"x" * size)
+            desc = nc.Descriptor(local)
+
+            async def start(md):
+                if kind == "write":
+                    return await conn.begin_write(desc, md)
+                return await conn.begin_read(md, desc)
+
+            # latency
+            child.stdin.write(json.dumps({"mode": "lat", "kind": kind, "size": size, "n": n}).encode() + b"\n")
+            mds = [nc.RdmaMetadata.model_validate_json(t) for t in json.loads(await child.stdout.readline())]
+            lat = []
+            for i, md in enumerate(mds):
+                t0 = time.perf_counter_ns()
+                op = await start(md)
+                await op.wait_for_completion()
+                t1 = time.perf_counter_ns()
+                op.release()
+                if i >= args.warmup:
+                    lat.append((t1 - t0) / 1000)
+            passive_lost = json.loads(await child.stdout.readline())["lost_wakeups"]
+            lat.sort()
+            # full cycles
+            m = args.cycles
+            child.stdin.write(json.dumps({"mode": "cycle", "kind": kind, "size": size, "n": m}).encode() + b"\n")
+            t0 = time.perf_counter()
+            for _ in range(m):
+                md = nc.RdmaMetadata.model_validate_json(await child.stdout.readline())
+                with await start(md) as op:
+                    await op.wait_for_completion()
+            passive_lost = json.loads(await child.stdout.readline())["lost_wakeups"]
+            rate = m / (time.perf_counter() - t0)
+            results.append((kind, size, pct(lat, 50), pct(lat, 90), pct(lat, 99), rate))
+        lost = (conn.lost_wakeups, passive_lost)
+    child.stdin.close()
+    await child.wait()
+    if args.json:
+        for kind, size, p50, p90, p99, rate in results:
+            print(json.dumps({"op": kind, "size": size, "p50_us": round(p50, 1), "p90_us": round(p90, 1),
+                              "p99_us": round(p99, 1), "cycle_ops_s": round(rate),
+                              "lost_wakeups": {"active": lost[0], "passive": lost[1]}}))
+        return
+    print(f"{'op':6} {'size':>6} {'p50 us':>8} {'p90 us':>8} {'p99 us':>8} {'cycle ops/s':>12}")
+    for kind, size, p50, p90, p99, rate in results:
+        print(f"{kind:6} {size:>6} {p50:8.1f} {p90:8.1f} {p99:8.1f} {rate:12.0f}")
+    print(f"# spin_us {args.spin_us}; wake-ups lost by the C library and rescued by the "
+          f"{nc._connector.BACKSTOP_S * 1000:.0f} ms backstop: active {lost[0]}, passive {lost[1]}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--passive", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--ops", default="write,read", help="write, read or write,read")
+    ap.add_argument("--size", type=int, default=8, help="bytes per op [8]")
+    ap.add_argument("--iters", type=int, default=1000, help="timed ops for latency [1000]")
+    ap.add_argument("--warmup", type=int, default=50, help="untimed ops first [50]")
+    ap.add_argument("--cycles", type=int, default=2000, help="full cycles [2000]")
+    ap.add_argument("--spin-us", type=int, default=50,
+                    help="Connector(spin_us=...) on both sides: keep driving an awaited op "
+                         "through the loop this long after the last event [50, the default]")
+    ap.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    args = ap.parse_args()
+    asyncio.run(passive(args.spin_us) if args.passive else active(args))
+
+
+if __name__ == "__main__":
+    main()

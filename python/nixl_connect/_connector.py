@@ -1,0 +1,669 @@
+"""Connector and the four operation classes, over the C library.
+
+Waiting is event driven: each connector's fd (``nxc_connector_fd``) is
+registered once with the running asyncio loop (``loop.add_reader``). When it
+becomes readable, one callback drives the connector
+(``nxc_connector_progress``, which re-arms the fd) and wakes every future
+waiting on an operation of that connector that has reached a final state.
+Completions are announced by the fd, not found by polling on a timer (but see
+the backstop below), and no blocking C call runs on the loop's thread:
+releasing an operation that may still have transfers to drain is handed to a
+worker thread.
+
+One rule keeps wake-ups from being lost: between arming (progress) and the
+loop going to sleep, nothing may drive the transport again. ``nxc_op_status``
+does drive it (and, in this version of the C library, can drain the wake
+event that ``nxc_connector_progress`` left when UCX refused to arm), so
+after arming, states are read without progress (``_peek``), and any call of
+ours that drives the transport schedules one more dispatch before the loop
+sleeps (``_touch``).
+
+A backstop covers a C library bug: when time passes between
+``nxc_connector_progress()`` and the sleep (as in any event loop doing other
+work), a completion can arrive on shared memory without the fd becoming
+readable (reproduced in C, without Python). While an operation is awaited,
+the connector is therefore also driven every ``BACKSTOP_S`` seconds; a
+backstop pass that finds a completion the fd did not announce is counted in
+``Connector.lost_wakeups``. Completions normally arrive through the fd
+within microseconds; the backstop only bounds the damage of the bug.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import ctypes
+import select
+import socket
+import threading
+import time
+import weakref
+from typing import Any, Optional
+
+from . import _lib
+from ._lib import NixlConnectError
+from ._metadata import RdmaMetadata
+from ._types import (
+    STATUS,
+    Descriptor,
+    OperationKind,
+    OperationStatus,
+    as_descriptor_list,
+    c_descriptors,
+)
+
+_COMPLETE, _CANCELLED, _ERRORED = 3, 4, 5
+#: While an op is awaited, the connector is also driven this often (seconds):
+#: a safety net for wake-ups the C library loses (see the module doc).
+BACKSTOP_S = 0.1
+_running_loop = asyncio._get_running_loop  # None outside a running loop (no exception)
+_monotonic_ns = time.monotonic_ns
+_results_descs = ctypes.POINTER(_lib.nxc_descriptor_t)()
+_results_n = ctypes.c_size_t()
+
+
+def _peek(op: "_Operation") -> int:
+    """The op's final state, or 0 while it is not final, *without* driving
+    the transport (nxc_op_status would): safe between arming and sleeping.
+    Only a local cancel (ours) makes an op CANCELLED."""
+    h = op._h
+    if _lib.nxc_op_results(h, ctypes.byref(_results_descs), ctypes.byref(_results_n)) == 0:
+        return _COMPLETE
+    if _lib.nxc_op_error(h, None) < 0:
+        return _ERRORED
+    return _CANCELLED if op._cancelled else 0
+
+
+class _LoopState:
+    """A connector's presence in one event loop: its waiters, and whether a
+    dispatch is already due before the loop next sleeps."""
+
+    __slots__ = ("waiting", "scheduled", "spin_until", "backstop")
+
+    def __init__(self) -> None:
+        self.waiting: dict = {}  # operation -> [futures]
+        self.scheduled = False
+        self.spin_until = 0
+        self.backstop: Optional[asyncio.TimerHandle] = None
+
+
+def _refuse_readonly(descs: list[Descriptor], what: str) -> None:
+    for i, d in enumerate(descs):
+        if d._readonly:
+            raise TypeError(
+                f"{what}: local descriptor {i} is read-only memory "
+                f"({type(d._ref).__name__}), and this operation writes into it; "
+                "use writable memory (bytearray, a writable numpy array or mmap)"
+            )
+
+
+class Connector:
+    """One worker's endpoint (Dynamo's ``Connector``): creates readable and
+    writable operations, begins reads and writes.
+
+    ``worker_id`` names the worker (default: 32 random hex digits).
+    ``spin_us`` (keyword only, not in Dynamo): how long an awaited operation
+    keeps being driven through the event loop after the last event before
+    the connector relies on its fd alone (default 50; 0 never spins). Call
+    :meth:`close` (or use ``with Connector() as c:``) when done: the
+    connector then releases what is left and frees the C connector; until
+    then an event loop it was used in keeps it alive.
+    """
+
+    def __init__(self, worker_id: Optional[str] = None, *, spin_us: int = 50) -> None:
+        if worker_id is not None and (not isinstance(worker_id, str) or len(worker_id) == 0):
+            raise TypeError("Argument `worker_id` must be a non-empty `str` or `None`.")
+        if not isinstance(spin_us, int) or not 0 <= spin_us <= 1_000_000:
+            raise ValueError("Argument `spin_us` must be an int from 0 to 1000000.")
+        # While an awaited op of this connector is not final, keep driving it
+        # through the loop (yielding to other tasks between passes) until
+        # spin_us have passed without an event, before relying on the fd
+        # alone: a sleeping process wakes 75-150 us after its event on this
+        # kind of VM, and a transfer chains several wake-ups. 0: never spin
+        # (an idle wait then costs one backstop pass per BACKSTOP_S and
+        # nothing else). Default 50, as in C.
+        self._spin_ns = spin_us * 1000
+        cfg = _lib.nxc_connector_config_t()
+        if worker_id is not None:
+            cfg.field_mask = _lib.NXC_CONFIG_NAME
+            cfg.name = worker_id.encode("utf-8")
+        out = ctypes.c_void_p()
+        rc = _lib.nxc_connector_create(ctypes.byref(cfg), ctypes.byref(out))
+        if rc < 0:
+            _lib.raise_error(rc)
+        self._c: Optional[int] = out.value
+        self._fd: int = _lib.nxc_connector_fd(self._c)
+        self._name: str = _lib.nxc_connector_name(self._c).decode("utf-8", "replace")
+        self._hostname = socket.gethostname()
+        # A loop is a key once this connector's reader is registered with it.
+        self._loops: dict[asyncio.AbstractEventLoop, _LoopState] = {}
+        self._ops: "weakref.WeakSet[_Operation]" = weakref.WeakSet()
+        self._releaser: Optional[concurrent.futures.ThreadPoolExecutor] = None
+        self._lock = threading.Lock()
+        self._lost_wakeups = 0
+
+    # -- Dynamo's surface
+
+    @property
+    def name(self) -> str:
+        """The worker name (``worker_id``)."""
+        return self._name
+
+    @property
+    def hostname(self) -> str:
+        return self._hostname
+
+    @property
+    def lost_wakeups(self) -> int:
+        """How many times the backstop found a completion that the
+        connector's fd had not announced (a C library bug; see the module
+        doc). Diagnostic: 0 means every completion came through the fd."""
+        return self._lost_wakeups
+
+    @property
+    def is_cuda_available(self) -> bool:
+        """False: the C library moves host memory only for now (CUDA
+        descriptors are refused with NXC_ERR_UNSUPPORTED)."""
+        return False
+
+    async def initialize(self) -> None:
+        """Kept for Dynamo compatibility; the connector is ready once made."""
+        self._handle()
+
+    def create_readable(self, local_descriptors: Descriptor | list[Descriptor]) -> "ReadableOperation":
+        """Exposes ``local_descriptors`` to be read by one peer.
+
+        Returns the operation at once; it is also awaitable (``await
+        connector.create_readable(d)`` returns the same object), so code
+        written for either Dynamo version works.
+        """
+        descs = as_descriptor_list(local_descriptors)
+        return ReadableOperation(self, self._create(_lib.nxc_create_readable, descs), descs)
+
+    def create_writable(self, local_descriptors: Descriptor | list[Descriptor]) -> "WritableOperation":
+        """Exposes ``local_descriptors`` to be written by one peer (see
+        :meth:`create_readable`). Read-only buffers are refused (TypeError)."""
+        descs = as_descriptor_list(local_descriptors)
+        _refuse_readonly(descs, "create_writable")
+        return WritableOperation(self, self._create(_lib.nxc_create_writable, descs), descs)
+
+    async def begin_read(
+        self,
+        remote_metadata: RdmaMetadata,
+        local_descriptors: Descriptor | list[Descriptor],
+    ) -> "ReadOperation":
+        """Starts reading the memory ``remote_metadata`` exposes (a
+        ReadableOperation's) into ``local_descriptors``; the transfer is
+        posted before this returns."""
+        if not isinstance(remote_metadata, RdmaMetadata):
+            raise TypeError("Argument `remote_metadata` must be `RdmaMetadata`.")
+        descs = as_descriptor_list(local_descriptors)
+        _refuse_readonly(descs, "begin_read")
+        return ReadOperation(self, self._begin(OperationKind.READ, remote_metadata, descs), descs)
+
+    async def begin_write(
+        self,
+        local_descriptors: Descriptor | list[Descriptor],
+        remote_metadata: RdmaMetadata,
+    ) -> "WriteOperation":
+        """Starts writing ``local_descriptors`` into the memory
+        ``remote_metadata`` exposes (a WritableOperation's)."""
+        if not isinstance(remote_metadata, RdmaMetadata):
+            raise TypeError("Argument `remote_metadata` must be `RdmaMetadata`.")
+        descs = as_descriptor_list(local_descriptors)
+        return WriteOperation(self, self._begin(OperationKind.WRITE, remote_metadata, descs), descs)
+
+    # -- lifetime
+
+    def close(self) -> None:
+        """Releases every operation still open (cancelling those in flight,
+        waiting for their transfers to drain) and destroys the C connector.
+        Idempotent. Call it from the thread of the event loop it was used
+        in, or once that loop has stopped."""
+        c = self._c
+        if c is None:
+            return
+        here = _running_loop()
+        for loop in self._loops:
+            if loop is not here and loop.is_running():
+                raise RuntimeError(
+                    "Connector.close() must run on the thread of its event loop "
+                    "(or after that loop has stopped)"
+                )
+        for op in list(self._ops):
+            op._release(inline=True)
+        if self._releaser is not None:
+            self._releaser.shutdown(wait=True)
+            self._releaser = None
+        self._c = None
+        for state in self._loops.values():
+            if state.backstop is not None:
+                state.backstop.cancel()
+        _teardown(c, self._fd, list(self._loops))
+        self._loops.clear()
+
+    def __enter__(self) -> "Connector":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        c = getattr(self, "_c", None)
+        if c is None:
+            return
+        try:
+            # No operation is left (each holds its connector); only the
+            # readers remain. A loop running on another thread must remove
+            # its own reader before the fd goes away.
+            here = _running_loop()
+            foreign = [l for l in self._loops if l is not here and l.is_running()]
+            self._c = None
+            if foreign:
+                foreign[0].call_soon_threadsafe(_teardown, c, self._fd, list(self._loops))
+            else:
+                _teardown(c, self._fd, list(self._loops))
+        except Exception:  # interpreter shutdown: leave it to the OS
+            pass
+
+    def __repr__(self) -> str:
+        return f"Connector(worker_id='{self._name}', hostname={self._hostname})"
+
+    def __str__(self) -> str:
+        return self._name
+
+    # -- internals
+
+    def _handle(self) -> int:
+        c = self._c
+        if c is None:
+            raise NixlConnectError(_lib.NXC_ERR_INVALID_ARG, "the connector is closed")
+        return c
+
+    def _create(self, fn, descs: list[Descriptor]) -> int:
+        arr = c_descriptors(descs)
+        out = ctypes.c_void_p()
+        rc = fn(self._handle(), arr, len(descs), ctypes.byref(out))
+        if rc < 0:
+            _lib.raise_error(rc)
+        return out.value
+
+    def _begin(self, kind: OperationKind, md: RdmaMetadata, descs: list[Descriptor]) -> int:
+        c = self._handle()
+        parsed = md._c_metadata()
+        arr = c_descriptors(descs)
+        out = ctypes.c_void_p()
+        if kind == OperationKind.READ:
+            rc = _lib.nxc_begin_read(c, parsed, arr, len(descs), ctypes.byref(out))
+        else:
+            rc = _lib.nxc_begin_write(c, arr, len(descs), parsed, ctypes.byref(out))
+        if rc < 0:
+            _lib.raise_error(rc)
+        return out.value
+
+    def _adopt(self, op: "_Operation") -> None:
+        """A new op: remember it, and let the running loop (if any) drive the
+        connector from now on, so that transfers move while the application
+        awaits something else."""
+        self._ops.add(op)
+        loop = _running_loop()
+        if loop is not None and loop not in self._loops:
+            self._attach(loop)
+
+    def _attach(self, loop: asyncio.AbstractEventLoop) -> _LoopState:
+        state = self._loops.get(loop)
+        if state is None:
+            for old in [l for l in self._loops if l.is_closed()]:
+                del self._loops[old]
+            loop.add_reader(self._fd, _on_readable, weakref.ref(self), loop, self._fd)
+            state = self._loops[loop] = _LoopState()
+        return state
+
+    def _dispatch(self, loop: asyncio.AbstractEventLoop) -> int:
+        """The reader: drive the connector (which re-arms its fd), then wake
+        the waiters of every op that reached a final state. Returns how many
+        ops it found final."""
+        state = self._loops.get(loop)
+        c = self._c
+        if state is None or c is None:
+            return 0
+        state.scheduled = False
+        n = _lib.nxc_connector_progress(c)
+        waiting = state.waiting
+        if not waiting:
+            return 0
+        woken = 0
+        for op, futs in list(waiting.items()):
+            if op._h is None:
+                continue
+            st = _peek(op)
+            if st:
+                del waiting[op]
+                woken += 1
+                for fut in futs:
+                    if not fut.done():
+                        fut.set_result(st)
+        if waiting and state.backstop is None:
+            state.backstop = loop.call_later(BACKSTOP_S, self._backstop, loop)
+        if waiting and self._spin_ns:
+            now = _monotonic_ns()
+            if n > 0:
+                state.spin_until = now + self._spin_ns
+            if now < state.spin_until:
+                state.scheduled = True
+                loop.call_soon(self._dispatch, loop)
+        return woken
+
+    def _backstop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Drives the connector once while ops are awaited, in case the C
+        library lost a wake-up; counts the completions the fd had not
+        announced."""
+        state = self._loops.get(loop)
+        if state is None or self._c is None:
+            return
+        state.backstop = None
+        if not state.waiting:
+            return
+        announced = bool(select.select([self._fd], [], [], 0)[0])
+        if self._dispatch(loop) and not announced:
+            self._lost_wakeups += 1
+        if state.waiting and state.backstop is None:
+            state.backstop = loop.call_later(BACKSTOP_S, self._backstop, loop)
+
+    def _touch(self) -> None:
+        """We just drove the transport outside a dispatch: dispatch once more
+        before the running loop sleeps, so that arming comes last."""
+        loop = _running_loop()
+        if loop is None:
+            return
+        state = self._loops.get(loop)
+        if state is not None and not state.scheduled:
+            state.scheduled = True
+            loop.call_soon(self._dispatch, loop)
+
+    def _kick(self, op: "_Operation") -> None:
+        """Something other than the transport changed ``op`` (cancel): let
+        its waiters look."""
+        here = _running_loop()
+        for loop, state in list(self._loops.items()):
+            if op not in state.waiting:
+                continue
+            if loop is here:
+                self._dispatch(loop)
+            elif not loop.is_closed():
+                loop.call_soon_threadsafe(self._dispatch, loop)
+
+    def _drop_waiters(self, op: "_Operation", status: int) -> None:
+        """``op`` is being released: its waiters get its last state."""
+        here = _running_loop()
+        for loop, state in list(self._loops.items()):
+            for fut in state.waiting.pop(op, ()):
+                if fut.done() or loop.is_closed():
+                    continue
+                if loop is here:
+                    fut.set_result(status)
+                else:
+                    loop.call_soon_threadsafe(_set_result, fut, status)
+
+    def _release_later(self, h: int, descs: list[Descriptor]) -> None:
+        """nxc_op_release() may wait for transfers to drain: off the loop's
+        thread, with the buffers kept alive until it returns."""
+        with self._lock:
+            if self._releaser is None:
+                self._releaser = concurrent.futures.ThreadPoolExecutor(
+                    max_workers=1, thread_name_prefix="nxc-release"
+                )
+            # The job holds the connector too: it must outlive the release.
+            self._releaser.submit(_release_job, self, h, descs)
+
+
+def _release_job(conn: Connector, h: int, descs: list[Descriptor]) -> None:
+    _lib.nxc_op_release(h)
+    # The release drove the transport from this thread: let each loop re-arm.
+    for loop in list(conn._loops):
+        if not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(conn._dispatch, loop)
+            except RuntimeError:  # closed meanwhile
+                pass
+    del descs, conn  # only now may the buffers (and the connector) go
+
+
+def _set_result(fut: asyncio.Future, value: Any) -> None:
+    if not fut.done():
+        fut.set_result(value)
+
+
+def _on_readable(ref: "weakref.ref[Connector]", loop: asyncio.AbstractEventLoop, fd: int) -> None:
+    conn = ref()
+    if conn is None or conn._c is None:
+        loop.remove_reader(fd)
+        return
+    conn._dispatch(loop)
+
+
+def _teardown(c: int, fd: int, loops: list) -> None:
+    for loop in loops:
+        if not loop.is_closed():
+            loop.remove_reader(fd)
+    _lib.nxc_connector_destroy(c)
+
+
+# ---- operations ---------------------------------------------------------------
+
+
+class _Operation:
+    """What all four operations share: status, cancel, wait, release."""
+
+    _kind: OperationKind
+
+    def __init__(self, connector: Connector, handle: int, descs: list[Descriptor]) -> None:
+        self._connector = connector
+        self._h: Optional[int] = handle
+        self._descs = descs  # keeps the buffers alive until release
+        self._final: OperationStatus = OperationStatus.UNINITIALIZED
+        self._error: Optional[NixlConnectError] = None
+        self._cancelled = False
+        connector._adopt(self)
+
+    # -- Dynamo's surface
+
+    @property
+    def connector(self) -> Connector:
+        return self._connector
+
+    @property
+    def operation_kind(self) -> OperationKind:
+        return self._kind
+
+    @property
+    def status(self) -> OperationStatus:
+        """The current state (drives the transport once if not final)."""
+        h = self._h
+        if h is None:
+            return self._final
+        st = _lib.nxc_op_status(h)
+        if st < _COMPLETE:
+            self._connector._touch()
+        return STATUS[st]
+
+    def cancel(self) -> None:
+        """Requests cancellation: no effect once COMPLETE or CANCELLED,
+        :class:`NixlConnectError` (NXC_ERR_STATE, a RuntimeError) if ERRORED.
+        An op in flight becomes CANCELLED at once and is never COMPLETE."""
+        h = self._h
+        if h is None:
+            return
+        self._cancelled = True
+        rc = _lib.nxc_op_cancel(h)
+        if rc < 0:
+            _lib.raise_error(rc)
+        self._connector._kick(self)
+
+    async def wait_for_completion(self) -> None:
+        """Waits until the op is final: returns when COMPLETE, raises
+        :class:`NixlConnectError` when it was cancelled (NXC_ERR_CANCELLED) or
+        failed (the op's own code and sentence, e.g. NXC_ERR_PEER_FAILED).
+
+        Event driven (the connector's fd in the running loop). Cancelling
+        the await, e.g. ``asyncio.wait_for`` timing out, leaves the op as it
+        was: it may be awaited again, cancelled or released.
+        """
+        h = self._h
+        if h is None:
+            return self._outcome(self._final)
+        st = _lib.nxc_op_status(h)
+        if st < _COMPLETE:
+            conn = self._connector
+            conn._handle()
+            loop = asyncio.get_running_loop()
+            state = conn._attach(loop)
+            fut = loop.create_future()
+            futs = state.waiting.setdefault(self, [])
+            futs.append(fut)
+            try:
+                # A dispatch now: progress re-arms the fd, then the op is
+                # looked at without progress; from here no event is missed.
+                state.spin_until = _monotonic_ns() + conn._spin_ns
+                conn._dispatch(loop)
+                st = fut.result() if fut.done() else await fut
+            finally:
+                futs = state.waiting.get(self)
+                if futs is not None and fut in futs:
+                    futs.remove(fut)
+                    if not futs:
+                        del state.waiting[self]
+        return self._outcome(st)
+
+    def release(self) -> None:
+        """Releases the op (cancelling it if still in flight) and, for a
+        passive op, stops exposing its memory. Idempotent; ``with op:`` and
+        garbage collection call it too."""
+        self._release(inline=False)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._release(inline=False)
+
+    def __del__(self) -> None:
+        if getattr(self, "_h", None) is not None:
+            try:
+                self._release(inline=False)
+            except Exception:
+                pass
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(operation_kind={self._kind}, "
+            f"local_descriptors={self._descs}, status='{self.status}')"
+        )
+
+    # -- internals
+
+    def _outcome(self, st: int) -> None:
+        if st == _COMPLETE:
+            return None
+        if self._h is not None and st == _ERRORED:
+            self._note_error()
+        if st == _ERRORED and self._error is not None:
+            raise self._error
+        if st == _CANCELLED or st == _ERRORED:
+            raise NixlConnectError(_lib.NXC_ERR_CANCELLED, "the operation was cancelled")
+        raise NixlConnectError(_lib.NXC_ERR_STATE, f"the operation is {STATUS[st].name}")
+
+    def _note_error(self) -> None:
+        detail = ctypes.c_char_p()
+        code = _lib.nxc_op_error(self._h, ctypes.byref(detail))
+        if code < 0:
+            self._error = _lib.make_error(code, (detail.value or b"").decode("utf-8", "replace"))
+
+    def _release(self, inline: bool) -> None:
+        h = self._h
+        if h is None:
+            return
+        st = _lib.nxc_op_status(h)
+        if st == _ERRORED:
+            self._note_error()
+        self._final = STATUS[st] if st >= _COMPLETE else OperationStatus.CANCELLED
+        self._h = None
+        conn = self._connector
+        conn._ops.discard(self)
+        conn._drop_waiters(self, int(self._final))
+        if inline or st == _COMPLETE or _running_loop() is None:
+            _lib.nxc_op_release(h)
+        else:
+            conn._release_later(h, self._descs)
+        conn._touch()
+        if not (isinstance(self, ReadOperation) and st == _COMPLETE):
+            # The buffers are free again (an mmap may be closed, a bytearray
+            # resized); a completed read keeps them for results(), as in Dynamo.
+            self._descs = []
+
+
+class _PassiveOperation(_Operation):
+    _md: Optional[RdmaMetadata] = None
+
+    def metadata(self, hex_encode: bool = False) -> RdmaMetadata:
+        """The :class:`RdmaMetadata` to hand to the peer. ``hex_encode=True``
+        gives ``nixl_metadata`` as bare hex (for older Dynamo peers)."""
+        if self._md is None:
+            h = self._h
+            if h is None:
+                raise NixlConnectError(_lib.NXC_ERR_STATE, "the operation was released")
+            text = ctypes.c_char_p()
+            n = ctypes.c_size_t()
+            rc = _lib.nxc_op_metadata(h, ctypes.byref(text), ctypes.byref(n))
+            if rc < 0:
+                _lib.raise_error(rc)
+            self._md = RdmaMetadata._from_text(ctypes.string_at(text, n.value).decode("utf-8"))
+        return self._md._hex_encoded() if hex_encode else self._md
+
+    def __await__(self):
+        # `await connector.create_readable(...)` (newer Dynamo) and plain
+        # `connector.create_readable(...)` (older Dynamo) both work.
+        return self
+        yield  # noqa: unreachable; makes this a generator
+
+
+class ReadableOperation(_PassiveOperation):
+    """Memory exposed to be read by one peer (``Connector.create_readable``)."""
+
+    _kind = OperationKind.READ
+
+
+class WritableOperation(_PassiveOperation):
+    """Memory exposed to be written by one peer (``Connector.create_writable``)."""
+
+    _kind = OperationKind.WRITE
+
+
+class ReadOperation(_Operation):
+    """A read of a peer's ReadableOperation into local buffers (``Connector.begin_read``)."""
+
+    _kind = OperationKind.READ
+
+    def results(self) -> list[Descriptor]:
+        """The local descriptors, once COMPLETE; :class:`NixlConnectError`
+        (NXC_ERR_STATE, a RuntimeError) before."""
+        h = self._h
+        if h is None:
+            if self._final != OperationStatus.COMPLETE:
+                raise NixlConnectError(
+                    _lib.NXC_ERR_STATE,
+                    f"results are available once the op is COMPLETE; it is {self._final}",
+                )
+            return list(self._descs)
+        descs = ctypes.POINTER(_lib.nxc_descriptor_t)()
+        n = ctypes.c_size_t()
+        rc = _lib.nxc_op_results(h, ctypes.byref(descs), ctypes.byref(n))
+        if rc < 0:
+            _lib.raise_error(rc)
+        return list(self._descs)
+
+
+class WriteOperation(_Operation):
+    """A write of local buffers into a peer's WritableOperation (``Connector.begin_write``)."""
+
+    _kind = OperationKind.WRITE

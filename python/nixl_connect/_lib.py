@@ -1,0 +1,192 @@
+"""The C library through ctypes: loading, prototypes, and errors.
+
+Everything here mirrors include/nixl_connect.h; nothing else in the package
+calls the C library except through the names defined in this module.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+
+__all__ = ["lib", "path", "NixlConnectError", "NixlConnectValueError", "check", "raise_error"]
+
+# ---- locating the shared library ------------------------------------------
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_SONAME = "libnixl_connect.so"
+
+
+def _load() -> tuple[ctypes.CDLL, str]:
+    """NIXL_CONNECT_LIB (a file, or a folder holding libnixl_connect.so) if
+    set; else next to this package; else a source checkout's build/; else the
+    system loader."""
+    env = os.environ.get("NIXL_CONNECT_LIB")
+    if env:
+        cand = os.path.join(env, _SONAME) if os.path.isdir(env) else env
+        if not os.path.exists(cand):
+            raise ImportError(f"NIXL_CONNECT_LIB={env!r}, but there is no {cand}")
+        return ctypes.CDLL(cand), cand
+    tried = []
+    repo = os.path.dirname(os.path.dirname(_HERE))  # python/nixl_connect -> repo
+    for cand in (os.path.join(_HERE, _SONAME), os.path.join(repo, "build", _SONAME)):
+        if os.path.exists(cand):
+            return ctypes.CDLL(cand), cand
+        tried.append(cand)
+    for soname in filter(None, [ctypes.util.find_library("nixl_connect"), _SONAME + ".0"]):
+        try:
+            return ctypes.CDLL(soname), soname
+        except OSError:
+            tried.append(soname)
+    raise ImportError(
+        "cannot find the nixl_connect C library: build it with "
+        "`cmake -S . -B build && cmake --build build`, or set NIXL_CONNECT_LIB "
+        "to the path of libnixl_connect.so (looked for: " + ", ".join(tried) + ")"
+    )
+
+
+lib, path = _load()
+
+# ---- types ------------------------------------------------------------------
+
+
+class nxc_device_t(ctypes.Structure):
+    _fields_ = [("kind", ctypes.c_int), ("id", ctypes.c_int)]
+
+
+class nxc_descriptor_t(ctypes.Structure):
+    _fields_ = [("ptr", ctypes.c_void_p), ("size", ctypes.c_size_t), ("device", nxc_device_t)]
+
+
+class nxc_connector_config_t(ctypes.Structure):
+    _fields_ = [
+        ("field_mask", ctypes.c_uint64),
+        ("name", ctypes.c_char_p),
+        ("spin_us", ctypes.c_uint),
+        ("progress_thread", ctypes.c_int),
+    ]
+
+
+NXC_CONFIG_NAME = 1 << 0
+NXC_CONFIG_SPIN_US = 1 << 1
+
+_p = ctypes.c_void_p
+_pp = ctypes.POINTER(ctypes.c_void_p)
+_desc_p = ctypes.POINTER(nxc_descriptor_t)
+_int, _size = ctypes.c_int, ctypes.c_size_t
+
+
+def _proto(name, restype, *argtypes):
+    fn = getattr(lib, name)
+    fn.restype = restype
+    fn.argtypes = list(argtypes)
+    return fn
+
+
+nxc_version = _proto("nxc_version", ctypes.c_char_p)
+nxc_strerror = _proto("nxc_strerror", ctypes.c_char_p, _int)
+nxc_last_error = _proto("nxc_last_error", ctypes.c_char_p)
+nxc_device_parse = _proto("nxc_device_parse", _int, ctypes.c_char_p, ctypes.POINTER(nxc_device_t))
+nxc_device_format = _proto("nxc_device_format", _int, nxc_device_t, ctypes.c_char_p, _size)
+nxc_op_status_name = _proto("nxc_op_status_name", ctypes.c_char_p, _int)
+nxc_connector_create = _proto(
+    "nxc_connector_create", _int, ctypes.POINTER(nxc_connector_config_t), _pp
+)
+nxc_connector_destroy = _proto("nxc_connector_destroy", None, _p)
+nxc_connector_name = _proto("nxc_connector_name", ctypes.c_char_p, _p)
+nxc_connector_fd = _proto("nxc_connector_fd", _int, _p)
+nxc_connector_progress = _proto("nxc_connector_progress", _int, _p)
+nxc_create_readable = _proto("nxc_create_readable", _int, _p, _desc_p, _size, _pp)
+nxc_create_writable = _proto("nxc_create_writable", _int, _p, _desc_p, _size, _pp)
+nxc_op_metadata = _proto(
+    "nxc_op_metadata", _int, _p, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(_size)
+)
+nxc_metadata_parse = _proto("nxc_metadata_parse", _int, ctypes.c_char_p, _size, _pp)
+nxc_metadata_free = _proto("nxc_metadata_free", None, _p)
+nxc_metadata_worker_name = _proto("nxc_metadata_worker_name", ctypes.c_char_p, _p)
+nxc_begin_read = _proto("nxc_begin_read", _int, _p, _p, _desc_p, _size, _pp)
+nxc_begin_write = _proto("nxc_begin_write", _int, _p, _desc_p, _size, _p, _pp)
+nxc_op_status = _proto("nxc_op_status", _int, _p)
+nxc_op_cancel = _proto("nxc_op_cancel", _int, _p)
+nxc_op_results = _proto(
+    "nxc_op_results", _int, _p, ctypes.POINTER(_desc_p), ctypes.POINTER(_size)
+)
+nxc_op_error = _proto("nxc_op_error", _int, _p, ctypes.POINTER(ctypes.c_char_p))
+nxc_op_release = _proto("nxc_op_release", None, _p)
+
+# ---- errors -----------------------------------------------------------------
+
+#: Error codes of include/nixl_connect.h (pinned values).
+ERROR_NAMES = {
+    -1: "NXC_ERR_INVALID_ARG",
+    -2: "NXC_ERR_NO_MEMORY",
+    -3: "NXC_ERR_BAD_METADATA",
+    -4: "NXC_ERR_WRONG_KIND",
+    -5: "NXC_ERR_SIZE_MISMATCH",
+    -6: "NXC_ERR_STATE",
+    -7: "NXC_ERR_TIMED_OUT",
+    -8: "NXC_ERR_CANCELLED",
+    -9: "NXC_ERR_PEER_FAILED",
+    -10: "NXC_ERR_PEER_ABORTED",
+    -11: "NXC_ERR_TRANSPORT",
+    -12: "NXC_ERR_UNSUPPORTED",
+    -13: "NXC_ERR_DEVICE",
+    -14: "NXC_ERR_SYSTEM",
+    -15: "NXC_ERR_RECURSIVE",
+}
+for _code, _name in ERROR_NAMES.items():
+    globals()[_name] = _code
+
+# Where Dynamo raises ValueError (bad arguments, sizes, devices, metadata that
+# does not validate), the exception is also a ValueError.
+_VALUE_ERRORS = {-1, -3, -5, -13}
+
+
+class NixlConnectError(RuntimeError):
+    """A failure reported by the C library.
+
+    ``code`` is the negative ``NXC_ERR_*`` value, ``name`` its symbol and
+    ``detail`` the sentence the library gave (``nxc_last_error()`` taken right
+    after the failing call, or the op's own error). It is a ``RuntimeError``,
+    which is what Dynamo raises for a wrong operation kind, for ``results()``
+    before completion and for cancelling an errored operation.
+    """
+
+    def __init__(self, code: int, detail: str = "") -> None:
+        self.code = code
+        self.name = ERROR_NAMES.get(code, f"NXC_ERR({code})")
+        self.detail = detail or strerror(code)
+        super().__init__(f"{self.detail} [{self.name}]")
+
+
+class NixlConnectValueError(NixlConnectError, ValueError):
+    """A :class:`NixlConnectError` for bad input (invalid argument, bad
+    metadata, size mismatch, bad device): also a ``ValueError``, as in Dynamo."""
+
+
+def strerror(code: int) -> str:
+    return nxc_strerror(code).decode("utf-8", "replace")
+
+
+def make_error(code: int, detail: str) -> NixlConnectError:
+    cls = NixlConnectValueError if code in _VALUE_ERRORS else NixlConnectError
+    return cls(code, detail)
+
+
+def raise_error(code: int) -> None:
+    """Raises the error of the C call that just returned ``code`` on this
+    thread. Call it immediately after the failing call: the detail is
+    thread-local and the next nxc_* call replaces it."""
+    detail = nxc_last_error().decode("utf-8", "replace")
+    raise make_error(code, detail)
+
+
+def check(rc: int) -> int:
+    if rc < 0:
+        raise_error(rc)
+    return rc
+
+
+def version() -> str:
+    return nxc_version().decode()

@@ -1,0 +1,377 @@
+"""Enums, Device and Descriptor: the value types of dynamo.nixl_connect."""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+from enum import IntEnum
+from typing import Any, Optional
+
+from . import _lib
+
+
+class DeviceKind(IntEnum):
+    """Kind of memory a descriptor refers to (numbers as in Dynamo)."""
+
+    UNSPECIFIED = 0
+    HOST = 1
+    CUDA = 2
+
+    def __str__(self) -> str:
+        return {1: "cpu", 2: "cuda"}.get(int(self), "<invalid>")
+
+
+class OperationKind(IntEnum):
+    """Kind of an operation (numbers as in Dynamo)."""
+
+    UNSPECIFIED = 0
+    READ = 1
+    WRITE = 2
+
+    def __str__(self) -> str:
+        return {1: "READ", 2: "WRITE"}.get(int(self), "<invalid>")
+
+
+class OperationStatus(IntEnum):
+    """State of an operation (numbers and short names as in Dynamo)."""
+
+    UNINITIALIZED = 0
+    INITIALIZED = 1
+    IN_PROGRESS = 2
+    COMPLETE = 3
+    CANCELLED = 4
+    ERRORED = 5
+
+    def __str__(self) -> str:
+        return {1: "INIT", 2: "PROC", 3: "DONE", 4: "STOP", 5: "ERR"}.get(int(self), "<invalid>")
+
+
+#: OperationStatus by number, without the enum's constructor on hot paths.
+STATUS = tuple(OperationStatus)
+
+
+class Device:
+    """A device: ``Device("cpu")``, ``Device("cuda:1")`` or
+    ``Device((DeviceKind.CUDA, 1))``. Strings are parsed by the C library
+    (``cpu``, ``host``, ``cuda``, ``gpu``, ``cuda:N``, ``gpu:N``)."""
+
+    __slots__ = ("_kind", "_id")
+    _parsed: dict[str, tuple[DeviceKind, int]] = {}
+
+    def __init__(self, metadata: str | tuple[DeviceKind, int]) -> None:
+        if metadata is None:
+            raise ValueError("Argument `metadata` cannot be `None`.")
+        if isinstance(metadata, str):
+            kind_id = Device._parsed.get(metadata)
+            if kind_id is None:
+                dev = _lib.nxc_device_t()
+                rc = _lib.nxc_device_parse(metadata.encode("utf-8", "replace"), ctypes.byref(dev))
+                if rc < 0:
+                    _lib.raise_error(rc)
+                kind_id = (DeviceKind(dev.kind), dev.id)
+                if len(Device._parsed) < 64:
+                    Device._parsed[metadata] = kind_id
+            self._kind, self._id = kind_id
+        elif (
+            isinstance(metadata, tuple)
+            and len(metadata) == 2
+            and isinstance(metadata[0], DeviceKind)
+            and isinstance(metadata[1], int)
+        ):
+            if metadata[0] == DeviceKind.UNSPECIFIED or metadata[1] < 0:
+                raise ValueError(f"Invalid device {metadata!r}.")
+            self._kind, self._id = metadata[0], int(metadata[1])
+        else:
+            raise TypeError("Argument `metadata` must be a `tuple[DeviceKind, int]` or a `str`.")
+
+    @property
+    def kind(self) -> DeviceKind:
+        return self._kind
+
+    @property
+    def id(self) -> int:
+        return self._id
+
+    def __str__(self) -> str:
+        return f"cuda:{self._id}" if self._kind == DeviceKind.CUDA else "cpu"
+
+    def __repr__(self) -> str:
+        return f"Device(kind={self._kind}, id={self._id})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Device) and (self._kind, self._id) == (other._kind, other._id)
+
+    def __hash__(self) -> int:
+        return hash((self._kind, self._id))
+
+
+_HOST = Device((DeviceKind.HOST, 0))
+
+# ---- the address of a buffer ------------------------------------------------
+
+
+class _Py_buffer(ctypes.Structure):
+    # The layout of Py_buffer (stable ABI since Python 3.11, unchanged since 3.3).
+    _fields_ = [
+        ("buf", ctypes.c_void_p),
+        ("obj", ctypes.c_void_p),
+        ("len", ctypes.c_ssize_t),
+        ("itemsize", ctypes.c_ssize_t),
+        ("readonly", ctypes.c_int),
+        ("ndim", ctypes.c_int),
+        ("format", ctypes.c_char_p),
+        ("shape", ctypes.c_void_p),
+        ("strides", ctypes.c_void_p),
+        ("suboffsets", ctypes.c_void_p),
+        ("internal", ctypes.c_void_p),
+    ]
+
+
+_PyBUF_ANY_CONTIGUOUS = 0x0080 | 0x0010 | 0x0008  # (0x0080 | PyBUF_STRIDES)
+_get_buffer = ctypes.pythonapi.PyObject_GetBuffer
+_get_buffer.argtypes = [ctypes.py_object, ctypes.POINTER(_Py_buffer), ctypes.c_int]
+_get_buffer.restype = ctypes.c_int
+_release_buffer = ctypes.pythonapi.PyBuffer_Release
+_release_buffer.argtypes = [ctypes.POINTER(_Py_buffer)]
+_release_buffer.restype = None
+
+# A valid address for empty buffers that have none: the C API refuses a NULL
+# pointer even for 0 bytes, and 0 bytes are never touched.
+_EMPTY = ctypes.create_string_buffer(1)
+_EMPTY_ADDR = ctypes.addressof(_EMPTY)
+
+
+def _buffer_address(view: memoryview) -> int:
+    """The real address of a contiguous buffer, read-only or not. The caller
+    keeps ``view`` (an export of the buffer) alive, which pins the memory:
+    a bytearray cannot be resized and an mmap cannot be closed meanwhile."""
+    pb = _Py_buffer()
+    _get_buffer(view, ctypes.byref(pb), _PyBUF_ANY_CONTIGUOUS)
+    try:
+        return pb.buf or 0
+    finally:
+        _release_buffer(ctypes.byref(pb))
+
+
+def _shape_note(view: memoryview) -> str:
+    return f"shape {view.shape}, strides {view.strides}, itemsize {view.itemsize}"
+
+
+def _torch_tensor_type() -> Optional[type]:
+    torch = sys.modules.get("torch")  # never imported here: a tensor implies torch
+    return getattr(torch, "Tensor", None) if torch is not None else None
+
+
+_TYPE_ERROR = (
+    "Argument `data` must be `torch.Tensor`, `tuple[ndarray, Device|str]`, an object "
+    "with the buffer protocol (bytes, bytearray, memoryview, mmap, numpy array), or "
+    "`tuple[int, int, Device|str, Any]`."
+)
+
+
+class Descriptor:
+    """One contiguous buffer to expose, read into or write from.
+
+    Accepts what Dynamo's ``Descriptor`` accepts, with these differences:
+
+    - any object with the buffer protocol (``bytes``, ``bytearray``,
+      ``memoryview``, ``mmap``, numpy arrays): the descriptor points at the
+      object's real memory (never at a copy, never ``id(obj)``) and holds an
+      export of it, so the memory stays put while the descriptor lives;
+    - a non-contiguous buffer or tensor is refused with ``ValueError``; it is
+      never copied behind your back;
+    - a read-only buffer (``bytes``, a read-only mmap or array) may be the
+      source of a transfer (``create_readable``, ``begin_write``) but is
+      refused with ``TypeError`` where data would be written into it
+      (``create_writable``, ``begin_read``);
+    - ``(ptr, size, device, ref)``: taken as given; ``ref`` is kept alive.
+    """
+
+    __slots__ = ("_ptr", "_size", "_device", "_ref", "_view", "_readonly", "_serialized")
+
+    def __init__(self, data: Any) -> None:
+        if data is None:
+            raise ValueError("Argument `data` cannot be `None`.")
+        self._device: Device = _HOST
+        self._ref: Any = data
+        self._view: Optional[memoryview] = None
+        self._readonly = False
+        self._serialized = None
+        tensor_type = _torch_tensor_type()
+        if tensor_type is not None and isinstance(data, tensor_type):
+            self._from_tensor(data)
+        elif isinstance(data, tuple):
+            self._from_tuple(data)
+        elif hasattr(data, "__cuda_array_interface__"):
+            self._from_cuda_array(data, None)
+        else:
+            self._from_buffer(data, None)
+
+    # -- sources
+
+    def _from_buffer(self, data: Any, device: Optional[Device]) -> None:
+        if device is not None and device.kind != DeviceKind.HOST:
+            raise ValueError(
+                f"a {type(data).__name__} exposing the buffer protocol is host memory, "
+                f"not {device}"
+            )
+        try:
+            view = memoryview(data)
+        except TypeError:
+            raise TypeError(_TYPE_ERROR) from None
+        except ValueError as e:  # e.g. a numpy dtype the buffer protocol cannot carry
+            raise ValueError(f"{type(data).__name__} has no usable buffer: {e}") from None
+        if not view.contiguous:
+            raise ValueError(
+                f"Descriptor needs contiguous memory, and this {type(data).__name__} is not "
+                f"contiguous ({_shape_note(view)}); it is not copied implicitly: pass "
+                "a contiguous copy (e.g. numpy.ascontiguousarray(x)) if that is what you want."
+            )
+        self._size = view.nbytes
+        # An empty buffer may have no address; the library never touches it.
+        self._ptr = _buffer_address(view) if self._size else _EMPTY_ADDR
+        self._readonly = view.readonly
+        self._view = view
+
+    def _from_cuda_array(self, data: Any, device: Optional[Device]) -> None:
+        cai = data.__cuda_array_interface__
+        shape = tuple(cai.get("shape", ()))
+        typestr = cai.get("typestr", "|u1")
+        itemsize = int(typestr[2:]) if typestr[2:].isdigit() else 1
+        strides = cai.get("strides")
+        count = 1
+        for dim in shape:
+            count *= dim
+        if strides is not None and count > 1:
+            expect, ok = itemsize, True
+            for dim, stride in zip(reversed(shape), reversed(strides)):
+                if dim > 1 and stride != expect:
+                    ok = False
+                expect *= dim
+            if not ok:
+                raise ValueError(
+                    f"Descriptor needs contiguous memory, and this {type(data).__name__} is "
+                    f"not C-contiguous (shape {shape}, strides {tuple(strides)}); it is not "
+                    "copied implicitly."
+                )
+        if device is None:
+            dev_id = getattr(getattr(data, "device", None), "id", 0)
+            device = Device((DeviceKind.CUDA, dev_id if isinstance(dev_id, int) else 0))
+        self._ptr = int(cai["data"][0])
+        self._size = count * itemsize
+        self._readonly = bool(cai["data"][1])
+        self._device = device
+
+    def _from_tensor(self, t: Any) -> None:
+        if not t.is_contiguous():
+            raise ValueError(
+                f"Descriptor needs a contiguous tensor; this one has shape {tuple(t.shape)} "
+                f"and strides {tuple(t.stride())}. It is not copied implicitly: pass "
+                "t.contiguous() if a copy is what you want."
+            )
+        self._ptr = t.data_ptr()
+        self._size = t.numel() * t.element_size()
+        if t.is_cuda:
+            self._device = Device((DeviceKind.CUDA, t.get_device()))
+        elif t.device.type != "cpu":
+            raise ValueError(f"tensors on {t.device} are not supported (cpu or cuda only)")
+        if self._size == 0:
+            self._ptr = _EMPTY_ADDR
+
+    def _from_tuple(self, data: tuple) -> None:
+        if len(data) == 2 and isinstance(data[1], (Device, str)) and not isinstance(data[0], int):
+            device = data[1] if isinstance(data[1], Device) else Device(data[1])
+            self._ref = data[0]
+            if hasattr(data[0], "__cuda_array_interface__"):
+                self._from_cuda_array(data[0], device)
+            else:
+                self._from_buffer(data[0], device)
+            return
+        if (
+            len(data) >= 2
+            and isinstance(data[0], int)
+            and isinstance(data[1], int)
+            and not isinstance(data[0], bool)
+            and not isinstance(data[1], bool)
+        ):
+            if len(data) >= 3 and not isinstance(data[2], (Device, str)):
+                raise TypeError("Argument `data` must be a `tuple[int, int, Device|str, Any]`.")
+            if data[0] < 0 or data[1] < 0:
+                raise ValueError(f"pointer and size must not be negative: {data[:2]}")
+            self._ptr, self._size = data[0], data[1]
+            if len(data) >= 3:
+                self._device = data[2] if isinstance(data[2], Device) else Device(data[2])
+            self._ref = data[3] if len(data) >= 4 else None
+            return
+        raise TypeError(_TYPE_ERROR)
+
+    # -- properties (Dynamo's)
+
+    @property
+    def device(self) -> Device:
+        return self._device
+
+    @property
+    def ptr(self) -> int:
+        return self._ptr
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    @property
+    def readonly(self) -> bool:
+        """True for memory that must not be written (bytes, read-only mmap...)."""
+        return self._readonly
+
+    @property
+    def data(self) -> Any:
+        """The object this descriptor was made from (kept alive by it)."""
+        return self._ref
+
+    def metadata(self):
+        """This descriptor as a :class:`SerializedDescriptor` (Dynamo's)."""
+        from ._metadata import SerializedDescriptor
+
+        if self._serialized is None:
+            self._serialized = SerializedDescriptor(
+                device=str(self._device), ptr=self._ptr, size=self._size
+            )
+        return self._serialized
+
+    @staticmethod
+    def from_serialized(serialized) -> "Descriptor":
+        from ._metadata import SerializedDescriptor
+
+        if not isinstance(serialized, SerializedDescriptor):
+            raise TypeError("Argument `serialized` must be `SerializedDescriptor`.")
+        return serialized.to_descriptor()
+
+    def __str__(self) -> str:
+        return f"ptr={hex(self._ptr)}, size={self._size}, device={self._device}"
+
+    def __repr__(self) -> str:
+        return f"Descriptor({self})"
+
+
+def as_descriptor_list(local: Any, argument: str = "local_descriptors") -> list[Descriptor]:
+    """Dynamo's ``Descriptor | list[Descriptor]`` as a list (TypeError otherwise)."""
+    if isinstance(local, Descriptor):
+        return [local]
+    if isinstance(local, list) and all(isinstance(d, Descriptor) for d in local):
+        return local
+    raise TypeError(
+        f"Argument `{argument}` must be `nixl_connect.Descriptor` or "
+        "`list[nixl_connect.Descriptor]`."
+    )
+
+
+def c_descriptors(descs: list[Descriptor]) -> ctypes.Array:
+    arr = (_lib.nxc_descriptor_t * max(len(descs), 1))()
+    for i, d in enumerate(descs):
+        c = arr[i]
+        c.ptr = d._ptr
+        c.size = d._size
+        c.device.kind = d._device._kind
+        c.device.id = d._device._id
+    return arr
