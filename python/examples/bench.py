@@ -14,7 +14,8 @@ Measures, with a passive worker in a child process (this script with
            passive op, serialize its metadata, send it, parse, begin,
            complete on both sides, release (ops/s).
 Ends with how many completions the C library failed to announce on the
-connector fd (lost wake-ups, rescued by the binding's backstop timer).
+connector fd (lost wake-ups, found by the timer the C library's
+nxc_connector_timeout_ms asks for).
 """
 
 from __future__ import annotations
@@ -133,7 +134,7 @@ async def active(args) -> None:
     for kind, size, p50, p90, p99, rate in results:
         print(f"{kind:6} {size:>6} {p50:8.1f} {p90:8.1f} {p99:8.1f} {rate:12.0f}")
     print(f"# spin_us {args.spin_us}; wake-ups lost by the C library and rescued by the "
-          f"{nc._connector.BACKSTOP_S * 1000:.0f} ms backstop: active {lost[0]}, passive {lost[1]}")
+          f"nxc_connector_timeout_ms timer: active {lost[0]}, passive {lost[1]}")
 
 
 def main() -> None:

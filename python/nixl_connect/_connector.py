@@ -11,21 +11,18 @@ releasing an operation that may still have transfers to drain is handed to a
 worker thread.
 
 One rule keeps wake-ups from being lost: between arming (progress) and the
-loop going to sleep, nothing may drive the transport again. ``nxc_op_status``
-does drive it (and, in this version of the C library, can drain the wake
-event that ``nxc_connector_progress`` left when UCX refused to arm), so
-after arming, states are read without progress (``_peek``), and any call of
-ours that drives the transport schedules one more dispatch before the loop
-sleeps (``_touch``).
+loop going to sleep, nothing may drive the transport again. So after
+arming, states are read without progress (``_peek``), and any call of ours
+that drives the transport schedules one more dispatch before the loop sleeps
+(``_touch``).
 
-A backstop covers a C library bug: when time passes between
-``nxc_connector_progress()`` and the sleep (as in any event loop doing other
-work), a completion can arrive on shared memory without the fd becoming
-readable (reproduced in C, without Python). While an operation is awaited,
-the connector is therefore also driven every ``BACKSTOP_S`` seconds; a
-backstop pass that finds a completion the fd did not announce is counted in
+The C library also says how long a sleeper may trust the fd alone
+(``nxc_connector_timeout_ms``: unbounded when idle, a few ms while any op is
+pending), because UCX's wake-up can miss shared-memory progress. While an
+op is awaited the connector is driven again after that long; a timer pass
+that finds a completion the fd did not announce is counted in
 ``Connector.lost_wakeups``. Completions normally arrive through the fd
-within microseconds; the backstop only bounds the damage of the bug.
+within microseconds.
 """
 
 from __future__ import annotations
@@ -53,9 +50,6 @@ from ._types import (
 )
 
 _COMPLETE, _CANCELLED, _ERRORED = 3, 4, 5
-#: While an op is awaited, the connector is also driven this often (seconds):
-#: a safety net for wake-ups the C library loses (see the module doc).
-BACKSTOP_S = 0.1
 _running_loop = asyncio._get_running_loop  # None outside a running loop (no exception)
 _monotonic_ns = time.monotonic_ns
 _results_descs = ctypes.POINTER(_lib.nxc_descriptor_t)()
@@ -120,8 +114,8 @@ class Connector:
         # spin_us have passed without an event, before relying on the fd
         # alone: a sleeping process wakes 75-150 us after its event on this
         # kind of VM, and a transfer chains several wake-ups. 0: never spin
-        # (an idle wait then costs one backstop pass per BACKSTOP_S and
-        # nothing else). Default 50, as in C.
+        # (an idle wait then costs one timer pass per
+        # nxc_connector_timeout_ms and nothing else). Default 50, as in C.
         self._spin_ns = spin_us * 1000
         cfg = _lib.nxc_connector_config_t()
         if worker_id is not None:
@@ -344,7 +338,7 @@ class Connector:
                     if not fut.done():
                         fut.set_result(st)
         if waiting and state.backstop is None:
-            state.backstop = loop.call_later(BACKSTOP_S, self._backstop, loop)
+            self._arm_timer(loop, state)
         if waiting and self._spin_ns:
             now = _monotonic_ns()
             if n > 0:
@@ -354,9 +348,16 @@ class Connector:
                 loop.call_soon(self._dispatch, loop)
         return woken
 
+    def _arm_timer(self, loop: asyncio.AbstractEventLoop, state: "_LoopState") -> None:
+        """Drive the connector again after the longest sleep the C library
+        allows the fd alone (nxc_connector_timeout_ms; none when idle)."""
+        ms = _lib.nxc_connector_timeout_ms(self._c)
+        if ms >= 0:
+            state.backstop = loop.call_later(ms / 1000.0, self._backstop, loop)
+
     def _backstop(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Drives the connector once while ops are awaited, in case the C
-        library lost a wake-up; counts the completions the fd had not
+        """Drives the connector once while ops are awaited, after the bound
+        of nxc_connector_timeout_ms; counts the completions the fd had not
         announced."""
         state = self._loops.get(loop)
         if state is None or self._c is None:
@@ -368,7 +369,7 @@ class Connector:
         if self._dispatch(loop) and not announced:
             self._lost_wakeups += 1
         if state.waiting and state.backstop is None:
-            state.backstop = loop.call_later(BACKSTOP_S, self._backstop, loop)
+            self._arm_timer(loop, state)
 
     def _touch(self) -> None:
         """We just drove the transport outside a dispatch: dispatch once more

@@ -97,6 +97,7 @@ nxc_connector_destroy = _proto("nxc_connector_destroy", None, _p)
 nxc_connector_name = _proto("nxc_connector_name", ctypes.c_char_p, _p)
 nxc_connector_fd = _proto("nxc_connector_fd", _int, _p)
 nxc_connector_progress = _proto("nxc_connector_progress", _int, _p)
+nxc_connector_timeout_ms = _proto("nxc_connector_timeout_ms", _int, _p)
 nxc_create_readable = _proto("nxc_create_readable", _int, _p, _desc_p, _size, _pp)
 nxc_create_writable = _proto("nxc_create_writable", _int, _p, _desc_p, _size, _pp)
 nxc_op_metadata = _proto(

@@ -152,13 +152,13 @@ def test_errored_op_cannot_be_cancelled(pair):
     run(main())
 
 
-# Known C library bugs (reproduced in C, reported with the Python module):
-# when they are fixed these tests pass and strict xfail turns them red, so
-# the markers get removed.
+# A known C library weakness (docs/RELIABILITY.md, section 6): if it is
+# fixed this test passes and strict xfail turns it red, so the marker gets
+# removed.
 
 
-@pytest.mark.xfail(strict=True, reason="C bug: an eager (<= 8 KiB) write into a cancelled "
-                   "writable is reported COMPLETE though the passive side refused the data")
+@pytest.mark.xfail(strict=True, reason="known weakness: an eager (<= 8 KiB) write into a "
+                   "cancelled writable is reported COMPLETE though the passive side refused it")
 def test_small_write_into_cancelled_writable_is_refused(pair):
     p, a = pair
 
@@ -173,9 +173,9 @@ def test_small_write_into_cancelled_writable_is_refused(pair):
     run(main())
 
 
-@pytest.mark.xfail(strict=True, reason="C bug: a read of a readable cancelled before the "
-                   "read began stays IN_PROGRESS forever")
 def test_read_of_cancelled_readable_fails(pair):
+    """The passive connector answers a late reader of a closed readable
+    with ABORT (it used to wait forever)."""
     p, a = pair
 
     async def main():
