@@ -387,8 +387,13 @@ static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
     (void)sub;
     nxc_nats_server_t *s = closure;
     const char *reply = natsMsg_GetReply(msg);
-    if (reply && natsConnection_Publish(nc, reply, s->json, (int)s->len) == NATS_OK)
+    /* Counted before the reply leaves: a requester holding the answer must
+     * see it counted (seen under valgrind: the count lagged the reply). */
+    if (reply) {
         atomic_fetch_add(&s->answered, 1);
+        if (natsConnection_Publish(nc, reply, s->json, (int)s->len) != NATS_OK)
+            atomic_fetch_sub(&s->answered, 1);
+    }
     natsMsg_Destroy(msg);
 }
 
