@@ -379,6 +379,31 @@ static void check_other_final(const other_t *o, const other_res_t *r, const char
     }
 }
 
+/* Every scenario keeps one adaptive window per kind and size class. */
+static void windows_init(window_t win[2][NCLASSES])
+{
+    for (size_t k = 0; k < 2; k++)
+        for (size_t c = 0; c < NCLASSES; c++) win[k][c].ns = 50e3;
+}
+
+static double windows_mean_us(window_t win[2][NCLASSES])
+{
+    double sum = 0;
+    for (size_t k = 0; k < 2; k++)
+        for (size_t c = 0; c < NCLASSES; c++) sum += win[k][c].ns;
+    return sum / (2 * NCLASSES) / 1e3;
+}
+
+/* One iteration's outcome: the window adapts, the tallies count. */
+static void iteration_done(tally_t *t, window_t *w, const other_res_t *r, int won)
+{
+    window_update(w, won);
+    tally_other(t, r, won);
+    t->won += won;
+    t->lost += !won;
+    t->iters++;
+}
+
 /* ---------- cancel racing completion ---------- */
 
 typedef struct racer {
@@ -479,8 +504,7 @@ static void recheck_ours(nxc_op_t *op, int won, const char *what, int i)
 static void cancel_passive(env_t *e, racer_t *rc, int iters, tally_t *t)
 {
     static window_t win[2][NCLASSES];
-    for (size_t k = 0; k < 2; k++)
-        for (size_t c = 0; c < NCLASSES; c++) win[k][c].ns = 50e3;
+    windows_init(win);
     for (int i = 0; i < iters; i++) {
         nxc_op_kind_t kind = (i % 2) ? NXC_OP_READ : NXC_OP_WRITE;
         size_t ci = (size_t)(i / 2) % NCLASSES;
@@ -511,23 +535,15 @@ static void cancel_passive(env_t *e, racer_t *rc, int iters, tally_t *t)
             r.status == NXC_OP_COMPLETE)
             t->write_discarded++; /* the known gap, see release_passive */
         e2e_bufs_free(&b);
-        window_update(&win[kind == NXC_OP_READ][ci], won);
-        tally_other(t, &r, won);
-        t->won += won;
-        t->lost += !won;
-        t->iters++;
+        iteration_done(t, &win[kind == NXC_OP_READ][ci], &r, won);
     }
-    double sum = 0;
-    for (size_t k = 0; k < 2; k++)
-        for (size_t c = 0; c < NCLASSES; c++) sum += win[k][c].ns;
-    t->window_end_us = sum / (2 * NCLASSES) / 1e3;
+    t->window_end_us = windows_mean_us(win);
 }
 
 static void cancel_active(env_t *e, racer_t *rc, int iters, tally_t *t)
 {
     static window_t win[2][NCLASSES];
-    for (size_t k = 0; k < 2; k++)
-        for (size_t c = 0; c < NCLASSES; c++) win[k][c].ns = 50e3;
+    windows_init(win);
     for (int i = 0; i < iters; i++) {
         nxc_op_kind_t kind = (i % 2) ? NXC_OP_READ : NXC_OP_WRITE;
         size_t ci = (size_t)(i / 2) % NCLASSES;
@@ -558,16 +574,9 @@ static void cancel_active(env_t *e, racer_t *rc, int iters, tally_t *t)
         nxc_op_release(a);
         if (kind == NXC_OP_READ) check_after_release(&b, "cancel_active", i);
         e2e_bufs_free(&b);
-        window_update(&win[kind == NXC_OP_READ][ci], won);
-        tally_other(t, &r, won);
-        t->won += won;
-        t->lost += !won;
-        t->iters++;
+        iteration_done(t, &win[kind == NXC_OP_READ][ci], &r, won);
     }
-    double sum = 0;
-    for (size_t k = 0; k < 2; k++)
-        for (size_t c = 0; c < NCLASSES; c++) sum += win[k][c].ns;
-    t->window_end_us = sum / (2 * NCLASSES) / 1e3;
+    t->window_end_us = windows_mean_us(win);
 }
 
 /* ---------- release racing completion (our progress thread) ---------- */
@@ -575,8 +584,7 @@ static void cancel_active(env_t *e, racer_t *rc, int iters, tally_t *t)
 static void release_passive(env_t *e, int iters, tally_t *t)
 {
     static window_t win[2][NCLASSES];
-    for (size_t k = 0; k < 2; k++)
-        for (size_t c = 0; c < NCLASSES; c++) win[k][c].ns = 50e3;
+    windows_init(win);
     for (int i = 0; i < iters; i++) {
         nxc_op_kind_t kind = (i % 2) ? NXC_OP_READ : NXC_OP_WRITE;
         size_t ci = (size_t)(i / 2) % NCLASSES;
@@ -617,23 +625,15 @@ static void release_passive(env_t *e, int iters, tally_t *t)
             free_snapshot(&b, snap);
         }
         e2e_bufs_free(&b);
-        window_update(&win[kind == NXC_OP_READ][ci], won);
-        tally_other(t, &r, won);
-        t->won += won;
-        t->lost += !won;
-        t->iters++;
+        iteration_done(t, &win[kind == NXC_OP_READ][ci], &r, won);
     }
-    double sum = 0;
-    for (size_t k = 0; k < 2; k++)
-        for (size_t c = 0; c < NCLASSES; c++) sum += win[k][c].ns;
-    t->window_end_us = sum / (2 * NCLASSES) / 1e3;
+    t->window_end_us = windows_mean_us(win);
 }
 
 static void release_active(env_t *e, int iters, tally_t *t)
 {
     static window_t win[2][NCLASSES];
-    for (size_t k = 0; k < 2; k++)
-        for (size_t c = 0; c < NCLASSES; c++) win[k][c].ns = 50e3;
+    windows_init(win);
     for (int i = 0; i < iters; i++) {
         nxc_op_kind_t kind = (i % 2) ? NXC_OP_READ : NXC_OP_WRITE;
         size_t ci = (size_t)(i / 2) % NCLASSES;
@@ -675,16 +675,9 @@ static void release_active(env_t *e, int iters, tally_t *t)
             free_snapshot(&b, snap);
         }
         e2e_bufs_free(&b);
-        window_update(&win[kind == NXC_OP_READ][ci], won);
-        tally_other(t, &r, won);
-        t->won += won;
-        t->lost += !won;
-        t->iters++;
+        iteration_done(t, &win[kind == NXC_OP_READ][ci], &r, won);
     }
-    double sum = 0;
-    for (size_t k = 0; k < 2; k++)
-        for (size_t c = 0; c < NCLASSES; c++) sum += win[k][c].ns;
-    t->window_end_us = sum / (2 * NCLASSES) / 1e3;
+    t->window_end_us = windows_mean_us(win);
 }
 
 /* ---------- main ---------- */
