@@ -27,6 +27,8 @@
  * longer than this, whatever the fd says; an idle connector sleeps freely. */
 #define BUSY_SLEEP_MAX_MS    10
 #define CLOSE_GRACE_NS       (2ull * 1000000000ull)
+#define DRAIN_QUIET_CALLS    4u      /* see drain_transport */
+#define DRAIN_MAX_CALLS      100000u
 
 /* epoll tags: peers are tagged with their serial (>= NXC_TAG_FIRST_PEER)
  * rather than a pointer, because a peer may be freed while another thread
@@ -209,25 +211,44 @@ static void drain_wake(nxc_connector_t *c)
     (void)eventfd_read(c->wakefd, &drop);
 }
 
+/* A readable pidfd: that peer exited. Only noted here; fail_reported_peers
+ * acts on it after the transport has been drained. */
 static unsigned handle_fd_events(nxc_connector_t *c, const struct epoll_event *ev, int n)
 {
     unsigned handled = 0;
     for (int i = 0; i < n; i++) {
         if (ev[i].data.u64 != NXC_TAG_WAKE && ev[i].data.u64 != NXC_TAG_UCX) {
             nxc_peer_t *p = peer_by_serial(c, ev[i].data.u64);
-            if (p != NULL && !p->dead) {
-                nxc_peer_fail(c, p, "worker '%s' (pid %u) exited", p->name,
-                              p->identity.pid);
-                handled++;
-            }
+            if (p != NULL)
+                handled += (unsigned)nxc_peer_report_failure(
+                    p, "worker '%s' (pid %u) exited", p->name, p->identity.pid);
         }
     }
     return handled;
 }
 
+/* Progress until UCX has nothing more to hand us. A peer that wrote, saw
+ * COMPLETE and exited left its last messages (data, DONE) in a shared-memory
+ * FIFO or a socket buffer, and the event telling us it died (its pidfd, an
+ * endpoint error) often arrives in the same epoll batch or progress call:
+ * those messages are processed before the peer's ops are failed, so a
+ * transfer that finished is reported COMPLETE, not PEER_FAILED. Quiet means
+ * DRAIN_QUIET_CALLS empty calls in a row; DRAIN_MAX_CALLS bounds the time
+ * other busy peers could keep us here. */
+static unsigned drain_transport(nxc_connector_t *c)
+{
+    unsigned n = 0, quiet = 0;
+    for (unsigned i = 0; i < DRAIN_MAX_CALLS && quiet < DRAIN_QUIET_CALLS; i++) {
+        unsigned k = ucp_worker_progress(c->worker);
+        quiet = k > 0 ? 0 : quiet + 1;
+        n += k;
+    }
+    return n;
+}
+
 static unsigned fail_reported_peers(nxc_connector_t *c)
 {
-    unsigned n = 0;
+    unsigned n = drain_transport(c);
     for (nxc_peer_t *p = c->peers, *next; p != NULL && c->failing_peers > 0; p = next) {
         next = p->next; /* nxc_peer_fail may free p */
         if (p->failing) {
@@ -257,23 +278,23 @@ unsigned nxc_progress_locked(nxc_connector_t *c, int check_fds)
     unsigned n = 0;
     for (unsigned i = 0; i < PROGRESS_BURST && ucp_worker_progress(c->worker) != 0; i++)
         n++;
-    if (c->zombies_done > 0)
-        reap_zombies(c);
-    if (c->n_closing > 0)
-        n += reap_closed_endpoints(c);
-    if (c->failing_peers > 0)
-        n += fail_reported_peers(c);
-    /* Progress after arming may take the very events the fd was armed for:
-     * make the fd readable so whoever polls it comes back and re-arms. */
-    if (n > 0 && c->armed) {
-        c->armed = 0;
-        (void)eventfd_write(c->wakefd, 1);
-    }
     if (check_fds) {
         struct epoll_event ev[16];
         int k = epoll_wait(c->epfd, ev, 16, 0);
         if (k > 0)
             n += handle_fd_events(c, ev, k);
+    }
+    if (c->failing_peers > 0)
+        n += fail_reported_peers(c);
+    if (c->zombies_done > 0)
+        reap_zombies(c);
+    if (c->n_closing > 0)
+        n += reap_closed_endpoints(c);
+    /* Progress after arming may take the very events the fd was armed for:
+     * make the fd readable so whoever polls it comes back and re-arms. */
+    if (n > 0 && c->armed) {
+        c->armed = 0;
+        (void)eventfd_write(c->wakefd, 1);
     }
     return n;
 }

@@ -172,6 +172,19 @@ static int depends_on(const nxc_op_t *op, const nxc_peer_t *p)
     return op->peer == p && !nxc_op_is_final(op);
 }
 
+int nxc_peer_report_failure(nxc_peer_t *p, const char *fmt, ...)
+{
+    if (p->dead || p->failing)
+        return 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->reason, sizeof(p->reason), fmt, ap);
+    va_end(ap);
+    p->failing = 1;
+    p->owner->failing_peers++;
+    return 1;
+}
+
 void nxc_peer_fail(nxc_connector_t *c, nxc_peer_t *p, const char *fmt, ...)
 {
     if (p->dead)

@@ -45,7 +45,7 @@ typedef struct nxc_peer {
     }                rkey_cache[NXC_PEER_RKEY_CACHE];
     unsigned         n_cached_rkeys;
     int              dead;
-    int              failing;   /* UCX reported an error; handled after progress */
+    int              failing;   /* reported dead (pidfd, UCX); failed after a drain */
     char             reason[320];
 } nxc_peer_t;
 
@@ -61,6 +61,15 @@ nxc_peer_t *nxc_peer_for_sender(nxc_connector_t *c, const char *name, size_t nam
                                 const nxc_identity_t *id);
 
 void nxc_peer_unref(nxc_connector_t *c, nxc_peer_t *p);
+
+/* Notes that the peer died or became unreachable (its pidfd fired, UCX
+ * reported its endpoint failed), with the reason. Nothing is failed yet:
+ * the connector first processes whatever that peer had sent and the
+ * transport already holds, then calls nxc_peer_fail (see
+ * nxc_progress_locked). Returns 1 if this is news. Safe inside UCX
+ * callbacks. */
+int nxc_peer_report_failure(nxc_peer_t *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Marks the peer dead, fails every open op that depends on it with
  * NXC_ERR_PEER_FAILED and the reason, and force-closes its endpoint so

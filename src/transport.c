@@ -402,12 +402,8 @@ static void endpoint_failed(void *arg, ucp_ep_h ep, ucs_status_t status)
     (void)ep;
     /* Closing the endpoint from inside UCX's callback is not allowed: note
      * it and let the progress loop fail the peer right after. */
-    if (!p->dead && !p->failing) {
-        p->failing = 1;
-        snprintf(p->reason, sizeof(p->reason), "UCX reported %s on the endpoint to '%s'",
-                 ucs_status_string(status), p->name);
-        p->owner->failing_peers++;
-    }
+    (void)nxc_peer_report_failure(p, "UCX reported %s on the endpoint to '%s'",
+                                  ucs_status_string(status), p->name);
 }
 
 static int create_endpoint(nxc_connector_t *c, nxc_peer_t *p)
