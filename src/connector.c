@@ -416,6 +416,15 @@ int nxc_drive_until(nxc_connector_t *c, int (*done)(void *), void *arg, uint64_t
 
 /* ---- public connector API -------------------------------------------------- */
 
+int nxc_check_process(const nxc_connector_t *c)
+{
+    if (c->generation == nxc_process_generation())
+        return NXC_OK;
+    return nxc_fail(NXC_ERR_STATE, "this connector belongs to process %u; a process forked "
+                    "from it (pid %d) cannot use it or its ops: create a new connector here",
+                    c->identity.pid, (int)getpid());
+}
+
 static int check_config(const nxc_connector_config_t *cfg)
 {
     if (cfg == NULL)
@@ -464,9 +473,11 @@ static int init_fds(nxc_connector_t *c)
 {
     c->epfd = epoll_create1(EPOLL_CLOEXEC);
     c->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (c->epfd < 0 || c->wakefd < 0)
-        return nxc_fail(NXC_ERR_SYSTEM, "cannot create the connector's event fds: %s",
-                        strerror(errno));
+    if (c->epfd < 0 || c->wakefd < 0) {
+        int err = errno;
+        return nxc_fail(NXC_ERR_SYSTEM, "cannot create the connector's event fds: %s%s",
+                        strerror(err), nxc_limit_hint(0));
+    }
     struct epoll_event ev = { .events = EPOLLIN, .data.u64 = NXC_TAG_WAKE };
     if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->wakefd, &ev) != 0)
         return nxc_fail(NXC_ERR_SYSTEM, "epoll_ctl failed: %s", strerror(errno));
@@ -532,12 +543,15 @@ int nxc_connector_create(const nxc_connector_config_t *cfg, nxc_connector_t **ou
     if (out == NULL)
         return nxc_fail(NXC_ERR_INVALID_ARG, "out must not be NULL");
     int rc = check_config(cfg);
+    if (rc == NXC_OK)
+        rc = nxc_require_free_fds();
     if (rc != NXC_OK)
         return rc;
     nxc_connector_t *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return nxc_fail(NXC_ERR_NO_MEMORY, "no memory for a connector");
     c->epfd = c->wakefd = c->ucx_efd = -1;
+    c->generation = nxc_process_generation();
     c->next_peer_serial = NXC_TAG_WAKE + 1;
     rc = init_sync(c);
     if (rc == NXC_OK)
@@ -570,8 +584,8 @@ static int closes_done(void *arg)
 
 void nxc_connector_destroy(nxc_connector_t *c)
 {
-    if (c == NULL)
-        return;
+    if (c == NULL || nxc_check_process(c) != NXC_OK)
+        return; /* a forked child's copy: its exit reclaims it */
     stop_progress_thread(c);
     nxc_lock(c);
     while (c->open_ops != NULL)
@@ -606,6 +620,8 @@ int nxc_connector_fd(nxc_connector_t *c)
 {
     if (c == NULL)
         return nxc_fail(NXC_ERR_INVALID_ARG, "connector must not be NULL");
+    if (nxc_check_process(c) != NXC_OK)
+        return NXC_ERR_STATE;
     return c->epfd;
 }
 
@@ -613,6 +629,8 @@ int nxc_connector_timeout_ms(nxc_connector_t *c)
 {
     if (c == NULL)
         return nxc_fail(NXC_ERR_INVALID_ARG, "connector must not be NULL");
+    if (nxc_check_process(c) != NXC_OK)
+        return NXC_ERR_STATE;
     nxc_lock(c);
     int ms = sleep_limit_ms(c);
     nxc_unlock(c);
@@ -641,6 +659,8 @@ int nxc_connector_progress(nxc_connector_t *c)
 {
     if (c == NULL)
         return nxc_fail(NXC_ERR_INVALID_ARG, "connector must not be NULL");
+    if (nxc_check_process(c) != NXC_OK)
+        return NXC_ERR_STATE;
     nxc_lock(c);
     unsigned n = nxc_progress_and_arm(c);
     nxc_unlock(c);
@@ -651,6 +671,8 @@ int nxc_mem_alloc(nxc_connector_t *c, size_t size, void **ptr)
 {
     if (c == NULL || ptr == NULL || size == 0)
         return nxc_fail(NXC_ERR_INVALID_ARG, "connector and ptr must not be NULL, size not 0");
+    if (nxc_check_process(c) != NXC_OK)
+        return NXC_ERR_STATE;
     nxc_lock(c);
     int rc = nxc_transport_alloc(c, size, ptr);
     nxc_unlock(c);
@@ -659,7 +681,7 @@ int nxc_mem_alloc(nxc_connector_t *c, size_t size, void **ptr)
 
 void nxc_mem_free(nxc_connector_t *c, void *ptr)
 {
-    if (c == NULL || ptr == NULL)
+    if (c == NULL || ptr == NULL || nxc_check_process(c) != NXC_OK)
         return;
     nxc_lock(c);
     nxc_transport_free(c, ptr);

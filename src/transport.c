@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "util.h"
 
 
 /* Whether an endpoint to a peer should ask UCX for peer-failure reports.
@@ -86,9 +87,14 @@ static ucs_status_t ctrl_received(void *arg, const void *header, size_t header_l
 
 /* ---- context, worker, event fd ----------------------------------------- */
 
+/* UCX says "Input/output error" when the fd table is full (its own stderr
+ * line has the cause): name the exhausted limit when one is. */
 static int ucx_fail(ucs_status_t st, const char *what)
 {
-    return nxc_fail(NXC_ERR_TRANSPORT, "%s failed: %s", what, ucs_status_string(st));
+    int oom = st == UCS_ERR_NO_MEMORY;
+    const char *hint = nxc_limit_hint(oom);
+    int code = oom ? NXC_ERR_NO_MEMORY : hint[0] != '\0' ? NXC_ERR_SYSTEM : NXC_ERR_TRANSPORT;
+    return nxc_fail(code, "%s failed: %s%s", what, ucs_status_string(st), hint);
 }
 
 static int create_context(nxc_connector_t *c)
@@ -278,9 +284,11 @@ static int map_region(nxc_connector_t *c, const nxc_descriptor_t *span, ucp_mem_
             .length = span->size,
         };
         ucs_status_t st = ucp_mem_map(c->context, &params, &h);
-        if (st != UCS_OK)
-            return nxc_fail(NXC_ERR_TRANSPORT, "registering %zu bytes at %p failed: %s",
-                            span->size, span->ptr, ucs_status_string(st));
+        if (st != UCS_OK) {
+            char what[96];
+            snprintf(what, sizeof(what), "registering %zu bytes at %p", span->size, span->ptr);
+            return ucx_fail(st, what);
+        }
         *memh = h;
     }
     void *rkey;
@@ -364,8 +372,9 @@ int nxc_transport_alloc(nxc_connector_t *c, size_t size, void **ptr)
         ucp_mem_unmap(c->context, a->memh);
     if (st != UCS_OK) {
         free(a);
-        return nxc_fail(NXC_ERR_TRANSPORT, "UCX could not allocate %zu bytes: %s", size,
-                        ucs_status_string(st));
+        char what[64];
+        snprintf(what, sizeof(what), "allocating %zu bytes of UCX memory", size);
+        return ucx_fail(st, what);
     }
     a->base = (uintptr_t)attr.address;
     a->len = attr.length;
@@ -419,9 +428,11 @@ static int create_endpoint(nxc_connector_t *c, nxc_peer_t *p)
         .err_handler = { .cb = endpoint_failed, .arg = p },
     };
     ucs_status_t st = ucp_ep_create(c->worker, &params, &p->ep);
-    if (st != UCS_OK)
-        return nxc_fail(NXC_ERR_TRANSPORT, "connecting to worker '%s' failed: %s",
-                        p->name, ucs_status_string(st));
+    if (st != UCS_OK) {
+        char what[NXC_NAME_MAX + 32];
+        snprintf(what, sizeof(what), "connecting to worker '%s'", p->name);
+        return ucx_fail(st, what);
+    }
     return NXC_OK;
 }
 
@@ -452,6 +463,9 @@ int nxc_transport_connect(nxc_connector_t *c, nxc_peer_t *p, const uint8_t *addr
 {
     if (p->ep != NULL)
         return NXC_OK;
+    int rc = nxc_require_free_fds(); /* a TCP endpoint opens sockets */
+    if (rc != NXC_OK)
+        return rc;
     free(p->worker_addr);
     p->worker_addr = malloc(len);
     if (p->worker_addr == NULL)
