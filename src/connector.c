@@ -284,6 +284,8 @@ unsigned nxc_progress_locked(nxc_connector_t *c, int check_fds)
         if (k > 0)
             n += handle_fd_events(c, ev, k);
     }
+    if (c->unreached_peers > 0)
+        nxc_peers_check_reached(c);
     if (c->failing_peers > 0)
         n += fail_reported_peers(c);
     if (c->zombies_done > 0)

@@ -82,7 +82,9 @@ struct nxc_connector {
     }              *allocations;
     ucs_status_ptr_t *closing;     /* endpoint close requests still running */
     size_t          n_closing, cap_closing;
-    unsigned        failing_peers; /* peers whose UCX error awaits handling */
+    unsigned        failing_peers; /* peers reported dead, failed after a drain */
+    unsigned        unreached_peers; /* peers that have not answered yet (a hint:
+                                        nxc_peers_check_reached recounts) */
     unsigned long   spoofed_notifications; /* rejected: wrong key or sender */
     unsigned        generation;    /* nxc_process_generation() at create */
 };

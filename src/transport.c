@@ -512,8 +512,13 @@ typedef void (*sent_fn)(nxc_op_t *op, ucs_status_t st);
 static void send_ctrl(nxc_op_t *op, const nxc_ctrl_msg_t *m, uint8_t *buf,
                       ucp_send_nbx_callback_t cb, sent_fn done)
 {
-    if (op->peer->ep == NULL || op->peer->dead)
+    nxc_peer_t *p = op->peer;
+    if (p->ep == NULL || p->dead)
         return; /* the endpoint is gone (teardown or failure): nobody to tell */
+    if (!p->reached && p->waiting_since == 0) {
+        p->waiting_since = nxc_now_ns();
+        op->c->unreached_peers++; /* nxc_peers_check_reached watches it */
+    }
     size_t len = nxc_ctrl_encode(m, buf);
     ucp_request_param_t param = {
         .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
@@ -530,15 +535,26 @@ static void send_ctrl(nxc_op_t *op, const nxc_ctrl_msg_t *m, uint8_t *buf,
 
 static void unreachable(nxc_op_t *op, const char *what, ucs_status_t st)
 {
+    nxc_peer_t *p = op->peer;
     nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_PEER_FAILED,
-                  "worker '%s' could not be reached (%s) when sending %s",
-                  op->peer->name, ucs_status_string(st), what);
+                  "worker '%s' could not be reached (%s) when sending %s%s%s", p->name,
+                  ucs_status_string(st), what, p->dead ? ": " : "",
+                  p->dead ? p->reason
+                          : p->reached ? "" : "; check UCX_TLS and UCX_NET_DEVICES on both sides");
+}
+
+/* A message we sent it completed: the peer is reachable. */
+static void answered(nxc_op_t *op, ucs_status_t st)
+{
+    if (st == UCS_OK)
+        op->peer->reached = 1;
 }
 
 /* DONE or ABORT left our hands. DONE completes the active op: the passive
  * side completes on its own when the message lands. */
 static void end_sent(nxc_op_t *op, ucs_status_t st)
 {
+    answered(op, st);
     if (st != UCS_OK)
         unreachable(op, "the completion notice", st);
     else if ((op->ctrl_end[0] & NXC_CTRL_TYPE_MASK) == NXC_CTRL_DONE)
@@ -554,6 +570,7 @@ static void end_sent_cb(void *req, ucs_status_t st, void *user)
 
 static void begin_sent(nxc_op_t *op, ucs_status_t st)
 {
+    answered(op, st);
     if (st != UCS_OK)
         unreachable(op, "the begin notice", st);
 }
