@@ -428,6 +428,11 @@ static int create_endpoint(nxc_connector_t *c, nxc_peer_t *p)
         .err_handler = { .cb = endpoint_failed, .arg = p },
     };
     ucs_status_t st = ucp_ep_create(c->worker, &params, &p->ep);
+    if (st == UCS_ERR_UNREACHABLE)
+        return nxc_fail(NXC_ERR_PEER_FAILED, "cannot reach worker '%s': %s over the transports "
+                        "UCX chose (check UCX_TLS and UCX_NET_DEVICES on both sides: another "
+                        "network namespace or host needs a device both reach)", p->name,
+                        ucs_status_string(st));
     if (st != UCS_OK) {
         char what[NXC_NAME_MAX + 32];
         snprintf(what, sizeof(what), "connecting to worker '%s'", p->name);
