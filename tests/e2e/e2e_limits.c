@@ -15,11 +15,15 @@
  *                     destroy do nothing); the child then creates its own
  *                     connector and reads the parent's op, which the
  *                     parent's connector completes as usual.
+ *   e2e_limits silent a write to a stopped peer over TCP (see silent_peer)
+ *                     ends NXC_ERR_PEER_FAILED after the 5 s first-answer
+ *                     deadline, naming UCX_TLS and UCX_NET_DEVICES.
  */
 #include "e2e_common.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -203,6 +207,44 @@ static void fork_test(void)
     free(g_json);
 }
 
+/* A peer that never answers: over TCP, a stopped (SIGSTOP) passive peer
+ * accepts our connection in the kernel but its UCX never completes the
+ * handshake, so our BEGIN never leaves. The first-answer deadline (5 s)
+ * must end our write with NXC_ERR_PEER_FAILED and a sentence naming the
+ * UCX settings to check. (Over shared memory BEGIN lands in the peer's
+ * FIFO without its help: nothing to test there.) */
+static void silent_peer(void)
+{
+    nxc_connector_t *A = e2e_connector("e2e-limits-silent");
+    e2e_peer_t peer;
+    e2e_peer_start(&peer);
+    size_t size = 4 * KiB;
+    char *json;
+    (void)e2e_peer_passive(&peer, A, NXC_OP_WRITE, 11, 1, &size, &json);
+    nxc_metadata_t *md = e2e_parse(json);
+    free(json);
+    CHECK(kill(peer.pid, SIGSTOP) == 0, "SIGSTOP: %s", strerror(errno));
+    e2e_bufs_t b;
+    e2e_bufs_alloc(&b, 11, 1, &size);
+    e2e_bufs_fill(&b, 0);
+    nxc_op_t *a = NULL;
+    double t0 = e2e_now_ms();
+    int rc = nxc_begin_write(A, b.d, 1, md, &a);
+    if (rc == NXC_OK) rc = nxc_op_wait(a, 60000);
+    double dt = e2e_now_ms() - t0;
+    const char *detail = nxc_last_error();
+    CHECK_RC(rc, NXC_ERR_PEER_FAILED, "(a write to a peer that never answers)");
+    CHECK(strstr(detail, "did not answer") && strstr(detail, "UCX_NET_DEVICES"),
+          "the detail does not say why: \"%s\"", detail);
+    printf("  silent peer: %s after %.0f ms: %s\n", nxc_strerror(rc), dt, detail);
+    nxc_op_release(a);
+    nxc_metadata_free(md);
+    kill(peer.pid, SIGCONT);
+    e2e_peer_close(&peer);
+    e2e_bufs_free(&b);
+    nxc_connector_destroy(A);
+}
+
 int main(int argc, char **argv)
 {
     const char *part = argc > 1 ? argv[1] : "";
@@ -216,6 +258,10 @@ int main(int argc, char **argv)
         return e2e_pass("a forked child is refused the parent's connector (NXC_ERR_STATE) "
                         "and works with its own");
     }
-    fprintf(stderr, "usage: %s fds|fork\n", argv[0]);
+    if (strcmp(part, "silent") == 0) {
+        silent_peer();
+        return e2e_pass("a peer that never answers is reported failed, not waited for");
+    }
+    fprintf(stderr, "usage: %s fds|fork|silent\n", argv[0]);
     return 64;
 }
