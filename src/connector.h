@@ -82,9 +82,18 @@ struct nxc_connector {
     }              *allocations;
     ucs_status_ptr_t *closing;     /* endpoint close requests still running */
     size_t          n_closing, cap_closing;
-    unsigned        failing_peers; /* peers whose UCX error awaits handling */
+    unsigned        failing_peers; /* peers reported dead, failed after a drain */
+    unsigned        unreached_peers; /* peers that have not answered yet (a hint:
+                                        nxc_peers_check_reached recounts) */
     unsigned long   spoofed_notifications; /* rejected: wrong key or sender */
+    unsigned        generation;    /* nxc_process_generation() at create */
 };
+
+/* NXC_OK in the process that created the connector; NXC_ERR_STATE with a
+ * detail in a child forked from it, where the connector's UCX state, locks
+ * and fds are copies it must not touch. Called first by every public call
+ * that would drive or change the connector (no lock taken). */
+int nxc_check_process(const nxc_connector_t *c);
 
 /* Takes the connector lock. The progress leader yields it between passes
  * when someone is queued, so API calls never wait for a spin to end. */

@@ -206,6 +206,8 @@ static int create_passive(nxc_connector_t *c, nxc_op_kind_t kind, const nxc_desc
 {
     if (c == NULL || out == NULL)
         return nxc_fail(NXC_ERR_INVALID_ARG, "connector and out must not be NULL");
+    if (nxc_check_process(c) != NXC_OK)
+        return NXC_ERR_STATE;
     int rc = check_descriptors(c, local, n, "local");
     if (rc != NXC_OK)
         return rc;
@@ -248,6 +250,8 @@ static int begin_active(nxc_connector_t *c, nxc_op_kind_t kind, const nxc_metada
 {
     if (c == NULL || md == NULL || out == NULL)
         return nxc_fail(NXC_ERR_INVALID_ARG, "connector, metadata and out must not be NULL");
+    if (nxc_check_process(c) != NXC_OK)
+        return NXC_ERR_STATE;
     int rc = check_descriptors(c, local, n, "local");
     if (rc == NXC_OK)
         rc = check_pairing(md, kind, local, n);
@@ -403,7 +407,7 @@ int nxc_op_metadata(nxc_op_t *op, const char **json, size_t *len)
 
 nxc_op_status_t nxc_op_status(nxc_op_t *op)
 {
-    if (op == NULL)
+    if (op == NULL || nxc_check_process(op->c) != NXC_OK)
         return NXC_OP_UNINITIALIZED;
     nxc_connector_t *c = op->c;
     nxc_lock(c);
@@ -438,6 +442,8 @@ int nxc_op_wait(nxc_op_t *op, int timeout_ms)
     if (timeout_ms < -1)
         return nxc_fail(NXC_ERR_INVALID_ARG, "timeout_ms is %d; use -1 for no limit",
                         timeout_ms);
+    if (nxc_check_process(op->c) != NXC_OK)
+        return NXC_ERR_STATE;
     nxc_connector_t *c = op->c;
     uint64_t deadline = timeout_ms < 0 ? UINT64_MAX
                                        : nxc_now_ns() + (uint64_t)timeout_ms * 1000000ull;
@@ -466,6 +472,8 @@ int nxc_op_cancel(nxc_op_t *op)
 {
     if (op == NULL)
         return nxc_fail(NXC_ERR_INVALID_ARG, "op must not be NULL");
+    if (nxc_check_process(op->c) != NXC_OK)
+        return NXC_ERR_STATE;
     nxc_lock(op->c);
     int rc = NXC_OK;
     if (op->status == NXC_OP_ERRORED)
@@ -481,6 +489,8 @@ int nxc_op_results(nxc_op_t *op, const nxc_descriptor_t **descs, size_t *n)
 {
     if (op == NULL || descs == NULL || n == NULL)
         return nxc_fail(NXC_ERR_INVALID_ARG, "op, descs and n must not be NULL");
+    if (nxc_check_process(op->c) != NXC_OK)
+        return NXC_ERR_STATE;
     nxc_lock(op->c);
     nxc_op_status_t st = op->status;
     nxc_unlock(op->c);
@@ -496,6 +506,8 @@ int nxc_op_error(nxc_op_t *op, const char **detail)
 {
     if (op == NULL)
         return NXC_ERR_INVALID_ARG;
+    if (nxc_check_process(op->c) != NXC_OK)
+        return NXC_ERR_STATE;
     nxc_lock(op->c);
     int err = op->status == NXC_OP_ERRORED ? op->err : NXC_OK;
     if (detail != NULL)
@@ -565,7 +577,7 @@ void nxc_op_release_locked(nxc_op_t *op)
 
 void nxc_op_release(nxc_op_t *op)
 {
-    if (op == NULL)
+    if (op == NULL || nxc_check_process(op->c) != NXC_OK)
         return;
     nxc_connector_t *c = op->c;
     nxc_lock(c);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "util.h"
 
 
 /* Whether an endpoint to a peer should ask UCX for peer-failure reports.
@@ -86,9 +87,14 @@ static ucs_status_t ctrl_received(void *arg, const void *header, size_t header_l
 
 /* ---- context, worker, event fd ----------------------------------------- */
 
+/* UCX says "Input/output error" when the fd table is full (its own stderr
+ * line has the cause): name the exhausted limit when one is. */
 static int ucx_fail(ucs_status_t st, const char *what)
 {
-    return nxc_fail(NXC_ERR_TRANSPORT, "%s failed: %s", what, ucs_status_string(st));
+    int oom = st == UCS_ERR_NO_MEMORY;
+    const char *hint = nxc_limit_hint(oom);
+    int code = oom ? NXC_ERR_NO_MEMORY : hint[0] != '\0' ? NXC_ERR_SYSTEM : NXC_ERR_TRANSPORT;
+    return nxc_fail(code, "%s failed: %s%s", what, ucs_status_string(st), hint);
 }
 
 static int create_context(nxc_connector_t *c)
@@ -278,9 +284,11 @@ static int map_region(nxc_connector_t *c, const nxc_descriptor_t *span, ucp_mem_
             .length = span->size,
         };
         ucs_status_t st = ucp_mem_map(c->context, &params, &h);
-        if (st != UCS_OK)
-            return nxc_fail(NXC_ERR_TRANSPORT, "registering %zu bytes at %p failed: %s",
-                            span->size, span->ptr, ucs_status_string(st));
+        if (st != UCS_OK) {
+            char what[96];
+            snprintf(what, sizeof(what), "registering %zu bytes at %p", span->size, span->ptr);
+            return ucx_fail(st, what);
+        }
         *memh = h;
     }
     void *rkey;
@@ -364,8 +372,9 @@ int nxc_transport_alloc(nxc_connector_t *c, size_t size, void **ptr)
         ucp_mem_unmap(c->context, a->memh);
     if (st != UCS_OK) {
         free(a);
-        return nxc_fail(NXC_ERR_TRANSPORT, "UCX could not allocate %zu bytes: %s", size,
-                        ucs_status_string(st));
+        char what[64];
+        snprintf(what, sizeof(what), "allocating %zu bytes of UCX memory", size);
+        return ucx_fail(st, what);
     }
     a->base = (uintptr_t)attr.address;
     a->len = attr.length;
@@ -402,12 +411,8 @@ static void endpoint_failed(void *arg, ucp_ep_h ep, ucs_status_t status)
     (void)ep;
     /* Closing the endpoint from inside UCX's callback is not allowed: note
      * it and let the progress loop fail the peer right after. */
-    if (!p->dead && !p->failing) {
-        p->failing = 1;
-        snprintf(p->reason, sizeof(p->reason), "UCX reported %s on the endpoint to '%s'",
-                 ucs_status_string(status), p->name);
-        p->owner->failing_peers++;
-    }
+    (void)nxc_peer_report_failure(p, "UCX reported %s on the endpoint to '%s'",
+                                  ucs_status_string(status), p->name);
 }
 
 static int create_endpoint(nxc_connector_t *c, nxc_peer_t *p)
@@ -423,9 +428,16 @@ static int create_endpoint(nxc_connector_t *c, nxc_peer_t *p)
         .err_handler = { .cb = endpoint_failed, .arg = p },
     };
     ucs_status_t st = ucp_ep_create(c->worker, &params, &p->ep);
-    if (st != UCS_OK)
-        return nxc_fail(NXC_ERR_TRANSPORT, "connecting to worker '%s' failed: %s",
-                        p->name, ucs_status_string(st));
+    if (st == UCS_ERR_UNREACHABLE)
+        return nxc_fail(NXC_ERR_PEER_FAILED, "cannot reach worker '%s': %s over the transports "
+                        "UCX chose (check UCX_TLS and UCX_NET_DEVICES on both sides: another "
+                        "network namespace or host needs a device both reach)", p->name,
+                        ucs_status_string(st));
+    if (st != UCS_OK) {
+        char what[NXC_NAME_MAX + 32];
+        snprintf(what, sizeof(what), "connecting to worker '%s'", p->name);
+        return ucx_fail(st, what);
+    }
     return NXC_OK;
 }
 
@@ -456,6 +468,9 @@ int nxc_transport_connect(nxc_connector_t *c, nxc_peer_t *p, const uint8_t *addr
 {
     if (p->ep != NULL)
         return NXC_OK;
+    int rc = nxc_require_free_fds(); /* a TCP endpoint opens sockets */
+    if (rc != NXC_OK)
+        return rc;
     free(p->worker_addr);
     p->worker_addr = malloc(len);
     if (p->worker_addr == NULL)
@@ -502,8 +517,13 @@ typedef void (*sent_fn)(nxc_op_t *op, ucs_status_t st);
 static void send_ctrl(nxc_op_t *op, const nxc_ctrl_msg_t *m, uint8_t *buf,
                       ucp_send_nbx_callback_t cb, sent_fn done)
 {
-    if (op->peer->ep == NULL || op->peer->dead)
+    nxc_peer_t *p = op->peer;
+    if (p->ep == NULL || p->dead)
         return; /* the endpoint is gone (teardown or failure): nobody to tell */
+    if (!p->reached && p->waiting_since == 0) {
+        p->waiting_since = nxc_now_ns();
+        op->c->unreached_peers++; /* nxc_peers_check_reached watches it */
+    }
     size_t len = nxc_ctrl_encode(m, buf);
     ucp_request_param_t param = {
         .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
@@ -520,15 +540,26 @@ static void send_ctrl(nxc_op_t *op, const nxc_ctrl_msg_t *m, uint8_t *buf,
 
 static void unreachable(nxc_op_t *op, const char *what, ucs_status_t st)
 {
+    nxc_peer_t *p = op->peer;
     nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_PEER_FAILED,
-                  "worker '%s' could not be reached (%s) when sending %s",
-                  op->peer->name, ucs_status_string(st), what);
+                  "worker '%s' could not be reached (%s) when sending %s%s%s", p->name,
+                  ucs_status_string(st), what, p->dead ? ": " : "",
+                  p->dead ? p->reason
+                          : p->reached ? "" : "; check UCX_TLS and UCX_NET_DEVICES on both sides");
+}
+
+/* A message we sent it completed: the peer is reachable. */
+static void answered(nxc_op_t *op, ucs_status_t st)
+{
+    if (st == UCS_OK)
+        op->peer->reached = 1;
 }
 
 /* DONE or ABORT left our hands. DONE completes the active op: the passive
  * side completes on its own when the message lands. */
 static void end_sent(nxc_op_t *op, ucs_status_t st)
 {
+    answered(op, st);
     if (st != UCS_OK)
         unreachable(op, "the completion notice", st);
     else if ((op->ctrl_end[0] & NXC_CTRL_TYPE_MASK) == NXC_CTRL_DONE)
@@ -544,6 +575,7 @@ static void end_sent_cb(void *req, ucs_status_t st, void *user)
 
 static void begin_sent(nxc_op_t *op, ucs_status_t st)
 {
+    answered(op, st);
     if (st != UCS_OK)
         unreachable(op, "the begin notice", st);
 }
