@@ -57,7 +57,7 @@ for name in default spin0 thread; do
     done
 done
 for ms in $idles; do
-    "$probe" --json --iters "$iters" --idle-ms "$ms" >>"$out/wake.jsonl"
+    "$probe" --json --iters $((iters * 2)) --idle-ms "$ms" >>"$out/wake.jsonl"
 done
 echo "# end $(date -Is)  load $(cut -d' ' -f1-3 /proc/loadavg)"
 

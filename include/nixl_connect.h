@@ -341,7 +341,12 @@ NXC_API int nxc_connector_wakeups(nxc_connector_t *c, nxc_wakeup_stats_t *out);
  * mapped segment instead of messages; the peer keeps the segment mapped
  * (its rkey cached) across ops. Measured here (nxc bench --mem ucx): 1 MiB
  * at 43-45 GB/s and 64 MiB at 11-12 GB/s, against ~12 and ~6.3 GB/s for
- * malloc'd memory. Experimental: new in this version, tested on one host.
+ * malloc'd memory. The allocation is advised to huge pages
+ * (madvise(MADV_HUGEPAGE), after UCX's own hugetlbfs attempt): it gets them
+ * where the system allows transparent huge pages for shared memory
+ * (/sys/kernel/mm/transparent_hugepage/shmem_enabled not "never") and
+ * silently keeps 4 KiB pages elsewhere. Experimental: new in this version,
+ * tested on one host.
  * @warning The registration spans the whole allocation and lasts until
  *          nxc_mem_free(): metadata of *any* op over this memory lets its
  *          holder reach the whole allocation until then, and the passive
