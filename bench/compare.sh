@@ -4,18 +4,25 @@
 #
 # For each round and each transport (default = whatever UCX picks on one
 # host: shared memory + CMA; tcp = UCX_TLS=tcp loopback) it runs, one after
-# the other:
+# the other, on every memory kind (--mems; the names of nxc bench --mem):
+#   malloc  posix_memalign, 4 KiB pages
+#   thp     2 MiB-aligned mmap + madvise(MADV_HUGEPAGE) (transparent huge
+#           pages where /sys/kernel/mm/transparent_hugepage allows them)
+#   ucx     UCX-allocated shared segments (nxc_mem_alloc)
+# these tools:
 #   nxc_ucx_raw       our raw UCP program: put/get + flush + 8-byte notify,
-#                     rendezvous AM; malloc'd+registered and UCX-allocated
-#                     memory; single buffers and 4096 x 4 KiB blocks
-#   ucx_perftest      ucp_put_bw, ucp_get, ucp_am_bw (UCX-allocated memory)
+#                     rendezvous AM; single buffers and N x 4 KiB blocks
+#   ucx_perftest      ucp_put_bw, ucp_get, ucp_am_bw (UCX-allocated memory:
+#                     compared with the ucx kind only)
 #   nxc bench --json  if the nxc binary exists ($NXC, build/tools/nxc)
-# and nxc_memcpy_probe once per round. Then it prints, per transport, memory
-# kind and size: the raw figures, and nxc's figure against the best raw UCX
-# figure (naming the pattern) and against memcpy. Figures are the best of
-# the rounds (GB/s = 1e9 bytes/s).
+# and nxc_memcpy_probe once per round and kind. Then it prints, per
+# transport, memory kind and size: the raw figures, and nxc's figure against
+# the best raw UCX figure on the same memory kind (naming the pattern) and
+# against memcpy on that kind. Figures are the best of the rounds
+# (GB/s = 1e9 bytes/s).
 #
 # usage: bench/compare.sh [--quick] [--rounds N] [--transports "default tcp"]
+#                         [--mems "malloc thp ucx"]
 #                         [--sizes LIST] [--out DIR] [--no-perftest]
 #                         [--wait-idle SEC]  (wait up to SEC s for <15% CPU
 #                                             use by others before each tool)
@@ -31,6 +38,7 @@ root="$(cd "$here/.." && pwd)"
 quick=0
 rounds=""
 transports="default tcp"
+mems="malloc thp ucx"
 sizes=""
 out=""
 do_perftest=1
@@ -40,11 +48,12 @@ while [ $# -gt 0 ]; do
         --quick) quick=1 ;;
         --rounds) rounds="$2"; shift ;;
         --transports) transports="$2"; shift ;;
+        --mems) mems="$2"; shift ;;
         --sizes) sizes="$2"; shift ;;
         --out) out="$2"; shift ;;
         --no-perftest) do_perftest=0 ;;
         --wait-idle) wait_idle="$2"; shift ;;
-        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
         *) echo "compare.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
     shift
@@ -212,30 +221,37 @@ perftest_one() {
     echo "# ucx_perftest $test size $size ($t) failed; see $out/perftest-*.log" >&2
 }
 
-echo "# nxc compare: out=$out rounds=$rounds transports='$transports' sizes=$sizes"
+echo "# nxc compare: out=$out rounds=$rounds transports='$transports' mems='$mems' sizes=$sizes"
+echo "# THP $(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null), shmem THP $(cat /sys/kernel/mm/transparent_hugepage/shmem_enabled 2>/dev/null), $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 echo "# start $(date -Is)  load: $(cut -d' ' -f1-3 /proc/loadavg)  $(nproc) cpus  $(ucx_info -v | sed -n 's/^# Version /UCX /p')"
 {
     echo "date: $(date -Is)"
     echo "host: $(uname -srm), $(nproc) cpus, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
     echo "ucx: $(ucx_info -v | head -1)"
     echo "raw: $raw_bin"; echo "memcpy: $mc_bin"; echo "nxc: ${nxc_bin:-none}"
-    echo "rounds: $rounds  transports: $transports  sizes: $sizes  quick: $quick"
+    echo "rounds: $rounds  transports: $transports  mems: $mems  sizes: $sizes  quick: $quick"
+    echo "thp: $(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null)  shmem: $(cat /sys/kernel/mm/transparent_hugepage/shmem_enabled 2>/dev/null)  hugetlb pages: $(cat /proc/sys/vm/nr_hugepages 2>/dev/null)"
 } >"$out/meta.txt"
 
 t_start=$(date +%s)
 for r in $(seq "$rounds"); do
-    note_busy memcpy - "$r"
-    measured "memcpy/-/r$r" "$mc_bin" --json --sizes "$sizes,$((blocks * 4096))" --time "$mc_time" \
-        >"$out/memcpy.r$r.jsonl"
+    : >"$out/memcpy.r$r.jsonl"
+    for m in $mems; do
+        note_busy memcpy "$m" "$r"
+        measured "memcpy/$m/r$r" "$mc_bin" --json --mem "$m" --sizes "$sizes,$((blocks * 4096))" \
+            --time "$mc_time" >>"$out/memcpy.r$r.jsonl"
+    done
     for t in $transports; do
         echo "# [$(( $(date +%s) - t_start ))s] round $r/$rounds transport $t: ucx_raw" >&2
         tls_env "$t"
         note_busy ucx_raw "$t" "$r"
+        raw_mems="$(echo $mems | tr ' ' ',')"
         measured "ucx_raw/$t/r$r" "${tlsenv[@]}" timeout 600 "$raw_bin" --json \
-            --time "$raw_time" --sizes "$sizes" \
+            --mem "$raw_mems" --time "$raw_time" --sizes "$sizes" \
             >"$out/raw.$t.r$r.jsonl"
         measured "ucx_raw-blocks/$t/r$r" "${tlsenv[@]}" timeout 600 "$raw_bin" --json \
-            --time "$raw_time" --blocks "$blocks" --block-size 4K >>"$out/raw.$t.r$r.jsonl"
+            --mem "$raw_mems" --time "$raw_time" --blocks "$blocks" --block-size 4K \
+            >>"$out/raw.$t.r$r.jsonl"
         if [ "$have_perftest" = 1 ]; then
             echo "# [$(( $(date +%s) - t_start ))s] round $r/$rounds transport $t: ucx_perftest" >&2
             note_busy perftest "$t" "$r"
@@ -254,19 +270,23 @@ for r in $(seq "$rounds"); do
             done
         fi
         if [ -n "$nxc_bin" ]; then
-            echo "# [$(( $(date +%s) - t_start ))s] round $r/$rounds transport $t: nxc bench" >&2
-            note_busy nxc "$t" "$r"
-            # the same sizes, and the blocks case as one op over $blocks descriptors
-            # shellcheck disable=SC2086
-            if ! measured "nxc/$t/r$r" "${tlsenv[@]}" timeout 600 "$nxc_bin" bench --json \
-                    $nxc_mode --sizes "$sizes" \
-                    ${NXC_BENCH_ARGS:-} >"$out/nxc.$t.r$r.jsonl" 2>"$out/nxc.$t.r$r.err" ||
-               ! measured "nxc-descs/$t/r$r" "${tlsenv[@]}" timeout 600 "$nxc_bin" bench --json $nxc_mode \
-                    --sizes "$((blocks * 4096))" \
-                    --descs "$blocks" ${NXC_BENCH_ARGS:-} >>"$out/nxc.$t.r$r.jsonl" \
-                    2>>"$out/nxc.$t.r$r.err"; then
-                echo "# nxc bench failed ($t, round $r): $(tail -1 "$out/nxc.$t.r$r.err")" >&2
-            fi
+            : >"$out/nxc.$t.r$r.jsonl"
+            : >"$out/nxc.$t.r$r.err"
+            for m in $mems; do
+                echo "# [$(( $(date +%s) - t_start ))s] round $r/$rounds transport $t: nxc bench --mem $m" >&2
+                note_busy "nxc-$m" "$t" "$r"
+                # the same sizes, and the blocks case as one op over $blocks descriptors
+                # shellcheck disable=SC2086
+                if ! measured "nxc-$m/$t/r$r" "${tlsenv[@]}" timeout 600 "$nxc_bin" bench --json \
+                        $nxc_mode --mem "$m" --sizes "$sizes" \
+                        ${NXC_BENCH_ARGS:-} >>"$out/nxc.$t.r$r.jsonl" 2>>"$out/nxc.$t.r$r.err" ||
+                   ! measured "nxc-descs-$m/$t/r$r" "${tlsenv[@]}" timeout 600 "$nxc_bin" bench --json \
+                        $nxc_mode --mem "$m" --sizes "$((blocks * 4096))" \
+                        --descs "$blocks" ${NXC_BENCH_ARGS:-} >>"$out/nxc.$t.r$r.jsonl" \
+                        2>>"$out/nxc.$t.r$r.err"; then
+                    echo "# nxc bench --mem $m failed ($t, round $r): $(tail -1 "$out/nxc.$t.r$r.err")" >&2
+                fi
+            done
         fi
     done
 done
@@ -326,7 +346,7 @@ for d in rows:
         k = (d["_tls"], int(d["size"]), d["pattern"])
         perf.setdefault(k, []).append(d)
     elif tool == "memcpy":
-        k = (int(d["size"]), d.get("variant", "glibc"))
+        k = (int(d["size"]), d.get("variant", "glibc"), d.get("mem", "malloc"))
         mc.setdefault(k, []).append(d)
     elif tool == "nxc":
         mem = MEM_ALIASES.get(str(d.get("mem", "")).lower(), str(d.get("mem", "")))
@@ -366,8 +386,8 @@ def hsize(n):
             return f"{n >> s}{u}"
     return str(n)
 
-def memcpy_at(total):
-    return g(mc.get((total, "glibc"), [])), g(mc.get((total, "nt"), []))
+def memcpy_at(total, mem):
+    return g(mc.get((total, "glibc", mem), [])), g(mc.get((total, "nt", mem), []))
 
 pats = ("put", "get", "am_rndv")
 for tls in transports:
@@ -388,7 +408,7 @@ for tls in transports:
             pt = [g(perf.get((tls, size, t), [])) for t in ("ucp_put_bw", "ucp_get", "ucp_am_bw")]
         else:
             pt = [None] * 3
-        m1, m2 = memcpy_at(size * blocks)
+        m1, m2 = memcpy_at(size * blocks, mem)
         print(f"{mem:<7}{hsize(size):>6}{blocks:>7} |{fmt(gb[0])}{fmt(gb[1])}{fmt(gb[2], 8)} |"
               f"{flat(lt[0], 9)}{flat(lt[1], 9)}{flat(lt[2], 9)} |"
               f"{fmt(pt[0])}{fmt(pt[1])}{fmt(pt[2])} |{fmt(m1)}{fmt(m2)}")
@@ -402,6 +422,8 @@ for tls in transports:
     if not keys:
         continue
     print(f"\n== nxc vs best raw UCX, transport {tls}; GB/s, best of rounds")
+    print("   every raw and memcpy figure on the row's memory kind (mem): malloc = 4 KiB pages,"
+          " thp = 2 MiB-aligned + MADV_HUGEPAGE, ucx = UCX shared segments (nxc_mem_alloc)")
     print("   raw best = fastest raw UCX way to move the same bytes (any pattern);"
           " 1-sided = put for write, get for read")
     print("   all timed like nxc bench: post -> completion on the initiating side"
@@ -438,7 +460,7 @@ for tls in transports:
                 break
         cands = [c for c in cands if c[0] is not None]
         rb = max(cands, key=lambda c: c[0]) if cands else (None, "n/a", None, size * descs)
-        m1, _ = memcpy_at(rb[3])
+        m1, _ = memcpy_at(rb[3], mem)
         ratio = (ng / rb[0]) if (ng is not None and rb[0]) else None
         mratio = (ng / m1) if (ng is not None and m1) else None
         oratio = (ng / onesided) if (ng is not None and onesided) else None

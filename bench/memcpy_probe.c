@@ -7,6 +7,11 @@
  *   glibc  memcpy()
  *   nt     SSE2 non-temporal stores (x86-64 only), streaming past the cache
  * Latency percentiles are per copy; small copies are timed in batches.
+ * Memory kinds (--mem), as nxc bench --mem names them:
+ *   malloc posix_memalign: 4 KiB pages
+ *   thp    2 MiB-aligned anonymous mmap + madvise(MADV_HUGEPAGE)
+ *   ucx    System V shared memory advised to huge pages, what UCX's
+ *          allocator (nxc_mem_alloc) hands out on one host
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -17,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/shm.h>
 #include <time.h>
 
 #if defined(__SSE2__)
@@ -65,6 +72,43 @@ static void copy_nt(void *dst, const void *src, size_t n)
 }
 #endif
 
+#define HUGE_PAGE (2ul << 20)
+
+static void advise_huge(void *p, size_t len)
+{
+    uintptr_t start = ((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+    uintptr_t end = ((uintptr_t)p + len) & ~(uintptr_t)(HUGE_PAGE - 1);
+    if (end > start)
+        (void)madvise((void *)start, end - start, MADV_HUGEPAGE);
+}
+
+/* A buffer of the kind --mem names (freed at exit). */
+static void *mem_alloc(const char *kind, size_t len)
+{
+    size_t rounded = (len + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+    if (strcmp(kind, "thp") == 0) {
+        char *raw = mmap(NULL, rounded + HUGE_PAGE, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (raw == MAP_FAILED)
+            return NULL;
+        void *p = (void *)(((uintptr_t)raw + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+        advise_huge(p, rounded);
+        return p;
+    }
+    if (strcmp(kind, "ucx") == 0) {
+        int id = shmget(IPC_PRIVATE, rounded, IPC_CREAT | 0600);
+        void *p = id < 0 ? (void *)-1 : shmat(id, NULL, 0);
+        if (id >= 0)
+            shmctl(id, IPC_RMID, NULL); /* gone once detached */
+        if (p == (void *)-1)
+            return NULL;
+        advise_huge(p, rounded);
+        return p;
+    }
+    void *p = NULL;
+    return posix_memalign(&p, 4096, len) == 0 ? p : NULL;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -109,10 +153,13 @@ bad:
 static void usage(FILE *f)
 {
     fprintf(f,
-"usage: nxc_memcpy_probe [--sizes LIST] [--time SEC] [--variant glibc,nt] [--json]\n"
+"usage: nxc_memcpy_probe [--sizes LIST] [--time SEC] [--variant glibc,nt]\n"
+"                        [--mem malloc|thp|ucx] [--json]\n"
 "  --sizes LIST   K/M/G suffixes (default 8,4K,64K,1M,16M,64M)\n"
 "  --time SEC     measuring time per size and variant (default 0.3)\n"
 "  --variant LIST glibc (memcpy) and/or nt (SSE2 non-temporal stores)\n"
+"  --mem KIND     malloc (4 KiB pages, default), thp (2 MiB-aligned +\n"
+"                 MADV_HUGEPAGE) or ucx (System V shared memory + MADV_HUGEPAGE)\n"
 "  --json         one JSON object per line\n");
 }
 
@@ -122,6 +169,7 @@ int main(int argc, char **argv)
     int nsizes = 6;
     double budget = 0.3;
     int json = 0, want_glibc = 1, want_nt = HAVE_NT;
+    const char *mem = "malloc";
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -138,6 +186,12 @@ int main(int argc, char **argv)
             const char *v = argv[++i];
             want_glibc = strstr(v, "glibc") != NULL;
             want_nt    = HAVE_NT && strstr(v, "nt") != NULL;
+        } else if (!strcmp(a, "--mem") && i + 1 < argc) {
+            mem = argv[++i];
+            if (strcmp(mem, "malloc") && strcmp(mem, "thp") && strcmp(mem, "ucx")) {
+                usage(stderr);
+                return 2;
+            }
         } else if (!strcmp(a, "--json")) {
             json = 1;
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -153,8 +207,8 @@ int main(int argc, char **argv)
     for (int s = 0; s < nsizes; s++)
         if (sizes[s] > maxsz)
             maxsz = sizes[s];
-    void *src, *dst;
-    if (posix_memalign(&src, 4096, maxsz) || posix_memalign(&dst, 4096, maxsz)) {
+    void *src = mem_alloc(mem, maxsz), *dst = mem_alloc(mem, maxsz);
+    if (src == NULL || dst == NULL) {
         fprintf(stderr, "nxc_memcpy_probe: out of memory\n");
         return 1;
     }
@@ -225,9 +279,9 @@ int main(int argc, char **argv)
             double p50 = pctl(lat, rounds, 0.5) * 1e6, p99 = pctl(lat, rounds, 0.99) * 1e6;
             if (json)
                 printf("{\"tool\":\"memcpy\",\"variant\":\"%s\",\"pattern\":\"memcpy_%s\","
-                       "\"mem\":\"malloc\",\"size\":%zu,\"blocks\":1,\"iters\":%ld,"
+                       "\"mem\":\"%s\",\"size\":%zu,\"blocks\":1,\"iters\":%ld,"
                        "\"gbps\":%.4f,\"lat_p50_us\":%.4f,\"lat_p99_us\":%.4f}\n",
-                       variants[v].name, variants[v].name, n, iters, gbps, p50, p99);
+                       variants[v].name, variants[v].name, mem, n, iters, gbps, p50, p99);
             else
                 printf("%-6s %10zu %10ld %9.3f %10.4f %10.4f\n", variants[v].name, n,
                        iters, gbps, p50, p99);
@@ -235,7 +289,5 @@ int main(int argc, char **argv)
             free(lat);
         }
     }
-    free(src);
-    free(dst);
-    return 0;
+    return 0; /* the buffers go with the process */
 }

@@ -44,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -52,11 +53,11 @@
 
 enum { AM_NOTIFY = 11, AM_ACK = 12, AM_DATA = 13 };
 enum { PAT_PUT, PAT_GET, PAT_AM_RNDV, PAT_COUNT };
-enum { MEM_MALLOC, MEM_UCX, MEM_COUNT };
+enum { MEM_MALLOC, MEM_UCX, MEM_THP, MEM_COUNT };
 enum { CMD_SETUP = 1, CMD_DONE = 2, CMD_QUIT = 3 };
 
 static const char *const pat_names[PAT_COUNT] = {"put", "get", "am_rndv"};
-static const char *const mem_names[MEM_COUNT] = {"malloc", "ucx"};
+static const char *const mem_names[MEM_COUNT] = {"malloc", "ucx", "thp"};
 
 struct ctl_req {
     uint32_t cmd;
@@ -221,7 +222,40 @@ struct buf {
     size_t    len;
     ucp_mem_h memh;
     int       kind;
+    size_t    mapped; /* MEM_THP: bytes mmapped */
 };
+
+#define HUGE_PAGE (2ul << 20)
+
+/* Anonymous memory on a 2 MiB boundary advised to transparent huge pages,
+ * as nxc bench --mem thp allocates it. */
+static void *thp_alloc(size_t len, size_t *mapped)
+{
+    size_t rounded = (len + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+    char *raw = mmap(NULL, rounded + HUGE_PAGE, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED)
+        die("mmap(%zu) failed", rounded + HUGE_PAGE);
+    uintptr_t start = ((uintptr_t)raw + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+    if (start > (uintptr_t)raw)
+        munmap(raw, start - (uintptr_t)raw);
+    uintptr_t end = start + rounded, raw_end = (uintptr_t)raw + rounded + HUGE_PAGE;
+    if (raw_end > end)
+        munmap((void *)end, raw_end - end);
+    (void)madvise((void *)start, rounded, MADV_HUGEPAGE);
+    *mapped = rounded;
+    return (void *)start;
+}
+
+/* The 2 MiB-aligned interior of a UCX allocation advised to huge pages, as
+ * nxc_mem_alloc does (effective where shmem THP is allowed). */
+static void advise_huge(void *p, size_t len)
+{
+    uintptr_t start = ((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+    uintptr_t end = ((uintptr_t)p + len) & ~(uintptr_t)(HUGE_PAGE - 1);
+    if (end > start)
+        (void)madvise((void *)start, end - start, MADV_HUGEPAGE);
+}
 
 static void buf_alloc(ucp_context_h ctx, struct buf *b, size_t len, int kind)
 {
@@ -229,8 +263,10 @@ static void buf_alloc(ucp_context_h ctx, struct buf *b, size_t len, int kind)
     memset(&mp, 0, sizeof(mp));
     b->len  = len;
     b->kind = kind;
-    if (kind == MEM_MALLOC) {
-        if (posix_memalign(&b->ptr, 4096, len) != 0)
+    if (kind == MEM_MALLOC || kind == MEM_THP) {
+        if (kind == MEM_THP)
+            b->ptr = thp_alloc(len, &b->mapped);
+        else if (posix_memalign(&b->ptr, 4096, len) != 0)
             die("posix_memalign(%zu) failed", len);
         memset(b->ptr, 0, len); /* touch pages */
         mp.field_mask = UCP_MEM_MAP_PARAM_FIELD_ADDRESS |
@@ -252,6 +288,7 @@ static void buf_alloc(ucp_context_h ctx, struct buf *b, size_t len, int kind)
         if (attr.length < len)
             die("ucp_mem_map ALLOCATE gave %zu bytes < %zu", attr.length, len);
         b->ptr = attr.address;
+        advise_huge(b->ptr, attr.length);
         memset(b->ptr, 0, len);
     }
 }
@@ -261,6 +298,8 @@ static void buf_free(ucp_context_h ctx, struct buf *b)
     UCS_CHECK(ucp_mem_unmap(ctx, b->memh));
     if (b->kind == MEM_MALLOC)
         free(b->ptr);
+    else if (b->kind == MEM_THP)
+        munmap(b->ptr, b->mapped);
     memset(b, 0, sizeof(*b));
 }
 
@@ -770,8 +809,9 @@ static void usage(FILE *f)
     fprintf(f,
 "usage: nxc_ucx_raw [options]\n"
 "  --pattern LIST     put,get,am_rndv (default: all)\n"
-"  --mem LIST         malloc,ucx (default: both)\n"
+"  --mem LIST         malloc,thp,ucx (default: all)\n"
 "                     malloc: posix_memalign + ucp_mem_map (registration)\n"
+"                     thp:    2 MiB-aligned mmap + madvise(MADV_HUGEPAGE) + ucp_mem_map\n"
 "                     ucx:    ucp_mem_map(UCP_MEM_MAP_ALLOCATE) on both sides\n"
 "  --sizes LIST       bytes per transfer, K/M/G suffixes (default 8,4K,64K,1M,16M,64M)\n"
 "  --blocks N         N separate transfers of --block-size per iteration, then\n"

@@ -350,6 +350,25 @@ NXC_API int nxc_connector_progress(nxc_connector_t *c);
  * @return -1, a timeout >= 0, or ::NXC_ERR_INVALID_ARG for a NULL connector.
  */
 NXC_API int nxc_connector_timeout_ms(nxc_connector_t *c);
+
+/** @brief How the sleeps of a connector's waits ended (counted since create). */
+typedef struct nxc_wakeup_stats {
+    uint64_t sleeps;          /**< a waiting thread slept on the connector's fd */
+    uint64_t fd_wakeups;      /**< ... and the fd woke it (UCX, another thread, a peer's death) */
+    uint64_t backstop_fired;  /**< ... and the pending-op bound (nxc_connector_timeout_ms) woke it */
+    uint64_t backstop_served; /**< ... and progress then found work the fd had not reported:
+                                   a wake-up that UCX missed */
+} nxc_wakeup_stats_t;
+
+/**
+ * @brief Copies the connector's wake-up counters into @p out: how often
+ *        nxc_op_wait() and the progress thread were woken by an event and
+ *        how often by the safety bound instead. For diagnosis and benchmarks;
+ *        sleeps of applications polling nxc_connector_fd() themselves are not
+ *        seen here. Thread-safe.
+ * @return ::NXC_OK, or ::NXC_ERR_INVALID_ARG for a NULL argument.
+ */
+NXC_API int nxc_connector_wakeups(nxc_connector_t *c, nxc_wakeup_stats_t *out);
 /** @} */
 
 /** @defgroup memory Memory for exposed buffers
@@ -363,7 +382,12 @@ NXC_API int nxc_connector_timeout_ms(nxc_connector_t *c);
  * mapped segment instead of messages; the peer keeps the segment mapped
  * (its rkey cached) across ops. Measured here (nxc bench --mem ucx): 1 MiB
  * at 43-45 GB/s and 64 MiB at 11-12 GB/s, against ~12 and ~6.3 GB/s for
- * malloc'd memory. Experimental: new in this version, tested on one host.
+ * malloc'd memory. The allocation is advised to huge pages
+ * (madvise(MADV_HUGEPAGE), after UCX's own hugetlbfs attempt): it gets them
+ * where the system allows transparent huge pages for shared memory
+ * (/sys/kernel/mm/transparent_hugepage/shmem_enabled not "never") and
+ * silently keeps 4 KiB pages elsewhere. Experimental: new in this version,
+ * tested on one host.
  * @warning The registration spans the whole allocation and lasts until
  *          nxc_mem_free(): metadata of *any* op over this memory lets its
  *          holder reach the whole allocation until then, and the passive

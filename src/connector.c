@@ -333,16 +333,35 @@ static void sleep_on_fd(nxc_connector_t *c, uint64_t deadline)
 {
     struct epoll_event ev[16];
     int ms = ms_until(deadline), limit = sleep_limit_ms(c);
-    if (limit >= 0 && (ms < 0 || ms > limit))
+    int capped = limit >= 0 && (ms < 0 || ms > limit);
+    if (capped)
         ms = limit;
     c->sleeping = 1;
     nxc_unlock(c);
     int k = epoll_wait(c->epfd, ev, 16, ms);
     nxc_lock(c);
     c->sleeping = 0;
+    c->wakeups.sleeps++;
+    if (k > 0) {
+        c->wakeups.fd_wakeups++;
+    } else if (k == 0 && capped) {
+        c->wakeups.backstop_fired++;
+        c->after_backstop = 1;
+    }
     drain_wake(c); /* ours; lead() arms again before the next sleep */
     if (k > 0)
         handle_fd_events(c, ev, k);
+}
+
+/* Whether the pass after a backstop wake-up found work: then UCX's fd had
+ * stayed quiet about it. */
+static void note_backstop_pass(nxc_connector_t *c, unsigned n)
+{
+    if (!c->after_backstop)
+        return;
+    c->after_backstop = 0;
+    if (n > 0)
+        c->wakeups.backstop_served++;
 }
 
 /* How long to keep polling after the last event. Waking a sleeping thread
@@ -368,6 +387,7 @@ static void lead(nxc_connector_t *c, int (*done)(void *), void *arg, uint64_t de
     uint64_t spin_until = nxc_now_ns() + spin_window_ns(c);
     for (unsigned pass = 1; !done(arg); pass++) {
         unsigned n = nxc_progress_locked(c, pass % FD_CHECK_INTERVAL == 0);
+        note_backstop_pass(c, n);
         if (done(arg))
             return;
         uint64_t now = nxc_now_ns();
@@ -650,6 +670,16 @@ int nxc_connector_timeout_ms(nxc_connector_t *c)
     int ms = sleep_limit_ms(c);
     nxc_unlock(c);
     return ms;
+}
+
+int nxc_connector_wakeups(nxc_connector_t *c, nxc_wakeup_stats_t *out)
+{
+    if (c == NULL || out == NULL)
+        return nxc_fail(NXC_ERR_INVALID_ARG, "connector and out must not be NULL");
+    nxc_lock(c);
+    *out = c->wakeups;
+    nxc_unlock(c);
+    return NXC_OK;
 }
 
 unsigned nxc_progress_and_arm(nxc_connector_t *c)

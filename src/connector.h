@@ -45,6 +45,8 @@ struct nxc_connector {
     int             leader;        /* a thread is driving progress in a wait */
     int             sleeping;      /* ... and is blocked in epoll_wait */
     int             armed;         /* nxc_connector_progress left the fd armed */
+    int             after_backstop; /* the leader's last sleep ended by the cap */
+    nxc_wakeup_stats_t wakeups;
     unsigned        followers;     /* threads blocked on `changed` */
     uint64_t        next_peer_serial;
     pthread_t       thread;        /* the optional progress thread */

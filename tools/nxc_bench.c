@@ -54,8 +54,16 @@ void bench_help(void)
 "                  root): two hosts' worth of network on one machine\n"
 "  --net-devices P,A  UCX_NET_DEVICES of the passive and the active worker\n"
 "                  (e.g. their veth ends, with --netns and --tls tcp)\n"
-"  --mem KIND      memory of the buffers: malloc, or ucx (nxc_mem_alloc,\n"
-"                  experimental: UCX shared segments) [default: malloc]\n"
+"  --mem KIND      memory of the buffers: malloc (4 KiB pages), thp (2 MiB-\n"
+"                  aligned, madvise(MADV_HUGEPAGE): transparent huge pages\n"
+"                  where the system allows), or ucx (nxc_mem_alloc: UCX\n"
+"                  shared segments) [default: malloc]\n"
+"  --passive-idle MS  wait MS milliseconds before each timed begin, so that\n"
+"                  the passive worker is asleep in nxc_op_wait when the op\n"
+"                  arrives (a server's case); adds lat_p90 and skips the\n"
+"                  cycle measurement\n"
+"  --passive-spin-us US  the passive worker's spin_us (connector config)\n"
+"  --passive-thread  the passive worker's connector runs a progress thread\n"
 "  --timeout SEC   fail when one step waits longer than this [default: 60]\n"
 "  --json          one JSON object per result line instead of a table\n"
 "  --quick         a smoke run of a few seconds: sizes 8,64K,1M,16M, fewer\n"
@@ -66,7 +74,7 @@ void bench_help(void)
 
 enum {
     O_SIZES = 1, O_DESCS, O_OPS, O_ITERS, O_DURATION, O_WARMUP, O_TLS, O_MEM,
-    O_TIMEOUT, O_JSON, O_QUICK, O_NETNS, O_NETDEV, O_HELP
+    O_TIMEOUT, O_JSON, O_QUICK, O_NETNS, O_NETDEV, O_IDLE, O_PSPIN, O_PTHREAD, O_HELP
 };
 
 static const opt_spec_t bench_opts[] = {
@@ -83,6 +91,9 @@ static const opt_spec_t bench_opts[] = {
     { "quick",    0,   false, O_QUICK },
     { "netns",    0,   true,  O_NETNS },
     { "net-devices", 0, true, O_NETDEV },
+    { "passive-idle", 0, true, O_IDLE },
+    { "passive-spin-us", 0, true, O_PSPIN },
+    { "passive-thread", 0, false, O_PTHREAD },
     { "help",     'h', false, O_HELP },
     { NULL, 0, false, 0 }
 };
@@ -107,11 +118,11 @@ static int parse_ops(const char *text, bench_cfg_t *cfg)
 
 static int check_mem(const char *mem)
 {
-    if (strcmp(mem, "malloc") == 0 || strcmp(mem, "ucx") == 0)
+    if (strcmp(mem, "malloc") == 0 || strcmp(mem, "thp") == 0 || strcmp(mem, "ucx") == 0)
         return 0;
     if (strcmp(mem, "cuda") == 0 || strncmp(mem, "cuda:", 5) == 0)
         return usage_error("--mem %s: not supported (no GPU support in this build)", mem);
-    return usage_error("--mem: unknown memory kind '%s' (malloc or ucx)", mem);
+    return usage_error("--mem: unknown memory kind '%s' (malloc, thp or ucx)", mem);
 }
 
 /* "P,A": two non-empty names without '/' (they name files in /run/netns
@@ -141,6 +152,8 @@ static void bench_defaults(bench_cfg_t *cfg)
     cfg->op_read = cfg->op_write = true;
     cfg->timeout = 60;
     cfg->mem = "malloc";
+    cfg->passive_idle_ms = -1;
+    cfg->passive_spin_us = -1;
 }
 
 static void apply_quick(bench_cfg_t *cfg, bool sizes_set, bool warmup_set)
@@ -183,6 +196,21 @@ static int bench_option(int id, const char *arg, bench_cfg_t *cfg)
         return check_mem(arg);
     case O_NETNS:  return parse_pair("--netns", arg, cfg->netns) ? NXC_EXIT_USAGE : 0;
     case O_NETDEV: return parse_pair("--net-devices", arg, cfg->netdev) ? NXC_EXIT_USAGE : 0;
+    case O_IDLE: {
+        uint64_t ms;
+        if (parse_count("--passive-idle", arg, 0, 60000, &ms) != 0)
+            return NXC_EXIT_USAGE;
+        cfg->passive_idle_ms = (long)ms;
+        return 0;
+    }
+    case O_PSPIN: {
+        uint64_t us;
+        if (parse_count("--passive-spin-us", arg, 0, 1000000, &us) != 0)
+            return NXC_EXIT_USAGE;
+        cfg->passive_spin_us = (long)us;
+        return 0;
+    }
+    case O_PTHREAD: cfg->passive_thread = true; return 0;
     case O_JSON:  cfg->json = true;  return 0;
     case O_QUICK: cfg->quick = true; return 0;
     case O_HELP:  return -1;

@@ -24,8 +24,14 @@ typedef struct bench_cfg {
     double      duration;  /* seconds per timed phase; 0: by --iters */
     double      timeout;   /* seconds any single step may wait */
     const char *tls;       /* --tls, NULL: inherit UCX_TLS */
-    const char *mem;       /* "malloc" or "ucx" */
+    const char *mem;       /* "malloc", "thp" or "ucx" (see bench_buf_alloc) */
     bool        json, quick;
+    /* --passive-idle MS: the active side waits MS ms before each timed
+     * begin, so the passive worker has gone to sleep in nxc_op_wait;
+     * negative: not set (back to back). */
+    long        passive_idle_ms;
+    long        passive_spin_us;   /* --passive-spin-us; negative: default */
+    bool        passive_thread;    /* --passive-thread */
     /* --netns P,A: the passive and the active worker's network namespaces
      * (names under /run/netns); --net-devices P,A: their UCX_NET_DEVICES.
      * Empty strings: not set. */
@@ -41,13 +47,15 @@ uint64_t bench_iters(const bench_cfg_t *cfg, uint64_t size);
 /* Buffers of one side: one contiguous region split into descriptors. */
 typedef struct bench_buf {
     nxc_connector_t  *owner;  /* set when the memory came from nxc_mem_alloc */
+    uint64_t          mapped; /* bytes mmapped ("thp"), 0 otherwise */
     uint8_t          *base;
     uint64_t          size;
     nxc_descriptor_t *descs;
     size_t            n;
 } bench_buf_t;
 
-/* mem: "malloc", or "ucx" for the connector's allocator (nxc_mem_alloc). */
+/* mem: "malloc" (4 KiB pages), "thp" (2 MiB-aligned, madvise(MADV_HUGEPAGE))
+ * or "ucx" for the connector's allocator (nxc_mem_alloc). */
 int  bench_buf_alloc(bench_buf_t *b, uint64_t size, size_t ndescs, const char *mem,
                      nxc_connector_t *c);
 void bench_buf_free(bench_buf_t *b);
@@ -56,8 +64,9 @@ void pattern_fill(uint8_t *p, uint64_t n, uint64_t seed);
 int64_t pattern_check(const uint8_t *p, uint64_t n, uint64_t seed);
 uint8_t pattern_byte(uint64_t offset, uint64_t seed);
 
-/* Creates the role's connector, printing the failure. */
-int bench_connector(const char *role, nxc_connector_t **out);
+/* Creates the role's connector, printing the failure; the passive one
+ * takes --passive-spin-us and --passive-thread. */
+int bench_connector(const bench_cfg_t *cfg, const char *role, nxc_connector_t **out);
 
 /* The two roles, each on its end of the channel; return an exit code. */
 int bench_active(const bench_cfg_t *cfg, int fd);
@@ -68,9 +77,13 @@ typedef struct bench_result {
     nxc_op_kind_t kind;
     uint64_t      size, desc_size, descs, iters, warmup, cycle_iters;
     double        gbps;
-    double        lat_p50_us, lat_p99_us;
-    double        plat_p50_us, plat_p99_us;
+    double        lat_p50_us, lat_p90_us, lat_p99_us;
+    double        plat_p50_us, plat_p90_us, plat_p99_us;
     double        cycle_ops_per_s;
+    /* The passive worker's sleeps during the timed phase: all, and those
+     * ended by its safety bound rather than by the message
+     * (nxc_connector_wakeups). */
+    uint64_t      pasv_sleeps, pasv_backstop_fired, pasv_backstop_served;
 } bench_result_t;
 
 void report_header(const bench_cfg_t *cfg);

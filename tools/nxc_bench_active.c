@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "nxc_bench.h"
@@ -183,6 +184,17 @@ static int recv_times(active_t *a, const uint64_t *t0, size_t n, measure_t *m)
     return 0;
 }
 
+/* --passive-idle: lets the passive worker fall asleep before the next op. */
+static void idle_before_op(const active_t *a)
+{
+    long ms = a->cfg->passive_idle_ms;
+    if (ms <= 0)
+        return;
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
 /* N ops: the passive side creates them all and sends their metadata first;
  * only begin -> completion is timed here. */
 static int run_batch(active_t *a, size_t n, measure_t *m)
@@ -193,6 +205,7 @@ static int run_batch(active_t *a, size_t n, measure_t *m)
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = recv_metadata(a, &md[i]);
     for (size_t i = 0; i < n && rc == 0; i++) {
+        idle_before_op(a);
         rc = transfer(a, md[i], &t0[i], &t1);
         if (rc == 0 && m) {
             m->busy_ns += t1 - t0[i];
@@ -273,6 +286,22 @@ static int measure_cycle(active_t *a, uint64_t count, bench_result_t *r)
     return 0;
 }
 
+/* ---- the passive worker's wake-ups ------------------------------------------ */
+
+typedef struct wakes {
+    unsigned long long sleeps, fd, fired, served;
+} wakes_t;
+
+static int passive_wakes(active_t *a, wakes_t *w)
+{
+    char *rest;
+    if (send_cmd(a, "WAKES") != 0 || expect(a, "WAKES ", &rest, NULL) != 0)
+        return -1;
+    if (sscanf(rest, "%llu %llu %llu %llu", &w->sleeps, &w->fd, &w->fired, &w->served) != 4)
+        return runtime_error("bench: bad WAKES line from the passive worker");
+    return 0;
+}
+
 /* ---- one configuration ------------------------------------------------------ */
 
 static int setup(active_t *a, nxc_op_kind_t kind, uint64_t size, uint64_t descs)
@@ -295,8 +324,10 @@ static void summarize(active_t *a, measure_t *m, bench_result_t *r)
     r->iters = m->ops;
     r->gbps = m->busy_ns ? (double)a->buf.size * (double)m->ops / (double)m->busy_ns : 0;
     r->lat_p50_us = samples_percentile_us(&m->lat, 50);
+    r->lat_p90_us = samples_percentile_us(&m->lat, 90);
     r->lat_p99_us = samples_percentile_us(&m->lat, 99);
     r->plat_p50_us = samples_percentile_us(&m->plat, 50);
+    r->plat_p90_us = samples_percentile_us(&m->plat, 90);
     r->plat_p99_us = samples_percentile_us(&m->plat, 99);
 }
 
@@ -305,6 +336,7 @@ static int run_config(active_t *a, nxc_op_kind_t kind, uint64_t size, uint64_t d
     bench_result_t r = { .kind = kind, .size = size, .descs = descs,
                          .desc_size = size / descs, .warmup = a->cfg->warmup };
     measure_t m = { 0 };
+    wakes_t w0, w1;
     uint64_t iters = bench_iters(a->cfg, size);
     uint64_t seed = size * 31 + descs * 7 + (uint64_t)kind;
     int rc = setup(a, kind, size, descs);
@@ -313,12 +345,19 @@ static int run_config(active_t *a, nxc_op_kind_t kind, uint64_t size, uint64_t d
     if (rc == 0 && a->cfg->warmup)
         rc = run_ops(a, "warmup", a->cfg->warmup, NULL);
     if (rc == 0)
+        rc = passive_wakes(a, &w0);
+    if (rc == 0)
         rc = run_ops(a, "timed", iters, &m);
     if (rc == 0)
+        rc = passive_wakes(a, &w1);
+    if (rc == 0 && a->cfg->passive_idle_ms < 0)
         rc = measure_cycle(a, iters, &r);
     progress_clear(a);
     if (rc == 0) {
         summarize(a, &m, &r);
+        r.pasv_sleeps = w1.sleeps - w0.sleeps;
+        r.pasv_backstop_fired = w1.fired - w0.fired;
+        r.pasv_backstop_served = w1.served - w0.served;
         rc = report_result(a->cfg, &r);
     }
     samples_free(&m.lat);
@@ -345,7 +384,7 @@ int bench_active(const bench_cfg_t *cfg, int fd)
 {
     active_t a = { .cfg = cfg, .tty = isatty(2) != 0 };
     chan_init(&a.ch, fd);
-    if (bench_connector("active", &a.conn) != 0)
+    if (bench_connector(cfg, "active", &a.conn) != 0)
         return NXC_EXIT_RUNTIME;
     report_header(cfg);
     int rc = 0;

@@ -2,33 +2,60 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "nxc_bench.h"
+
+#define HUGE_PAGE (2ull << 20)
+
+/* Anonymous memory on a 2 MiB boundary, advised to be backed by
+ * transparent huge pages (honoured when THP is "madvise" or "always"). */
+static void *thp_alloc(uint64_t size, uint64_t *mapped)
+{
+    uint64_t len = (size + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+    uint8_t *raw = mmap(NULL, len + HUGE_PAGE, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED)
+        return NULL;
+    uintptr_t start = ((uintptr_t)raw + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+    if (start > (uintptr_t)raw)
+        munmap(raw, start - (uintptr_t)raw);
+    uintptr_t end = start + len, raw_end = (uintptr_t)raw + len + HUGE_PAGE;
+    if (raw_end > end)
+        munmap((void *)end, raw_end - end);
+    (void)madvise((void *)start, len, MADV_HUGEPAGE);
+    *mapped = len;
+    return (void *)start;
+}
 
 int bench_buf_alloc(bench_buf_t *b, uint64_t size, size_t ndescs, const char *mem,
                     nxc_connector_t *c)
 {
     void *p = NULL;
+    uint64_t bytes = size ? size : 1;
     memset(b, 0, sizeof *b);
     if (strcmp(mem, "ucx") == 0) {
-        int rc = nxc_mem_alloc(c, size ? size : 1, &p);
+        int rc = nxc_mem_alloc(c, bytes, &p);
         if (rc != NXC_OK)
             return runtime_error("bench: nxc_mem_alloc(%llu): %s (%s)",
                                  (unsigned long long)size, nxc_strerror(rc), nxc_last_error());
         b->owner = c;
-    } else if (posix_memalign(&p, 4096, size ? size : 1) != 0) {
+    } else if (strcmp(mem, "thp") == 0) {
+        p = thp_alloc(bytes, &b->mapped);
+        if (p == NULL)
+            return runtime_error("bench: cannot map %llu bytes", (unsigned long long)size);
+    } else if (posix_memalign(&p, 4096, bytes) != 0) {
         return runtime_error("bench: cannot allocate %llu bytes",
                              (unsigned long long)size);
     }
-    memset(p, 0, size ? size : 1); /* fault the pages in before timing */
-    b->descs = calloc(ndescs, sizeof *b->descs);
+    memset(p, 0, bytes); /* fault the pages in before timing */
     b->base = p;
+    b->descs = calloc(ndescs, sizeof *b->descs);
     if (!b->descs) {
         bench_buf_free(b);
         return runtime_error("bench: cannot allocate %zu descriptors", ndescs);
     }
-    b->base = p;
     b->size = size;
     b->n = ndescs;
     split_descs(p, size, ndescs, b->descs);
@@ -39,6 +66,8 @@ void bench_buf_free(bench_buf_t *b)
 {
     if (b->owner != NULL)
         nxc_mem_free(b->owner, b->base);
+    else if (b->mapped != 0)
+        munmap(b->base, b->mapped);
     else
         free(b->base);
     free(b->descs);
@@ -123,11 +152,19 @@ double samples_percentile_us(samples_t *s, double p)
     return (double)s->v[rank - 1] / 1000.0;
 }
 
-int bench_connector(const char *role, nxc_connector_t **out)
+int bench_connector(const bench_cfg_t *bc, const char *role, nxc_connector_t **out)
 {
     char name[64];
     snprintf(name, sizeof name, "nxc-bench-%s-%ld", role, (long)getpid());
     nxc_connector_config_t cfg = { .field_mask = NXC_CONFIG_NAME, .name = name };
+    if (strcmp(role, "passive") == 0 && bc->passive_spin_us >= 0) {
+        cfg.field_mask |= NXC_CONFIG_SPIN_US;
+        cfg.spin_us = (unsigned)bc->passive_spin_us;
+    }
+    if (strcmp(role, "passive") == 0 && bc->passive_thread) {
+        cfg.field_mask |= NXC_CONFIG_PROGRESS_THREAD;
+        cfg.progress_thread = 1;
+    }
     int rc = nxc_connector_create(&cfg, out);
     if (rc != NXC_OK)
         return lib_error(rc, "bench: %s worker: cannot create a connector", role);

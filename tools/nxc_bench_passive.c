@@ -5,6 +5,7 @@
  *   VERIFY SEED          one checked op          -> MD json, then VOK | VBAD ...
  *   BATCH N              N ops created up front  -> N x MD json, then TS t1..tN
  *   CYCLE N              N ops one at a time     -> MD json (each), then CDONE
+ *   WAKES                wake-up counters        -> WAKES sleeps fd fired served
  *   QUIT                 exit 0
  * Any failure is reported as "ERR <sentence>" and ends the worker. */
 #include <stdarg.h>
@@ -211,6 +212,17 @@ static int cmd_cycle(passive_t *p, const char *args)
     return send_line(p, "CDONE");
 }
 
+static int cmd_wakes(passive_t *p)
+{
+    nxc_wakeup_stats_t w;
+    int rc = nxc_connector_wakeups(p->conn, &w);
+    if (rc != NXC_OK)
+        return fail_lib(p, rc, "connector_wakeups");
+    return send_line(p, "WAKES %llu %llu %llu %llu", (unsigned long long)w.sleeps,
+                     (unsigned long long)w.fd_wakeups, (unsigned long long)w.backstop_fired,
+                     (unsigned long long)w.backstop_served);
+}
+
 /* Runs one command; 1 after QUIT. */
 static int dispatch(passive_t *p, const char *line)
 {
@@ -218,6 +230,7 @@ static int dispatch(passive_t *p, const char *line)
     if (strncmp(line, "VERIFY ", 7) == 0) return cmd_verify(p, line + 7);
     if (strncmp(line, "BATCH ", 6) == 0)  return cmd_batch(p, line + 6);
     if (strncmp(line, "CYCLE ", 6) == 0)  return cmd_cycle(p, line + 6);
+    if (strcmp(line, "WAKES") == 0)       return cmd_wakes(p);
     if (strcmp(line, "QUIT") == 0)        return 1;
     return fail(p, "unknown command '%.40s'", line);
 }
@@ -226,7 +239,7 @@ int bench_passive(const bench_cfg_t *cfg, int fd)
 {
     passive_t p = { .cfg = cfg };
     chan_init(&p.ch, fd);
-    if (bench_connector("passive", &p.conn) != 0)
+    if (bench_connector(cfg, "passive", &p.conn) != 0)
         return NXC_EXIT_RUNTIME;
     int rc = 0;
     while (rc == 0) {

@@ -39,13 +39,20 @@ void report_header(const bench_cfg_t *cfg)
     const char *pin = getenv("NXC_BENCH_PINNING");
     printf("# nxc bench: mem=%s tls=%s; workers: %s; GB/s = 1e9 B/s\n",
            cfg->mem, bench_tls(), pin ? pin : "not pinned");
+    if (cfg->passive_idle_ms >= 0 || cfg->passive_spin_us >= 0 || cfg->passive_thread)
+        printf("# passive worker: idle %ld ms before each op, spin_us %s, %s\n",
+               cfg->passive_idle_ms < 0 ? 0 : cfg->passive_idle_ms,
+               cfg->passive_spin_us < 0 ? "default" : "set",
+               cfg->passive_thread ? "progress thread" : "no progress thread");
     printf("# timed: begin_* -> completion on the active side, metadata parsed "
            "beforehand, endpoint warm (GB/s, lat)\n"
            "# passive: active begin_* -> passive op complete; cycle: create, "
-           "metadata, socket, parse, begin, complete both, release\n");
-    printf("%-5s %9s %5s %9s %6s %8s %10s %10s %11s %11s %11s\n", "op", "size",
-           "descs", "desc_size", "iters", "GB/s", "lat_p50_us", "lat_p99_us",
-           "pasv_p50_us", "pasv_p99_us", "cycle_ops/s");
+           "metadata, socket, parse, begin, complete both, release\n"
+           "# backstop: the passive worker's sleeps in the timed phase ended by its safety "
+           "bound that then found work / all ended by it\n");
+    printf("%-5s %9s %5s %9s %6s %8s %10s %10s %10s %11s %11s %11s %9s\n", "op", "size",
+           "descs", "desc_size", "iters", "GB/s", "lat_p50_us", "lat_p90_us", "lat_p99_us",
+           "pasv_p50_us", "pasv_p90_us", "cycle_ops/s", "backstop");
     fflush(stdout);
 }
 
@@ -66,24 +73,30 @@ static void report_json(const bench_cfg_t *cfg, const bench_result_t *r)
     json_string(bench_tls());
     printf(",\"size\":%" PRIu64 ",\"desc_size\":%" PRIu64 ",\"descs\":%" PRIu64
            ",\"iters\":%" PRIu64 ",\"warmup\":%" PRIu64 ",\"gbps\":%.6g"
-           ",\"lat_p50_us\":%.3f,\"lat_p99_us\":%.3f"
-           ",\"passive_lat_p50_us\":%.3f,\"passive_lat_p99_us\":%.3f"
+           ",\"lat_p50_us\":%.3f,\"lat_p90_us\":%.3f,\"lat_p99_us\":%.3f"
+           ",\"passive_lat_p50_us\":%.3f,\"passive_lat_p90_us\":%.3f"
+           ",\"passive_lat_p99_us\":%.3f"
            ",\"cycle_ops_per_s\":%.3f,\"cycle_iters\":%" PRIu64
+           ",\"passive_idle_ms\":%ld,\"passive_spin_us\":%ld,\"passive_thread\":%s"
+           ",\"passive_sleeps\":%" PRIu64 ",\"passive_backstop_fired\":%" PRIu64
+           ",\"passive_backstop_served\":%" PRIu64
            ",\"verified\":true,\"timed\":\"begin->complete\"}\n",
            r->size, r->desc_size, r->descs, r->iters, r->warmup, r->gbps,
-           r->lat_p50_us, r->lat_p99_us, r->plat_p50_us, r->plat_p99_us,
-           r->cycle_ops_per_s, r->cycle_iters);
+           r->lat_p50_us, r->lat_p90_us, r->lat_p99_us, r->plat_p50_us, r->plat_p90_us,
+           r->plat_p99_us, r->cycle_ops_per_s, r->cycle_iters, cfg->passive_idle_ms,
+           cfg->passive_spin_us, cfg->passive_thread ? "true" : "false", r->pasv_sleeps,
+           r->pasv_backstop_fired, r->pasv_backstop_served);
 }
 
 static void report_row(const bench_result_t *r)
 {
     char size[32], dsize[32];
-    printf("%-5s %9s %5" PRIu64 " %9s %6" PRIu64 " %8.3f %10.1f %10.1f %11.1f "
-           "%11.1f %11.1f\n",
+    printf("%-5s %9s %5" PRIu64 " %9s %6" PRIu64 " %8.3f %10.1f %10.1f %10.1f %11.1f "
+           "%11.1f %11.1f %4" PRIu64 "/%-4" PRIu64 "\n",
            op_name(r->kind), human_bytes(r->size, size, sizeof size), r->descs,
            human_bytes(r->desc_size, dsize, sizeof dsize), r->iters, r->gbps,
-           r->lat_p50_us, r->lat_p99_us, r->plat_p50_us, r->plat_p99_us,
-           r->cycle_ops_per_s);
+           r->lat_p50_us, r->lat_p90_us, r->lat_p99_us, r->plat_p50_us, r->plat_p90_us,
+           r->cycle_ops_per_s, r->pasv_backstop_served, r->pasv_backstop_fired);
 }
 
 int report_result(const bench_cfg_t *cfg, const bench_result_t *r)

@@ -101,4 +101,33 @@ for op in read write; do
     else fail "corrupted $op: exit $RC: $(cat "$TMP/err")"; fi
 done
 
+# 8. --passive-idle: the passive worker sleeps before each op (a server's
+#    case); each line names the idle time and the passive's configuration,
+#    and the passive did sleep (its wake-up counters reach the report).
+for cfg in "" "--passive-spin-us 0" "--passive-thread"; do
+    # shellcheck disable=SC2086
+    run bench --json --sizes 8,64K --iters 4 --warmup 1 --passive-idle 5 $cfg
+    if [ "$RC" -eq 0 ] && python3 - "$TMP/out" "$cfg" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+cfg = sys.argv[2]
+ok = len(rows) == 4 and all(
+    r["passive_idle_ms"] == 5 and r["iters"] == 4 and r["lat_p50_us"] > 0
+    and r["lat_p90_us"] >= r["lat_p50_us"] and r["passive_sleeps"] >= 1
+    and r["passive_backstop_served"] <= r["passive_backstop_fired"]
+    and r["passive_thread"] == ("thread" in cfg)
+    and r["passive_spin_us"] == (0 if "spin" in cfg else -1) for r in rows)
+sys.exit(0 if ok else 1)
+PY
+    then pass; else fail "bench --passive-idle 5 $cfg: exit $RC"; cat "$TMP/out" "$TMP/err" >&2; fi
+done
+
+# 9. --mem thp: huge-page user memory moves correctly (checked transfer).
+run bench --json --mem thp --sizes 4K,4M --iters 5 --warmup 1
+if [ "$RC" -eq 0 ] && [ "$(grep -c '"mem":"thp"' "$TMP/out")" -eq 4 ]; then pass
+else fail "bench --mem thp: exit $RC"; cat "$TMP/out" "$TMP/err" >&2; fi
+run bench --mem huge --sizes 4K
+if [ "$RC" -eq 2 ] && grep -q "malloc, thp or ucx" "$TMP/err"; then pass
+else fail "bench --mem huge: exit $RC (expected 2 with the kinds named)"; fi
+
 finish

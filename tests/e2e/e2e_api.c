@@ -120,10 +120,17 @@ static void test_connector_create(void)
     CHECK(nxc_connector_timeout_ms(c1) == -1, "an idle connector asks for a %d ms timeout",
           nxc_connector_timeout_ms(c1));
     EXPECT_FAIL(nxc_connector_progress(NULL), NXC_ERR_INVALID_ARG);
+    nxc_wakeup_stats_t w;
+    memset(&w, 0xff, sizeof w);
+    CHECK_RC(nxc_connector_wakeups(c1, &w), NXC_OK);
+    CHECK(w.sleeps == 0 && w.fd_wakeups == 0 && w.backstop_fired == 0 &&
+          w.backstop_served == 0, "a connector that never waited reports wake-ups");
+    EXPECT_FAIL(nxc_connector_wakeups(NULL, &w), NXC_ERR_INVALID_ARG);
+    EXPECT_FAIL(nxc_connector_wakeups(c1, NULL), NXC_ERR_INVALID_ARG);
     nxc_connector_destroy(c1);
     nxc_connector_destroy(c2);
     nxc_connector_destroy(NULL); /* no-op */
-    g_checks += 12;
+    g_checks += 16;
 }
 
 static void set_descs(nxc_descriptor_t *d, e2e_bufs_t *b)
