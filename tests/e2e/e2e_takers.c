@@ -298,8 +298,11 @@ enum { UNORDERED, TAKEN, AFTER };
 
 static void second_reader(size_t size, int when)
 {
-    static const char *const names[] = { "two readers at once", "a reader while another "
-                                         "reads", "a reader after completion" };
+    static const char *const names[] = {
+        "two readers at once",
+        "a reader while another reads",
+        "a reader after completion",
+    };
     const char *what = names[when];
     side_t p, r1, r2;
     side_alloc(&p, size, 0x66);
