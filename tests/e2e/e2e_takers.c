@@ -35,6 +35,7 @@
 
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,7 +52,7 @@ static int rma(void)
     return proto != NULL && strcmp(proto, "rma") == 0;
 }
 static int g_checks;
-static volatile int g_stop;
+static atomic_int g_stop;
 
 static void *drive_p(void *arg)
 {
