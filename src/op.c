@@ -390,8 +390,8 @@ static void on_end(nxc_connector_t *c, nxc_op_t *op, const nxc_ctrl_msg_t *m)
 static const char *nack_sentence(uint8_t reason)
 {
     switch (reason) {
-    case NXC_NACK_CANCELLED: return "cancelled its op before accepting this one's data";
-    case NXC_NACK_RELEASED:  return "released its op before accepting this one's data";
+    case NXC_NACK_CANCELLED: return "cancelled its op before this one could complete";
+    case NXC_NACK_RELEASED:  return "released its op before this one could complete";
     case NXC_NACK_COMPLETED: return "had already completed that op (an earlier read or write "
                                     "with the same metadata, from this or another worker, "
                                     "finished it)";
