@@ -143,7 +143,8 @@ static void landed(nxc_op_t *op, ucs_status_t st, size_t len)
     if (op->passive) {
         nxc_op_check_landed(op);
     } else if (op->receiving == 0 &&
-               ((op->status == NXC_OP_IN_PROGRESS && op->landed == op->expected) ||
+               ((op->status == NXC_OP_IN_PROGRESS &&
+                 (op->landed == op->expected || op->refused)) ||
                 op->status == NXC_OP_CANCELLED)) {
         nxc_transport_moved(op, UCS_OK);
     }

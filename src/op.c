@@ -394,8 +394,8 @@ static void on_end(nxc_connector_t *c, nxc_op_t *op, const nxc_ctrl_msg_t *m)
 static const char *nack_sentence(uint8_t reason)
 {
     switch (reason) {
-    case NXC_NACK_CANCELLED: return "cancelled its op before accepting this one's data";
-    case NXC_NACK_RELEASED:  return "released its op before accepting this one's data";
+    case NXC_NACK_CANCELLED: return "cancelled its op before this one could complete";
+    case NXC_NACK_RELEASED:  return "released its op before this one could complete";
     case NXC_NACK_COMPLETED: return "had already completed that op (an earlier read or write "
                                     "with the same metadata, from this or another worker, "
                                     "finished it)";
@@ -419,8 +419,22 @@ static void on_answer(nxc_connector_t *c, const nxc_ctrl_msg_t *m)
     if (m->type == NXC_CTRL_ACK)
         nxc_op_finish(op, NXC_OP_COMPLETE, NXC_OK, "complete");
     else
+        nxc_op_refused(op, m->reason ? m->reason : NXC_NACK_CLOSED);
+}
+
+/* Whether requests of an active op may still read or write its buffers. */
+static int still_moving(const nxc_op_t *op)
+{
+    return !op->moved && (op->kind == NXC_OP_WRITE || op->proto == NXC_PROTO_RMA ||
+                          op->receiving > 0);
+}
+
+void nxc_op_refused(nxc_op_t *op, uint8_t reason)
+{
+    op->refused = reason;
+    if (!still_moving(op))
         nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_PEER_ABORTED, "refused: worker '%s' %s",
-                      op->peer->name, nack_sentence(m->reason));
+                      op->peer->name, nack_sentence(reason));
 }
 
 void nxc_op_on_ctrl(nxc_connector_t *c, const nxc_ctrl_msg_t *m)

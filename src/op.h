@@ -42,6 +42,8 @@ struct nxc_op {
     uint64_t          tag;        /* active: ours; passive: the owner's (0: no owner yet) */
     nxc_peer_t       *peer;       /* target (active) or initiator once known (passive) */
     int               done_sent;  /* active: DONE left, an ACK may complete it */
+    int               moved;      /* active: the data movement is over (transport_moved) */
+    uint8_t           refused;    /* active: a NACK's reason, held until it is over */
     uint8_t           close_reason; /* passive: NACK reason if cancelled (or released) */
     struct nxc_op    *open_prev, *open_next;   /* connector's list of live ops */
     struct nxc_op    *key_next;                /* key table chain */
@@ -108,6 +110,12 @@ void nxc_op_on_ctrl(nxc_connector_t *c, const nxc_ctrl_msg_t *msg);
 /* Completes a passive op of the AM protocol once DONE was heard and every
  * buffer has landed. */
 void nxc_op_check_landed(nxc_op_t *op);
+
+/* The passive side refused an active op (NACK `reason`): it ends ERRORED,
+ * PEER_ABORTED with a sentence saying why - at once if its transfer is
+ * over, else when it is (nxc_transport_moved), so that an op that ended
+ * has no request left reading or writing its buffers. */
+void nxc_op_refused(nxc_op_t *op, uint8_t reason);
 
 /* Release with the connector lock held (connector teardown). */
 void nxc_op_release_locked(nxc_op_t *op);

@@ -707,6 +707,11 @@ int nxc_status_means_peer_gone(ucs_status_t st)
 void nxc_transport_moved(nxc_op_t *op, ucs_status_t st)
 {
     nxc_peer_t *p = op->peer;
+    op->moved = 1;
+    if (op->refused) {
+        nxc_op_refused(op, op->refused); /* its NACK came first: now it ends */
+        return;
+    }
     if (st == UCS_ERR_REJECTED)
         return; /* the passive side refused our data, and says why in its NACK */
     if (st != UCS_OK) {

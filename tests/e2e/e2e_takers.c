@@ -35,6 +35,7 @@
 
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,7 +52,7 @@ static int rma(void)
     return proto != NULL && strcmp(proto, "rma") == 0;
 }
 static int g_checks;
-static volatile int g_stop;
+static atomic_int g_stop;
 
 static void *drive_p(void *arg)
 {
@@ -298,8 +299,11 @@ enum { UNORDERED, TAKEN, AFTER };
 
 static void second_reader(size_t size, int when)
 {
-    static const char *const names[] = { "two readers at once", "a reader while another "
-                                         "reads", "a reader after completion" };
+    static const char *const names[] = {
+        "two readers at once",
+        "a reader while another reads",
+        "a reader after completion",
+    };
     const char *what = names[when];
     side_t p, r1, r2;
     side_alloc(&p, size, 0x66);
