@@ -325,7 +325,8 @@ static int ms_until(uint64_t deadline)
 
 static int sleep_limit_ms(const nxc_connector_t *c)
 {
-    return c->n_in_progress > 0 || c->passive_keys.count > 0 ? BUSY_SLEEP_MAX_MS : -1;
+    return c->n_in_progress > 0 || c->passive_keys.count > 0 || c->n_answering > 0
+               ? BUSY_SLEEP_MAX_MS : -1;
 }
 
 /* Sleeps on the epoll fd without the lock. The transport must be armed. */

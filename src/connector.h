@@ -84,6 +84,7 @@ struct nxc_connector {
     }              *allocations;
     ucs_status_ptr_t *closing;     /* endpoint close requests still running */
     size_t          n_closing, cap_closing;
+    unsigned        n_answering;   /* passive ops whose ACK/NACK has not left yet */
     unsigned        failing_peers; /* peers reported dead, failed after a drain */
     unsigned        unreached_peers; /* peers that have not answered yet (a hint:
                                         nxc_peers_check_reached recounts) */

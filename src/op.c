@@ -472,22 +472,26 @@ int nxc_op_metadata(nxc_op_t *op, const char **json, size_t *len)
     return NXC_OK;
 }
 
+/* A passive op's wait also lets its ACK or NACK leave: a worker that stops
+ * driving its connector once its op is COMPLETE must not strand the peer's
+ * op, which completes only when that answer arrives. */
+static int op_final(void *arg)
+{
+    const nxc_op_t *op = arg;
+    return nxc_op_is_final(op) && !op->answering;
+}
+
 nxc_op_status_t nxc_op_status(nxc_op_t *op)
 {
     if (op == NULL || nxc_check_process(op->c) != NXC_OK)
         return NXC_OP_UNINITIALIZED;
     nxc_connector_t *c = op->c;
     nxc_lock(c);
-    if (!nxc_op_is_final(op))
+    if (!op_final(op))
         nxc_progress_locked(c, 1);
     nxc_op_status_t st = op->status;
     nxc_unlock(c);
     return st;
-}
-
-static int op_final(void *arg)
-{
-    return nxc_op_is_final(arg);
 }
 
 static int outcome(const nxc_op_t *op)
@@ -516,7 +520,7 @@ int nxc_op_wait(nxc_op_t *op, int timeout_ms)
                                        : nxc_now_ns() + (uint64_t)timeout_ms * 1000000ull;
     nxc_lock(c);
     int rc;
-    if (nxc_drive_until(c, op_final, op, deadline) != NXC_OK)
+    if (nxc_drive_until(c, op_final, op, deadline) != NXC_OK && !nxc_op_is_final(op))
         rc = nxc_fail(NXC_ERR_TIMED_OUT, "the op is still %s after %d ms",
                       nxc_op_status_name(op->status), timeout_ms);
     else

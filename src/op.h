@@ -45,6 +45,7 @@ struct nxc_op {
     int               moved;      /* active: the data movement is over (transport_moved) */
     uint8_t           refused;    /* active: a NACK's reason, held until it is over */
     uint8_t           close_reason; /* passive: NACK reason if cancelled (or released) */
+    int               answering;  /* passive: its ACK/NACK has not left this process yet */
     struct nxc_op    *open_prev, *open_next;   /* connector's list of live ops */
     struct nxc_op    *key_next;                /* key table chain */
     struct nxc_keytable *key_table;            /* the table holding it, or NULL */

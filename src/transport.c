@@ -647,8 +647,12 @@ static int send_begin(nxc_op_t *op)
 
 static void told_sent(nxc_op_t *op, ucs_status_t st)
 {
-    (void)op;
     (void)st; /* an owner that is gone needs no answer */
+    if (op->answering) {
+        op->answering = 0;
+        op->c->n_answering--;
+        nxc_notify_change(op->c);
+    }
 }
 
 static void told_sent_cb(void *req, ucs_status_t st, void *user)
@@ -662,6 +666,10 @@ void nxc_transport_tell_owner(nxc_op_t *op, uint8_t type, uint8_t reason)
 {
     nxc_ctrl_msg_t m = our_ctrl_msg(op->c, op->key, op->tag, type, 0);
     m.reason = reason;
+    if (op->peer->ep != NULL && !op->peer->dead) { /* else send_ctrl sends nothing */
+        op->answering = 1;
+        op->c->n_answering++;
+    }
     send_ctrl(op, &m, op->ctrl_end, told_sent_cb, told_sent);
 }
 
