@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "registration.h"
 
 
 /* Whether an endpoint to a peer should ask UCX for peer-failure reports.
@@ -169,6 +170,8 @@ int nxc_transport_init(nxc_connector_t *c)
         rc = create_worker(c);
     if (rc == NXC_OK)
         rc = add_to_epoll(c->epfd, c->ucx_efd, 0 /* NXC_TAG_UCX */);
+    if (rc == NXC_OK)
+        rc = nxc_regcache_init(c, c->reg_cache);
     return rc;
 }
 
@@ -199,6 +202,8 @@ static void park_worker(nxc_connector_t *c)
 
 void nxc_transport_fini(nxc_connector_t *c)
 {
+    if (c->context != NULL)
+        nxc_registrations_fini(c);
     if (c->worker_addr != NULL)
         ucp_worker_release_address(c->worker, c->worker_addr);
     if (c->zombies != NULL && c->worker != NULL) {
@@ -258,52 +263,27 @@ static size_t merge_spans(const nxc_descriptor_t *descs, size_t n, nxc_descripto
     return m;
 }
 
-static struct nxc_allocation *allocation_of(nxc_connector_t *c, uintptr_t p, size_t len)
+/* The region of one span for the op's blob. Its rkey is the registration's
+ * (borrowed: the op holds the registration until unexpose), and reaches the
+ * whole registration, which may be larger than the span (see the header's
+ * exposure rules for registered memory). */
+static int map_region(nxc_connector_t *c, const nxc_descriptor_t *span,
+                      nxc_registration_t **reg, nxc_region_t *region)
 {
-    for (struct nxc_allocation *a = c->allocations; a != NULL; a = a->next)
-        if (p >= a->base && len <= a->len && p - a->base <= a->len - len)
-            return a;
-    return NULL;
-}
-
-static int map_region(nxc_connector_t *c, const nxc_descriptor_t *span, ucp_mem_h *memh,
-                      nxc_region_t *region)
-{
-    struct nxc_allocation *a = allocation_of(c, (uintptr_t)span->ptr, span->size);
-    ucp_mem_h h = a != NULL ? a->memh : NULL;
-    if (h == NULL) {
-        ucp_mem_map_params_t params = {
-            .field_mask = UCP_MEM_MAP_PARAM_FIELD_ADDRESS | UCP_MEM_MAP_PARAM_FIELD_LENGTH,
-            .address = span->ptr,
-            .length = span->size,
-        };
-        ucs_status_t st = ucp_mem_map(c->context, &params, &h);
-        if (st != UCS_OK)
-            return nxc_fail(NXC_ERR_TRANSPORT, "registering %zu bytes at %p failed: %s",
-                            span->size, span->ptr, ucs_status_string(st));
-        *memh = h;
-    }
-    void *rkey;
-    size_t rkey_len;
-    ucs_status_t st = ucp_rkey_pack(c->context, h, &rkey, &rkey_len);
-    if (st != UCS_OK) {
-        if (*memh != NULL)
-            ucp_mem_unmap(c->context, *memh);
-        *memh = NULL;
-        return ucx_fail(st, "ucp_rkey_pack");
-    }
+    int rc = nxc_reg_for_span(c, span, reg);
+    if (rc != NXC_OK)
+        return rc;
     region->base = (uint64_t)(uintptr_t)span->ptr;
     region->len = span->size;
-    region->flags = a != NULL ? NXC_REGION_UCX_ALLOCATED : 0;
-    region->rkey = rkey;
-    region->rkey_len = (uint32_t)rkey_len;
+    region->flags = (*reg)->origin == NXC_REG_ALLOC ? NXC_REGION_UCX_ALLOCATED : 0;
+    region->rkey = (*reg)->rkey;
+    region->rkey_len = (uint32_t)(*reg)->rkey_len;
     return NXC_OK;
 }
 
 void nxc_transport_free_regions(nxc_region_t *regions, uint32_t n_regions)
 {
-    for (uint32_t i = 0; regions != NULL && i < n_regions; i++)
-        ucp_rkey_buffer_release((void *)regions[i].rkey);
+    (void)n_regions; /* their rkeys belong to the op's registrations */
     free(regions);
 }
 
@@ -313,21 +293,22 @@ int nxc_transport_expose(nxc_op_t *op, nxc_region_t **regions_out, uint32_t *n_o
     nxc_descriptor_t *spans = malloc((op->n + 1) * sizeof(*spans));
     size_t n_spans = spans ? merge_spans(op->descs, op->n, spans) : 0;
     nxc_region_t *regions = calloc(n_spans + 1, sizeof(*regions));
-    op->memh = calloc(n_spans + 1, sizeof(*op->memh));
-    if (spans == NULL || regions == NULL || op->memh == NULL) {
+    op->regs = calloc(n_spans + 1, sizeof(*op->regs));
+    if (spans == NULL || regions == NULL || op->regs == NULL) {
         free(spans);
         free(regions);
+        nxc_transport_unexpose(op);
         return nxc_fail(NXC_ERR_NO_MEMORY, "no memory for %zu registrations", op->n);
     }
     int rc = NXC_OK;
     for (size_t i = 0; i < n_spans && rc == NXC_OK; i++) {
-        rc = map_region(c, &spans[i], &op->memh[i], &regions[i]);
+        rc = map_region(c, &spans[i], &op->regs[i], &regions[i]);
         if (rc == NXC_OK)
-            op->n_memh++;
+            op->n_regs++;
     }
     free(spans);
     if (rc != NXC_OK) {
-        nxc_transport_free_regions(regions, (uint32_t)op->n_memh);
+        free(regions);
         nxc_transport_unexpose(op);
         return rc;
     }
@@ -338,60 +319,11 @@ int nxc_transport_expose(nxc_op_t *op, nxc_region_t **regions_out, uint32_t *n_o
 
 void nxc_transport_unexpose(nxc_op_t *op)
 {
-    for (size_t i = 0; i < op->n_memh; i++)
-        if (op->memh[i] != NULL)
-            ucp_mem_unmap(op->c->context, op->memh[i]);
-    free(op->memh);
-    op->memh = NULL;
-    op->n_memh = 0;
-}
-
-/* ---- the allocator for exposed buffers (nxc_mem_alloc) ------------------- */
-
-int nxc_transport_alloc(nxc_connector_t *c, size_t size, void **ptr)
-{
-    struct nxc_allocation *a = calloc(1, sizeof(*a));
-    if (a == NULL)
-        return nxc_fail(NXC_ERR_NO_MEMORY, "no memory for an allocation record");
-    ucp_mem_map_params_t params = {
-        .field_mask = UCP_MEM_MAP_PARAM_FIELD_ADDRESS | UCP_MEM_MAP_PARAM_FIELD_LENGTH |
-                      UCP_MEM_MAP_PARAM_FIELD_FLAGS,
-        .address = NULL, .length = size, .flags = UCP_MEM_MAP_ALLOCATE,
-    };
-    ucs_status_t st = ucp_mem_map(c->context, &params, &a->memh);
-    ucp_mem_attr_t attr = { .field_mask = UCP_MEM_ATTR_FIELD_ADDRESS | UCP_MEM_ATTR_FIELD_LENGTH };
-    if (st == UCS_OK && (st = ucp_mem_query(a->memh, &attr)) != UCS_OK)
-        ucp_mem_unmap(c->context, a->memh);
-    if (st != UCS_OK) {
-        free(a);
-        return nxc_fail(NXC_ERR_TRANSPORT, "UCX could not allocate %zu bytes: %s", size,
-                        ucs_status_string(st));
-    }
-    a->base = (uintptr_t)attr.address;
-    a->len = attr.length;
-    a->next = c->allocations;
-    c->allocations = a;
-    *ptr = attr.address;
-    return NXC_OK;
-}
-
-void nxc_transport_free(nxc_connector_t *c, void *ptr)
-{
-    for (struct nxc_allocation **pp = &c->allocations; *pp != NULL; pp = &(*pp)->next) {
-        struct nxc_allocation *a = *pp;
-        if (a->base == (uintptr_t)ptr) {
-            *pp = a->next;
-            ucp_mem_unmap(c->context, a->memh);
-            free(a);
-            return;
-        }
-    }
-}
-
-void nxc_transport_free_all(nxc_connector_t *c)
-{
-    while (c->allocations != NULL)
-        nxc_transport_free(c, (void *)c->allocations->base);
+    for (size_t i = 0; i < op->n_regs; i++)
+        nxc_reg_put(op->regs[i]);
+    free(op->regs);
+    op->regs = NULL;
+    op->n_regs = 0;
 }
 
 /* ---- endpoints ----------------------------------------------------------- */

@@ -1,0 +1,215 @@
+/* Registered memory (registration.h): the registration cache and
+ * nxc_mem_register. Two connectors of this process, writes and reads
+ * checked byte for byte, and the cache's counters (private API) read to see
+ * that a registration was reused or made afresh:
+ *   - an op over the same memory again reuses the cached registration;
+ *   - memory unmapped and mapped again at the same address (munmap + mmap,
+ *     and free + malloc of a block glibc maps) is registered afresh, and the
+ *     data lands in the new pages;
+ *   - free + malloc of a small heap block (pages kept) may reuse it;
+ *   - the cache never holds more than its capacity;
+ *   - ops inside an nxc_mem_register range add nothing to the cache, and a
+ *     deregistration while an op is open waits for that op;
+ *   - argument errors of nxc_mem_register and of the reg_cache option. */
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "../../src/registration.h"
+#include "e2e_common.h"
+
+#define SIZE (64u << 10)
+
+static nxc_connector_t *connector(unsigned reg_cache)
+{
+    nxc_connector_config_t cfg = { .field_mask = NXC_CONFIG_REG_CACHE, .reg_cache = reg_cache };
+    nxc_connector_t *c = NULL;
+    CHECK_RC(nxc_connector_create(&cfg, &c), NXC_OK);
+    return c;
+}
+
+static nxc_regcache_stats_t stats(nxc_connector_t *c)
+{
+    nxc_regcache_stats_t s;
+    nxc_regcache_stats(c, &s);
+    return s;
+}
+
+/* A write from A into `buf` (exposed by P), then a read back; both checked. */
+static void round_trip(nxc_connector_t *P, nxc_connector_t *A, uint8_t *buf, size_t size,
+                       uint32_t seed)
+{
+    uint8_t *src = malloc(size), *back = malloc(size);
+    CHECK(src != NULL && back != NULL, "malloc");
+    nxc_descriptor_t pd = { buf, size, { NXC_DEVICE_HOST, 0 } };
+    nxc_descriptor_t ad = { src, size, { NXC_DEVICE_HOST, 0 } };
+    e2e_fill(src, size, seed, 0, 0);
+    memset(buf, 0, size);
+    e2e_local_transfer(P, A, NXC_OP_WRITE, &pd, &ad, 1);
+    CHECK(e2e_verify(buf, size, seed, 0, 0) == (size_t)-1, "seed %u: write did not land", seed);
+    ad.ptr = back;
+    e2e_local_transfer(P, A, NXC_OP_READ, &pd, &ad, 1);
+    CHECK(e2e_verify(back, size, seed, 0, 0) == (size_t)-1, "seed %u: read back wrong", seed);
+    free(src);
+    free(back);
+}
+
+static uint8_t *map_at(void *hint, size_t size)
+{
+    int flags = MAP_PRIVATE | MAP_ANONYMOUS | (hint ? MAP_FIXED_NOREPLACE : 0);
+    void *p = mmap(hint, size, PROT_READ | PROT_WRITE, flags, -1, 0);
+    CHECK(p != MAP_FAILED, "mmap of %zu bytes at %p failed", size, hint);
+    return p;
+}
+
+static void cache_reuses_and_invalidates(nxc_connector_t *P, nxc_connector_t *A)
+{
+    e2e_step("same memory twice: one registration");
+    uint8_t *m = map_at(NULL, SIZE);
+    nxc_regcache_stats_t s0 = stats(P);
+    round_trip(P, A, m, SIZE, 1);
+    nxc_regcache_stats_t s1 = stats(P);
+    CHECK(s1.misses == s0.misses + 1 && s1.hits == s0.hits + 1,
+          "first write + read: %lu misses, %lu hits; want 1 and 1",
+          s1.misses - s0.misses, s1.hits - s0.hits);
+
+    e2e_step("munmap + mmap at the same address: registered afresh");
+    CHECK(munmap(m, SIZE) == 0, "munmap");
+    uint8_t *again = map_at(m, SIZE);
+    CHECK(again == m, "the new mapping is at %p, not %p", (void *)again, (void *)m);
+    round_trip(P, A, again, SIZE, 2);
+    nxc_regcache_stats_t s2 = stats(P);
+    CHECK(s2.invalidations > s1.invalidations, "the unmapped registration was not dropped");
+    CHECK(s2.misses == s1.misses + 1, "the new mapping reused a registration (%lu misses)",
+          s2.misses - s1.misses);
+    CHECK(munmap(again, SIZE) == 0, "munmap");
+
+    e2e_step("free + malloc of a mapped block at the same address: registered afresh");
+    CHECK(mallopt(M_MMAP_THRESHOLD, 128 << 10) == 1, "mallopt"); /* fixed: no dynamic raise */
+    size_t big = 1u << 20;
+    uint8_t *b = malloc(big);
+    CHECK(b != NULL, "malloc");
+    round_trip(P, A, b, big, 3);
+    nxc_regcache_stats_t s3 = stats(P);
+    uintptr_t old = (uintptr_t)b;
+    free(b);
+    b = malloc(big);
+    CHECK(b != NULL, "malloc");
+    CHECK((uintptr_t)b == old, "glibc put the new block at %#lx, not %#lx",
+          (unsigned long)(uintptr_t)b, (unsigned long)old);
+    round_trip(P, A, b, big, 4);
+    nxc_regcache_stats_t s4 = stats(P);
+    CHECK(s4.invalidations > s3.invalidations && s4.misses == s3.misses + 1,
+          "free + malloc: %lu invalidations, %lu misses; want >0 and 1",
+          s4.invalidations - s3.invalidations, s4.misses - s3.misses);
+    free(b);
+
+    e2e_step("free + malloc of a small heap block: pages kept, data right");
+    uint8_t *h = malloc(4096);
+    round_trip(P, A, h, 4096, 5);
+    free(h);
+    h = malloc(4096);
+    round_trip(P, A, h, 4096, 6);
+    free(h);
+}
+
+static void cache_is_bounded(void)
+{
+    e2e_step("capacity 4, 10 buffers: at most 4 kept");
+    nxc_connector_t *P = connector(4), *A = e2e_connector(NULL);
+    uint8_t *bufs[10];
+    for (int i = 0; i < 10; i++) {
+        bufs[i] = map_at(NULL, SIZE);
+        round_trip(P, A, bufs[i], SIZE, 10 + (uint32_t)i);
+        nxc_regcache_stats_t s = stats(P);
+        CHECK(s.entries <= 4, "%u entries in a cache of 4", s.entries);
+    }
+    CHECK(stats(P).evictions >= 6, "%lu evictions; want at least 6", stats(P).evictions);
+    for (int i = 0; i < 10; i++)
+        munmap(bufs[i], SIZE);
+    nxc_connector_destroy(A);
+    nxc_connector_destroy(P);
+}
+
+static void explicit_registration(nxc_connector_t *P, nxc_connector_t *A)
+{
+    e2e_step("nxc_mem_register: ops inside the range reuse it");
+    size_t pool_size = 8 * SIZE;
+    uint8_t *pool = map_at(NULL, pool_size);
+    nxc_registration_t *reg = NULL;
+    nxc_descriptor_t all = { pool, pool_size, { NXC_DEVICE_HOST, 0 } };
+    CHECK_RC(nxc_mem_register(P, &all, &reg), NXC_OK);
+    nxc_regcache_stats_t s0 = stats(P);
+    for (uint32_t i = 0; i < 8; i++)
+        round_trip(P, A, pool + i * SIZE, SIZE, 20 + i);
+    nxc_regcache_stats_t s1 = stats(P);
+    CHECK(s1.misses == s0.misses && s1.hits == s0.hits,
+          "ops over registered memory went to the cache (%lu misses, %lu hits)",
+          s1.misses - s0.misses, s1.hits - s0.hits);
+
+    e2e_step("deregistered while an op is open: the op still completes");
+    uint8_t src[4096];
+    e2e_fill(src, sizeof src, 30, 0, 0);
+    nxc_descriptor_t pd = { pool, sizeof src, { NXC_DEVICE_HOST, 0 } };
+    nxc_descriptor_t ad = { src, sizeof src, { NXC_DEVICE_HOST, 0 } };
+    nxc_op_t *writable = NULL, *write = NULL;
+    CHECK_RC(nxc_create_writable(P, &pd, 1, &writable), NXC_OK);
+    nxc_mem_deregister(reg);
+    nxc_metadata_t *md = e2e_parse(e2e_op_metadata(writable));
+    CHECK_RC(nxc_begin_write(A, &ad, 1, md, &write), NXC_OK);
+    nxc_op_t *ops[2] = { writable, write };
+    CHECK(e2e_drive_until_final(ops, 2, P, A, 10000) == 0, "ops did not finish");
+    CHECK_RC(nxc_op_wait(writable, 0), NXC_OK);
+    CHECK(e2e_verify(pool, sizeof src, 30, 0, 0) == (size_t)-1, "write after deregister lost");
+    nxc_op_release(write);
+    nxc_op_release(writable);
+    nxc_metadata_free(md);
+    munmap(pool, pool_size);
+}
+
+static void argument_errors(nxc_connector_t *P)
+{
+    e2e_step("argument errors");
+    char b[16];
+    nxc_registration_t *reg = NULL;
+    nxc_descriptor_t ok = { b, sizeof b, { NXC_DEVICE_HOST, 0 } };
+    nxc_descriptor_t null_ptr = { NULL, 16, { NXC_DEVICE_HOST, 0 } };
+    nxc_descriptor_t empty = { b, 0, { NXC_DEVICE_HOST, 0 } };
+    nxc_descriptor_t cuda = { b, sizeof b, { NXC_DEVICE_CUDA, 0 } };
+    nxc_descriptor_t none = { b, sizeof b, { NXC_DEVICE_UNSPECIFIED, 0 } };
+    CHECK_RC(nxc_mem_register(NULL, &ok, &reg), NXC_ERR_INVALID_ARG);
+    CHECK_RC(nxc_mem_register(P, NULL, &reg), NXC_ERR_INVALID_ARG);
+    CHECK_RC(nxc_mem_register(P, &ok, NULL), NXC_ERR_INVALID_ARG);
+    CHECK_RC(nxc_mem_register(P, &null_ptr, &reg), NXC_ERR_INVALID_ARG);
+    CHECK_RC(nxc_mem_register(P, &empty, &reg), NXC_ERR_INVALID_ARG);
+    CHECK_RC(nxc_mem_register(P, &cuda, &reg), NXC_ERR_UNSUPPORTED);
+    CHECK_RC(nxc_mem_register(P, &none, &reg), NXC_ERR_DEVICE);
+    CHECK(reg == NULL, "out written on failure");
+    nxc_mem_deregister(NULL);
+    CHECK_RC(nxc_mem_register(P, &ok, &reg), NXC_OK); /* left to destroy (ASan: no leak) */
+
+    nxc_connector_config_t cfg = { .field_mask = NXC_CONFIG_REG_CACHE,
+                                   .reg_cache = NXC_REG_CACHE_MAX + 1 };
+    nxc_connector_t *c = NULL;
+    CHECK_RC(nxc_connector_create(&cfg, &c), NXC_ERR_INVALID_ARG);
+    CHECK(strstr(nxc_last_error(), "reg_cache") != NULL, "detail: %s", nxc_last_error());
+    c = connector(0);
+    CHECK(stats(c).capacity == 0 && !stats(c).enabled, "reg_cache 0 left a cache");
+    nxc_connector_destroy(c);
+}
+
+int main(void)
+{
+    e2e_init("e2e_registration", 120);
+    nxc_connector_t *P = connector(NXC_REG_CACHE_DEFAULT), *A = e2e_connector(NULL);
+    CHECK(stats(P).enabled, "the registration cache is off: UCX's memory hooks did not "
+          "report a probe munmap (UCX_MEM_EVENTS=n?)");
+    cache_reuses_and_invalidates(P, A);
+    cache_is_bounded();
+    explicit_registration(P, A);
+    argument_errors(P);
+    nxc_connector_destroy(A);
+    nxc_connector_destroy(P);
+    return e2e_pass("cache reuse, invalidation by munmap and free, bound, nxc_mem_register");
+}
