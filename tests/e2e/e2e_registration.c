@@ -4,8 +4,9 @@
  * that a registration was reused or made afresh:
  *   - an op over the same memory again reuses the cached registration;
  *   - memory unmapped and mapped again at the same address (munmap + mmap,
- *     and free + malloc of a block glibc maps) is registered afresh, and the
- *     data lands in the new pages;
+ *     and free + malloc of a block glibc maps, which glibc puts at the same
+ *     address; ASan's and valgrind's allocators do not) is registered
+ *     afresh, and the data lands in the new pages;
  *   - free + malloc of a small heap block (pages kept) may reuse it;
  *   - the cache never holds more than its capacity;
  *   - ops inside an nxc_mem_register range add nothing to the cache, and a
@@ -96,13 +97,15 @@ static void cache_reuses_and_invalidates(nxc_connector_t *P, nxc_connector_t *A)
     free(b);
     b = malloc(big);
     CHECK(b != NULL, "malloc");
-    CHECK((uintptr_t)b == old, "glibc put the new block at %#lx, not %#lx",
-          (unsigned long)(uintptr_t)b, (unsigned long)old);
     round_trip(P, A, b, big, 4);
     nxc_regcache_stats_t s4 = stats(P);
-    CHECK(s4.invalidations > s3.invalidations && s4.misses == s3.misses + 1,
-          "free + malloc: %lu invalidations, %lu misses; want >0 and 1",
-          s4.invalidations - s3.invalidations, s4.misses - s3.misses);
+    CHECK(s4.misses == s3.misses + 1, "free + malloc: %lu misses; want 1",
+          s4.misses - s3.misses);
+    if ((uintptr_t)b == old)
+        CHECK(s4.invalidations > s3.invalidations, "free + malloc at the same address: the "
+              "old registration was not dropped");
+    else /* ASan and valgrind hold freed blocks back */
+        e2e_step("(the allocator gave a new address: only glibc's reuses it here)");
     free(b);
 
     e2e_step("free + malloc of a small heap block: pages kept, data right");
