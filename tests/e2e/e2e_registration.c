@@ -11,8 +11,13 @@
  *   - the cache never holds more than its capacity;
  *   - ops inside an nxc_mem_register range add nothing to the cache, and a
  *     deregistration while an op is open waits for that op;
- *   - argument errors of nxc_mem_register and of the reg_cache option. */
+ *   - argument errors of nxc_mem_register and of the reg_cache option.
+ * With the argument "threads": two threads share the connectors, each
+ * unmapping and mapping its own buffer again between transfers, so UCX's
+ * unmap events reach the cache while the other thread looks it up (run
+ * under TSan: see the Makefile's TSAN_TESTS). */
 #include <malloc.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -202,9 +207,47 @@ static void argument_errors(nxc_connector_t *P)
     nxc_connector_destroy(c);
 }
 
-int main(void)
+#define THREAD_ROUNDS 200
+
+typedef struct {
+    nxc_connector_t *P, *A;
+    uint32_t         seed;
+} worker_t;
+
+static void *remap_and_transfer(void *arg)
+{
+    worker_t *w = arg;
+    uint8_t *m = map_at(NULL, SIZE);
+    for (uint32_t i = 0; i < THREAD_ROUNDS; i++) {
+        round_trip(w->P, w->A, m, SIZE, w->seed + i);
+        CHECK(munmap(m, SIZE) == 0, "munmap");
+        m = map_at(NULL, SIZE); /* often the same address again */
+    }
+    munmap(m, SIZE);
+    return NULL;
+}
+
+static int threads(void)
+{
+    nxc_connector_t *P = connector(NXC_REG_CACHE_DEFAULT), *A = e2e_connector(NULL);
+    worker_t w[2] = { { P, A, 1000 }, { P, A, 5000 } };
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        CHECK(pthread_create(&t[i], NULL, remap_and_transfer, &w[i]) == 0, "pthread_create");
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    nxc_regcache_stats_t s = stats(P);
+    nxc_connector_destroy(A);
+    nxc_connector_destroy(P);
+    return e2e_pass("2 threads x %d remaps and transfers; %lu invalidations, %lu misses",
+                    THREAD_ROUNDS, s.invalidations, s.misses);
+}
+
+int main(int argc, char **argv)
 {
     e2e_init("e2e_registration", 120);
+    if (argc > 1 && strcmp(argv[1], "threads") == 0)
+        return threads();
     nxc_connector_t *P = connector(NXC_REG_CACHE_DEFAULT), *A = e2e_connector(NULL);
     CHECK(stats(P).enabled, "the registration cache is off: UCX's memory hooks did not "
           "report a probe munmap (UCX_MEM_EVENTS=n?)");
