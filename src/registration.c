@@ -1,6 +1,6 @@
 #include "registration.h"
 
-#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -11,8 +11,32 @@
 #include "transport.h"
 
 
+/* The UCM handler also runs where instrumented code cannot: glibc
+ * madvise()s a finished thread's stack after ThreadSanitizer has let go of
+ * the thread, and TSan then crashes on any instrumented call. So the
+ * handler and the lock it takes are left uninstrumented, and that lock is a
+ * spinlock (a mutex would go through TSan's interceptor). It is held for a
+ * scan of at most NXC_REG_CACHE_MAX pointers. TSan still checks every other
+ * access: lookups also hold the connector lock. */
+#if defined(__clang__) && __has_attribute(disable_sanitizer_instrumentation)
+#define NOT_FOR_TSAN __attribute__((disable_sanitizer_instrumentation))
+#else
+#define NOT_FOR_TSAN __attribute__((no_sanitize("thread")))
+#endif
+
+static NOT_FOR_TSAN void spin_lock(atomic_flag *f)
+{
+    while (atomic_flag_test_and_set_explicit(f, memory_order_acquire))
+        sched_yield();
+}
+
+static NOT_FOR_TSAN void spin_unlock(atomic_flag *f)
+{
+    atomic_flag_clear_explicit(f, memory_order_release);
+}
+
 struct nxc_regcache {
-    pthread_mutex_t      lock;     /* entries vs the UCM handler; see registration.h */
+    atomic_flag          lock;     /* entries vs the UCM handler; see registration.h */
     nxc_registration_t **entries;  /* `n` used slots of `capacity` */
     unsigned             n, capacity;
     uint64_t             clock;
@@ -23,7 +47,7 @@ struct nxc_regcache {
     unsigned long        hits, misses, evictions, invalidations;
 };
 
-static int overlaps(uintptr_t base, size_t len, uintptr_t addr, size_t size)
+static NOT_FOR_TSAN int overlaps(uintptr_t base, size_t len, uintptr_t addr, size_t size)
 {
     return addr < base + len && base < addr + size;
 }
@@ -34,7 +58,7 @@ static int covers(const nxc_registration_t *r, uintptr_t p, size_t len)
 }
 
 /* UCM_EVENT_VM_UNMAPPED, inside munmap & co. on any thread: flags only. */
-static void memory_unmapped(ucm_event_type_t type, ucm_event_t *event, void *arg)
+static NOT_FOR_TSAN void memory_unmapped(ucm_event_type_t type, ucm_event_t *event, void *arg)
 {
     struct nxc_regcache *rc = arg;
     uintptr_t addr = (uintptr_t)event->vm_unmapped.address;
@@ -42,13 +66,13 @@ static void memory_unmapped(ucm_event_type_t type, ucm_event_t *event, void *arg
     (void)type;
     if (overlaps((uintptr_t)rc->probe, 1, addr, size))
         atomic_store(&rc->probe_seen, 1);
-    pthread_mutex_lock(&rc->lock);
+    spin_lock(&rc->lock);
     for (unsigned i = 0; i < rc->n; i++) {
         nxc_registration_t *r = rc->entries[i];
         if (overlaps(r->base, r->len, addr, size) && !atomic_exchange(&r->stale, 1))
             atomic_fetch_add(&rc->n_stale, 1);
     }
-    pthread_mutex_unlock(&rc->lock);
+    spin_unlock(&rc->lock);
 }
 
 /* Whether UCX's hooks report an munmap to us: unmaps one page of our own. */
@@ -76,7 +100,7 @@ int nxc_regcache_init(nxc_connector_t *c, unsigned capacity)
                         capacity);
     }
     rc->capacity = capacity;
-    pthread_mutex_init(&rc->lock, NULL);
+    atomic_flag_clear(&rc->lock);
     c->regcache = rc;
     rc->hooked = ucm_set_event_handler(UCM_EVENT_VM_UNMAPPED, -1, memory_unmapped, rc) ==
                  UCS_OK;
@@ -149,11 +173,11 @@ static void drop_stale(struct nxc_regcache *rc)
 {
     while (atomic_load(&rc->n_stale) > 0) {
         nxc_registration_t *r = NULL;
-        pthread_mutex_lock(&rc->lock);
+        spin_lock(&rc->lock);
         for (unsigned i = 0; i < rc->n && r == NULL; i++)
             if (atomic_load(&rc->entries[i]->stale))
                 r = take_entry(rc, i);
-        pthread_mutex_unlock(&rc->lock);
+        spin_unlock(&rc->lock);
         if (r == NULL)
             return;
         rc->invalidations++;
@@ -164,7 +188,7 @@ static void drop_stale(struct nxc_regcache *rc)
 static nxc_registration_t *cache_find(struct nxc_regcache *rc, uintptr_t p, size_t len)
 {
     nxc_registration_t *found = NULL;
-    pthread_mutex_lock(&rc->lock);
+    spin_lock(&rc->lock);
     for (unsigned i = 0; i < rc->n && found == NULL; i++) {
         nxc_registration_t *r = rc->entries[i];
         if (!atomic_load(&r->stale) && covers(r, p, len))
@@ -174,7 +198,7 @@ static nxc_registration_t *cache_find(struct nxc_regcache *rc, uintptr_t p, size
         found->refs++;
         found->last_use = ++rc->clock;
     }
-    pthread_mutex_unlock(&rc->lock);
+    spin_unlock(&rc->lock);
     return found;
 }
 
@@ -185,7 +209,7 @@ static int cache_insert(struct nxc_regcache *rc, nxc_registration_t *r)
 {
     nxc_registration_t *evicted = NULL;
     int added = 0;
-    pthread_mutex_lock(&rc->lock);
+    spin_lock(&rc->lock);
     if (rc->n == rc->capacity) {
         unsigned lru = rc->n;
         for (unsigned i = 0; i < rc->n; i++)
@@ -202,7 +226,7 @@ static int cache_insert(struct nxc_regcache *rc, nxc_registration_t *r)
         rc->entries[rc->n++] = r;
         added = 1;
     }
-    pthread_mutex_unlock(&rc->lock);
+    spin_unlock(&rc->lock);
     if (evicted != NULL) {
         rc->evictions++;
         nxc_reg_put(evicted);
@@ -339,7 +363,6 @@ void nxc_registrations_fini(nxc_connector_t *c)
         ucm_unset_event_handler(UCM_EVENT_VM_UNMAPPED, memory_unmapped, rc);
     while (rc->n > 0)
         nxc_reg_put(take_entry(rc, rc->n - 1));
-    pthread_mutex_destroy(&rc->lock);
     free(rc->entries);
     free(rc);
     c->regcache = NULL;
