@@ -264,8 +264,13 @@ typedef struct nxc_metadata  nxc_metadata_t;
 enum {
     NXC_CONFIG_NAME    = 1u << 0,
     NXC_CONFIG_SPIN_US = 1u << 1,
-    NXC_CONFIG_PROGRESS_THREAD = 1u << 2
+    NXC_CONFIG_PROGRESS_THREAD = 1u << 2,
+    NXC_CONFIG_REG_CACHE = 1u << 3
 };
+
+/** @brief Default and largest ::nxc_connector_config_t.reg_cache. */
+#define NXC_REG_CACHE_DEFAULT 64u
+#define NXC_REG_CACHE_MAX     4096u
 
 /**
  * @brief Connector parameters. Set `field_mask` to the fields you fill;
@@ -292,6 +297,15 @@ typedef struct nxc_connector_config {
      *  thread). Waiters then sleep until that thread reports their op.
      *  Default: 0 (no thread; progress happens inside the caller's calls). */
     int         progress_thread;
+    /** How many registrations of host memory the connector keeps after the
+     *  op that made them is released, so that later ops over the same
+     *  memory skip ucp_mem_map (see @ref exposure for what that means for
+     *  peers). Least recently used ones go first; a cached registration is
+     *  dropped as soon as its memory is unmapped (UCX's memory hooks report
+     *  munmap, madvise(DONTNEED), brk, mremap, shmdt). Without working hooks
+     *  the cache stays off. Default: ::NXC_REG_CACHE_DEFAULT; 0 turns it off;
+     *  at most ::NXC_REG_CACHE_MAX. */
+    unsigned    reg_cache;
 } nxc_connector_config_t;
 
 /**
@@ -405,8 +419,80 @@ NXC_API int nxc_connector_wakeups(nxc_connector_t *c, nxc_wakeup_stats_t *out);
 NXC_API int nxc_mem_alloc(nxc_connector_t *c, size_t size, void **ptr);
 
 /** @brief Frees memory from nxc_mem_alloc(). NULL, or a pointer this
- *         connector did not allocate, is ignored. Thread-safe. */
+ *         connector did not allocate, is ignored. Memory an open op still
+ *         uses is unmapped when that op is released. Thread-safe. */
 NXC_API void nxc_mem_free(nxc_connector_t *c, void *ptr);
+
+/** @brief A registration of memory the caller owns (nxc_mem_register()). */
+typedef struct nxc_registration nxc_registration_t;
+
+/**
+ * @brief Registers host memory once, for any number of later ops (as NIXL's
+ *        `register_mem`; Dynamo's `Descriptor.register_with_connector`).
+ *
+ * Passive ops whose buffers lie inside @p mem then reuse this registration
+ * instead of registering per op (or per cache entry): a server that keeps a
+ * pool of buffers registers the pool once. Ops need no other change. See
+ * @ref exposure for what it exposes, to whom, until when.
+ * @param [in]  mem  the memory: host, non-NULL pointer, size > 0; read during
+ *                   the call. The memory is borrowed until nxc_mem_deregister()
+ *                   and must stay mapped until then.
+ * @param [out] out  the registration; end it with nxc_mem_deregister().
+ *                   nxc_connector_destroy() ends those that are left, after
+ *                   which the handle is invalid.
+ * @return ::NXC_OK, ::NXC_ERR_INVALID_ARG (NULL argument, NULL pointer, size
+ *         0, a range that wraps), ::NXC_ERR_UNSUPPORTED (CUDA memory),
+ *         ::NXC_ERR_DEVICE (other kinds), ::NXC_ERR_TRANSPORT (UCX refused
+ *         it), ::NXC_ERR_NO_MEMORY.
+ * @note Thread-safe.
+ */
+NXC_API int nxc_mem_register(nxc_connector_t *c, const nxc_descriptor_t *mem,
+                             nxc_registration_t **out);
+
+/**
+ * @brief Ends a registration: no new op uses it; the memory is deregistered
+ *        at once, or when the last open op that uses it is released. NULL is
+ *        a no-op. Thread-safe; not after nxc_connector_destroy().
+ */
+NXC_API void nxc_mem_deregister(nxc_registration_t *reg);
+
+/**
+ * @page exposure What exposed memory a peer can reach, and until when
+ *
+ * The metadata of a passive op names its buffers and carries a UCX rkey per
+ * contiguous span. Two things can reach that memory:
+ *
+ * - **Our protocols.** Without RDMA hardware (shared memory, CMA, TCP) ops
+ *   move data as active messages (the default there): the passive side
+ *   checks every message's op key, descriptor index, sender and size and
+ *   itself receives the bytes into the buffer, or refuses them. Memory is
+ *   written or read for an *open* op only, whatever is registered, cached
+ *   or pre-registered: holding old metadata gains nothing once the op is
+ *   released (or cancelled).
+ * - **One-sided RMA with the rkey** (our RMA protocol on InfiniBand/RoCE,
+ *   forced with NXC_PROTOCOL=rma, or a peer that uses the rkey through UCX
+ *   itself). The rkey reaches the whole *registration* behind it, for as long
+ *   as that registration lives:
+ *   - memory of an op registered for that op alone (cache off or full):
+ *     the op's spans, until the op is released;
+ *   - memory in the registration cache (the default): the span registered
+ *     when the entry was made (a later op over part of it gets the same
+ *     rkey), until the entry is evicted, its memory is unmapped, or the
+ *     connector is destroyed - beyond the op's release;
+ *   - memory in nxc_mem_register(): the whole registered range, until
+ *     nxc_mem_deregister() and the release of the last op using it;
+ *   - nxc_mem_alloc() memory: the whole allocation, until nxc_mem_free().
+ *   Only peers that were given metadata of an op over that memory hold the
+ *   rkey. Note that UCX >= 1.13 keeps registrations in its own cache too:
+ *   on InfiniBand the memory region stays registered after ucp_mem_unmap
+ *   (until UCX evicts it or the memory is unmapped), so even the per-op
+ *   case does not revoke RMA access at release on such hardware. Over
+ *   shared memory and TCP, UCX emulates put/get and checks no rkey at all.
+ *   So: where peers are not trusted, do not force RMA; the default
+ *   protocol without RDMA hardware is the one that enforces "open op only".
+ *   Set ::nxc_connector_config_t.reg_cache to 0 to keep registrations
+ *   per op.
+ */
 /** @} */
 
 /** @defgroup passive Passive operations
@@ -415,8 +501,11 @@ NXC_API void nxc_mem_free(nxc_connector_t *c, void *ptr);
  * @brief Exposes @p local to be read by one peer (Dynamo's
  *        `create_readable`).
  *
- * Registers the memory with the transport so that only this operation's
- * buffers are reachable, and only until the operation ends or is released.
+ * Registers the memory with the transport (or reuses a registration from
+ * nxc_mem_register(), nxc_mem_alloc() or the registration cache); the
+ * protocols reach only this operation's buffers, and only until the operation
+ * ends or is released (one-sided RMA with the rkey may reach more: see
+ * @ref exposure).
  * The op starts ::NXC_OP_INITIALIZED and becomes ::NXC_OP_COMPLETE when the
  * peer that read it says so.
  * @param [in]  local  1 or more descriptors, all of one device kind, no NULL

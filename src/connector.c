@@ -472,6 +472,9 @@ static int check_config(const nxc_connector_config_t *cfg)
     if ((cfg->field_mask & NXC_CONFIG_SPIN_US) && cfg->spin_us > MAX_SPIN_US)
         return nxc_fail(NXC_ERR_INVALID_ARG, "spin_us %u is above the limit of %u",
                         cfg->spin_us, MAX_SPIN_US);
+    if ((cfg->field_mask & NXC_CONFIG_REG_CACHE) && cfg->reg_cache > NXC_REG_CACHE_MAX)
+        return nxc_fail(NXC_ERR_INVALID_ARG, "reg_cache %u is above the limit of %u",
+                        cfg->reg_cache, NXC_REG_CACHE_MAX);
     return NXC_OK;
 }
 
@@ -480,6 +483,9 @@ static int apply_config(nxc_connector_t *c, const nxc_connector_config_t *cfg)
     c->spin_us = DEFAULT_SPIN_US;
     if (cfg != NULL && (cfg->field_mask & NXC_CONFIG_SPIN_US))
         c->spin_us = cfg->spin_us;
+    c->reg_cache = NXC_REG_CACHE_DEFAULT;
+    if (cfg != NULL && (cfg->field_mask & NXC_CONFIG_REG_CACHE))
+        c->reg_cache = cfg->reg_cache;
     if (cfg != NULL && (cfg->field_mask & NXC_CONFIG_NAME)) {
         strcpy(c->name, cfg->name);
         return NXC_OK;

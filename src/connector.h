@@ -76,12 +76,9 @@ struct nxc_connector {
     uint64_t        next_tag;      /* tags of active ops: random start, +1 each */
     nxc_protocol_t  proto;         /* what new active ops use */
     nxc_peer_t     *peers;
-    struct nxc_allocation {
-        struct nxc_allocation *next;
-        uintptr_t              base;
-        size_t                 len;
-        ucp_mem_h              memh;
-    }              *allocations;
+    nxc_registration_t *regs;      /* nxc_mem_alloc and nxc_mem_register memory */
+    struct nxc_regcache *regcache; /* see registration.h; NULL when off */
+    unsigned        reg_cache;     /* its capacity from the config */
     ucs_status_ptr_t *closing;     /* endpoint close requests still running */
     size_t          n_closing, cap_closing;
     unsigned        n_answering;   /* passive ops whose ACK/NACK has not left yet */

@@ -73,8 +73,8 @@ struct nxc_op {
     /* passive side */
     char             *json;
     size_t            json_len;
-    ucp_mem_h        *memh;
-    size_t            n_memh;
+    nxc_registration_t **regs;    /* one per span of its memory (registration.h) */
+    size_t            n_regs;
 
     /* active side */
     ucp_rkey_h       *rkeys;      /* one per remote region */

@@ -11,6 +11,7 @@
 
 #include "error.h"
 #include "util.h"
+#include "registration.h"
 
 
 /* Whether an endpoint to a peer should ask UCX for peer-failure reports.
@@ -90,7 +91,7 @@ static ucs_status_t ctrl_received(void *arg, const void *header, size_t header_l
 
 /* UCX says "Input/output error" when the fd table is full (its own stderr
  * line has the cause): name the exhausted limit when one is. */
-static int ucx_fail(ucs_status_t st, const char *what)
+int nxc_ucx_fail(ucs_status_t st, const char *what)
 {
     int oom = st == UCS_ERR_NO_MEMORY;
     const char *hint = nxc_limit_hint(oom);
@@ -103,7 +104,7 @@ static int create_context(nxc_connector_t *c)
     ucp_config_t *config;
     ucs_status_t st = ucp_config_read(NULL, NULL, &config);
     if (st != UCS_OK)
-        return ucx_fail(st, "reading the UCX configuration (UCX_* variables)");
+        return nxc_ucx_fail(st, "reading the UCX configuration (UCX_* variables)");
     ucp_params_t params = {
         .field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED,
         .features = UCP_FEATURE_RMA | UCP_FEATURE_AM | UCP_FEATURE_WAKEUP,
@@ -112,7 +113,7 @@ static int create_context(nxc_connector_t *c)
     st = ucp_init(&params, config, &c->context);
     ucp_config_release(config);
     if (st != UCS_OK)
-        return ucx_fail(st, "ucp_init");
+        return nxc_ucx_fail(st, "ucp_init");
     ucp_context_attr_t attr = { .field_mask = UCP_ATTR_FIELD_MEMORY_TYPES };
     if (ucp_context_query(c->context, &attr) == UCS_OK)
         c->memory_types = attr.memory_types;
@@ -131,7 +132,7 @@ static int set_am_handler(nxc_connector_t *c, unsigned id, ucp_am_recv_callback_
         .flags = UCP_AM_FLAG_WHOLE_MSG,
     };
     ucs_status_t st = ucp_worker_set_am_recv_handler(c->worker, &am);
-    return st == UCS_OK ? NXC_OK : ucx_fail(st, "ucp_worker_set_am_recv_handler");
+    return st == UCS_OK ? NXC_OK : nxc_ucx_fail(st, "ucp_worker_set_am_recv_handler");
 }
 
 static int create_worker(nxc_connector_t *c)
@@ -144,17 +145,17 @@ static int create_worker(nxc_connector_t *c)
     };
     ucs_status_t st = ucp_worker_create(c->context, &params, &c->worker);
     if (st != UCS_OK)
-        return ucx_fail(st, "ucp_worker_create");
+        return nxc_ucx_fail(st, "ucp_worker_create");
     st = ucp_worker_get_address(c->worker, &c->worker_addr, &c->worker_addr_len);
     if (st != UCS_OK)
-        return ucx_fail(st, "ucp_worker_get_address");
+        return nxc_ucx_fail(st, "ucp_worker_get_address");
     if (c->worker_addr_len > NXC_MAX_WORKER_ADDR)
         return nxc_fail(NXC_ERR_TRANSPORT, "the UCX worker address is %zu bytes, more than "
                         "the %u the metadata format allows", c->worker_addr_len,
                         NXC_MAX_WORKER_ADDR);
     st = ucp_worker_get_efd(c->worker, &c->ucx_efd);
     if (st != UCS_OK)
-        return ucx_fail(st, "ucp_worker_get_efd");
+        return nxc_ucx_fail(st, "ucp_worker_get_efd");
     int rc = set_am_handler(c, NXC_AM_CTRL_ID, ctrl_received);
     if (rc == NXC_OK)
         rc = set_am_handler(c, NXC_AM_DATA_ID, nxc_am_data_received);
@@ -176,6 +177,8 @@ int nxc_transport_init(nxc_connector_t *c)
         rc = create_worker(c);
     if (rc == NXC_OK)
         rc = add_to_epoll(c->epfd, c->ucx_efd, 0 /* NXC_TAG_UCX */);
+    if (rc == NXC_OK)
+        rc = nxc_regcache_init(c, c->reg_cache);
     return rc;
 }
 
@@ -206,6 +209,8 @@ static void park_worker(nxc_connector_t *c)
 
 void nxc_transport_fini(nxc_connector_t *c)
 {
+    if (c->context != NULL)
+        nxc_registrations_fini(c);
     if (c->worker_addr != NULL)
         ucp_worker_release_address(c->worker, c->worker_addr);
     if (c->zombies != NULL && c->worker != NULL) {
@@ -228,7 +233,7 @@ int nxc_transport_arm(nxc_connector_t *c)
         return 0;
     if (st == UCS_ERR_BUSY)
         return 1;
-    return ucx_fail(st, "ucp_worker_arm");
+    return nxc_ucx_fail(st, "ucp_worker_arm");
 }
 
 /* ---- passive side: exposing memory ------------------------------------- */
@@ -265,54 +270,27 @@ static size_t merge_spans(const nxc_descriptor_t *descs, size_t n, nxc_descripto
     return m;
 }
 
-static struct nxc_allocation *allocation_of(nxc_connector_t *c, uintptr_t p, size_t len)
+/* The region of one span for the op's blob. Its rkey is the registration's
+ * (borrowed: the op holds the registration until unexpose), and reaches the
+ * whole registration, which may be larger than the span (see the header's
+ * exposure rules for registered memory). */
+static int map_region(nxc_connector_t *c, const nxc_descriptor_t *span,
+                      nxc_registration_t **reg, nxc_region_t *region)
 {
-    for (struct nxc_allocation *a = c->allocations; a != NULL; a = a->next)
-        if (p >= a->base && len <= a->len && p - a->base <= a->len - len)
-            return a;
-    return NULL;
-}
-
-static int map_region(nxc_connector_t *c, const nxc_descriptor_t *span, ucp_mem_h *memh,
-                      nxc_region_t *region)
-{
-    struct nxc_allocation *a = allocation_of(c, (uintptr_t)span->ptr, span->size);
-    ucp_mem_h h = a != NULL ? a->memh : NULL;
-    if (h == NULL) {
-        ucp_mem_map_params_t params = {
-            .field_mask = UCP_MEM_MAP_PARAM_FIELD_ADDRESS | UCP_MEM_MAP_PARAM_FIELD_LENGTH,
-            .address = span->ptr,
-            .length = span->size,
-        };
-        ucs_status_t st = ucp_mem_map(c->context, &params, &h);
-        if (st != UCS_OK) {
-            char what[96];
-            snprintf(what, sizeof(what), "registering %zu bytes at %p", span->size, span->ptr);
-            return ucx_fail(st, what);
-        }
-        *memh = h;
-    }
-    void *rkey;
-    size_t rkey_len;
-    ucs_status_t st = ucp_rkey_pack(c->context, h, &rkey, &rkey_len);
-    if (st != UCS_OK) {
-        if (*memh != NULL)
-            ucp_mem_unmap(c->context, *memh);
-        *memh = NULL;
-        return ucx_fail(st, "ucp_rkey_pack");
-    }
+    int rc = nxc_reg_for_span(c, span, reg);
+    if (rc != NXC_OK)
+        return rc;
     region->base = (uint64_t)(uintptr_t)span->ptr;
     region->len = span->size;
-    region->flags = a != NULL ? NXC_REGION_UCX_ALLOCATED : 0;
-    region->rkey = rkey;
-    region->rkey_len = (uint32_t)rkey_len;
+    region->flags = (*reg)->origin == NXC_REG_ALLOC ? NXC_REGION_UCX_ALLOCATED : 0;
+    region->rkey = (*reg)->rkey;
+    region->rkey_len = (uint32_t)(*reg)->rkey_len;
     return NXC_OK;
 }
 
 void nxc_transport_free_regions(nxc_region_t *regions, uint32_t n_regions)
 {
-    for (uint32_t i = 0; regions != NULL && i < n_regions; i++)
-        ucp_rkey_buffer_release((void *)regions[i].rkey);
+    (void)n_regions; /* their rkeys belong to the op's registrations */
     free(regions);
 }
 
@@ -322,21 +300,22 @@ int nxc_transport_expose(nxc_op_t *op, nxc_region_t **regions_out, uint32_t *n_o
     nxc_descriptor_t *spans = malloc((op->n + 1) * sizeof(*spans));
     size_t n_spans = spans ? merge_spans(op->descs, op->n, spans) : 0;
     nxc_region_t *regions = calloc(n_spans + 1, sizeof(*regions));
-    op->memh = calloc(n_spans + 1, sizeof(*op->memh));
-    if (spans == NULL || regions == NULL || op->memh == NULL) {
+    op->regs = calloc(n_spans + 1, sizeof(*op->regs));
+    if (spans == NULL || regions == NULL || op->regs == NULL) {
         free(spans);
         free(regions);
+        nxc_transport_unexpose(op);
         return nxc_fail(NXC_ERR_NO_MEMORY, "no memory for %zu registrations", op->n);
     }
     int rc = NXC_OK;
     for (size_t i = 0; i < n_spans && rc == NXC_OK; i++) {
-        rc = map_region(c, &spans[i], &op->memh[i], &regions[i]);
+        rc = map_region(c, &spans[i], &op->regs[i], &regions[i]);
         if (rc == NXC_OK)
-            op->n_memh++;
+            op->n_regs++;
     }
     free(spans);
     if (rc != NXC_OK) {
-        nxc_transport_free_regions(regions, (uint32_t)op->n_memh);
+        free(regions);
         nxc_transport_unexpose(op);
         return rc;
     }
@@ -347,81 +326,11 @@ int nxc_transport_expose(nxc_op_t *op, nxc_region_t **regions_out, uint32_t *n_o
 
 void nxc_transport_unexpose(nxc_op_t *op)
 {
-    for (size_t i = 0; i < op->n_memh; i++)
-        if (op->memh[i] != NULL)
-            ucp_mem_unmap(op->c->context, op->memh[i]);
-    free(op->memh);
-    op->memh = NULL;
-    op->n_memh = 0;
-}
-
-/* ---- the allocator for exposed buffers (nxc_mem_alloc) ------------------- */
-
-#define HUGE_PAGE_BYTES (2ul << 20)
-
-/* Asks for huge pages over the 2 MiB-aligned interior of a fresh allocation,
- * before anything touches it. A same-host peer's CMA copy pins every page
- * it moves: one pin per 2 MiB instead of 512, and fewer TLB misses on both
- * sides. UCX 1.13 already tries hugetlbfs for its shared segments (used
- * when the system has reserved such pages); this covers transparent huge
- * pages, which the kernel gives a shared segment only when
- * /sys/kernel/mm/transparent_hugepage/shmem_enabled allows ("advise",
- * "within_size" or "always"). Elsewhere the advice is a no-op, and a
- * failure is harmless: the memory works the same on 4 KiB pages. */
-static void advise_huge_pages(void *p, size_t len)
-{
-    uintptr_t start = ((uintptr_t)p + HUGE_PAGE_BYTES - 1) & ~(uintptr_t)(HUGE_PAGE_BYTES - 1);
-    uintptr_t end = ((uintptr_t)p + len) & ~(uintptr_t)(HUGE_PAGE_BYTES - 1);
-    if (end > start)
-        (void)madvise((void *)start, end - start, MADV_HUGEPAGE);
-}
-
-int nxc_transport_alloc(nxc_connector_t *c, size_t size, void **ptr)
-{
-    struct nxc_allocation *a = calloc(1, sizeof(*a));
-    if (a == NULL)
-        return nxc_fail(NXC_ERR_NO_MEMORY, "no memory for an allocation record");
-    ucp_mem_map_params_t params = {
-        .field_mask = UCP_MEM_MAP_PARAM_FIELD_ADDRESS | UCP_MEM_MAP_PARAM_FIELD_LENGTH |
-                      UCP_MEM_MAP_PARAM_FIELD_FLAGS,
-        .address = NULL, .length = size, .flags = UCP_MEM_MAP_ALLOCATE,
-    };
-    ucs_status_t st = ucp_mem_map(c->context, &params, &a->memh);
-    ucp_mem_attr_t attr = { .field_mask = UCP_MEM_ATTR_FIELD_ADDRESS | UCP_MEM_ATTR_FIELD_LENGTH };
-    if (st == UCS_OK && (st = ucp_mem_query(a->memh, &attr)) != UCS_OK)
-        ucp_mem_unmap(c->context, a->memh);
-    if (st != UCS_OK) {
-        free(a);
-        char what[64];
-        snprintf(what, sizeof(what), "allocating %zu bytes of UCX memory", size);
-        return ucx_fail(st, what);
-    }
-    advise_huge_pages(attr.address, attr.length);
-    a->base = (uintptr_t)attr.address;
-    a->len = attr.length;
-    a->next = c->allocations;
-    c->allocations = a;
-    *ptr = attr.address;
-    return NXC_OK;
-}
-
-void nxc_transport_free(nxc_connector_t *c, void *ptr)
-{
-    for (struct nxc_allocation **pp = &c->allocations; *pp != NULL; pp = &(*pp)->next) {
-        struct nxc_allocation *a = *pp;
-        if (a->base == (uintptr_t)ptr) {
-            *pp = a->next;
-            ucp_mem_unmap(c->context, a->memh);
-            free(a);
-            return;
-        }
-    }
-}
-
-void nxc_transport_free_all(nxc_connector_t *c)
-{
-    while (c->allocations != NULL)
-        nxc_transport_free(c, (void *)c->allocations->base);
+    for (size_t i = 0; i < op->n_regs; i++)
+        nxc_reg_put(op->regs[i]);
+    free(op->regs);
+    op->regs = NULL;
+    op->n_regs = 0;
 }
 
 /* ---- endpoints ----------------------------------------------------------- */
@@ -457,7 +366,7 @@ static int create_endpoint(nxc_connector_t *c, nxc_peer_t *p)
     if (st != UCS_OK) {
         char what[NXC_NAME_MAX + 32];
         snprintf(what, sizeof(what), "connecting to worker '%s'", p->name);
-        return ucx_fail(st, what);
+        return nxc_ucx_fail(st, what);
     }
     return NXC_OK;
 }

@@ -50,16 +50,23 @@
 int  nxc_transport_init(nxc_connector_t *c);
 void nxc_transport_fini(nxc_connector_t *c);
 
+/* Records a UCX failure of `what` with the right code: NXC_ERR_NO_MEMORY,
+ * NXC_ERR_SYSTEM when a process limit (fds, locked memory) is the likely
+ * cause and the sentence names it, else NXC_ERR_TRANSPORT. Returns the code. */
+int nxc_ucx_fail(ucs_status_t st, const char *what);
+
 /* Re-arms the event fd: 0 when armed, 1 when events are pending (progress
  * again first), negative on error. */
 int  nxc_transport_arm(nxc_connector_t *c);
 
-/* Maps the passive op's memory (one region per contiguous span) and fills
- * *regions (malloc'd, with UCX-packed rkeys: free with
- * nxc_transport_free_regions). */
+/* Registers the passive op's memory (one region per contiguous span,
+ * reusing registrations where they exist: registration.h) and fills
+ * *regions (malloc'd, rkeys borrowed from the op's registrations: free with
+ * nxc_transport_free_regions before the op is unexposed). */
 int  nxc_transport_expose(nxc_op_t *op, nxc_region_t **regions, uint32_t *n_regions);
 void nxc_transport_free_regions(nxc_region_t *regions, uint32_t n_regions);
 void nxc_transport_unexpose(nxc_op_t *op);
+/* registration.c: nxc_mem_alloc memory, and everything registered. */
 int  nxc_transport_alloc(nxc_connector_t *c, size_t size, void **ptr);
 void nxc_transport_free(nxc_connector_t *c, void *ptr);
 void nxc_transport_free_all(nxc_connector_t *c);

@@ -27,6 +27,7 @@ if [ -x "$build/tests/nats/test_nats" ]; then
 fi
 # a hostile peer forging messages
 run e2e_spoof             "$build/tests/e2e/e2e_spoof"
+run e2e_registration      "$build/tests/e2e/e2e_registration"
 # Races and load with reduced counts (the last argument): a few seconds each.
 for part in cancel release; do
     for mode in local proc; do

@@ -2,7 +2,7 @@
 """Latency and full-cycle rate of nixl_connect from Python, between two
 processes on this host (the Python counterpart of `nxc bench`).
 
-  /usr/bin/python3 python/examples/bench.py [--iters 1000] [--size 8] [--cycles 2000]
+  /usr/bin/python3 python/examples/bench.py [--iters 1000] [--size 8] [--cycles 2000] [--prereg]
 
 Measures, with a passive worker in a child process (this script with
 --passive) joined by its stdin/stdout, metadata as JSON lines:
@@ -12,7 +12,8 @@ Measures, with a passive worker in a child process (this script with
            first): p50, p90, p99 in microseconds;
   cycle    the application's whole loop, one op at a time: create the
            passive op, serialize its metadata, send it, parse, begin,
-           complete on both sides, release (ops/s).
+           complete on both sides, release (ops/s); with --prereg the
+           passive buffer is one Descriptor registered once.
 Ends with how many completions the C library failed to announce on the
 connector fd (lost wake-ups, found by the timer the C library's
 nxc_connector_timeout_ms asks for).
@@ -65,6 +66,14 @@ async def passive(spin_us: int) -> None:
                 for op in ops:
                     op.release()
                 del view
+            elif cmd.get("prereg"):  # cycle over one descriptor registered once (a pool slot)
+                slot = nc.Descriptor(bytearray(size))
+                slot.register_with_connector(conn)
+                for _ in range(n):
+                    with create(slot) as op:
+                        writer.write(op.metadata().model_dump_json().encode() + b"\n")
+                        await op.wait_for_completion()
+                slot.deregister_with_connector(conn)
             else:  # cycle: one op at a time
                 buf = bytearray(size)
                 for _ in range(n):
@@ -112,7 +121,8 @@ async def active(args) -> None:
             lat.sort()
             # full cycles
             m = args.cycles
-            child.stdin.write(json.dumps({"mode": "cycle", "kind": kind, "size": size, "n": m}).encode() + b"\n")
+            child.stdin.write(json.dumps({"mode": "cycle", "kind": kind, "size": size, "n": m,
+                                          "prereg": args.prereg}).encode() + b"\n")
             t0 = time.perf_counter()
             for _ in range(m):
                 md = nc.RdmaMetadata.model_validate_json(await child.stdout.readline())
@@ -148,6 +158,9 @@ def main() -> None:
     ap.add_argument("--spin-us", type=int, default=50,
                     help="Connector(spin_us=...) on both sides: keep driving an awaited op "
                          "through the loop this long after the last event [50, the default]")
+    ap.add_argument("--prereg", action="store_true",
+                    help="cycle: the passive buffer is one Descriptor registered once "
+                         "(register_with_connector), as a pool slot")
     ap.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     args = ap.parse_args()
     asyncio.run(passive(args.spin_us) if args.passive else active(args))

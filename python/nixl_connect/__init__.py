@@ -12,22 +12,39 @@ Move buffers between worker processes with one-sided reads and writes:
 
 Pure Python over ``ctypes``; numpy and torch are used when present, never
 required. The C library is found through ``NIXL_CONNECT_LIB``, next to this
-package, in a source checkout's ``build/``, or by the system loader.
+package, in a source checkout's ``build/``, or by the system loader, when
+it is first needed: importing works without it, and the first call that
+needs it raises ``ImportError`` saying where it looked and how to fix it.
 """
 
+from . import _lib
 from ._lib import NixlConnectError, NixlConnectValueError, version
-from ._lib import path as library_path
 from ._metadata import RdmaMetadata, SerializedDescriptor
 from ._types import Descriptor, Device, DeviceKind, OperationKind, OperationStatus
 from ._connector import (
+    AbstractOperation,
+    ActiveOperation,
+    Connection,
     Connector,
+    PassiveOperation,
     ReadableOperation,
     ReadOperation,
+    Remote,
     WritableOperation,
     WriteOperation,
 )
 
+
+def __getattr__(name: str):
+    if name == "library_path":  # the library's path: loads it (ImportError if missing)
+        return _lib.path
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
+    "AbstractOperation",
+    "ActiveOperation",
+    "Connection",
     "Connector",
     "Descriptor",
     "Device",
@@ -36,9 +53,11 @@ __all__ = [
     "NixlConnectValueError",
     "OperationKind",
     "OperationStatus",
+    "PassiveOperation",
     "RdmaMetadata",
     "ReadOperation",
     "ReadableOperation",
+    "Remote",
     "SerializedDescriptor",
     "WritableOperation",
     "WriteOperation",

@@ -28,6 +28,7 @@ within microseconds.
 from __future__ import annotations
 
 import asyncio
+import base64
 import concurrent.futures
 import ctypes
 import select
@@ -35,6 +36,8 @@ import socket
 import threading
 import time
 import weakref
+import zlib
+from abc import ABC, abstractmethod
 from typing import Any, Optional
 
 from . import _lib
@@ -56,7 +59,7 @@ _results_descs = ctypes.POINTER(_lib.nxc_descriptor_t)()
 _results_n = ctypes.c_size_t()
 
 
-def _peek(op: "_Operation") -> int:
+def _peek(op: "AbstractOperation") -> int:
     """The op's final state, or 0 while it is not final, *without* driving
     the transport (nxc_op_status would): safe between arming and sleeping.
     Only a local cancel (ours) makes an op CANCELLED."""
@@ -96,6 +99,13 @@ class Connector:
     writable operations, begins reads and writes.
 
     ``worker_id`` names the worker (default: 32 random hex digits).
+    ``enable_progress_thread`` (Dynamo's option; a bool, default False here)
+    starts the C connector's own progress thread (the C option
+    ``progress_thread``), which moves transfers while the process runs no
+    event loop at all (a passive worker that exposes memory and then blocks
+    elsewhere). An awaiting event loop drives the connector itself; with the
+    thread on, an awaited completion that the thread handled first is seen
+    after at most ``nxc_connector_timeout_ms`` (10 ms).
     ``spin_us`` (keyword only, not in Dynamo): how long an awaited operation
     keeps being driven through the event loop after the last event before
     the connector relies on its fd alone (default 50; 0 never spins). Call
@@ -104,23 +114,30 @@ class Connector:
     then an event loop it was used in keeps it alive.
     """
 
-    def __init__(self, worker_id: Optional[str] = None, *, spin_us: int = 50) -> None:
+    def __init__(
+        self,
+        worker_id: Optional[str] = None,
+        enable_progress_thread: bool = False,
+        *,
+        spin_us: int = 50,
+    ) -> None:
         if worker_id is not None and (not isinstance(worker_id, str) or len(worker_id) == 0):
             raise TypeError("Argument `worker_id` must be a non-empty `str` or `None`.")
+        if not isinstance(enable_progress_thread, bool):
+            raise TypeError(
+                "Argument `enable_progress_thread` must be `bool`, got "
+                f"{type(enable_progress_thread).__name__}."
+            )
         if not isinstance(spin_us, int) or not 0 <= spin_us <= 1_000_000:
             raise ValueError("Argument `spin_us` must be an int from 0 to 1000000.")
-        # While an awaited op of this connector is not final, keep driving it
-        # through the loop (yielding to other tasks between passes) until
-        # spin_us have passed without an event, before relying on the fd
-        # alone: a sleeping process wakes 75-150 us after its event on this
-        # kind of VM, and a transfer chains several wake-ups. 0: never spin
-        # (an idle wait then costs one timer pass per
-        # nxc_connector_timeout_ms and nothing else). Default 50, as in C.
         self._spin_ns = spin_us * 1000
         cfg = _lib.nxc_connector_config_t()
         if worker_id is not None:
             cfg.field_mask = _lib.NXC_CONFIG_NAME
             cfg.name = worker_id.encode("utf-8")
+        if enable_progress_thread:
+            cfg.field_mask |= _lib.NXC_CONFIG_PROGRESS_THREAD
+            cfg.progress_thread = 1
         out = ctypes.c_void_p()
         rc = _lib.nxc_connector_create(ctypes.byref(cfg), ctypes.byref(out))
         if rc < 0:
@@ -131,7 +148,9 @@ class Connector:
         self._hostname = socket.gethostname()
         # A loop is a key once this connector's reader is registered with it.
         self._loops: dict[asyncio.AbstractEventLoop, _LoopState] = {}
-        self._ops: "weakref.WeakSet[_Operation]" = weakref.WeakSet()
+        self._ops: "weakref.WeakSet[AbstractOperation]" = weakref.WeakSet()
+        self._registered: "weakref.WeakSet[Descriptor]" = weakref.WeakSet()
+        self._connection_count = 0
         self._releaser: Optional[concurrent.futures.ThreadPoolExecutor] = None
         self._lock = threading.Lock()
         self._lost_wakeups = 0
@@ -171,15 +190,12 @@ class Connector:
         connector.create_readable(d)`` returns the same object), so code
         written for either Dynamo version works.
         """
-        descs = as_descriptor_list(local_descriptors)
-        return ReadableOperation(self, self._create(_lib.nxc_create_readable, descs), descs)
+        return ReadableOperation(self, local_descriptors)
 
     def create_writable(self, local_descriptors: Descriptor | list[Descriptor]) -> "WritableOperation":
         """Exposes ``local_descriptors`` to be written by one peer (see
         :meth:`create_readable`). Read-only buffers are refused (TypeError)."""
-        descs = as_descriptor_list(local_descriptors)
-        _refuse_readonly(descs, "create_writable")
-        return WritableOperation(self, self._create(_lib.nxc_create_writable, descs), descs)
+        return WritableOperation(self, local_descriptors)
 
     async def begin_read(
         self,
@@ -189,11 +205,7 @@ class Connector:
         """Starts reading the memory ``remote_metadata`` exposes (a
         ReadableOperation's) into ``local_descriptors``; the transfer is
         posted before this returns."""
-        if not isinstance(remote_metadata, RdmaMetadata):
-            raise TypeError("Argument `remote_metadata` must be `RdmaMetadata`.")
-        descs = as_descriptor_list(local_descriptors)
-        _refuse_readonly(descs, "begin_read")
-        return ReadOperation(self, self._begin(OperationKind.READ, remote_metadata, descs), descs)
+        return ReadOperation(self, remote_metadata, local_descriptors)
 
     async def begin_write(
         self,
@@ -202,10 +214,15 @@ class Connector:
     ) -> "WriteOperation":
         """Starts writing ``local_descriptors`` into the memory
         ``remote_metadata`` exposes (a WritableOperation's)."""
-        if not isinstance(remote_metadata, RdmaMetadata):
-            raise TypeError("Argument `remote_metadata` must be `RdmaMetadata`.")
-        descs = as_descriptor_list(local_descriptors)
-        return WriteOperation(self, self._begin(OperationKind.WRITE, remote_metadata, descs), descs)
+        return WriteOperation(self, local_descriptors, remote_metadata)
+
+    async def _create_connection(self) -> "Connection":
+        """A new :class:`Connection` of this connector (Dynamo makes one per
+        operation; here they all share this connector)."""
+        self._connection_count += 1
+        conn = Connection(self, self._connection_count)
+        await conn.initialize()
+        return conn
 
     # -- lifetime
 
@@ -226,6 +243,8 @@ class Connector:
                 )
         for op in list(self._ops):
             op._release(inline=True)
+        for desc in list(self._registered):
+            desc.deregister_with_connector(self)
         if self._releaser is not None:
             self._releaser.shutdown(wait=True)
             self._releaser = None
@@ -295,7 +314,7 @@ class Connector:
             _lib.raise_error(rc)
         return out.value
 
-    def _adopt(self, op: "_Operation") -> None:
+    def _adopt(self, op: "AbstractOperation") -> None:
         """A new op: remember it, and let the running loop (if any) drive the
         connector from now on, so that transfers move while the application
         awaits something else."""
@@ -382,7 +401,7 @@ class Connector:
             state.scheduled = True
             loop.call_soon(self._dispatch, loop)
 
-    def _kick(self, op: "_Operation") -> None:
+    def _kick(self, op: "AbstractOperation") -> None:
         """Something other than the transport changed ``op`` (cancel): let
         its waiters look."""
         here = _running_loop()
@@ -394,7 +413,7 @@ class Connector:
             elif not loop.is_closed():
                 loop.call_soon_threadsafe(self._dispatch, loop)
 
-    def _drop_waiters(self, op: "_Operation", status: int) -> None:
+    def _drop_waiters(self, op: "AbstractOperation", status: int) -> None:
         """``op`` is being released: its waiters get its last state."""
         here = _running_loop()
         for loop, state in list(self._loops.items()):
@@ -450,24 +469,159 @@ def _teardown(c: int, fd: int, loops: list) -> None:
     _lib.nxc_connector_destroy(c)
 
 
+# ---- connections and remotes ----------------------------------------------------
+
+
+def _connector_of(connection: Any) -> Connector:
+    if isinstance(connection, Connection):
+        return connection._connector
+    if isinstance(connection, Connector):
+        return connection
+    raise TypeError("Argument `connection` must be `nixl_connect.Connection` (or `Connector`).")
+
+
+class Connection:
+    """Dynamo's ``Connection``: one of a connector's views on the transport.
+
+    Dynamo makes a NIXL agent per connection, and a connection per
+    operation. Here every connection of a connector shares its one C
+    connector (one UCX worker, its endpoint cache and its registrations), so
+    a connection is only a name and a way back to its connector.
+    """
+
+    def __init__(self, connector: Connector, number: int) -> None:
+        if not isinstance(connector, Connector):
+            raise TypeError("Argument `connector` must be `nixl_connect.Connector`.")
+        if not isinstance(number, int) or isinstance(number, bool):
+            raise TypeError("Argument `number` must be of type `int`.")
+        if number <= 0:
+            raise ValueError("Argument `number` must be greater than 0.")
+        self._connector = connector
+        self._name = f"{connector.name}-{number}"
+        self._is_initialized = False
+
+    @property
+    def connector(self) -> Connector:
+        return self._connector
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    async def initialize(self) -> None:
+        """Kept for Dynamo compatibility: nothing to do."""
+        self._connector._handle()
+        self._is_initialized = True
+
+    def __repr__(self) -> str:
+        return f"Connection(is_initialized={self._is_initialized}, name='{self._name}')"
+
+    def __str__(self) -> str:
+        return self._name
+
+
+class Remote:
+    """Dynamo's ``Remote``: the worker on the other side of an operation,
+    named by the agent blob of its metadata (``nixl_metadata``: the
+    ``b64:`` or hex text of ``RdmaMetadata``, or the raw blob as bytes).
+
+    The blob is checked by the C library's strict parser when the name is
+    first read. Endpoints to the worker are kept by the C connector, shared
+    and reference-counted, so making and dropping a Remote costs nothing.
+    """
+
+    def __init__(self, connection: Connection | Connector, nixl_metadata: bytes | str) -> None:
+        _connector_of(connection)
+        if not isinstance(nixl_metadata, (bytes, str)):
+            raise TypeError("Argument `nixl_metadata` must be `bytes` or `str`.")
+        if len(nixl_metadata) == 0:
+            raise ValueError("Argument `nixl_metadata` cannot be empty.")
+        if isinstance(nixl_metadata, bytes):
+            nixl_metadata = "b64:" + base64.b64encode(zlib.compress(nixl_metadata)).decode()
+        self._connection = connection
+        self._nixl_metadata = nixl_metadata
+        self._md: Optional[RdmaMetadata] = None
+
+    @classmethod
+    def _of(cls, connection: Any, md: RdmaMetadata) -> "Remote":
+        self = cls.__new__(cls)
+        self._connection, self._nixl_metadata, self._md = connection, None, md
+        return self
+
+    @property
+    def connection(self) -> Connection | Connector:
+        return self._connection
+
+    @property
+    def name(self) -> str:
+        """The remote worker's name (its ``worker_id``)."""
+        if self._md is None:
+            self._md = RdmaMetadata(
+                descriptors=[{"device": "cpu", "ptr": 1, "size": 0}],
+                nixl_metadata=self._nixl_metadata,
+                notification_key="0" * 32,
+                operation_kind=int(OperationKind.READ),
+            )
+        return self._md.worker_name
+
+    @property
+    def nixl_metadata(self) -> str:
+        return self._md.nixl_metadata if self._nixl_metadata is None else self._nixl_metadata
+
+    def _release(self) -> None:
+        """Nothing to release: the C connector owns the endpoint."""
+
+    def __enter__(self) -> "Remote":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._release()
+
+    def __repr__(self) -> str:
+        return f"Remote(name={self.name}, connection={self._connection.name})"
+
+    def __str__(self) -> str:
+        return self.name
+
+
 # ---- operations ---------------------------------------------------------------
 
 
-class _Operation:
-    """What all four operations share: status, cancel, wait, release."""
+class AbstractOperation(ABC):
+    """What all operations share (Dynamo's ``AbstractOperation``): status,
+    cancel, wait, release, ``with`` blocks."""
 
-    _kind: OperationKind
-
-    def __init__(self, connector: Connector, handle: int, descs: list[Descriptor]) -> None:
-        self._connector = connector
-        self._h: Optional[int] = handle
+    def __init__(
+        self,
+        connection: Connection | Connector,
+        operation_kind: OperationKind,
+        local_descriptors: Descriptor | list[Descriptor],
+        remote_descriptors: Optional[Descriptor | list[Descriptor]] = None,
+        notification_key: Optional[str] = None,
+    ) -> None:
+        conn = _connector_of(connection)
+        if operation_kind is not OperationKind.READ and operation_kind is not OperationKind.WRITE:
+            raise ValueError("Argument `operation_kind` must be either `READ` or `WRITE`.")
+        descs = as_descriptor_list(local_descriptors)  # [] is the C library's ValueError
+        self._connection = connection
+        self._connector = conn
+        self._kind = operation_kind
+        self._h: Optional[int] = None
         self._descs = descs  # keeps the buffers alive until release
         self._final: OperationStatus = OperationStatus.UNINITIALIZED
         self._error: Optional[NixlConnectError] = None
         self._cancelled = False
-        connector._adopt(self)
+
+    def _start(self, handle: int) -> None:
+        self._h = handle
+        self._connector._adopt(self)
 
     # -- Dynamo's surface
+
+    @property
+    def connection(self) -> Connection | Connector:
+        """What the operation was made with (its connector, or a Connection of it)."""
+        return self._connection
 
     @property
     def connector(self) -> Connector:
@@ -501,10 +655,15 @@ class _Operation:
             _lib.raise_error(rc)
         self._connector._kick(self)
 
+    @abstractmethod
     async def wait_for_completion(self) -> None:
+        """Waits until the operation is final (see the subclasses)."""
+
+    async def _wait_for_completion_(self) -> None:
         """Waits until the op is final: returns when COMPLETE, raises
         :class:`NixlConnectError` when it was cancelled (NXC_ERR_CANCELLED) or
-        failed (the op's own code and sentence, e.g. NXC_ERR_PEER_FAILED).
+        failed (a RuntimeError saying the operation errored, with the op's
+        own code and sentence, e.g. NXC_ERR_PEER_FAILED).
 
         Event driven (the connector's fd in the running loop). Cancelling
         the await, e.g. ``asyncio.wait_for`` timing out, leaves the op as it
@@ -539,7 +698,8 @@ class _Operation:
     def release(self) -> None:
         """Releases the op (cancelling it if still in flight) and, for a
         passive op, stops exposing its memory. Idempotent; ``with op:`` and
-        garbage collection call it too."""
+        garbage collection call it too. Descriptors registered with
+        ``register_with_connector`` stay registered."""
         self._release(inline=False)
 
     def __enter__(self):
@@ -578,7 +738,10 @@ class _Operation:
         detail = ctypes.c_char_p()
         code = _lib.nxc_op_error(self._h, ctypes.byref(detail))
         if code < 0:
-            self._error = _lib.make_error(code, (detail.value or b"").decode("utf-8", "replace"))
+            why = (detail.value or b"").decode("utf-8", "replace")
+            self._error = _lib.make_error(
+                code, f"the {self._kind} operation errored (ERRORED): {why}"
+            )
 
     def _release(self, inline: bool) -> None:
         h = self._h
@@ -603,8 +766,27 @@ class _Operation:
             self._descs = []
 
 
-class _PassiveOperation(_Operation):
+class PassiveOperation(AbstractOperation):
+    """Memory exposed to one peer (Dynamo's ``PassiveOperation``): the base
+    of :class:`ReadableOperation` and :class:`WritableOperation`."""
+
     _md: Optional[RdmaMetadata] = None
+
+    def __init__(
+        self,
+        connection: Connection | Connector,
+        operation_kind: OperationKind,
+        local_descriptors: Descriptor | list[Descriptor],
+    ) -> None:
+        super().__init__(connection, operation_kind, local_descriptors)
+        if operation_kind is OperationKind.WRITE:
+            _refuse_readonly(self._descs, "create_writable")
+            fn = _lib.nxc_create_writable
+        else:
+            fn = _lib.nxc_create_readable
+        self._start(self._connector._create(fn, self._descs))
+
+    wait_for_completion = AbstractOperation._wait_for_completion_
 
     def metadata(self, hex_encode: bool = False) -> RdmaMetadata:
         """The :class:`RdmaMetadata` to hand to the peer. ``hex_encode=True``
@@ -628,22 +810,89 @@ class _PassiveOperation(_Operation):
         yield  # noqa: unreachable; makes this a generator
 
 
-class ReadableOperation(_PassiveOperation):
+class ReadableOperation(PassiveOperation):
     """Memory exposed to be read by one peer (``Connector.create_readable``)."""
 
-    _kind = OperationKind.READ
+    def __init__(
+        self, connection: Connection | Connector, local_descriptors: Descriptor | list[Descriptor]
+    ) -> None:
+        super().__init__(connection, OperationKind.READ, local_descriptors)
 
 
-class WritableOperation(_PassiveOperation):
+class WritableOperation(PassiveOperation):
     """Memory exposed to be written by one peer (``Connector.create_writable``)."""
 
-    _kind = OperationKind.WRITE
+    def __init__(
+        self, connection: Connection | Connector, local_descriptors: Descriptor | list[Descriptor]
+    ) -> None:
+        super().__init__(connection, OperationKind.WRITE, local_descriptors)
 
 
-class ReadOperation(_Operation):
+class ActiveOperation(AbstractOperation):
+    """A transfer this worker drives (Dynamo's ``ActiveOperation``): the base
+    of :class:`ReadOperation` and :class:`WriteOperation`.
+
+    Dynamo's constructor (a :class:`Remote`, the kind, local and remote
+    descriptors, the notification key) is accepted: the metadata is rebuilt
+    from those parts and checked by the C parser. The transfer is posted
+    before the constructor returns.
+    """
+
+    def __init__(
+        self,
+        remote: Remote,
+        operation_kind: OperationKind,
+        local_descriptors: Descriptor | list[Descriptor],
+        remote_descriptors: Descriptor | list[Descriptor],
+        notification_key: str,
+    ) -> None:
+        if not isinstance(remote, Remote):
+            raise TypeError("Argument `remote` must be valid `nixl_connect.Remote`.")
+        if not isinstance(operation_kind, OperationKind):
+            raise TypeError("Argument `operation_kind` must `nixl_connect.OperationKind`.")
+        if not isinstance(notification_key, str):
+            raise TypeError("Argument `notification_key` must be `str`.")
+        if len(notification_key) == 0:
+            raise ValueError("Argument `notification_key` must not be an empty string.")
+        remote_list = as_descriptor_list(remote_descriptors, "remote_descriptors")
+        md = RdmaMetadata(
+            descriptors=[d.metadata() for d in remote_list],
+            nixl_metadata=remote.nixl_metadata,
+            notification_key=notification_key,
+            operation_kind=int(operation_kind),
+        )
+        self._begin_active(remote, operation_kind, local_descriptors, md)
+
+    def _begin_active(
+        self, remote: Remote, kind: OperationKind, local: Any, md: RdmaMetadata
+    ) -> None:
+        AbstractOperation.__init__(self, remote.connection, kind, local)
+        if kind is OperationKind.READ:
+            _refuse_readonly(self._descs, "begin_read")
+        self._remote = remote
+        self._start(self._connector._begin(kind, md, self._descs))
+
+    wait_for_completion = AbstractOperation._wait_for_completion_
+
+    @property
+    def remote(self) -> Remote:
+        """The worker whose memory this operation reads or writes."""
+        return self._remote
+
+
+class ReadOperation(ActiveOperation):
     """A read of a peer's ReadableOperation into local buffers (``Connector.begin_read``)."""
 
-    _kind = OperationKind.READ
+    def __init__(
+        self,
+        connection: Connection | Connector,
+        remote_metadata: RdmaMetadata,
+        local_descriptors: Descriptor | list[Descriptor],
+    ) -> None:
+        if not isinstance(remote_metadata, RdmaMetadata):
+            raise TypeError("Argument `remote_metadata` must be `RdmaMetadata`.")
+        remote = Remote._of(connection, remote_metadata)
+        self._begin_active(remote, OperationKind.READ, local_descriptors, remote_metadata)
 
     def results(self) -> list[Descriptor]:
         """The local descriptors, once COMPLETE; :class:`NixlConnectError`
@@ -664,7 +913,16 @@ class ReadOperation(_Operation):
         return list(self._descs)
 
 
-class WriteOperation(_Operation):
+class WriteOperation(ActiveOperation):
     """A write of local buffers into a peer's WritableOperation (``Connector.begin_write``)."""
 
-    _kind = OperationKind.WRITE
+    def __init__(
+        self,
+        connection: Connection | Connector,
+        local_descriptors: Descriptor | list[Descriptor],
+        remote_metadata: RdmaMetadata,
+    ) -> None:
+        if not isinstance(remote_metadata, RdmaMetadata):
+            raise TypeError("Argument `remote_metadata` must be `RdmaMetadata`.")
+        remote = Remote._of(connection, remote_metadata)
+        self._begin_active(remote, OperationKind.WRITE, local_descriptors, remote_metadata)

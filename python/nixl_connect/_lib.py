@@ -10,7 +10,7 @@ import ctypes
 import ctypes.util
 import os
 
-__all__ = ["lib", "path", "NixlConnectError", "NixlConnectValueError", "check", "raise_error"]
+__all__ = ["lib", "path", "require", "NixlConnectError", "NixlConnectValueError", "check", "raise_error"]
 
 # ---- locating the shared library ------------------------------------------
 
@@ -46,7 +46,12 @@ def _load() -> tuple[ctypes.CDLL, str]:
     )
 
 
-lib, path = _load()
+# The library is loaded at first use, not at import: a program may import
+# this package where the library is missing (help texts, type checking,
+# tests that skip) and learns what was searched, and how to fix it, only
+# when it calls something that needs the library. `lib`, `path` and the nxc_*
+# functions below are bound then (module __getattr__).
+_load_error: ImportError | None = None
 
 # ---- types ------------------------------------------------------------------
 
@@ -65,56 +70,81 @@ class nxc_connector_config_t(ctypes.Structure):
         ("name", ctypes.c_char_p),
         ("spin_us", ctypes.c_uint),
         ("progress_thread", ctypes.c_int),
+        ("reg_cache", ctypes.c_uint),
     ]
 
 
 NXC_CONFIG_NAME = 1 << 0
 NXC_CONFIG_SPIN_US = 1 << 1
+NXC_CONFIG_PROGRESS_THREAD = 1 << 2
 
 _p = ctypes.c_void_p
 _pp = ctypes.POINTER(ctypes.c_void_p)
 _desc_p = ctypes.POINTER(nxc_descriptor_t)
 _int, _size = ctypes.c_int, ctypes.c_size_t
+_str = ctypes.c_char_p
+
+# name: (restype, argtypes...), as declared in include/nixl_connect.h
+_PROTOTYPES = {
+    "nxc_version": (_str,),
+    "nxc_strerror": (_str, _int),
+    "nxc_last_error": (_str,),
+    "nxc_device_parse": (_int, _str, ctypes.POINTER(nxc_device_t)),
+    "nxc_device_format": (_int, nxc_device_t, _str, _size),
+    "nxc_op_status_name": (_str, _int),
+    "nxc_connector_create": (_int, ctypes.POINTER(nxc_connector_config_t), _pp),
+    "nxc_connector_destroy": (None, _p),
+    "nxc_connector_name": (_str, _p),
+    "nxc_connector_fd": (_int, _p),
+    "nxc_connector_progress": (_int, _p),
+    "nxc_connector_timeout_ms": (_int, _p),
+    "nxc_mem_register": (_int, _p, _desc_p, _pp),
+    "nxc_mem_deregister": (None, _p),
+    "nxc_create_readable": (_int, _p, _desc_p, _size, _pp),
+    "nxc_create_writable": (_int, _p, _desc_p, _size, _pp),
+    "nxc_op_metadata": (_int, _p, ctypes.POINTER(_str), ctypes.POINTER(_size)),
+    "nxc_metadata_parse": (_int, _str, _size, _pp),
+    "nxc_metadata_free": (None, _p),
+    "nxc_metadata_worker_name": (_str, _p),
+    "nxc_begin_read": (_int, _p, _p, _desc_p, _size, _pp),
+    "nxc_begin_write": (_int, _p, _desc_p, _size, _p, _pp),
+    "nxc_op_status": (_int, _p),
+    "nxc_op_cancel": (_int, _p),
+    "nxc_op_results": (_int, _p, ctypes.POINTER(_desc_p), ctypes.POINTER(_size)),
+    "nxc_op_error": (_int, _p, ctypes.POINTER(_str)),
+    "nxc_op_release": (None, _p),
+}
 
 
-def _proto(name, restype, *argtypes):
-    fn = getattr(lib, name)
-    fn.restype = restype
-    fn.argtypes = list(argtypes)
-    return fn
+def require() -> None:
+    """Loads the library and binds the nxc_* functions, once. Raises the
+    ImportError of the lookup (what was searched, how to fix it) on every
+    call while the library cannot be found."""
+    global _load_error
+    if "lib" in globals():
+        return
+    if _load_error is not None:
+        raise ImportError(str(_load_error)) from _load_error
+    try:
+        loaded, where = _load()
+    except (ImportError, OSError) as e:
+        _load_error = e if isinstance(e, ImportError) else ImportError(str(e))
+        raise ImportError(str(_load_error)) from _load_error
+    for name, (restype, *argtypes) in _PROTOTYPES.items():
+        fn = getattr(loaded, name)
+        fn.restype = restype
+        fn.argtypes = argtypes
+        globals()[name] = fn
+    globals()["path"] = where
+    globals()["lib"] = loaded
 
 
-nxc_version = _proto("nxc_version", ctypes.c_char_p)
-nxc_strerror = _proto("nxc_strerror", ctypes.c_char_p, _int)
-nxc_last_error = _proto("nxc_last_error", ctypes.c_char_p)
-nxc_device_parse = _proto("nxc_device_parse", _int, ctypes.c_char_p, ctypes.POINTER(nxc_device_t))
-nxc_device_format = _proto("nxc_device_format", _int, nxc_device_t, ctypes.c_char_p, _size)
-nxc_op_status_name = _proto("nxc_op_status_name", ctypes.c_char_p, _int)
-nxc_connector_create = _proto(
-    "nxc_connector_create", _int, ctypes.POINTER(nxc_connector_config_t), _pp
-)
-nxc_connector_destroy = _proto("nxc_connector_destroy", None, _p)
-nxc_connector_name = _proto("nxc_connector_name", ctypes.c_char_p, _p)
-nxc_connector_fd = _proto("nxc_connector_fd", _int, _p)
-nxc_connector_progress = _proto("nxc_connector_progress", _int, _p)
-nxc_connector_timeout_ms = _proto("nxc_connector_timeout_ms", _int, _p)
-nxc_create_readable = _proto("nxc_create_readable", _int, _p, _desc_p, _size, _pp)
-nxc_create_writable = _proto("nxc_create_writable", _int, _p, _desc_p, _size, _pp)
-nxc_op_metadata = _proto(
-    "nxc_op_metadata", _int, _p, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(_size)
-)
-nxc_metadata_parse = _proto("nxc_metadata_parse", _int, ctypes.c_char_p, _size, _pp)
-nxc_metadata_free = _proto("nxc_metadata_free", None, _p)
-nxc_metadata_worker_name = _proto("nxc_metadata_worker_name", ctypes.c_char_p, _p)
-nxc_begin_read = _proto("nxc_begin_read", _int, _p, _p, _desc_p, _size, _pp)
-nxc_begin_write = _proto("nxc_begin_write", _int, _p, _desc_p, _size, _p, _pp)
-nxc_op_status = _proto("nxc_op_status", _int, _p)
-nxc_op_cancel = _proto("nxc_op_cancel", _int, _p)
-nxc_op_results = _proto(
-    "nxc_op_results", _int, _p, ctypes.POINTER(_desc_p), ctypes.POINTER(_size)
-)
-nxc_op_error = _proto("nxc_op_error", _int, _p, ctypes.POINTER(ctypes.c_char_p))
-nxc_op_release = _proto("nxc_op_release", None, _p)
+def __getattr__(name: str):
+    if name in _PROTOTYPES or name in ("lib", "path"):
+        require()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # ---- errors -----------------------------------------------------------------
 
@@ -167,6 +197,7 @@ class NixlConnectValueError(NixlConnectError, ValueError):
 
 
 def strerror(code: int) -> str:
+    require()
     return nxc_strerror(code).decode("utf-8", "replace")
 
 
@@ -179,6 +210,7 @@ def raise_error(code: int) -> None:
     """Raises the error of the C call that just returned ``code`` on this
     thread. Call it immediately after the failing call: the detail is
     thread-local and the next nxc_* call replaces it."""
+    require()
     detail = nxc_last_error().decode("utf-8", "replace")
     raise make_error(code, detail)
 
@@ -190,4 +222,5 @@ def check(rc: int) -> int:
 
 
 def version() -> str:
+    require()
     return nxc_version().decode()

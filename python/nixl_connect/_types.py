@@ -20,6 +20,16 @@ class DeviceKind(IntEnum):
     def __str__(self) -> str:
         return {1: "cpu", 2: "cuda"}.get(int(self), "<invalid>")
 
+    @property
+    def nixl_mem_type(self) -> str:
+        """NIXL's name of this memory type: "DRAM" (HOST) or "VRAM" (CUDA);
+        ``ValueError`` for UNSPECIFIED."""
+        if self is DeviceKind.HOST:
+            return "DRAM"
+        if self is DeviceKind.CUDA:
+            return "VRAM"
+        raise ValueError(f"{self.name} memory has no NIXL memory type.")
+
 
 class OperationKind(IntEnum):
     """Kind of an operation (numbers as in Dynamo)."""
@@ -187,7 +197,8 @@ class Descriptor:
     - ``(ptr, size, device, ref)``: taken as given; ``ref`` is kept alive.
     """
 
-    __slots__ = ("_ptr", "_size", "_device", "_ref", "_view", "_readonly", "_serialized")
+    __slots__ = ("_ptr", "_size", "_device", "_ref", "_view", "_readonly", "_serialized",
+                 "_reg", "_reg_connector", "__weakref__")
 
     def __init__(self, data: Any) -> None:
         if data is None:
@@ -197,6 +208,8 @@ class Descriptor:
         self._view: Optional[memoryview] = None
         self._readonly = False
         self._serialized = None
+        self._reg: Optional[int] = None  # nxc_registration_t *, see register_with_connector
+        self._reg_connector: Any = None
         tensor_type = _torch_tensor_type()
         if tensor_type is not None and isinstance(data, tensor_type):
             self._from_tensor(data)
@@ -347,11 +360,90 @@ class Descriptor:
             raise TypeError("Argument `serialized` must be `SerializedDescriptor`.")
         return serialized.to_descriptor()
 
+    # -- pre-registration (Dynamo's register_with_connector)
+
+    @property
+    def is_registered(self) -> bool:
+        """True between :meth:`register_with_connector` and
+        :meth:`deregister_with_connector` (or the connector's close)."""
+        return self._reg is not None
+
+    def register_with_connector(self, connection: Any) -> None:
+        """Registers this descriptor's memory with a connector once, for any
+        number of later operations (``nxc_mem_register``): operations over
+        it, or over part of it, then skip per-operation registration, and
+        releasing them leaves it registered. For a pool of buffers that is
+        reused across operations. ``connection`` is a :class:`Connector` or
+        one of its :class:`Connection` objects.
+
+        What it exposes: operations still reach the memory only while they
+        are open, checked per message, with the default protocol on hosts
+        without RDMA hardware; with one-sided RMA (InfiniBand, or
+        NXC_PROTOCOL=rma) a peer that had the metadata of an operation over
+        it can reach the whole registered buffer until it is deregistered
+        (see ``nxc_mem_register`` in include/nixl_connect.h).
+
+        Raises ``TypeError`` (not a Connector or Connection), ``RuntimeError``
+        (already registered with another connector), ``ValueError`` (null
+        pointer or empty buffer), :class:`NixlConnectError` (CUDA memory,
+        NXC_ERR_UNSUPPORTED; UCX refused). Registering again with the same
+        connector does nothing.
+        """
+        conn = _connector_arg(connection)
+        if self._reg is not None:
+            if self._reg_connector is not conn:
+                raise RuntimeError(
+                    "Descriptor cannot be registered with more than one connector. "
+                    f"Existing: {self._reg_connector.name}, new: {conn.name}."
+                )
+            return
+        if self._ptr == 0:
+            raise ValueError("Cannot register memory with a null pointer.")
+        arr = c_descriptors([self])
+        out = ctypes.c_void_p()
+        rc = _lib.nxc_mem_register(conn._handle(), arr, ctypes.byref(out))
+        if rc < 0:
+            _lib.raise_error(rc)
+        self._reg, self._reg_connector = out.value, conn
+        conn._registered.add(self)
+
+    def deregister_with_connector(self, connection: Any) -> None:
+        """Ends :meth:`register_with_connector`: the memory is deregistered
+        at once, or when the last open operation over it is released.
+        ``RuntimeError`` for a connector it was not registered with; nothing
+        happens if it is not registered."""
+        conn = _connector_arg(connection)
+        reg = self._reg
+        if reg is None:
+            return
+        if self._reg_connector is not conn:
+            raise RuntimeError(
+                "Descriptor can only be deregistered from the connector it was registered "
+                f"with ({self._reg_connector.name}), not {conn.name}."
+            )
+        self._reg, self._reg_connector = None, None
+        conn._registered.discard(self)
+        if conn._c is not None:
+            _lib.nxc_mem_deregister(reg)
+
+    def __del__(self) -> None:
+        if getattr(self, "_reg", None) is not None:
+            try:
+                self.deregister_with_connector(self._reg_connector)
+            except Exception:  # interpreter shutdown
+                pass
+
     def __str__(self) -> str:
         return f"ptr={hex(self._ptr)}, size={self._size}, device={self._device}"
 
     def __repr__(self) -> str:
         return f"Descriptor({self})"
+
+
+def _connector_arg(connection: Any) -> Any:
+    from ._connector import _connector_of
+
+    return _connector_of(connection)
 
 
 def as_descriptor_list(local: Any, argument: str = "local_descriptors") -> list[Descriptor]:
