@@ -15,11 +15,13 @@
 #include <limits.h>
 #include <math.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -545,12 +547,45 @@ static void count_done(worker_t *w, const slot_t *s, uint64_t t_end, bool sample
         w->samples[w->nsamples++] = (kv_sample_t){ s->pair, t_end - s->t_begin };
 }
 
-/* -- passive side: create the op, hand its metadata over, wait, reuse -- */
+/* ---- the event loop of both sides ------------------------------------------ */
 
+/* Sleeps until the connector has work or @p kick_fd fires, at most as long
+ * as the connector allows (nxc_connector_timeout_ms) and 100 ms. With the
+ * progress thread on, that thread owns the connector's fd: then a 1 ms nap. */
+static void sleep_on_connector(worker_t *w, int kick_fd)
+{
+    int t = w->cfg->enable_pt ? 1 : nxc_connector_timeout_ms(w->conn);
+    if (t < 0 || t > 100)
+        t = 100;
+    struct pollfd pf[2] = { { .fd = w->cfg->enable_pt ? -1 : nxc_connector_fd(w->conn),
+                              .events = POLLIN },
+                            { .fd = kick_fd, .events = POLLIN } };
+    if (poll(pf, 2, t) > 0 && (pf[1].revents & POLLIN)) {
+        uint64_t v;
+        if (read(kick_fd, &v, sizeof v) < 0)
+            return; /* another wake-up will come */
+    }
+}
+
+static int op_failed(worker_t *w, const slot_t *s)
+{
+    return op_error(s->op, nxc_op_wait(s->op, 0), "kvbench: %s: request %" PRIu64
+                    " of pair %u", w->name, s->seq, s->pair);
+}
+
+/* -- passive side: expose a KV cache, hand its metadata over, reuse the slot -- */
+
+static void pair_subject(const worker_t *w, unsigned pair, char *buf, size_t size)
+{
+    active_subject(w->cfg, pair_at(w->cfg, pair), buf, size);
+}
+
+/* Acknowledged: returns once the active worker took it (retries while it
+ * has not subscribed yet). */
 static int send_text(worker_t *w, unsigned pair, const char *text, size_t len)
 {
     char subject[96];
-    active_subject(w->cfg, pair_at(w->cfg, pair), subject, sizeof subject);
+    pair_subject(w, pair, subject, sizeof subject);
     for (;;) {
         int left = remaining_ms(w);
         int rc = left ? nxc_nats_send(w->nats, subject, text, len, left) : NXC_ERR_TIMED_OUT;
@@ -561,6 +596,17 @@ static int send_text(worker_t *w, unsigned pair, const char *text, size_t len)
         struct timespec ts = { 0, 10 * 1000000L };   /* it is not subscribed yet */
         nanosleep(&ts, NULL);
     }
+}
+
+/* Once the pair's first message was taken, the active worker is subscribed
+ * until it has all: later ones need no round trip (NATS keeps their order,
+ * so the acknowledged "end" arrives after them). */
+static int publish_text(worker_t *w, unsigned pair, const char *text, size_t len)
+{
+    char subject[96];
+    pair_subject(w, pair, subject, sizeof subject);
+    int rc = nxc_nats_publish(w->nats, subject, text, len);
+    return rc == NXC_OK ? 0 : nats_fail(rc, w, "cannot publish the metadata");
 }
 
 static int post_passive(worker_t *w, slot_t *s, uint64_t seq)
@@ -590,27 +636,14 @@ static int post_passive(worker_t *w, slot_t *s, uint64_t seq)
     s->seq = seq;
     s->busy = true;
     s->t_begin = now_ns();
-    rc = send_text(w, s->pair, msg, (size_t)hl + len);
+    rc = seq == 0 ? send_text(w, s->pair, msg, (size_t)hl + len)
+                  : publish_text(w, s->pair, msg, (size_t)hl + len);
     free(msg);
     return rc;
 }
 
-/* The busy slot posted first (ops of a pair complete roughly in order). */
-static slot_t *oldest_busy(worker_t *w)
-{
-    slot_t *best = NULL;
-    for (size_t i = 0; i < (size_t)w->npairs * w->cfg->inflight; i++)
-        if (w->slots[i].busy && (!best || w->slots[i].t_begin < best->t_begin))
-            best = &w->slots[i];
-    return best;
-}
-
 static int finish_passive(worker_t *w, slot_t *s)
 {
-    int rc = nxc_op_wait(s->op, remaining_ms(w));
-    if (rc != NXC_OK)
-        return op_error(s->op, rc, "kvbench: %s: request %" PRIu64 " of pair %u",
-                        w->name, s->seq, s->pair);
     count_done(w, s, now_ns(), false);
     nxc_op_release(s->op);
     s->op = NULL;
@@ -619,22 +652,49 @@ static int finish_passive(worker_t *w, slot_t *s)
                                       : 0;
 }
 
+/* Keeps --inflight ops open per pair until each pair had all its requests;
+ * every finished op is seen in the round it finishes, whichever pair. */
 static int run_passive(worker_t *w)
 {
     const kv_cfg_t *c = w->cfg;
     uint64_t total = c->warmup_iter + c->num_iter;
+    size_t nslots = (size_t)w->npairs * c->inflight, busy = 0;
     uint64_t *next = calloc(w->npairs, sizeof *next);
     if (!next)
         return runtime_error("kvbench: %s: out of memory", w->name);
     int rc = 0;
-    for (unsigned k = 0; rc == 0 && k < w->npairs; k++)
-        for (uint64_t r = 0; rc == 0 && r < c->inflight && next[k] < total; r++)
-            rc = post_passive(w, &pair_slots(w, k)[r], next[k]++);
-    slot_t *s;
-    while (rc == 0 && (s = oldest_busy(w)) != NULL) {
-        unsigned k = (unsigned)((s - w->slots) / c->inflight);
-        if ((rc = finish_passive(w, s)) == 0 && next[k] < total)
-            rc = post_passive(w, s, next[k]++);
+    for (size_t i = 0; rc == 0 && i < nslots; i++) {
+        unsigned k = (unsigned)(i / c->inflight);
+        if (next[k] < total && (rc = post_passive(w, &w->slots[i], next[k]++)) == 0)
+            busy++;
+    }
+    while (rc == 0 && busy) {
+        if (!c->enable_pt)
+            nxc_connector_progress(w->conn);
+        bool moved = false;
+        for (size_t i = 0; rc == 0 && i < nslots; i++) {
+            slot_t *s = &w->slots[i];
+            if (!s->busy)
+                continue;
+            nxc_op_status_t st = nxc_op_status(s->op);
+            if (st < NXC_OP_COMPLETE)
+                continue;
+            if (st != NXC_OP_COMPLETE) {
+                rc = op_failed(w, s);
+                break;
+            }
+            moved = true;
+            busy--;
+            unsigned k = (unsigned)(i / c->inflight);
+            if ((rc = finish_passive(w, s)) == 0 && next[k] < total &&
+                (rc = post_passive(w, s, next[k]++)) == 0)
+                busy++;
+        }
+        if (rc == 0 && !moved && remaining_ms(w) == 0)
+            rc = runtime_error("kvbench: %s: timed out (--timeout %.0f s) with %zu requests "
+                               "open", w->name, c->timeout_s, busy);
+        if (rc == 0 && !moved)
+            sleep_on_connector(w, -1);
     }
     for (unsigned k = 0; rc == 0 && k < w->npairs; k++) {
         char end[32];
@@ -645,7 +705,20 @@ static int run_passive(worker_t *w)
     return rc;
 }
 
-/* -- active side: take metadata, begin, reap completions ----------------- */
+/* -- active side: a receiver thread takes metadata and begins; the main
+ *    thread drives the connector and reaps completions as they happen -- */
+
+typedef struct active {
+    worker_t         *w;
+    nxc_nats_inbox_t *in;
+    pthread_mutex_t   lock;
+    pthread_cond_t    freed;   /* a slot became free */
+    int               kick;    /* eventfd: a new op began, or the receiver ended */
+    unsigned          ended;   /* pairs whose passive side said "end" */
+    bool              stop;    /* the main thread failed: receiver, give up */
+    bool              done;    /* the receiver has finished */
+    int               rc;      /* the receiver's result */
+} active_t;
 
 static int local_index(const worker_t *w, unsigned pair)
 {
@@ -655,51 +728,45 @@ static int local_index(const worker_t *w, unsigned pair)
     return -1;
 }
 
-/* Reaps every finished op; with @p block, waits (up to 1 ms) for the
- * oldest first so the loop sleeps instead of spinning. */
-static int reap(worker_t *w, bool block)
+static void kick(active_t *a)
 {
-    const kv_cfg_t *c = w->cfg;
-    slot_t *old = block ? oldest_busy(w) : NULL;
-    if (old) {
-        int rc = nxc_op_wait(old->op, 1);
-        if (rc != NXC_OK && rc != NXC_ERR_TIMED_OUT)
-            return op_error(old->op, rc, "kvbench: %s: request %" PRIu64 " of pair %u",
-                            w->name, old->seq, old->pair);
-    }
-    for (size_t i = 0; i < (size_t)w->npairs * c->inflight; i++) {
-        slot_t *s = &w->slots[i];
-        if (!s->busy)
-            continue;
-        nxc_op_status_t st = nxc_op_status(s->op);
-        if (st < NXC_OP_COMPLETE)
-            continue;
-        uint64_t t_end = now_ns();
-        if (st != NXC_OP_COMPLETE)
-            return op_error(s->op, nxc_op_wait(s->op, 0), "kvbench: %s: request %" PRIu64
-                            " of pair %u", w->name, s->seq, s->pair);
-        count_done(w, s, t_end, true);
-        nxc_op_release(s->op);
-        s->op = NULL;
-        s->busy = false;
-        if (c->op == NXC_OP_READ &&
-            verify(c, s->kv, request_id(c, s->pair, s->seq)) != 0)
-            return NXC_EXIT_RUNTIME;
-    }
-    return 0;
+    uint64_t one = 1;
+    if (write(a->kick, &one, sizeof one) < 0)
+        return; /* the counter is full: the main thread wakes anyway */
 }
 
-static slot_t *free_slot(worker_t *w, unsigned k)
+/* Reserves a free slot of local pair @p k (waits for the main thread to
+ * reap one). NULL when told to stop or out of time. */
+static slot_t *reserve_slot(active_t *a, unsigned k)
 {
-    slot_t *s = pair_slots(w, (unsigned)k);
-    for (uint64_t r = 0; r < w->cfg->inflight; r++)
-        if (!s[r].busy)
-            return &s[r];
-    return NULL;
+    worker_t *w = a->w;
+    slot_t *s = NULL;
+    pthread_mutex_lock(&a->lock);
+    while (!a->stop && remaining_ms(w) > 0) {
+        slot_t *ps = pair_slots(w, k);
+        for (uint64_t r = 0; !s && r < w->cfg->inflight; r++)
+            if (!ps[r].busy)
+                s = &ps[r];
+        if (s)
+            break;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&a->freed, &a->lock, &ts);
+    }
+    if (s)
+        s->busy = true;  /* reserved: op still NULL */
+    pthread_mutex_unlock(&a->lock);
+    return s;
 }
 
-static int begin_active(worker_t *w, const char *msg, size_t len)
+static int begin_active(active_t *a, const char *msg, size_t len)
 {
+    worker_t *w = a->w;
     const kv_cfg_t *c = w->cfg;
     unsigned pair;
     uint64_t seq;
@@ -708,17 +775,13 @@ static int begin_active(worker_t *w, const char *msg, size_t len)
     if (sscanf(msg, "kv %u %" SCNu64 "\n%n", &pair, &seq, &hl) != 2 || hl <= 0 ||
         (k = local_index(w, pair)) < 0)
         return runtime_error("kvbench: %s: unexpected message '%.40s'", w->name, msg);
-    slot_t *s;
-    int rc = 0;
-    while (rc == 0 && (s = free_slot(w, (unsigned)k)) == NULL) {
-        if (remaining_ms(w) == 0)
-            return runtime_error("kvbench: %s: timed out waiting for a free slot", w->name);
-        rc = reap(w, true);
-    }
-    if (rc != 0)
-        return rc;
+    slot_t *s = reserve_slot(a, (unsigned)k);
+    if (!s)
+        return runtime_error("kvbench: %s: no free slot for pair %u in time", w->name, pair);
     nxc_metadata_t *md;
-    if ((rc = nxc_metadata_parse(msg + hl, len - (size_t)hl, &md)) != NXC_OK)
+    nxc_op_t *op = NULL;
+    int rc = nxc_metadata_parse(msg + hl, len - (size_t)hl, &md);
+    if (rc != NXC_OK)
         return lib_error(rc, "kvbench: %s: metadata of pair %u", w->name, pair);
     uint64_t req = request_id(c, pair, seq);
     if (c->op == NXC_OP_WRITE)
@@ -726,16 +789,121 @@ static int begin_active(worker_t *w, const char *msg, size_t len)
     else
         clear_dest(c, s->kv);
     kv_descriptors(c, s->kv, w->descs);
-    s->seq = seq;
-    s->t_begin = now_ns();
-    rc = c->op == NXC_OP_WRITE ? nxc_begin_write(w->conn, w->descs, kv_descs(c), md, &s->op)
-                               : nxc_begin_read(w->conn, md, w->descs, kv_descs(c), &s->op);
+    uint64_t t = now_ns();
+    rc = c->op == NXC_OP_WRITE ? nxc_begin_write(w->conn, w->descs, kv_descs(c), md, &op)
+                               : nxc_begin_read(w->conn, md, w->descs, kv_descs(c), &op);
     nxc_metadata_free(md);
     if (rc != NXC_OK)
         return lib_error(rc, "kvbench: %s: cannot begin request %" PRIu64 " of pair %u",
                          w->name, seq, pair);
-    s->busy = true;
+    pthread_mutex_lock(&a->lock);
+    s->seq = seq;
+    s->t_begin = t;
+    s->op = op;
+    pthread_mutex_unlock(&a->lock);
+    kick(a);
     return 0;
+}
+
+static void *receiver(void *arg)
+{
+    active_t *a = arg;
+    worker_t *w = a->w;
+    int rc = 0;
+    for (;;) {
+        pthread_mutex_lock(&a->lock);
+        bool stop = a->stop;
+        pthread_mutex_unlock(&a->lock);
+        if (stop || a->ended == w->npairs)
+            break;
+        int left = remaining_ms(w);
+        if (!left) {
+            rc = runtime_error("kvbench: %s: timed out (--timeout %.0f s) waiting for metadata",
+                               w->name, w->cfg->timeout_s);
+            break;
+        }
+        char *msg = NULL;
+        size_t len = 0;
+        int nrc = nxc_nats_next(a->in, left < 100 ? left : 100, &msg, &len);
+        if (nrc == NXC_ERR_TIMED_OUT)
+            continue;
+        if (nrc != NXC_OK) {
+            rc = nats_fail(nrc, w, "cannot take metadata");
+            break;
+        }
+        if (strncmp(msg, "end ", 4) == 0)
+            a->ended++;
+        else
+            rc = begin_active(a, msg, len);
+        nxc_nats_free(msg);
+        if (rc != 0)
+            break;
+    }
+    pthread_mutex_lock(&a->lock);
+    a->rc = rc;
+    a->done = true;
+    pthread_mutex_unlock(&a->lock);
+    kick(a);
+    return NULL;
+}
+
+/* One pass over the slots: reaps every op that finished. *open tells
+ * whether any slot is still busy (reserved or in flight). */
+static int reap(active_t *a, bool *moved, bool *open)
+{
+    worker_t *w = a->w;
+    const kv_cfg_t *c = w->cfg;
+    *moved = *open = false;
+    for (size_t i = 0; i < (size_t)w->npairs * c->inflight; i++) {
+        slot_t *s = &w->slots[i];
+        pthread_mutex_lock(&a->lock);
+        nxc_op_t *op = s->op;
+        *open |= s->busy;
+        pthread_mutex_unlock(&a->lock);
+        if (!op)
+            continue;
+        nxc_op_status_t st = nxc_op_status(op);
+        if (st < NXC_OP_COMPLETE)
+            continue;
+        uint64_t t_end = now_ns();
+        if (st != NXC_OP_COMPLETE)
+            return op_failed(w, s);
+        count_done(w, s, t_end, true);
+        nxc_op_release(op);
+        int rc = c->op == NXC_OP_READ ? verify(c, s->kv, request_id(c, s->pair, s->seq)) : 0;
+        pthread_mutex_lock(&a->lock);
+        s->op = NULL;
+        s->busy = false;
+        pthread_cond_signal(&a->freed);
+        pthread_mutex_unlock(&a->lock);
+        if (rc != 0)
+            return rc;
+        *moved = true;
+    }
+    return 0;
+}
+
+static int drive_active(active_t *a)
+{
+    worker_t *w = a->w;
+    for (;;) {
+        if (!w->cfg->enable_pt)
+            nxc_connector_progress(w->conn);
+        bool moved, open;
+        int rc = reap(a, &moved, &open);
+        if (rc != 0)
+            return rc;
+        pthread_mutex_lock(&a->lock);
+        bool done = a->done;
+        pthread_mutex_unlock(&a->lock);
+        if (done && !open)
+            return 0;
+        if (remaining_ms(w) == 0)
+            return runtime_error("kvbench: %s: timed out (--timeout %.0f s)", w->name,
+                                 w->cfg->timeout_s);
+        if (!moved)
+            sleep_on_connector(w, a->kick);
+    }
 }
 
 static int run_active(worker_t *w)
@@ -745,41 +913,35 @@ static int run_active(worker_t *w)
     active_subject(c, pair_at(c, w->pairs[0]), subject, sizeof subject);
     w->cap_samples = (size_t)w->npairs * c->num_iter;
     w->samples = calloc(w->cap_samples, sizeof *w->samples);
-    nxc_nats_inbox_t *in;
-    int rc = nxc_nats_subscribe(w->nats, subject, &in);
-    if (rc != NXC_OK)
-        return nats_fail(rc, w, "cannot subscribe");
-    if (!w->samples) {
-        nxc_nats_unsubscribe(in);
+    if (!w->samples)
         return runtime_error("kvbench: %s: out of memory", w->name);
+    active_t a = { .w = w, .kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) };
+    if (a.kick < 0)
+        return runtime_error("kvbench: %s: eventfd: %s", w->name, strerror(errno));
+    int rc = nxc_nats_subscribe(w->nats, subject, &a.in);
+    if (rc != NXC_OK) {
+        close(a.kick);
+        return nats_fail(rc, w, "cannot subscribe");
     }
-    unsigned ended = 0;
-    rc = 0;
-    while (rc == 0 && (ended < w->npairs || oldest_busy(w))) {
-        bool busy = oldest_busy(w) != NULL;
-        char *msg = NULL;
-        size_t len = 0;
-        int left = remaining_ms(w);
-        if (!left) {
-            rc = runtime_error("kvbench: %s: timed out (--timeout %.0f s)", w->name, c->timeout_s);
-            break;
-        }
-        int nrc = ended < w->npairs ? nxc_nats_next(in, busy ? 0 : (left < 100 ? left : 100),
-                                                    &msg, &len)
-                                    : NXC_ERR_TIMED_OUT;
-        if (nrc == NXC_OK) {
-            if (strncmp(msg, "end ", 4) == 0)
-                ended++;
-            else
-                rc = begin_active(w, msg, len);
-            nxc_nats_free(msg);
-        } else if (nrc == NXC_ERR_TIMED_OUT) {
-            rc = reap(w, busy);
-        } else {
-            rc = nats_fail(nrc, w, "cannot take metadata");
-        }
+    pthread_mutex_init(&a.lock, NULL);
+    pthread_cond_init(&a.freed, NULL);
+    pthread_t th;
+    if (pthread_create(&th, NULL, receiver, &a) != 0) {
+        rc = runtime_error("kvbench: %s: cannot start the receiver thread", w->name);
+    } else {
+        rc = drive_active(&a);
+        pthread_mutex_lock(&a.lock);
+        a.stop = true;
+        pthread_cond_broadcast(&a.freed);
+        pthread_mutex_unlock(&a.lock);
+        pthread_join(th, NULL);
+        if (rc == 0)
+            rc = a.rc;
     }
-    nxc_nats_unsubscribe(in);
+    nxc_nats_unsubscribe(a.in);
+    pthread_cond_destroy(&a.freed);
+    pthread_mutex_destroy(&a.lock);
+    close(a.kick);
     return rc;
 }
 
