@@ -65,7 +65,9 @@ void kvbench_help(void)
 "  --warmup_iter N      unmeasured requests per pair first [default: 2]\n"
 "  --inflight R         requests open at once per pair [default: 2]\n"
 "  --check_consistency  compare every byte moved (always: each block's stamp)\n"
-"  --enable_pt          connectors run their progress thread\n"
+"  --enable_pt          the active workers' connectors run their progress\n"
+"                       thread too (the passive ones always do: they block in\n"
+"                       NATS calls while their peers' transfers need them)\n"
 "  --mem KIND           malloc, or ucx (nxc_mem_alloc) [default: malloc]\n"
 "  --nats URL           NATS server(s) for the metadata [default: start a\n"
 "                       nats-server on 127.0.0.1 for the run]\n"
@@ -477,11 +479,20 @@ static slot_t *pair_slots(worker_t *w, unsigned k)
     return &w->slots[(size_t)k * w->cfg->inflight];
 }
 
+/* Passive workers block in NATS calls (each publish waits for the server)
+ * while their peers' transfers need their progress, so their connectors
+ * always drive themselves (measured: 64-to-1 WRITE went from ~350 to ~2000
+ * requests/s); active ones with --enable_pt. */
+static bool own_progress(const kv_cfg_t *c, worker_id_t w)
+{
+    return c->enable_pt || !is_active(c, w);
+}
+
 static int worker_setup(worker_t *w)
 {
     const kv_cfg_t *c = w->cfg;
     nxc_connector_config_t cc = { .field_mask = NXC_CONFIG_NAME | NXC_CONFIG_PROGRESS_THREAD,
-                                  .name = w->name, .progress_thread = c->enable_pt };
+                                  .name = w->name, .progress_thread = own_progress(c, w->id) };
     int rc = nxc_connector_create(&cc, &w->conn);
     if (rc != NXC_OK)
         return lib_error(rc, "kvbench: %s: cannot create a connector", w->name);
@@ -554,10 +565,10 @@ static void count_done(worker_t *w, const slot_t *s, uint64_t t_end, bool sample
  * progress thread on, that thread owns the connector's fd: then a 1 ms nap. */
 static void sleep_on_connector(worker_t *w, int kick_fd)
 {
-    int t = w->cfg->enable_pt ? 1 : nxc_connector_timeout_ms(w->conn);
+    int t = own_progress(w->cfg, w->id) ? 1 : nxc_connector_timeout_ms(w->conn);
     if (t < 0 || t > 100)
         t = 100;
-    struct pollfd pf[2] = { { .fd = w->cfg->enable_pt ? -1 : nxc_connector_fd(w->conn),
+    struct pollfd pf[2] = { { .fd = own_progress(w->cfg, w->id) ? -1 : nxc_connector_fd(w->conn),
                               .events = POLLIN },
                             { .fd = kick_fd, .events = POLLIN } };
     if (poll(pf, 2, t) > 0 && (pf[1].revents & POLLIN)) {
@@ -658,7 +669,7 @@ static int run_passive(worker_t *w)
 {
     const kv_cfg_t *c = w->cfg;
     uint64_t total = c->warmup_iter + c->num_iter;
-    size_t nslots = (size_t)w->npairs * c->inflight, busy = 0;
+    size_t nslots = (size_t)w->npairs * c->inflight, busy = 0, round = 0;
     uint64_t *next = calloc(w->npairs, sizeof *next);
     if (!next)
         return runtime_error("kvbench: %s: out of memory", w->name);
@@ -669,10 +680,11 @@ static int run_passive(worker_t *w)
             busy++;
     }
     while (rc == 0 && busy) {
-        if (!c->enable_pt)
-            nxc_connector_progress(w->conn);
         bool moved = false;
-        for (size_t i = 0; rc == 0 && i < nslots; i++) {
+        /* each round starts one slot further, so no pair is always last */
+        round = (round + 1) % nslots;
+        for (size_t j = 0; rc == 0 && j < nslots; j++) {
+            size_t i = (round + j) % nslots;
             slot_t *s = &w->slots[i];
             if (!s->busy)
                 continue;
@@ -887,7 +899,7 @@ static int drive_active(active_t *a)
 {
     worker_t *w = a->w;
     for (;;) {
-        if (!w->cfg->enable_pt)
+        if (!own_progress(w->cfg, w->id))
             nxc_connector_progress(w->conn);
         bool moved, open;
         int rc = reap(a, &moved, &open);
