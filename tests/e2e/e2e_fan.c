@@ -270,12 +270,14 @@ int main(int argc, char **argv)
            fds_full, fds_again, f.npeers);
     CHECK(fds_again <= fds_full, "open fds grew from %d to %d between two full rounds",
           fds_full, fds_again);
+    /* ours first: a peer closing its endpoint to a live connector that
+     * nobody drives waits for it (over TCP ~2 s per peer) */
+    nxc_connector_destroy(f.c);
     for (int p = 0; p < f.npeers; p++) {
         e2e_peer_stop(&f.peers[p]);
         e2e_peer_close(&f.peers[p]);
     }
     free(f.peers);
-    nxc_connector_destroy(f.c);
     return e2e_pass("%s: %d peers x %d ops in flight, all complete and verified, one endpoint "
                     "per peer at most, fds %d -> %d", f.in ? "fan-in" : "fan-out", f.npeers,
                     f.ops, fds_full, fds_again);
