@@ -13,7 +13,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -1225,7 +1224,7 @@ static pct_t percentiles(uint64_t *ns, size_t n)
     if (!n)
         return (pct_t){ 0, 0, 0 };
     qsort(ns, n, sizeof *ns, cmp_u64);
-    size_t i99 = (size_t)ceil(0.99 * (double)n) - 1;
+    size_t i99 = (99 * n + 99) / 100 - 1;   /* ceil(0.99 n) - 1 */
     return (pct_t){ (double)ns[(n - 1) / 2] / 1e6, (double)ns[i99] / 1e6,
                     (double)ns[n - 1] / 1e6 };
 }
