@@ -11,7 +11,7 @@
 DEB_PACKAGES := build-essential cmake pkg-config libucx-dev ucx-utils \
                 libcmocka-dev zlib1g-dev clang libclang-rt-14-dev valgrind \
                 python3 python3-numpy python3-pytest iproute2 procps \
-                nats-server libnats-dev
+                nats-server libnats-dev openssl
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
 BUILD_TSAN ?= build-tsan

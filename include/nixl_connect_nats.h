@@ -44,10 +44,14 @@
  * thread at a time.
  *
  * @section reconnect Connection loss
- * Connections do not reconnect: if the server goes away, every later call
- * fails with ::NXC_NATS_ERR_CLOSED at once, instead of buffering messages
- * that may never leave. Servers and inboxes of a closed connection stop
- * working; stop/unsubscribe them and connect again.
+ * By default connections do not reconnect: if the server goes away, every
+ * later call fails with ::NXC_NATS_ERR_CLOSED at once, instead of buffering
+ * messages that may never leave. Servers and inboxes of a closed connection
+ * stop working; stop/unsubscribe them and connect again. With
+ * ::nxc_nats_config_t.reconnect_ms (::NXC_NATS_CONFIG_RECONNECT) and a list
+ * of servers of one cluster, the connection moves to another server and
+ * keeps its servers and inboxes; see that field for what happens to
+ * messages in flight.
  *
  * @code
  *   // passive host: expose, then answer requests for the metadata
@@ -130,7 +134,9 @@ typedef struct nxc_nats_inbox   nxc_nats_inbox_t;
 /** @brief Which fields of ::nxc_nats_config_t are set. */
 enum {
     NXC_NATS_CONFIG_TIMEOUT     = 1u << 0,
-    NXC_NATS_CONFIG_MAX_MESSAGE = 1u << 1
+    NXC_NATS_CONFIG_MAX_MESSAGE = 1u << 1,
+    NXC_NATS_CONFIG_RECONNECT   = 1u << 2,
+    NXC_NATS_CONFIG_TLS         = 1u << 3
 };
 
 /** @brief Connection parameters (same field_mask idiom as the core). */
@@ -143,6 +149,23 @@ typedef struct nxc_nats_config {
      *  server's own max_payload (1 MiB by default) still applies on top.
      *  Default: 0, meaning only the server's limit. */
     size_t   max_message;
+    /** With ::NXC_NATS_CONFIG_RECONNECT: after losing its server, the
+     *  connection tries the servers of the URL list (and those a cluster
+     *  announces) every 100 ms for up to this many milliseconds (1-600000)
+     *  before it closes. Meanwhile subscriptions and servers are kept and
+     *  come back with the connection; publishes and sends are buffered and
+     *  go out then; a request or send still waits at most its own timeout
+     *  (::NXC_ERR_TIMED_OUT if the answer was lost with the server).
+     *  Default: no reconnect (see @ref reconnect). */
+    int      reconnect_ms;
+    /** With ::NXC_NATS_CONFIG_TLS: the connection uses TLS and trusts the
+     *  CA certificate in this PEM file (required). */
+    const char *tls_ca_file;
+    /** With ::NXC_NATS_CONFIG_TLS, optional, both or neither: the client's
+     *  certificate chain and private key (PEM files), for servers that
+     *  verify clients. */
+    const char *tls_cert_file;
+    const char *tls_key_file;
 } nxc_nats_config_t;
 
 /**
@@ -153,7 +176,7 @@ typedef struct nxc_nats_config {
  * @param [in]  cfg  NULL for defaults; read during the call.
  * @param [out] out  the connection; close it with nxc_nats_close().
  * @return ::NXC_OK, ::NXC_ERR_INVALID_ARG (NULL, empty or malformed URL
- *         list, bad config),
+ *         list, bad config, an unreadable TLS file),
  *         ::NXC_NATS_ERR_NO_SERVER, ::NXC_ERR_NO_MEMORY, ::NXC_NATS_ERR_NATS.
  * @note Thread-safe. Returns within about the timeout per URL listed.
  */

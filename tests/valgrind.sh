@@ -24,6 +24,7 @@ run e2e_transfer_local    "$build/tests/e2e/e2e_transfer" local
 # the NATS module (built only where libnats was found; skips without nats-server)
 if [ -x "$build/tests/nats/test_nats" ]; then
     run nats_exchange     "$build/tests/nats/test_nats"
+    run nats_cluster      "$build/tests/nats/test_nats_cluster" cluster
 fi
 # a hostile peer forging messages
 run e2e_spoof             "$build/tests/e2e/e2e_spoof"

@@ -52,6 +52,7 @@ static const command_t commands[] = {
     { "get",   get_main,   get_help   },
     { "recv",  recv_main,  recv_help  },
     { "put",   put_main,   put_help   },
+    { "kvbench", kvbench_main, kvbench_help },
 };
 
 static const command_t *find_command(const char *name)

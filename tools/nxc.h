@@ -83,5 +83,6 @@ void serve_help(void);
 void get_help(void);
 void recv_help(void);
 void put_help(void);
+int kvbench_main(int argc, char **argv); void kvbench_help(void); /* nxc_kvbench.c */
 
 #endif /* NXC_TOOL_H */

@@ -4,6 +4,7 @@
  * size limits before anything is sent, adds the acknowledgment that makes
  * nxc_nats_send() know its metadata was taken, and turns the client's
  * statuses into the library's error model (a code and a sentence). */
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <nats/nats.h>
 
@@ -29,6 +31,7 @@
 struct nxc_nats {
     natsConnection    *nc;
     int                timeout_ms;
+    bool               reconnects; /* NXC_NATS_CONFIG_RECONNECT was given */
     size_t             limit;     /* min(server max_payload, user limit) */
     pthread_mutex_t    lock;      /* guards the two lists */
     nxc_nats_server_t *servers;
@@ -137,8 +140,10 @@ static int nats_fail(nxc_nats_t *n, natsStatus s, const char *what)
     if (n && natsConnection_IsClosed(n->nc))
         code = NXC_NATS_ERR_CLOSED;
     if (code == NXC_NATS_ERR_CLOSED)
-        return fail(code, "%s: the connection to the NATS server is closed "
-                    "(the server went away; connections do not reconnect)", what);
+        return fail(code, "%s: the connection to the NATS server is closed (%s)", what,
+                    n && n->reconnects ? "no server of the list came back in time"
+                                       : "the server went away; this connection does "
+                                         "not reconnect");
     if (more)
         return fail(code, "%s: %s (%s)", what, natsStatus_GetText(s), more);
     return fail(code, "%s: %s", what, natsStatus_GetText(s));
@@ -243,23 +248,61 @@ static int copy_msg(const nxc_nats_t *n, natsMsg *msg, const char *subject,
 
 /* ---- connection -------------------------------------------------------------- */
 
-static int check_config(const nxc_nats_config_t *cfg, int *timeout_ms, size_t *max)
+/* What the connection is to be, after the config's checks. */
+typedef struct conn_params {
+    int                      timeout_ms;
+    size_t                   max;
+    int                      reconnect_ms; /* 0: never */
+    const nxc_nats_config_t *cfg;          /* TLS files, or NULL */
+} conn_params_t;
+
+#define CONFIG_BITS (NXC_NATS_CONFIG_TIMEOUT | NXC_NATS_CONFIG_MAX_MESSAGE | \
+                     NXC_NATS_CONFIG_RECONNECT | NXC_NATS_CONFIG_TLS)
+
+static int check_tls(const nxc_nats_config_t *cfg)
 {
-    *timeout_ms = DEFAULT_TIMEOUT_MS;
-    *max = 0;
+    if (!cfg->tls_ca_file || !*cfg->tls_ca_file)
+        return fail(NXC_ERR_INVALID_ARG, "config: TLS needs tls_ca_file (the CA that "
+                    "signed the server's certificate)");
+    if (!cfg->tls_cert_file != !cfg->tls_key_file)
+        return fail(NXC_ERR_INVALID_ARG, "config: tls_cert_file and tls_key_file go "
+                    "together (a client certificate and its key)");
+    const char *files[] = { cfg->tls_ca_file, cfg->tls_cert_file, cfg->tls_key_file };
+    for (size_t i = 0; i < 3; i++)
+        if (files[i] && access(files[i], R_OK) != 0)
+            return fail(NXC_ERR_INVALID_ARG, "config: cannot read TLS file '%s': %s",
+                        files[i], strerror(errno));
+    return NXC_OK;
+}
+
+static int check_config(const nxc_nats_config_t *cfg, conn_params_t *p)
+{
+    *p = (conn_params_t){ .timeout_ms = DEFAULT_TIMEOUT_MS };
     if (!cfg)
         return NXC_OK;
-    if (cfg->field_mask & ~(uint64_t)(NXC_NATS_CONFIG_TIMEOUT | NXC_NATS_CONFIG_MAX_MESSAGE))
+    if (cfg->field_mask & ~(uint64_t)CONFIG_BITS)
         return fail(NXC_ERR_INVALID_ARG, "config: unknown bits in field_mask 0x%llx",
                     (unsigned long long)cfg->field_mask);
     if (cfg->field_mask & NXC_NATS_CONFIG_TIMEOUT) {
         if (cfg->timeout_ms < 1 || cfg->timeout_ms > MAX_TIMEOUT_MS)
             return fail(NXC_ERR_INVALID_ARG, "config: timeout_ms %d is out of range "
                         "(1 to %d)", cfg->timeout_ms, MAX_TIMEOUT_MS);
-        *timeout_ms = cfg->timeout_ms;
+        p->timeout_ms = cfg->timeout_ms;
     }
     if (cfg->field_mask & NXC_NATS_CONFIG_MAX_MESSAGE)
-        *max = cfg->max_message;
+        p->max = cfg->max_message;
+    if (cfg->field_mask & NXC_NATS_CONFIG_RECONNECT) {
+        if (cfg->reconnect_ms < 1 || cfg->reconnect_ms > MAX_TIMEOUT_MS)
+            return fail(NXC_ERR_INVALID_ARG, "config: reconnect_ms %d is out of range "
+                        "(1 to %d)", cfg->reconnect_ms, MAX_TIMEOUT_MS);
+        p->reconnect_ms = cfg->reconnect_ms;
+    }
+    if (cfg->field_mask & NXC_NATS_CONFIG_TLS) {
+        int rc = check_tls(cfg);
+        if (rc != NXC_OK)
+            return rc;
+        p->cfg = cfg;
+    }
     return NXC_OK;
 }
 
@@ -287,19 +330,47 @@ static natsStatus set_servers(natsOptions *o, const char *url)
     return n == 0 ? NATS_INVALID_ARG : natsOptions_SetServers(o, list, n);
 }
 
-/* Options: one connect attempt per URL within the timeout, no reconnect (a
- * lost server fails calls at once instead of buffering them), and each
- * publish written at once rather than batched (metadata is latency bound). */
-static natsStatus make_options(const char *url, int timeout_ms, natsOptions **out)
+#define RECONNECT_WAIT_MS 100
+
+/* Reconnecting: every RECONNECT_WAIT_MS, through the list (and the servers
+ * the cluster announces), for reconnect_ms. Subscriptions come back with
+ * the connection; what is published meanwhile is buffered and sent then. */
+static natsStatus set_reconnect(natsOptions *o, int reconnect_ms)
+{
+    natsStatus s = natsOptions_SetAllowReconnect(o, reconnect_ms > 0);
+    if (s == NATS_OK && reconnect_ms > 0)
+        s = natsOptions_SetMaxReconnect(o, reconnect_ms / RECONNECT_WAIT_MS + 1);
+    if (s == NATS_OK && reconnect_ms > 0)
+        s = natsOptions_SetReconnectWait(o, RECONNECT_WAIT_MS);
+    return s;
+}
+
+static natsStatus set_tls(natsOptions *o, const nxc_nats_config_t *cfg)
+{
+    natsStatus s = natsOptions_SetSecure(o, true);
+    if (s == NATS_OK)
+        s = natsOptions_LoadCATrustedCertificates(o, cfg->tls_ca_file);
+    if (s == NATS_OK && cfg->tls_cert_file)
+        s = natsOptions_LoadCertificatesChain(o, cfg->tls_cert_file, cfg->tls_key_file);
+    return s;
+}
+
+/* Options: one connect attempt per URL within the timeout; no reconnect
+ * unless asked (a lost server then fails calls at once instead of
+ * buffering them); each publish written at once rather than batched
+ * (metadata is latency bound). */
+static natsStatus make_options(const char *url, const conn_params_t *p, natsOptions **out)
 {
     natsOptions *o = NULL;
     natsStatus s = natsOptions_Create(&o);
     if (s == NATS_OK)
         s = set_servers(o, url);
     if (s == NATS_OK)
-        s = natsOptions_SetTimeout(o, timeout_ms);
+        s = natsOptions_SetTimeout(o, p->timeout_ms);
     if (s == NATS_OK)
-        s = natsOptions_SetAllowReconnect(o, false);
+        s = set_reconnect(o, p->reconnect_ms);
+    if (s == NATS_OK && p->cfg)
+        s = set_tls(o, p->cfg);
     if (s == NATS_OK)
         s = natsOptions_SetSendAsap(o, true);
     if (s == NATS_OK)
@@ -331,32 +402,32 @@ static int connect_fail(natsStatus s, const char *url, int timeout_ms)
 NXC_NATS_API int nxc_nats_connect(const char *url, const nxc_nats_config_t *cfg,
                                   nxc_nats_t **out)
 {
-    int timeout_ms;
-    size_t max;
+    conn_params_t p;
     if (!url || !*url || !out)
         return fail(NXC_ERR_INVALID_ARG, "connect: NULL or empty URL, or NULL out");
-    int rc = check_config(cfg, &timeout_ms, &max);
+    int rc = check_config(cfg, &p);
     if (rc != NXC_OK)
         return rc;
     nxc_nats_t *n = calloc(1, sizeof *n);
     if (!n)
         return fail(NXC_ERR_NO_MEMORY, "connect: no memory");
     natsOptions *o = NULL;
-    natsStatus s = make_options(url, timeout_ms, &o);
+    natsStatus s = make_options(url, &p, &o);
     if (s == NATS_OK)
         s = natsConnection_Connect(&n->nc, o);
     natsOptions_Destroy(o);
     if (s != NATS_OK) {
         free(n);
-        return connect_fail(s, url, timeout_ms);
+        return connect_fail(s, url, p.timeout_ms);
     }
     int64_t payload = natsConnection_GetMaxPayload(n->nc);
     n->limit = payload > 0 ? (size_t)payload : 0;
     if (n->limit > INT_MAX)        /* the client takes lengths as int */
         n->limit = INT_MAX;
-    if (max > 0 && max < n->limit)
-        n->limit = max;
-    n->timeout_ms = timeout_ms;
+    if (p.max > 0 && p.max < n->limit)
+        n->limit = p.max;
+    n->timeout_ms = p.timeout_ms;
+    n->reconnects = p.reconnect_ms > 0;
     pthread_mutex_init(&n->lock, NULL);
     *out = n;
     return NXC_OK;

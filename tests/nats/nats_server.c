@@ -64,14 +64,14 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-static int write_config(const nats_server_t *s, long max_payload, char *conf,
+static int write_config(const nats_server_t *s, const char *text, char *conf,
                         size_t size)
 {
     snprintf(conf, size, "%s/server.conf", s->dir);
     FILE *f = fopen(conf, "w");
     if (!f)
         return -1;
-    fprintf(f, "max_payload: %ld\n", max_payload);
+    fputs(text, f);
     return fclose(f);
 }
 
@@ -92,6 +92,14 @@ static pid_t spawn(const char *bin, const char *log, const char *conf)
 
 int nats_server_start(nats_server_t *s, long max_payload)
 {
+    char text[64] = "";
+    if (max_payload > 0)
+        snprintf(text, sizeof text, "max_payload: %ld\n", max_payload);
+    return nats_server_start_conf(s, text);
+}
+
+int nats_server_start_conf(nats_server_t *s, const char *conf_text)
+{
     char log[128], conf[128] = "";
     const char *bin = nats_server_binary();
     memset(s, 0, sizeof *s);
@@ -101,7 +109,7 @@ int nats_server_start(nats_server_t *s, long max_payload)
         return -1;
     }
     snprintf(log, sizeof log, "%s/server.log", s->dir);
-    if (max_payload > 0 && write_config(s, max_payload, conf, sizeof conf) != 0)
+    if (conf_text[0] && write_config(s, conf_text, conf, sizeof conf) != 0)
         return -1;
     s->pid = spawn(bin, log, conf);
     for (int waited = 0; s->pid > 0 && waited < START_WAIT_MS; waited += 10) {

@@ -24,6 +24,10 @@ const char *nats_server_binary(void);
  * Returns 0, or -1 with a message on stderr. */
 int nats_server_start(nats_server_t *s, long max_payload);
 
+/* Starts a server with @p conf_text as its configuration file (may be
+ * empty); the client port is still the server's pick on 127.0.0.1. */
+int nats_server_start_conf(nats_server_t *s, const char *conf_text);
+
 /* SIGKILL (abrupt) or SIGTERM, waits for the process, removes the folder. */
 void nats_server_stop(nats_server_t *s, int sig);
 
