@@ -79,8 +79,13 @@ nxc_peer_t *nxc_peer_for_sender(nxc_connector_t *c, const char *name, size_t nam
     nxc_peer_t *p = find_peer(c, name, name_len, id);
     if (p == NULL)
         p = new_peer(c, name, name_len, id);
-    if (p != NULL)
+    if (p != NULL) {
         p->refs++;
+        /* It just sent us a message: it is alive and drives its connector,
+         * so our answer's wait for its first reply (an endpoint's wire-up
+         * under load) is not a sign that it cannot be reached. */
+        p->reached = 1;
+    }
     return p;
 }
 
