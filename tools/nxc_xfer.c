@@ -15,23 +15,19 @@
 
 /* ---- options ------------------------------------------------------------------- */
 
-enum { X_TIMEOUT = 1, X_NATS, X_SUBJECT, X_SIZE, X_HELP };
+enum { X_TIMEOUT = OPT_LONG, X_NATS, X_SUBJECT, X_SIZE, X_HELP = 'h' };
 
-static const opt_spec_t xfer_opts[] = {
-    { "timeout", 0,   true,  X_TIMEOUT },
-    { "nats",    0,   true,  X_NATS },
-    { "subject", 0,   true,  X_SUBJECT },
-    { "help",    'h', false, X_HELP },
-    { NULL, 0, false, 0 }
-};
+#define XFER_OPTS \
+    { "timeout", required_argument, NULL, X_TIMEOUT }, \
+    { "nats",    required_argument, NULL, X_NATS }, \
+    { "subject", required_argument, NULL, X_SUBJECT }, \
+    { "help",    no_argument,       NULL, X_HELP }
 
-static const opt_spec_t recv_opts[] = {
-    { "timeout", 0,   true,  X_TIMEOUT },
-    { "nats",    0,   true,  X_NATS },
-    { "subject", 0,   true,  X_SUBJECT },
-    { "size",    0,   true,  X_SIZE },
-    { "help",    'h', false, X_HELP },
-    { NULL, 0, false, 0 }
+static const struct option xfer_opts[] = { XFER_OPTS, { NULL, 0, NULL, 0 } };
+static const struct option recv_opts[] = {
+    XFER_OPTS,
+    { "size", required_argument, NULL, X_SIZE },
+    { NULL, 0, NULL, 0 }
 };
 
 static int take_option(const char *cmd, int id, const char *arg, int max_pos, xargs_t *a)
@@ -76,13 +72,12 @@ static int check_nats_args(const char *cmd, const xargs_t *a, int max_pos)
 
 int xargs_parse(const char *cmd, int argc, char **argv, int max_pos, xargs_t *a)
 {
-    opt_iter_t it;
     const char *arg = NULL;
     int id, rc;
     memset(a, 0, sizeof *a);
-    opt_init(&it, argc, argv);
-    const opt_spec_t *specs = strcmp(cmd, "recv") == 0 ? recv_opts : xfer_opts;
-    while ((id = opt_next(&it, specs, &arg)) != OPT_END) {
+    opt_init();
+    const struct option *opts = strcmp(cmd, "recv") == 0 ? recv_opts : xfer_opts;
+    while ((id = opt_next(argc, argv, opts, &arg)) != OPT_END) {
         if (id == OPT_ERROR)
             return NXC_EXIT_USAGE;
         if ((rc = take_option(cmd, id, arg, max_pos, a)) != 0)
