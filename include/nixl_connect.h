@@ -84,6 +84,23 @@ extern "C" {
 #define NXC_VERSION_PATCH 0
 /** @brief The library's version as "MAJOR.MINOR.PATCH"; static string. */
 NXC_API const char *nxc_version(void);
+
+/**
+ * @brief Whether the loaded library serves a program built against header
+ *        version @p major.@p minor.@p patch; call it as
+ *        NXC_CHECK_COMPATIBILITY() at start-up.
+ *
+ * Compatible when the majors are equal and the library's minor is at least
+ * the header's: minor versions only add, and any ABI break changes the
+ * shared library's soname (libnixl_connect.so.0 now).
+ * @return ::NXC_OK, or ::NXC_ERR_UNSUPPORTED with a detail naming both
+ *         versions.
+ * @note Thread-safe.
+ */
+NXC_API int nxc_check_compatibility(int major, int minor, int patch);
+/** @brief nxc_check_compatibility() with this header's version. */
+#define NXC_CHECK_COMPATIBILITY() \
+    nxc_check_compatibility(NXC_VERSION_MAJOR, NXC_VERSION_MINOR, NXC_VERSION_PATCH)
 /** @} */
 
 /** @defgroup errors Error codes
@@ -118,6 +135,14 @@ enum {
  * @note Thread-safe.
  */
 NXC_API const char *nxc_strerror(int err);
+
+/**
+ * @brief The name of an error code as written in this header, e.g.
+ *        "NXC_ERR_TIMED_OUT" for ::NXC_ERR_TIMED_OUT ("NXC_OK" for 0).
+ * @return a static string, never NULL ("NXC_ERR_UNKNOWN" for unknown codes).
+ * @note Thread-safe.
+ */
+NXC_API const char *nxc_err_name(int err);
 
 /**
  * @brief The detail of the last failure on the calling thread.
