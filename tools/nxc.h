@@ -29,7 +29,14 @@ int lib_error(int rc, const char *fmt, ...) NXC_PRINTF(2, 3);
 /* Same, for an op that failed: the detail comes from nxc_op_error(). */
 int op_error(nxc_op_t *op, int rc, const char *fmt, ...) NXC_PRINTF(3, 4);
 
+/* The last message printed by the functions above (without "nxc: "), and
+ * the library code lib_error()/op_error() gave it (NXC_OK otherwise). */
+const char *last_message(void);
+int last_lib_code(void);
+
 /* ---- time and formatting (nxc_util.c) ----------------------------------- */
+/* A JSON string literal on stdout (escapes quotes, backslashes, controls). */
+void json_string(const char *s);
 uint64_t now_ns(void);                 /* CLOCK_MONOTONIC */
 /* "8 B", "4 KiB", "1.5 MiB": a short human form of a byte count. */
 const char *human_bytes(uint64_t n, char *buf, size_t size);

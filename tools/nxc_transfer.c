@@ -16,7 +16,7 @@ typedef struct role {
     const char   *cmd;
     nxc_op_kind_t kind;
     bool          passive;
-    const char   *file_arg;  /* "FILE" or "OUT", for the usage messages */
+    const char   *file_word; /* "FILE" or "OUT", for the usage messages */
     const char   *waiting;   /* passive: what the progress line says */
     const char   *moving;    /* active: "receiving" or "sending" */
     const char   *verb;      /* the rate line: "served", "received", "sent" */
@@ -39,6 +39,18 @@ static const role_t roles[] = {
 static bool reads_file(const role_t *r)
 {
     return r->passive == (r->kind == NXC_OP_READ);
+}
+
+/* The file argument, and where the metadata comes from on the active side
+ * ("-": the default when only the file is given). */
+static const char *file_arg(const role_t *r, const xargs_t *a)
+{
+    return reads_file(r) ? a->pos[0] : a->pos[a->npos - 1];
+}
+
+static const char *metadata_arg(const role_t *r, const xargs_t *a)
+{
+    return a->npos == 2 ? a->pos[reads_file(r) ? 1 : 0] : "-";
 }
 
 /* ---- the op ----------------------------------------------------------------- */
@@ -76,7 +88,14 @@ static int start_op(const role_t *r, nxc_connector_t *c, xfile_t *f,
 /* The passive side hands the metadata over (stdout or NATS); serve keeps
  * answering NATS requests until the transfer ends, so the offer is closed
  * only after the wait. */
-static int await_op(const role_t *r, const xargs_t *a, xfile_t *f, nxc_op_t *op)
+/* What --json reports of a transfer that completed. */
+typedef struct outcome {
+    uint64_t bytes;
+    uint64_t ns;
+} outcome_t;
+
+static int await_op(const role_t *r, const xargs_t *a, xfile_t *f, nxc_op_t *op,
+                    outcome_t *out)
 {
     nats_offer_t *offer = NULL;
     char what[64], h[32];
@@ -93,9 +112,13 @@ static int await_op(const role_t *r, const xargs_t *a, xfile_t *f, nxc_op_t *op)
     int rc = xwait(op, what, a->deadline);
     nats_offer_close(offer);
     if (rc == NXC_OK) {
-        print_rate(r->verb, f->size, now_ns() - start, r->note);
+        out->bytes = f->size;
+        out->ns = now_ns() - start;
+        print_rate(r->verb, out->bytes, out->ns, r->note);
         return 0;
     }
+    if (xinterrupted())
+        return NXC_EXIT_RUNTIME;   /* run() says so and dies of the signal */
     bool rd = r->kind == NXC_OP_READ;
     if (rc == NXC_ERR_TIMED_OUT && r->passive)
         return runtime_error("%s: timed out: '%s' was not %s within %g s", r->cmd,
@@ -109,7 +132,7 @@ static int await_op(const role_t *r, const xargs_t *a, xfile_t *f, nxc_op_t *op)
 }
 
 static int transfer(const role_t *r, const xargs_t *a, xfile_t *f,
-                    const nxc_metadata_t *md)
+                    const nxc_metadata_t *md, outcome_t *out)
 {
     nxc_connector_t *c = NULL;
     nxc_op_t *op = NULL;
@@ -118,7 +141,7 @@ static int transfer(const role_t *r, const xargs_t *a, xfile_t *f,
         return lib_error(rc, "%s: cannot create a connector", r->cmd);
     int ret = start_op(r, c, f, md, &op);
     if (ret == 0)
-        ret = await_op(r, a, f, op);
+        ret = await_op(r, a, f, op, out);
     nxc_op_release(op);
     nxc_connector_destroy(c);
     return ret;
@@ -141,8 +164,7 @@ static int prepare_active(const role_t *r, const xargs_t *a, xfile_t *f,
                           nxc_metadata_t **md)
 {
     bool in = reads_file(r);
-    const char *path = in ? a->pos[0] : a->pos[a->npos - 1];
-    const char *src = a->npos == 2 ? a->pos[in ? 1 : 0] : "-";
+    const char *path = file_arg(r, a), *src = metadata_arg(r, a);
     uint64_t size = 0;
     int rc = in ? xfile_open_read(r->cmd, path, f) : 0;
     if (rc == 0)
@@ -159,10 +181,41 @@ static int check_args(const role_t *r, const xargs_t *a)
 {
     if (a->npos == 0 || (r->passive && a->npos != 1))
         return usage_error("%s: missing %s (try 'nxc %s --help')", r->cmd,
-                           r->file_arg, r->cmd);
+                           r->file_word, r->cmd);
     if (!reads_file(r) && r->passive && !a->has_size)
         return usage_error("%s: missing --size BYTES (the size of OUT)", r->cmd);
+    bool std_data = strcmp(file_arg(r, a), "-") == 0;
+    if (std_data && reads_file(r) && !r->passive && !a->nats &&
+        strcmp(metadata_arg(r, a), "-") == 0)
+        return usage_error("%s: FILE and METADATA cannot both come from standard "
+                           "input (give the metadata as text or @PATH)", r->cmd);
+    if (std_data && !reads_file(r) && r->passive && !a->nats)
+        return usage_error("%s: OUT '-' needs --nats: standard output carries the "
+                           "metadata", r->cmd);
+    if (std_data && !reads_file(r) && a->json)
+        return usage_error("%s: --json and OUT '-' cannot both use standard output",
+                           r->cmd);
     return 0;
+}
+
+/* --json: one object on stdout with the command's result. */
+static void print_result(const role_t *r, const char *path, int exit_code,
+                         const outcome_t *out)
+{
+    printf("{\"command\":\"%s\",\"ok\":%s,\"exit\":%d,\"file\":", r->cmd,
+           exit_code == 0 ? "true" : "false", exit_code);
+    json_string(path);
+    if (exit_code == 0) {
+        double s = (double)out->ns / 1e9;
+        printf(",\"bytes\":%llu,\"seconds\":%.6f,\"gbps\":%.6g}\n",
+               (unsigned long long)out->bytes, s, s > 0 ? (double)out->bytes / s / 1e9 : 0.0);
+        return;
+    }
+    printf(",\"error\":\"%s\",\"message\":",
+           xinterrupted() ? "interrupted"
+           : last_lib_code() != NXC_OK ? nxc_err_name(last_lib_code()) : "failed");
+    json_string(last_message());
+    puts("}");
 }
 
 static int run(const role_t *r, int argc, char **argv)
@@ -170,6 +223,7 @@ static int run(const role_t *r, int argc, char **argv)
     xargs_t a;
     xfile_t f = { 0 };
     nxc_metadata_t *md = NULL;
+    outcome_t out = { 0, 0 };
     int rc = xargs_parse(r->cmd, argc, argv, r->passive ? 1 : 2, &a);
     if (rc != 0)
         return rc;
@@ -180,12 +234,20 @@ static int run(const role_t *r, int argc, char **argv)
     if ((rc = check_args(r, &a)) != 0)
         return rc;
     signal(SIGPIPE, SIG_IGN);
+    xsignals_install();
     rc = r->passive ? prepare_passive(r, &a, &f) : prepare_active(r, &a, &f, &md);
     if (rc == 0)
-        rc = transfer(r, &a, &f, md);
-    int crc = xfile_close(r->cmd, &f, rc == 0);
+        rc = transfer(r, &a, &f, md, &out);
+    int crc = xfile_close(r->cmd, &f, rc == 0 && !xinterrupted());
     nxc_metadata_free(md);
-    return rc ? rc : crc;
+    rc = rc ? rc : crc;
+    if (xinterrupted())
+        rc = 128 + xinterrupted();
+    if (a.json)
+        print_result(r, file_arg(r, &a), rc, &out);
+    if (xinterrupted())
+        xdie_interrupted(r->cmd);
+    return rc;
 }
 
 int serve_main(int argc, char **argv) { return run(&roles[0], argc, argv); }
