@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "log.h"
 
 
 /* Whether an endpoint to a peer should ask UCX for peer-failure reports.
@@ -59,6 +60,10 @@ static int choose_protocol(nxc_connector_t *c)
         return nxc_fail(NXC_ERR_INVALID_ARG, "NXC_PROTOCOL is '%s'; use 'rma' or 'am'", forced);
     else
         c->proto = context_lists(c->context, rdma) ? NXC_PROTO_RMA : NXC_PROTO_AM;
+    NXC_LOG(NXC_LOG_INFO, "connector '%s': protocol %s%s; shared memory %s", c->name,
+            c->proto == NXC_PROTO_RMA ? "RMA (puts/gets)" : "AM (rendezvous messages)",
+            forced && forced[0] ? " (forced by NXC_PROTOCOL)" : "",
+            context_has_shm(c->context) ? "available" : "not available");
     return NXC_OK;
 }
 
@@ -484,6 +489,10 @@ int nxc_transport_prepare(nxc_op_t *op, const nxc_metadata_t *md)
 {
     op->proto = rma_is_real(op, md) && !getenv("NXC_PROTOCOL") ? NXC_PROTO_RMA
                                                                 : op->c->proto;
+    NXC_LOG(NXC_LOG_INFO, "connector '%s': %s with worker '%s' (%s host) by %s",
+            op->c->name, op->kind == NXC_OP_READ ? "read" : "write", op->peer->name,
+            op->peer->same_host ? "same" : "other",
+            op->proto == NXC_PROTO_RMA ? "RMA" : "AM");
     return op->proto == NXC_PROTO_RMA ? nxc_rma_prepare(op, md) : nxc_am_prepare(op, md);
 }
 
