@@ -37,6 +37,26 @@ static int context_lists(ucp_context_h ctx, const char *const *tls)
     return found;
 }
 
+/* The context's transports and devices ("posix/memory tcp/lo ..."), each once,
+ * for the log. */
+static void context_resources(ucp_context_h ctx, char *out, size_t size)
+{
+    char *text = NULL;
+    size_t len = 0, n = 0;
+    FILE *f = open_memstream(&text, &len);
+    out[0] = '\0';
+    if (f == NULL)
+        return;
+    ucp_context_print_info(ctx, f);
+    fclose(f);
+    for (const char *p = text; p != NULL && (p = strstr(p, "-- ")) != NULL; p += 3) {
+        char name[64];
+        if (sscanf(p + 3, "%63s", name) == 1 && strstr(out, name) == NULL && n + strlen(name) + 2 < size)
+            n += (size_t)snprintf(out + n, size - n, "%s%s", n ? " " : "", name);
+    }
+    free(text);
+}
+
 /* Whether UCX may reach same-host peers over shared memory (sysv, posix or
  * xpmem among the context's resources). Without it, same-host traffic goes
  * over TCP, where peer-error mode costs nothing and is needed: UCX aborts the
@@ -60,10 +80,16 @@ static int choose_protocol(nxc_connector_t *c)
         return nxc_fail(NXC_ERR_INVALID_ARG, "NXC_PROTOCOL is '%s'; use 'rma' or 'am'", forced);
     else
         c->proto = context_lists(c->context, rdma) ? NXC_PROTO_RMA : NXC_PROTO_AM;
-    NXC_LOG(NXC_LOG_INFO, "connector '%s': protocol %s%s; shared memory %s", c->name,
-            c->proto == NXC_PROTO_RMA ? "RMA (puts/gets)" : "AM (rendezvous messages)",
-            forced && forced[0] ? " (forced by NXC_PROTOCOL)" : "",
-            context_has_shm(c->context) ? "available" : "not available");
+    if (NXC_LOG_INFO <= atomic_load_explicit(&nxc_log_threshold, memory_order_relaxed)) {
+        char res[512];
+        context_resources(c->context, res, sizeof res);
+        NXC_LOG(NXC_LOG_INFO, "connector '%s': protocol %s%s; shared memory %s; UCX %s, "
+                "transports/devices: %s", c->name,
+                c->proto == NXC_PROTO_RMA ? "RMA (puts/gets)" : "AM (rendezvous messages)",
+                forced && forced[0] ? " (forced by NXC_PROTOCOL)" : "",
+                context_has_shm(c->context) ? "available" : "not available",
+                ucp_get_version_string(), res);
+    }
     return NXC_OK;
 }
 

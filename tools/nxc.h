@@ -74,11 +74,13 @@ int serve_main(int argc, char **argv);
 int get_main(int argc, char **argv);
 int recv_main(int argc, char **argv);
 int put_main(int argc, char **argv);
+int info_main(int argc, char **argv);
 
 void bench_help(void);
 void serve_help(void);
 void get_help(void);
 void recv_help(void);
 void put_help(void);
+void info_help(void);
 
 #endif /* NXC_TOOL_H */

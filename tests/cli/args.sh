@@ -80,5 +80,7 @@ bad "needs --nats"                          recv --size 1K -
 bad "cannot both use standard output"       get --json md -
 bad "takes no value"                        get --json=1 out
 bad "is ambiguous"                          recv --s 1K out
+bad "unexpected argument 'x'"               info x
+bad "unknown option '--frob'"               info --frob
 
 finish

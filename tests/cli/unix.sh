@@ -119,4 +119,14 @@ run get --json 'not json' "$TMP/o6.bin"
 [ "$RC" -eq 1 ] && python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["ok"] is False and d["error"] == "NXC_ERR_BAD_METADATA" and "metadata" in d["message"], d' "$TMP/out" \
     && pass || fail "get --json (bad metadata): exit $RC: $(cat "$TMP/out")"
 
+# 7. info: the facts a bug report needs, as text and as JSON
+run info --json
+[ "$RC" -eq 0 ] && python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+for k in ("nxc", "libnixl_connect", "connector", "huge_pages", "pidfd_open", "cma"):
+    assert k in d, k
+assert "compatible" in d["libnixl_connect"] and "transports/devices:" in d["connector"], d
+' "$TMP/out" && pass || fail "info --json: exit $RC: $(cat "$TMP/out" "$TMP/err")"
+
 finish
