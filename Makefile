@@ -22,7 +22,7 @@ FUZZ_SECONDS ?= 60
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: deps test-deps build build-tests demo test test-plain test-asan test-tsan \
-        test-valgrind test-fuzz clean
+        test-valgrind test-fuzz docs clean
 
 # $(call apt_install,PACKAGES): installs those not installed yet
 define apt_install
@@ -86,8 +86,17 @@ test-valgrind: build-tests
 test-fuzz: test-deps
 	sh fuzz/run.sh $(FUZZ_SECONDS)
 
-test: test-plain test-asan test-tsan test-valgrind test-fuzz
+# The API reference of the public headers (build-docs/html); any doxygen
+# warning fails it.
+docs:
+	$(call apt_install,doxygen)
+	rm -rf build-docs && mkdir -p build-docs && doxygen Doxyfile
+	@if [ -s build-docs/warnings.log ]; then cat build-docs/warnings.log; \
+	    echo "== make docs: doxygen warnings (above)"; exit 1; fi
+	@echo "== docs: build-docs/html/index.html, no warnings"
+
+test: test-plain test-asan test-tsan test-valgrind test-fuzz docs
 	@echo "== all suites passed"
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN) build-fuzz
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN) build-fuzz build-docs build-python

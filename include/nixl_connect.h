@@ -71,17 +71,19 @@
 extern "C" {
 #endif
 
+/** @cond INTERNAL */
 #if defined(NXC_BUILDING_LIBRARY) && defined(__GNUC__)
 #define NXC_API __attribute__((visibility("default")))
 #else
 #define NXC_API
 #endif
+/** @endcond */
 
 /** @defgroup version Version
  *  @{ */
-#define NXC_VERSION_MAJOR 0
-#define NXC_VERSION_MINOR 1
-#define NXC_VERSION_PATCH 0
+#define NXC_VERSION_MAJOR 0 /**< @brief changes with an incompatible API */
+#define NXC_VERSION_MINOR 1 /**< @brief changes when the API grows */
+#define NXC_VERSION_PATCH 0 /**< @brief changes with fixes only */
 /** @brief The library's version as "MAJOR.MINOR.PATCH"; static string. */
 NXC_API const char *nxc_version(void);
 
@@ -106,8 +108,9 @@ NXC_API int nxc_check_compatibility(int major, int minor, int patch);
 /** @defgroup errors Error codes
  *  Values are pinned: they never change between versions.
  *  @{ */
-enum {
-    NXC_OK                 = 0,
+/** @brief Return codes: ::NXC_OK or a negative error. */
+enum nxc_status_code {
+    NXC_OK                 = 0,   /**< success */
     NXC_ERR_INVALID_ARG    = -1,  /**< a NULL handle, empty list, zero pointer, bad config */
     NXC_ERR_NO_MEMORY      = -2,  /**< an allocation failed */
     NXC_ERR_BAD_METADATA   = -3,  /**< metadata text or agent blob is malformed */
@@ -165,7 +168,7 @@ typedef enum nxc_device_kind {
 
 /** @brief A device: a kind and, for CUDA, the device ordinal. Plain value. */
 typedef struct nxc_device {
-    nxc_device_kind_t kind;
+    nxc_device_kind_t kind; /**< host or CUDA */
     int               id; /**< 0 for host memory */
 } nxc_device_t;
 
@@ -185,6 +188,7 @@ NXC_API int nxc_device_parse(const char *text, nxc_device_t *out);
 
 /**
  * @brief Formats a device the way Dynamo does: "cpu" or "cuda:N".
+ * @param [in]  dev  the device.
  * @param [out] buf  receives a NUL-terminated string.
  * @param [in]  size size of @p buf; 16 bytes always suffice.
  * @return the length written (excluding the NUL), or ::NXC_ERR_INVALID_ARG
@@ -200,9 +204,9 @@ NXC_API int nxc_device_format(nxc_device_t dev, char *buf, size_t size);
  * it alive and unmoved until the operation using it has been released.
  */
 typedef struct nxc_descriptor {
-    void        *ptr;
+    void        *ptr;    /**< the first byte */
     size_t       size;   /**< 0 is allowed and moves nothing */
-    nxc_device_t device;
+    nxc_device_t device; /**< where the memory is; all descriptors of an op agree */
 } nxc_descriptor_t;
 /** @} */
 
@@ -217,7 +221,7 @@ typedef enum nxc_op_kind {
 
 /** @brief State of an operation, numbered as Dynamo's `OperationStatus`. */
 typedef enum nxc_op_status {
-    NXC_OP_UNINITIALIZED = 0,
+    NXC_OP_UNINITIALIZED = 0, /**< not an op (a NULL handle) */
     NXC_OP_INITIALIZED   = 1, /**< passive op created, no peer has begun yet */
     NXC_OP_IN_PROGRESS   = 2, /**< data is moving */
     NXC_OP_COMPLETE      = 3, /**< data in place, both sides told (final) */
@@ -240,9 +244,9 @@ NXC_API const char *nxc_op_kind_name(nxc_op_kind_t kind);
  *  One per process (or per group of threads): owns the UCX context and
  *  worker, the endpoint cache and the table of open operations.
  *  @{ */
-typedef struct nxc_connector nxc_connector_t;
-typedef struct nxc_op        nxc_op_t;
-typedef struct nxc_metadata  nxc_metadata_t;
+typedef struct nxc_connector nxc_connector_t; /**< @brief a connector (opaque) */
+typedef struct nxc_op        nxc_op_t;        /**< @brief an operation (opaque) */
+typedef struct nxc_metadata  nxc_metadata_t;  /**< @brief parsed metadata (opaque, immutable) */
 
 /** @brief Which fields of ::nxc_connector_config_t are set. */
 enum {
@@ -257,7 +261,7 @@ enum {
  *        appended, with a new mask bit, so old binaries keep working.
  */
 typedef struct nxc_connector_config {
-    uint64_t    field_mask;
+    uint64_t    field_mask; /**< NXC_CONFIG_* bits of the fields set */
     /** Worker name (Dynamo's `worker_id`), 1-255 bytes, copied at create.
      *  Default: 32 random hexadecimal digits. */
     const char *name;
@@ -361,6 +365,7 @@ NXC_API int nxc_connector_timeout_ms(nxc_connector_t *c);
  * @return ::NXC_OK, ::NXC_ERR_INVALID_ARG, ::NXC_ERR_TRANSPORT (UCX could
  *         not allocate it), ::NXC_ERR_NO_MEMORY.
  * @note Thread-safe.
+ * @param [in] c the connector that registers the memory.
  */
 NXC_API int nxc_mem_alloc(nxc_connector_t *c, size_t size, void **ptr);
 
@@ -387,6 +392,8 @@ NXC_API void nxc_mem_free(nxc_connector_t *c, void *ptr);
  *         index), ::NXC_ERR_DEVICE (mixed kinds), ::NXC_ERR_UNSUPPORTED (GPU
  *         memory this UCX cannot register), ::NXC_ERR_TRANSPORT (UCX refused
  *         the registration), ::NXC_ERR_NO_MEMORY.
+ * @param [in] c the connector.
+ * @param [in] n the number of descriptors in @p local.
  */
 NXC_API int nxc_create_readable(nxc_connector_t *c, const nxc_descriptor_t *local,
                                 size_t n, nxc_op_t **out);
@@ -406,6 +413,7 @@ NXC_API int nxc_create_writable(nxc_connector_t *c, const nxc_descriptor_t *loca
  * @param [out] len  its length in bytes (may be NULL).
  * @return ::NXC_OK, ::NXC_ERR_INVALID_ARG, ::NXC_ERR_STATE (an active op has
  *         no metadata).
+ * @param [in] op a passive op.
  */
 NXC_API int nxc_op_metadata(nxc_op_t *op, const char **json, size_t *len);
 /** @} */
@@ -469,6 +477,8 @@ NXC_API int nxc_metadata_descriptor(const nxc_metadata_t *md, size_t i,
  *         sizes), ::NXC_ERR_INVALID_ARG, ::NXC_ERR_DEVICE,
  *         ::NXC_ERR_UNSUPPORTED, ::NXC_ERR_PEER_FAILED (peer known dead),
  *         ::NXC_ERR_TRANSPORT, ::NXC_ERR_NO_MEMORY.
+ * @param [in] c the connector.
+ * @param [in] n the number of descriptors in @p local.
  */
 NXC_API int nxc_begin_read(nxc_connector_t *c, const nxc_metadata_t *remote,
                            const nxc_descriptor_t *local, size_t n, nxc_op_t **out);
@@ -500,6 +510,7 @@ NXC_API nxc_op_status_t nxc_op_status(nxc_op_t *op);
  * @return ::NXC_OK (COMPLETE), ::NXC_ERR_TIMED_OUT (the op is unchanged and
  *         may be waited on again), ::NXC_ERR_CANCELLED, or the op's error
  *         code if it is ERRORED (e.g. ::NXC_ERR_PEER_FAILED).
+ * @param [in] op the op.
  */
 NXC_API int nxc_op_wait(nxc_op_t *op, int timeout_ms);
 
@@ -522,6 +533,7 @@ NXC_API int nxc_op_cancel(nxc_op_t *op);
  * @param [out] descs array owned by the op, valid until nxc_op_release().
  * @param [out] n     its length.
  * @return ::NXC_OK or ::NXC_ERR_STATE (not COMPLETE), ::NXC_ERR_INVALID_ARG.
+ * @param [in] op the op.
  */
 NXC_API int nxc_op_results(nxc_op_t *op, const nxc_descriptor_t **descs, size_t *n);
 
@@ -529,6 +541,7 @@ NXC_API int nxc_op_results(nxc_op_t *op, const nxc_descriptor_t **descs, size_t 
  * @brief Why an ERRORED op failed.
  * @param [out] detail a sentence owned by the op, valid until release (may be NULL).
  * @return the op's error code, or ::NXC_OK if it is not ERRORED.
+ * @param [in] op the op.
  */
 NXC_API int nxc_op_error(nxc_op_t *op, const char **detail);
 
