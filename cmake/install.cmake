@@ -20,7 +20,8 @@ install(TARGETS ${NXC_INSTALL_TARGETS} EXPORT nixl_connect-targets
 install(TARGETS nixl_connect_static ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(FILES ${NXC_INSTALL_HEADERS} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(TARGETS nxc RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-install(FILES docs/nxc.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+configure_file(docs/nxc.1 nxc.1 @ONLY)   # the version from the header
+install(FILES ${CMAKE_BINARY_DIR}/nxc.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
 
 # pkg-config: the private libraries only matter to a static link.
 # The prefix is found from the .pc file's place, so --prefix at install
