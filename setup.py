@@ -22,7 +22,7 @@ LIBRARY = "libnixl_connect.so"
 
 def c_version() -> str:
     header = (ROOT / "include" / "nixl_connect.h").read_text()
-    parts = [re.search(rf"^#define NXC_VERSION_{k} (\d+)$", header, re.M).group(1)
+    parts = [re.search(rf"^#define NXC_VERSION_{k} +(\d+)\b", header, re.M).group(1)
              for k in ("MAJOR", "MINOR", "PATCH")]
     return ".".join(parts)
 
