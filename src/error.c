@@ -84,7 +84,7 @@ static const struct {
     { "NXC_ERR_TIMED_OUT", "The wait timed out; the operation goes on." },
     { "NXC_ERR_CANCELLED", "The operation was cancelled locally." },
     { "NXC_ERR_PEER_FAILED", "The remote worker died or became unreachable." },
-    { "NXC_ERR_PEER_ABORTED", "The remote worker cancelled its side of the operation." },
+    { "NXC_ERR_PEER_ABORTED", "The remote worker cancelled its side of the operation, or refused this one." },
     { "NXC_ERR_TRANSPORT", "The UCX transport reported an error." },
     { "NXC_ERR_UNSUPPORTED", "The request is not supported by this build or transport." },
     { "NXC_ERR_DEVICE", "A device string is invalid, or descriptors mix device kinds." },
