@@ -6,12 +6,15 @@
 #               ASan+UBSan build, TSan build (threaded tests), valgrind,
 #               fuzz corpus + 60 s
 #
-# Packages come from Debian (apt-get, as root or through sudo).
+# Packages come from Debian (apt-get, as root or through sudo), by need:
+# `make build`/`make demo` install only what the library and nxc need,
+# `make test` adds the test tools, `make docs` doxygen.
 
-DEB_PACKAGES := build-essential cmake pkg-config libucx-dev ucx-utils \
-                libcmocka-dev zlib1g-dev clang libclang-rt-14-dev valgrind \
-                python3 python3-numpy python3-pytest iproute2 procps \
-                nats-server libnats-dev openssl
+BUILD_PACKAGES := build-essential cmake pkg-config libucx-dev zlib1g-dev libnats-dev
+TEST_PACKAGES  := $(BUILD_PACKAGES) ucx-utils libcmocka-dev clang libclang-rt-14-dev \
+                  valgrind python3 python3-numpy python3-pytest python3-venv \
+                  python3-pip python3-setuptools python3-wheel iproute2 procps nats-server \
+                  openssl
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
 BUILD_TSAN ?= build-tsan
@@ -19,28 +22,43 @@ JOBS       ?= 2
 FUZZ_SECONDS ?= 60
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build demo test test-plain test-asan test-tsan test-valgrind test-fuzz clean
+.PHONY: deps test-deps build build-tests demo test test-plain test-asan test-tsan \
+        test-valgrind test-fuzz docs clean
 
-deps:
-	@missing=$$(for p in $(DEB_PACKAGES); do \
+# $(call apt_install,PACKAGES): installs those not installed yet
+define apt_install
+	@missing=$$(for p in $(1); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	    echo "== installing:" $$missing; \
 	    $(SUDO) apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
+endef
 
+deps:
+	$(call apt_install,$(BUILD_PACKAGES))
+
+test-deps:
+	$(call apt_install,$(TEST_PACKAGES))
+
+# The tests are configured when cmocka is there (after `make test`, say).
 build: deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    -DNXC_BUILD_TESTS=$$(pkg-config --exists cmocka && echo ON || echo OFF) >/dev/null
+	cmake --build $(BUILD) -j$(JOBS)
+
+build-tests: test-deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNXC_BUILD_TESTS=ON >/dev/null
 	cmake --build $(BUILD) -j$(JOBS)
 
 demo: build
 	$(BUILD)/tools/nxc bench --quick
 
-test-plain: build
+test-plain: build-tests
 	cd $(BUILD) && ctest --output-on-failure --timeout 300
 
-test-asan: deps
+test-asan: test-deps
 	cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DNXC_SANITIZE=ON >/dev/null
 	cmake --build $(BUILD_ASAN) -j$(JOBS)
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
@@ -58,7 +76,7 @@ test-asan: deps
 # fails it too). UCX itself is not instrumented: tests/tsan.supp says what
 # may be suppressed there, and why; nothing in src/ is.
 TSAN_TESTS := ^(e2e_threads|e2e_races|e2e_load|e2e_eventfd|e2e_takers|e2e_registration_threads)|_pthread$$
-test-tsan: deps
+test-tsan: test-deps
 	cmake -S . -B $(BUILD_TSAN) -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
 	    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNXC_TSAN=ON >/dev/null
 	cmake --build $(BUILD_TSAN) -j$(JOBS)
@@ -66,14 +84,23 @@ test-tsan: deps
 	    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
 	    ctest --output-on-failure --timeout 300 -R '$(TSAN_TESTS)'
 
-test-valgrind: build
+test-valgrind: build-tests
 	bash tests/valgrind.sh $(BUILD)
 
-test-fuzz: deps
+test-fuzz: test-deps
 	sh fuzz/run.sh $(FUZZ_SECONDS)
 
-test: test-plain test-asan test-tsan test-valgrind test-fuzz
+# The API reference of the public headers (build-docs/html); any doxygen
+# warning fails it.
+docs:
+	$(call apt_install,doxygen)
+	rm -rf build-docs && mkdir -p build-docs && doxygen Doxyfile
+	@if [ -s build-docs/warnings.log ]; then cat build-docs/warnings.log; \
+	    echo "== make docs: doxygen warnings (above)"; exit 1; fi
+	@echo "== docs: build-docs/html/index.html, no warnings"
+
+test: test-plain test-asan test-tsan test-valgrind test-fuzz docs
 	@echo "== all suites passed"
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN) build-fuzz
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN) build-fuzz build-docs build-python

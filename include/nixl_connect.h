@@ -111,26 +111,46 @@
 extern "C" {
 #endif
 
+/** @cond INTERNAL */
 #if defined(NXC_BUILDING_LIBRARY) && defined(__GNUC__)
 #define NXC_API __attribute__((visibility("default")))
 #else
 #define NXC_API
 #endif
+/** @endcond */
 
 /** @defgroup version Version
  *  @{ */
-#define NXC_VERSION_MAJOR 0
-#define NXC_VERSION_MINOR 1
-#define NXC_VERSION_PATCH 0
+#define NXC_VERSION_MAJOR 0 /**< @brief changes with an incompatible API */
+#define NXC_VERSION_MINOR 1 /**< @brief changes when the API grows */
+#define NXC_VERSION_PATCH 0 /**< @brief changes with fixes only */
 /** @brief The library's version as "MAJOR.MINOR.PATCH"; static string. */
 NXC_API const char *nxc_version(void);
+
+/**
+ * @brief Whether the loaded library serves a program built against header
+ *        version @p major.@p minor.@p patch; call it as
+ *        NXC_CHECK_COMPATIBILITY() at start-up.
+ *
+ * Compatible when the majors are equal and the library's minor is at least
+ * the header's: minor versions only add, and any ABI break changes the
+ * shared library's soname (libnixl_connect.so.0 now).
+ * @return ::NXC_OK, or ::NXC_ERR_UNSUPPORTED with a detail naming both
+ *         versions.
+ * @note Thread-safe.
+ */
+NXC_API int nxc_check_compatibility(int major, int minor, int patch);
+/** @brief nxc_check_compatibility() with this header's version. */
+#define NXC_CHECK_COMPATIBILITY() \
+    nxc_check_compatibility(NXC_VERSION_MAJOR, NXC_VERSION_MINOR, NXC_VERSION_PATCH)
 /** @} */
 
 /** @defgroup errors Error codes
  *  Values are pinned: they never change between versions.
  *  @{ */
-enum {
-    NXC_OK                 = 0,
+/** @brief Return codes: ::NXC_OK or a negative error. */
+enum nxc_status_code {
+    NXC_OK                 = 0,   /**< success */
     NXC_ERR_INVALID_ARG    = -1,  /**< a NULL handle, empty list, zero pointer, bad config */
     NXC_ERR_NO_MEMORY      = -2,  /**< an allocation failed */
     NXC_ERR_BAD_METADATA   = -3,  /**< metadata text or agent blob is malformed */
@@ -161,6 +181,14 @@ enum {
 NXC_API const char *nxc_strerror(int err);
 
 /**
+ * @brief The name of an error code as written in this header, e.g.
+ *        "NXC_ERR_TIMED_OUT" for ::NXC_ERR_TIMED_OUT ("NXC_OK" for 0).
+ * @return a static string, never NULL ("NXC_ERR_UNKNOWN" for unknown codes).
+ * @note Thread-safe.
+ */
+NXC_API const char *nxc_err_name(int err);
+
+/**
  * @brief The detail of the last failure on the calling thread.
  *
  * Names what was wrong (which argument, which descriptor, which peer, what
@@ -181,7 +209,7 @@ typedef enum nxc_device_kind {
 
 /** @brief A device: a kind and, for CUDA, the device ordinal. Plain value. */
 typedef struct nxc_device {
-    nxc_device_kind_t kind;
+    nxc_device_kind_t kind; /**< host or CUDA */
     int               id; /**< 0 for host memory */
 } nxc_device_t;
 
@@ -201,6 +229,7 @@ NXC_API int nxc_device_parse(const char *text, nxc_device_t *out);
 
 /**
  * @brief Formats a device the way Dynamo does: "cpu" or "cuda:N".
+ * @param [in]  dev  the device.
  * @param [out] buf  receives a NUL-terminated string.
  * @param [in]  size size of @p buf; 16 bytes always suffice.
  * @return the length written (excluding the NUL), or ::NXC_ERR_INVALID_ARG
@@ -216,9 +245,9 @@ NXC_API int nxc_device_format(nxc_device_t dev, char *buf, size_t size);
  * it alive and unmoved until the operation using it has been released.
  */
 typedef struct nxc_descriptor {
-    void        *ptr;
+    void        *ptr;    /**< the first byte */
     size_t       size;   /**< 0 is allowed and moves nothing */
-    nxc_device_t device;
+    nxc_device_t device; /**< where the memory is; all descriptors of an op agree */
 } nxc_descriptor_t;
 /** @} */
 
@@ -233,7 +262,7 @@ typedef enum nxc_op_kind {
 
 /** @brief State of an operation, numbered as Dynamo's `OperationStatus`. */
 typedef enum nxc_op_status {
-    NXC_OP_UNINITIALIZED = 0,
+    NXC_OP_UNINITIALIZED = 0, /**< not an op (a NULL handle) */
     NXC_OP_INITIALIZED   = 1, /**< passive op created, no peer has begun yet */
     NXC_OP_IN_PROGRESS   = 2, /**< data is moving */
     NXC_OP_COMPLETE      = 3, /**< data in place, the passive side accepted it (final) */
@@ -256,9 +285,9 @@ NXC_API const char *nxc_op_kind_name(nxc_op_kind_t kind);
  *  One per process (or per group of threads): owns the UCX context and
  *  worker, the endpoint cache and the table of open operations.
  *  @{ */
-typedef struct nxc_connector nxc_connector_t;
-typedef struct nxc_op        nxc_op_t;
-typedef struct nxc_metadata  nxc_metadata_t;
+typedef struct nxc_connector nxc_connector_t; /**< @brief a connector (opaque) */
+typedef struct nxc_op        nxc_op_t;        /**< @brief an operation (opaque) */
+typedef struct nxc_metadata  nxc_metadata_t;  /**< @brief parsed metadata (opaque, immutable) */
 
 /** @brief Which fields of ::nxc_connector_config_t are set. */
 enum {
@@ -278,7 +307,7 @@ enum {
  *        appended, with a new mask bit, so old binaries keep working.
  */
 typedef struct nxc_connector_config {
-    uint64_t    field_mask;
+    uint64_t    field_mask; /**< NXC_CONFIG_* bits of the fields set */
     /** Worker name (Dynamo's `worker_id`), 1-255 bytes, copied at create.
      *  Default: 32 random hexadecimal digits. */
     const char *name;
@@ -415,6 +444,7 @@ NXC_API int nxc_connector_wakeups(nxc_connector_t *c, nxc_wakeup_stats_t *out);
  * @return ::NXC_OK, ::NXC_ERR_INVALID_ARG, ::NXC_ERR_TRANSPORT (UCX could
  *         not allocate it), ::NXC_ERR_NO_MEMORY.
  * @note Thread-safe.
+ * @param [in] c the connector that registers the memory.
  */
 NXC_API int nxc_mem_alloc(nxc_connector_t *c, size_t size, void **ptr);
 
@@ -516,6 +546,8 @@ NXC_API void nxc_mem_deregister(nxc_registration_t *reg);
  *         index), ::NXC_ERR_DEVICE (mixed kinds), ::NXC_ERR_UNSUPPORTED (GPU
  *         memory this UCX cannot register), ::NXC_ERR_TRANSPORT (UCX refused
  *         the registration), ::NXC_ERR_NO_MEMORY.
+ * @param [in] c the connector.
+ * @param [in] n the number of descriptors in @p local.
  */
 NXC_API int nxc_create_readable(nxc_connector_t *c, const nxc_descriptor_t *local,
                                 size_t n, nxc_op_t **out);
@@ -535,6 +567,7 @@ NXC_API int nxc_create_writable(nxc_connector_t *c, const nxc_descriptor_t *loca
  * @param [out] len  its length in bytes (may be NULL).
  * @return ::NXC_OK, ::NXC_ERR_INVALID_ARG, ::NXC_ERR_STATE (an active op has
  *         no metadata).
+ * @param [in] op a passive op.
  */
 NXC_API int nxc_op_metadata(nxc_op_t *op, const char **json, size_t *len);
 /** @} */
@@ -601,6 +634,8 @@ NXC_API int nxc_metadata_descriptor(const nxc_metadata_t *md, size_t i,
  *         refuses (another reader took the op, it completed, was cancelled
  *         or released) is begun and then ends ERRORED with
  *         ::NXC_ERR_PEER_ABORTED; see @ref truth.
+ * @param [in] c the connector.
+ * @param [in] n the number of descriptors in @p local.
  */
 NXC_API int nxc_begin_read(nxc_connector_t *c, const nxc_metadata_t *remote,
                            const nxc_descriptor_t *local, size_t n, nxc_op_t **out);
@@ -633,6 +668,7 @@ NXC_API nxc_op_status_t nxc_op_status(nxc_op_t *op);
  *         may be waited on again), ::NXC_ERR_CANCELLED, or the op's error
  *         code if it is ERRORED (e.g. ::NXC_ERR_PEER_FAILED, or
  *         ::NXC_ERR_PEER_ABORTED when the peer cancelled or refused it).
+ * @param [in] op the op.
  */
 NXC_API int nxc_op_wait(nxc_op_t *op, int timeout_ms);
 
@@ -658,6 +694,7 @@ NXC_API int nxc_op_cancel(nxc_op_t *op);
  * @param [out] descs array owned by the op, valid until nxc_op_release().
  * @param [out] n     its length.
  * @return ::NXC_OK or ::NXC_ERR_STATE (not COMPLETE), ::NXC_ERR_INVALID_ARG.
+ * @param [in] op the op.
  */
 NXC_API int nxc_op_results(nxc_op_t *op, const nxc_descriptor_t **descs, size_t *n);
 
@@ -665,6 +702,7 @@ NXC_API int nxc_op_results(nxc_op_t *op, const nxc_descriptor_t **descs, size_t 
  * @brief Why an ERRORED op failed.
  * @param [out] detail a sentence owned by the op, valid until release (may be NULL).
  * @return the op's error code, or ::NXC_OK if it is not ERRORED.
+ * @param [in] op the op.
  */
 NXC_API int nxc_op_error(nxc_op_t *op, const char **detail);
 

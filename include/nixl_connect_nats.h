@@ -22,7 +22,7 @@
  *   metadata was not lost. nxc_nats_publish() is the fire-and-forget form
  *   (delivered to whoever is subscribed at that moment, not acknowledged).
  *
- * @section conventions Conventions
+ * @section nats_conventions Conventions
  * The same as nixl_connect.h: functions return 0 or a negative code, leave a
  * thread-local detail sentence for nxc_nats_last_error() on failure, write
  * output parameters only on success, never abort on bad input; close and
@@ -127,9 +127,9 @@ NXC_NATS_API const char *nxc_nats_last_error(void);
 
 /** @defgroup nats_conn Connection
  *  @{ */
-typedef struct nxc_nats         nxc_nats_t;
-typedef struct nxc_nats_server  nxc_nats_server_t;
-typedef struct nxc_nats_inbox   nxc_nats_inbox_t;
+typedef struct nxc_nats         nxc_nats_t;        /**< @brief a NATS connection (opaque) */
+typedef struct nxc_nats_server  nxc_nats_server_t; /**< @brief a subject being answered (opaque) */
+typedef struct nxc_nats_inbox   nxc_nats_inbox_t;  /**< @brief a subscription (opaque) */
 
 /** @brief Which fields of ::nxc_nats_config_t are set. */
 enum {
@@ -141,7 +141,7 @@ enum {
 
 /** @brief Connection parameters (same field_mask idiom as the core). */
 typedef struct nxc_nats_config {
-    uint64_t field_mask;
+    uint64_t field_mask; /**< NXC_NATS_CONFIG_* bits of the fields set */
     /** Milliseconds allowed to connect, and for the server to confirm a
      *  publish or a new subscription (1-600000). Default: 2000. */
     int      timeout_ms;
@@ -215,6 +215,8 @@ NXC_NATS_API size_t nxc_nats_max_message(nxc_nats_t *n);
  *         ::NXC_NATS_ERR_TOO_LARGE, ::NXC_NATS_ERR_CLOSED,
  *         ::NXC_ERR_TIMED_OUT (the server did not confirm the subscription),
  *         ::NXC_ERR_NO_MEMORY, ::NXC_NATS_ERR_NATS.
+ * @param [in] n the connection.
+ * @param [in] len the length of @p json in bytes.
  */
 NXC_NATS_API int nxc_nats_serve(nxc_nats_t *n, const char *subject,
                                 const char *json, size_t len,
@@ -253,6 +255,8 @@ NXC_NATS_API void nxc_nats_server_stop(nxc_nats_server_t *s);
  *         ::nxc_nats_config_t.max_message; it is dropped),
  *         ::NXC_NATS_ERR_CLOSED, ::NXC_ERR_INVALID_ARG, ::NXC_ERR_NO_MEMORY,
  *         ::NXC_NATS_ERR_NATS.
+ * @param [in] n the connection.
+ * @param [in] subject the subject a server answers on.
  */
 NXC_NATS_API int nxc_nats_request(nxc_nats_t *n, const char *subject,
                                   int timeout_ms, char **json, size_t *len);
@@ -270,6 +274,9 @@ NXC_NATS_API int nxc_nats_request(nxc_nats_t *n, const char *subject,
  *         in time: it may still take it later), ::NXC_NATS_ERR_TOO_LARGE
  *         (here, or refused by the receiver's limit), ::NXC_NATS_ERR_CLOSED,
  *         ::NXC_ERR_INVALID_ARG, ::NXC_ERR_NO_MEMORY, ::NXC_NATS_ERR_NATS.
+ * @param [in] n the connection.
+ * @param [in] subject the subject the receiver listens on.
+ * @param [in] len the length of @p json in bytes.
  */
 NXC_NATS_API int nxc_nats_send(nxc_nats_t *n, const char *subject,
                                const char *json, size_t len, int timeout_ms);
@@ -298,6 +305,7 @@ NXC_NATS_API int nxc_nats_publish(nxc_nats_t *n, const char *subject,
  * @param [out] out     the inbox; free it with nxc_nats_unsubscribe().
  * @return ::NXC_OK, ::NXC_ERR_INVALID_ARG, ::NXC_NATS_ERR_CLOSED,
  *         ::NXC_ERR_TIMED_OUT, ::NXC_ERR_NO_MEMORY, ::NXC_NATS_ERR_NATS.
+ * @param [in] n the connection.
  */
 NXC_NATS_API int nxc_nats_subscribe(nxc_nats_t *n, const char *subject,
                                     nxc_nats_inbox_t **out);
@@ -312,6 +320,7 @@ NXC_NATS_API int nxc_nats_subscribe(nxc_nats_t *n, const char *subject,
  *         message exceeds ::nxc_nats_config_t.max_message: it is dropped and
  *         its sender told), ::NXC_NATS_ERR_CLOSED, ::NXC_ERR_INVALID_ARG,
  *         ::NXC_ERR_NO_MEMORY, ::NXC_NATS_ERR_NATS.
+ * @param [in] in the subscription.
  */
 NXC_NATS_API int nxc_nats_next(nxc_nats_inbox_t *in, int timeout_ms,
                                char **json, size_t *len);

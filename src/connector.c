@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "log.h"
 #include "transport.h"
 #include "util.h"
 
@@ -582,6 +583,7 @@ int nxc_connector_create(const nxc_connector_config_t *cfg, nxc_connector_t **ou
 {
     if (out == NULL)
         return nxc_fail(NXC_ERR_INVALID_ARG, "out must not be NULL");
+    nxc_log_init();
     int rc = check_config(cfg);
     if (rc == NXC_OK)
         rc = nxc_require_free_fds();
@@ -615,6 +617,7 @@ int nxc_connector_create(const nxc_connector_config_t *cfg, nxc_connector_t **ou
         return rc;
     }
     nxc_clear_error();
+    NXC_LOG(NXC_LOG_INFO, "connector '%s' created", c->name);
     *out = c;
     return NXC_OK;
 }

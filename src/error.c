@@ -3,6 +3,7 @@
 #include "error.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -68,44 +69,42 @@ const char *nxc_quote(const char *s, size_t n, char *buf, size_t size)
     return buf;
 }
 
+/* Indexed by -code: the code's name and its sentence. */
+static const struct {
+    const char *name;
+    const char *sentence;
+} errors[] = {
+    { "NXC_OK", "Success." },
+    { "NXC_ERR_INVALID_ARG", "An argument is invalid (a NULL handle, an empty list, a zero pointer or a bad setting)." },
+    { "NXC_ERR_NO_MEMORY", "Memory could not be allocated." },
+    { "NXC_ERR_BAD_METADATA", "The metadata text or its agent blob is malformed." },
+    { "NXC_ERR_WRONG_KIND", "The metadata is of the wrong kind (a read needs READ metadata, a write needs WRITE metadata)." },
+    { "NXC_ERR_SIZE_MISMATCH", "The local and remote descriptor lists differ in count or in sizes." },
+    { "NXC_ERR_STATE", "The operation's state does not allow this call." },
+    { "NXC_ERR_TIMED_OUT", "The wait timed out; the operation goes on." },
+    { "NXC_ERR_CANCELLED", "The operation was cancelled locally." },
+    { "NXC_ERR_PEER_FAILED", "The remote worker died or became unreachable." },
+    { "NXC_ERR_PEER_ABORTED", "The remote worker cancelled its side of the operation, or refused this one." },
+    { "NXC_ERR_TRANSPORT", "The UCX transport reported an error." },
+    { "NXC_ERR_UNSUPPORTED", "The request is not supported by this build or transport." },
+    { "NXC_ERR_DEVICE", "A device string is invalid, or descriptors mix device kinds." },
+    { "NXC_ERR_SYSTEM", "An operating system call failed." },
+    { "NXC_ERR_RECURSIVE", "The call is not allowed from this context (for example from inside a callback)." },
+};
+
+static bool known_error(int err)
+{
+    return err <= 0 && -(long)err < (long)(sizeof errors / sizeof errors[0]);
+}
+
 const char *nxc_strerror(int err)
 {
-    switch (err) {
-    case NXC_OK:
-        return "Success.";
-    case NXC_ERR_INVALID_ARG:
-        return "An argument is invalid (a NULL handle, an empty list, a zero pointer or a bad setting).";
-    case NXC_ERR_NO_MEMORY:
-        return "Memory could not be allocated.";
-    case NXC_ERR_BAD_METADATA:
-        return "The metadata text or its agent blob is malformed.";
-    case NXC_ERR_WRONG_KIND:
-        return "The metadata is of the wrong kind (a read needs READ metadata, a write needs WRITE metadata).";
-    case NXC_ERR_SIZE_MISMATCH:
-        return "The local and remote descriptor lists differ in count or in sizes.";
-    case NXC_ERR_STATE:
-        return "The operation's state does not allow this call.";
-    case NXC_ERR_TIMED_OUT:
-        return "The wait timed out; the operation goes on.";
-    case NXC_ERR_CANCELLED:
-        return "The operation was cancelled locally.";
-    case NXC_ERR_PEER_FAILED:
-        return "The remote worker died or became unreachable.";
-    case NXC_ERR_PEER_ABORTED:
-        return "The remote worker cancelled its side of the operation, or refused this one.";
-    case NXC_ERR_TRANSPORT:
-        return "The UCX transport reported an error.";
-    case NXC_ERR_UNSUPPORTED:
-        return "The request is not supported by this build or transport.";
-    case NXC_ERR_DEVICE:
-        return "A device string is invalid, or descriptors mix device kinds.";
-    case NXC_ERR_SYSTEM:
-        return "An operating system call failed.";
-    case NXC_ERR_RECURSIVE:
-        return "The call is not allowed from this context (for example from inside a callback).";
-    default:
-        return "Unknown error code.";
-    }
+    return known_error(err) ? errors[-err].sentence : "Unknown error code.";
+}
+
+const char *nxc_err_name(int err)
+{
+    return known_error(err) ? errors[-err].name : "NXC_ERR_UNKNOWN";
 }
 
 #define NXC_STR2(x) #x
@@ -114,4 +113,16 @@ const char *nxc_strerror(int err)
 const char *nxc_version(void)
 {
     return NXC_STR(NXC_VERSION_MAJOR) "." NXC_STR(NXC_VERSION_MINOR) "." NXC_STR(NXC_VERSION_PATCH);
+}
+
+/* Same major, and a library minor at least the header's: minors only add
+ * (the soname changes with any ABI break). */
+int nxc_check_compatibility(int major, int minor, int patch)
+{
+    if (major == NXC_VERSION_MAJOR && minor <= NXC_VERSION_MINOR)
+        return NXC_OK;
+    return nxc_fail(NXC_ERR_UNSUPPORTED,
+                    "the program was built with nixl_connect.h %d.%d.%d, but the "
+                    "library loaded is %s (needs the same major version and a minor "
+                    "version at least as new)", major, minor, patch, nxc_version());
 }

@@ -7,6 +7,7 @@
 
 #include "connector.h"
 #include "error.h"
+#include "log.h"
 #include "transport.h"
 #include "util.h"
 
@@ -86,6 +87,11 @@ void nxc_op_finish(nxc_op_t *op, nxc_op_status_t status, int err, const char *fm
     va_start(ap, fmt);
     vsnprintf(op->err_detail, sizeof(op->err_detail), fmt, ap);
     va_end(ap);
+    NXC_LOG(status == NXC_OP_ERRORED ? NXC_LOG_WARN : NXC_LOG_DEBUG,
+            "connector '%s': %s %s op %p is %s%s%s", op->c->name,
+            op->passive ? "passive" : "active", nxc_op_kind_name(op->kind), (void *)op,
+            nxc_op_status_name(status), status == NXC_OP_ERRORED ? ": " : "",
+            status == NXC_OP_ERRORED ? op->err_detail : "");
     if (op->passive && op->key_table != NULL) {
         remember_closed(op, nack_reason_of(op, status));
         tell_owner(op, status, err);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "log.h"
 #include "util.h"
 #include "registration.h"
 
@@ -39,6 +40,26 @@ static int context_lists(ucp_context_h ctx, const char *const *tls)
     return found;
 }
 
+/* The context's transports and devices ("posix/memory tcp/lo ..."), each once,
+ * for the log. */
+static void context_resources(ucp_context_h ctx, char *out, size_t size)
+{
+    char *text = NULL;
+    size_t len = 0, n = 0;
+    FILE *f = open_memstream(&text, &len);
+    out[0] = '\0';
+    if (f == NULL)
+        return;
+    ucp_context_print_info(ctx, f);
+    fclose(f);
+    for (const char *p = text; p != NULL && (p = strstr(p, "-- ")) != NULL; p += 3) {
+        char name[64];
+        if (sscanf(p + 3, "%63s", name) == 1 && strstr(out, name) == NULL && n + strlen(name) + 2 < size)
+            n += (size_t)snprintf(out + n, size - n, "%s%s", n ? " " : "", name);
+    }
+    free(text);
+}
+
 /* Whether UCX may reach same-host peers over shared memory (sysv, posix or
  * xpmem among the context's resources). Without it, same-host traffic goes
  * over TCP, where peer-error mode costs nothing and is needed: UCX aborts the
@@ -62,6 +83,16 @@ static int choose_protocol(nxc_connector_t *c)
         return nxc_fail(NXC_ERR_INVALID_ARG, "NXC_PROTOCOL is '%s'; use 'rma' or 'am'", forced);
     else
         c->proto = context_lists(c->context, rdma) ? NXC_PROTO_RMA : NXC_PROTO_AM;
+    if (NXC_LOG_INFO <= atomic_load_explicit(&nxc_log_threshold, memory_order_relaxed)) {
+        char res[512];
+        context_resources(c->context, res, sizeof res);
+        NXC_LOG(NXC_LOG_INFO, "connector '%s': protocol %s%s; shared memory %s; UCX %s, "
+                "transports/devices: %s", c->name,
+                c->proto == NXC_PROTO_RMA ? "RMA (puts/gets)" : "AM (rendezvous messages)",
+                forced && forced[0] ? " (forced by NXC_PROTOCOL)" : "",
+                context_has_shm(c->context) ? "available" : "not available",
+                ucp_get_version_string(), res);
+    }
     return NXC_OK;
 }
 
@@ -429,6 +460,10 @@ int nxc_transport_prepare(nxc_op_t *op, const nxc_metadata_t *md)
 {
     op->proto = rma_is_real(op, md) && !getenv("NXC_PROTOCOL") ? NXC_PROTO_RMA
                                                                 : op->c->proto;
+    NXC_LOG(NXC_LOG_INFO, "connector '%s': %s with worker '%s' (%s host) by %s",
+            op->c->name, op->kind == NXC_OP_READ ? "read" : "write", op->peer->name,
+            op->peer->same_host ? "same" : "other",
+            op->proto == NXC_PROTO_RMA ? "RMA" : "AM");
     return op->proto == NXC_PROTO_RMA ? nxc_rma_prepare(op, md) : nxc_am_prepare(op, md);
 }
 

@@ -19,6 +19,7 @@ run() {
 }
 run write_pair            "$build/examples/write_pair"
 run write_pair_tcp        env UCX_TLS=tcp "$build/examples/write_pair"
+run event_loop            "$build/examples/event_loop"
 run e2e_api               "$build/tests/e2e/e2e_api"
 run e2e_transfer_local    "$build/tests/e2e/e2e_transfer" local
 # the NATS module (built only where libnats was found; skips without nats-server)

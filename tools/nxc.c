@@ -24,6 +24,10 @@ static void main_help(void)
           "  recv    expose a new file as a writable operation, hand its metadata\n"
           "          over (standard output, or NATS with --nats)\n"
           "  put     write a file into a peer's writable operation\n"
+          "  kvbench prefill and decode worker processes moving KV caches over\n"
+          "          NATS-carried metadata: goodput, latency, requests/s\n"
+          "  info    versions, what the connector chooses here, huge pages, pidfd,\n"
+          "          CMA: what a bug report needs\n"
           "  help    show this help, or a command's: nxc help <command>\n"
           "\n"
           "Options:\n"
@@ -31,7 +35,9 @@ static void main_help(void)
           "  -V, --version  show the version and exit\n"
           "\n"
           "Run 'nxc <command> --help' for the options of a command.\n"
-          "Exit status: 0 success, 1 runtime failure, 2 bad arguments.\n",
+          "Exit status: 0 success, 1 runtime failure, 2 bad arguments, 130/143\n"
+          "interrupted by SIGINT/SIGTERM. NXC_LOG_LEVEL=error|warn|info|debug\n"
+          "shows the library's log on standard error; 'man nxc' says more.\n",
           stdout);
 }
 
@@ -52,6 +58,7 @@ static const command_t commands[] = {
     { "get",   get_main,   get_help   },
     { "recv",  recv_main,  recv_help  },
     { "put",   put_main,   put_help   },
+    { "info",  info_main,  info_help  },
     { "kvbench", kvbench_main, kvbench_help },
 };
 

@@ -3,6 +3,7 @@
 #ifndef NXC_TOOL_H
 #define NXC_TOOL_H
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,7 +29,14 @@ int lib_error(int rc, const char *fmt, ...) NXC_PRINTF(2, 3);
 /* Same, for an op that failed: the detail comes from nxc_op_error(). */
 int op_error(nxc_op_t *op, int rc, const char *fmt, ...) NXC_PRINTF(3, 4);
 
+/* The last message printed by the functions above (without "nxc: "), and
+ * the library code lib_error()/op_error() gave it (NXC_OK otherwise). */
+const char *last_message(void);
+int last_lib_code(void);
+
 /* ---- time and formatting (nxc_util.c) ----------------------------------- */
+/* A JSON string literal on stdout (escapes quotes, backslashes, controls). */
+void json_string(const char *s);
 uint64_t now_ns(void);                 /* CLOCK_MONOTONIC */
 /* "8 B", "4 KiB", "1.5 MiB": a short human form of a byte count. */
 const char *human_bytes(uint64_t n, char *buf, size_t size);
@@ -39,27 +47,16 @@ void split_descs(void *base, uint64_t total, size_t n, nxc_descriptor_t *out);
 int wait_op(nxc_op_t *op, double timeout_s);
 
 /* ---- option parsing (nxc_opts.c) ----------------------------------------- */
-typedef struct opt_spec {
-    const char *name;       /* long name without "--" */
-    char        short_name; /* 0 if none */
-    bool        has_arg;
-    int         id;         /* > 0 */
-} opt_spec_t;
+/* Options are getopt_long() tables (<getopt.h>): a short option's val is
+ * its letter, a long-only option's val is OPT_LONG or above. */
+enum { OPT_POSITIONAL = 1, OPT_END = -1, OPT_ERROR = -2, OPT_LONG = 256 };
 
-typedef struct opt_iter {
-    int    argc;
-    char **argv;
-    int    i;
-    bool   only_positional; /* after "--" */
-} opt_iter_t;
-
-enum { OPT_POSITIONAL = 0, OPT_END = -1, OPT_ERROR = -2 };
-
-/* Starts after argv[0] (the subcommand's name). */
-void opt_init(opt_iter_t *it, int argc, char **argv);
-/* The next option's id (value in *arg when it takes one), OPT_POSITIONAL
- * (the word in *arg), OPT_END, or OPT_ERROR (message already printed). */
-int opt_next(opt_iter_t *it, const opt_spec_t *specs, const char **arg);
+/* Starts parsing a new argv (argv[0] is the subcommand's name). */
+void opt_init(void);
+/* The next option's val (its value in *arg when it takes one), OPT_POSITIONAL
+ * (the word in *arg; every word after "--" is one), OPT_END, or OPT_ERROR
+ * (one "nxc: " line already printed). */
+int opt_next(int argc, char **argv, const struct option *opts, const char **arg);
 
 /* Number parsers: 0 on success, else print "nxc: <opt>: ..." and return -1. */
 int parse_size(const char *opt, const char *text, uint64_t max, uint64_t *out);
@@ -77,12 +74,14 @@ int serve_main(int argc, char **argv);
 int get_main(int argc, char **argv);
 int recv_main(int argc, char **argv);
 int put_main(int argc, char **argv);
+int info_main(int argc, char **argv);
 
 void bench_help(void);
 void serve_help(void);
 void get_help(void);
 void recv_help(void);
 void put_help(void);
+void info_help(void);
 int kvbench_main(int argc, char **argv); void kvbench_help(void); /* nxc_kvbench.c */
 
 #endif /* NXC_TOOL_H */

@@ -73,29 +73,29 @@ void bench_help(void)
 }
 
 enum {
-    O_SIZES = 1, O_DESCS, O_OPS, O_ITERS, O_DURATION, O_WARMUP, O_TLS, O_MEM,
-    O_TIMEOUT, O_JSON, O_QUICK, O_NETNS, O_NETDEV, O_IDLE, O_PSPIN, O_PTHREAD, O_HELP
+    O_SIZES = OPT_LONG, O_DESCS, O_OPS, O_ITERS, O_DURATION, O_WARMUP, O_TLS, O_MEM,
+    O_TIMEOUT, O_JSON, O_QUICK, O_NETNS, O_NETDEV, O_IDLE, O_PSPIN, O_PTHREAD, O_HELP = 'h'
 };
 
-static const opt_spec_t bench_opts[] = {
-    { "sizes",    0,   true,  O_SIZES },
-    { "descs",    0,   true,  O_DESCS },
-    { "ops",      0,   true,  O_OPS },
-    { "iters",    0,   true,  O_ITERS },
-    { "duration", 0,   true,  O_DURATION },
-    { "warmup",   0,   true,  O_WARMUP },
-    { "tls",      0,   true,  O_TLS },
-    { "mem",      0,   true,  O_MEM },
-    { "timeout",  0,   true,  O_TIMEOUT },
-    { "json",     0,   false, O_JSON },
-    { "quick",    0,   false, O_QUICK },
-    { "netns",    0,   true,  O_NETNS },
-    { "net-devices", 0, true, O_NETDEV },
-    { "passive-idle", 0, true, O_IDLE },
-    { "passive-spin-us", 0, true, O_PSPIN },
-    { "passive-thread", 0, false, O_PTHREAD },
-    { "help",     'h', false, O_HELP },
-    { NULL, 0, false, 0 }
+static const struct option bench_opts[] = {
+    { "sizes",           required_argument, NULL, O_SIZES },
+    { "descs",           required_argument, NULL, O_DESCS },
+    { "ops",             required_argument, NULL, O_OPS },
+    { "iters",           required_argument, NULL, O_ITERS },
+    { "duration",        required_argument, NULL, O_DURATION },
+    { "warmup",          required_argument, NULL, O_WARMUP },
+    { "tls",             required_argument, NULL, O_TLS },
+    { "mem",             required_argument, NULL, O_MEM },
+    { "timeout",         required_argument, NULL, O_TIMEOUT },
+    { "json",            no_argument,       NULL, O_JSON },
+    { "quick",           no_argument,       NULL, O_QUICK },
+    { "netns",           required_argument, NULL, O_NETNS },
+    { "net-devices",     required_argument, NULL, O_NETDEV },
+    { "passive-idle",    required_argument, NULL, O_IDLE },
+    { "passive-spin-us", required_argument, NULL, O_PSPIN },
+    { "passive-thread",  no_argument,       NULL, O_PTHREAD },
+    { "help",            no_argument,       NULL, O_HELP },
+    { NULL, 0, NULL, 0 }
 };
 
 static int parse_ops(const char *text, bench_cfg_t *cfg)
@@ -220,14 +220,13 @@ static int bench_option(int id, const char *arg, bench_cfg_t *cfg)
 
 int bench_parse(int argc, char **argv, bench_cfg_t *cfg)
 {
-    opt_iter_t it;
     const char *arg = NULL;
     bool sizes_set = false, warmup_set = false, iters_set = false;
     int id;
     bench_defaults(cfg);
     cfg->warmup = 10;
-    opt_init(&it, argc, argv);
-    while ((id = opt_next(&it, bench_opts, &arg)) != OPT_END) {
+    opt_init();
+    while ((id = opt_next(argc, argv, bench_opts, &arg)) != OPT_END) {
         if (id == OPT_ERROR)
             return NXC_EXIT_USAGE;
         if (id == OPT_POSITIONAL)

@@ -11,22 +11,6 @@ const char *bench_tls(void)
     return tls && tls[0] ? tls : "default";
 }
 
-/* A JSON string literal (escapes quotes, backslashes and control bytes). */
-static void json_string(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
-}
-
 static const char *op_name(nxc_op_kind_t k)
 {
     return k == NXC_OP_READ ? "read" : "write";

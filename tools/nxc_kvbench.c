@@ -122,30 +122,30 @@ typedef struct kv_sample {
 } kv_sample_t;
 
 enum {
-    O_OP = 1, O_SCHEME, O_PREFILL, O_DECODE, O_LAYERS, O_BLOCKS, O_BSIZE,
+    O_OP = OPT_LONG, O_SCHEME, O_PREFILL, O_DECODE, O_LAYERS, O_BLOCKS, O_BSIZE,
     O_ITER, O_WARMUP, O_INFLIGHT, O_CHECK, O_PT, O_MEM, O_NATS, O_TIMEOUT,
-    O_JSON, O_HELP
+    O_JSON, O_HELP = 'h'
 };
 
-static const opt_spec_t kv_opts[] = {
-    { "op_type",           0,   true,  O_OP },
-    { "scheme",            0,   true,  O_SCHEME },
-    { "num_prefill",       0,   true,  O_PREFILL },
-    { "num_decode",        0,   true,  O_DECODE },
-    { "num_layers",        0,   true,  O_LAYERS },
-    { "num_blocks",        0,   true,  O_BLOCKS },
-    { "block_size",        0,   true,  O_BSIZE },
-    { "num_iter",          0,   true,  O_ITER },
-    { "warmup_iter",       0,   true,  O_WARMUP },
-    { "inflight",          0,   true,  O_INFLIGHT },
-    { "check_consistency", 0,   false, O_CHECK },
-    { "enable_pt",         0,   false, O_PT },
-    { "mem",               0,   true,  O_MEM },
-    { "nats",              0,   true,  O_NATS },
-    { "timeout",           0,   true,  O_TIMEOUT },
-    { "json",              0,   false, O_JSON },
-    { "help",              'h', false, O_HELP },
-    { NULL, 0, false, 0 }
+static const struct option kv_opts[] = {
+    { "op_type",           required_argument, NULL, O_OP },
+    { "scheme",            required_argument, NULL, O_SCHEME },
+    { "num_prefill",       required_argument, NULL, O_PREFILL },
+    { "num_decode",        required_argument, NULL, O_DECODE },
+    { "num_layers",        required_argument, NULL, O_LAYERS },
+    { "num_blocks",        required_argument, NULL, O_BLOCKS },
+    { "block_size",        required_argument, NULL, O_BSIZE },
+    { "num_iter",          required_argument, NULL, O_ITER },
+    { "warmup_iter",       required_argument, NULL, O_WARMUP },
+    { "inflight",          required_argument, NULL, O_INFLIGHT },
+    { "check_consistency", no_argument,       NULL, O_CHECK },
+    { "enable_pt",         no_argument,       NULL, O_PT },
+    { "mem",               required_argument, NULL, O_MEM },
+    { "nats",              required_argument, NULL, O_NATS },
+    { "timeout",           required_argument, NULL, O_TIMEOUT },
+    { "json",              no_argument,       NULL, O_JSON },
+    { "help",              no_argument,       NULL, O_HELP },
+    { NULL, 0, NULL, 0 }
 };
 
 #define MAX_WORKERS 256
@@ -244,11 +244,10 @@ static int kv_parse(int argc, char **argv, kv_cfg_t *c, bool *help)
     *c = (kv_cfg_t){ .op = NXC_OP_WRITE, .prefill = 1, .decode = 1, .layers = 32,
                      .blocks = 128, .block_size = 64 * KIB, .num_iter = 20,
                      .warmup_iter = 2, .inflight = 2, .timeout_s = 300 };
-    opt_iter_t it;
-    opt_init(&it, argc, argv);
+    opt_init();
     const char *arg = NULL;
     int id;
-    while ((id = opt_next(&it, kv_opts, &arg)) != OPT_END) {
+    while ((id = opt_next(argc, argv, kv_opts, &arg)) != OPT_END) {
         if (id == OPT_ERROR)
             return NXC_EXIT_USAGE;
         if (id == OPT_POSITIONAL)

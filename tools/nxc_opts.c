@@ -1,4 +1,4 @@
-/* nxc: option iteration and number/list parsing (messages on error). */
+/* nxc: options (getopt_long with nxc's messages) and number/list parsing. */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -8,84 +8,74 @@
 
 #include "nxc.h"
 
-void opt_init(opt_iter_t *it, int argc, char **argv)
+/* getopt_long() is told to return words in order (leading '-') and to
+ * report a missing value apart from an unknown option (':' next); its own
+ * messages are off so that every mistake gets one "nxc: " line. */
+static bool rest_positional; /* getopt_long() has ended ("--" or the last word) */
+
+void opt_init(void)
 {
-    it->argc = argc;
-    it->argv = argv;
-    it->i = 1;
-    it->only_positional = false;
+    optind = 0;  /* glibc: a full reset, as for a new argv */
+    opterr = 0;
+    rest_positional = false;
 }
 
-static const opt_spec_t *find_long(const opt_spec_t *specs, const char *name,
-                                   size_t len)
+static void short_letters(const struct option *opts, char *out, size_t size)
 {
-    for (; specs->name; specs++)
-        if (strlen(specs->name) == len && strncmp(specs->name, name, len) == 0)
-            return specs;
-    return NULL;
+    size_t n = 0;
+    out[n++] = '-';
+    out[n++] = ':';
+    for (; opts->name && n + 1 < size; opts++)
+        if (opts->val > 0 && opts->val < OPT_LONG && !opts->flag)
+            out[n++] = (char)opts->val;
+    out[n] = '\0';
 }
 
-static const opt_spec_t *find_short(const opt_spec_t *specs, char c)
+static size_t prefix_matches(const struct option *opts, const char *word)
 {
-    for (; specs->name; specs++)
-        if (specs->short_name == c)
-            return specs;
-    return NULL;
+    size_t len = strcspn(word + 2, "="), n = 0;
+    for (; opts->name; opts++)
+        n += strncmp(opts->name, word + 2, len) == 0;
+    return n;
 }
 
-/* The option's value: after '=' or the next word. */
-static int take_value(opt_iter_t *it, const opt_spec_t *s, const char *eq,
-                      const char *word, const char **arg)
+/* The one-line message for getopt_long()'s '?' or ':'. */
+static int option_error(int c, char **argv, const struct option *opts)
 {
-    if (!s->has_arg) {
-        if (eq) {
-            usage_error("option --%s takes no value", s->name);
-            return OPT_ERROR;
-        }
-        return s->id;
-    }
-    if (eq) {
-        *arg = eq + 1;
-        return s->id;
-    }
-    if (it->i >= it->argc) {
+    const char *word = argv[optind - 1];
+    bool is_long = strncmp(word, "--", 2) == 0;
+    if (c == ':')
         usage_error("option %s needs a value", word);
-        return OPT_ERROR;
-    }
-    *arg = it->argv[it->i++];
-    return s->id;
+    else if (is_long && optopt != 0)
+        usage_error("option --%.*s takes no value", (int)strcspn(word + 2, "="),
+                    word + 2);
+    else if (is_long && prefix_matches(opts, word) > 1)
+        usage_error("option '%.*s' is ambiguous", (int)strcspn(word, "="), word);
+    else if (is_long)
+        usage_error("unknown option '%.*s'", (int)strcspn(word, "="), word);
+    else
+        usage_error("unknown option '-%c'", optopt);
+    return OPT_ERROR;
 }
 
-int opt_next(opt_iter_t *it, const opt_spec_t *specs, const char **arg)
+int opt_next(int argc, char **argv, const struct option *opts, const char **arg)
 {
-    if (it->i >= it->argc)
+    char shorts[32];
+    if (!rest_positional) {
+        short_letters(opts, shorts, sizeof shorts);
+        int c = getopt_long(argc, argv, shorts, opts, NULL);
+        if (c == '?' || c == ':')
+            return option_error(c, argv, opts);
+        if (c != -1) {
+            *arg = optarg;
+            return c;
+        }
+        rest_positional = true;
+    }
+    if (optind >= argc)
         return OPT_END;
-    const char *word = it->argv[it->i++];
-    if (it->only_positional || word[0] != '-' || word[1] == '\0') {
-        *arg = word;
-        return OPT_POSITIONAL;
-    }
-    if (strcmp(word, "--") == 0) {
-        it->only_positional = true;
-        return opt_next(it, specs, arg);
-    }
-    const opt_spec_t *s = NULL;
-    const char *eq = NULL;
-    if (word[1] == '-') {
-        eq = strchr(word + 2, '=');
-        size_t len = eq ? (size_t)(eq - word - 2) : strlen(word + 2);
-        s = find_long(specs, word + 2, len);
-    } else if (word[2] == '\0') {
-        s = find_short(specs, word[1]);
-    }
-    if (!s) {
-        if (eq)
-            usage_error("unknown option '%.*s'", (int)(eq - word), word);
-        else
-            usage_error("unknown option '%s'", word);
-        return OPT_ERROR;
-    }
-    return take_value(it, s, eq, word, arg);
+    *arg = argv[optind++];
+    return OPT_POSITIONAL;
 }
 
 /* Multiplier of a size suffix: K, M, G, optionally followed by "i", "iB" or

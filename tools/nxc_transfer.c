@@ -1,5 +1,10 @@
-/* nxc serve / nxc get: a file exposed as a readable operation, and read by a
- * peer given its metadata (on stdout/argument, or over NATS). */
+/* nxc serve/get/recv/put: one transfer routine for the four commands.
+ *
+ * Each command is a role: the op kind it moves (READ: serve/get, WRITE:
+ * recv/put) and its side. The passive side (serve, recv) exposes a file and
+ * offers the metadata; the active side (get, put) takes the metadata and
+ * starts the transfer. serve and put read their FILE; get and recv create
+ * their OUT, removed if the transfer fails. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -7,65 +12,53 @@
 
 #include "nxc_xfer.h"
 
-void serve_help(void)
+typedef struct role {
+    const char   *cmd;
+    nxc_op_kind_t kind;
+    bool          passive;
+    const char   *file_word; /* "FILE" or "OUT", for the usage messages */
+    const char   *waiting;   /* passive: what the progress line says */
+    const char   *moving;    /* active: "receiving" or "sending" */
+    const char   *verb;      /* the rate line: "served", "received", "sent" */
+    const char   *note;      /* after the time on the rate line */
+    void        (*help)(void);
+} role_t;
+
+static const role_t roles[] = {
+    { "serve", NXC_OP_READ,  true,  "FILE", "waiting for a reader", NULL,
+      "served", " since the metadata was offered", serve_help },
+    { "get",   NXC_OP_READ,  false, "OUT",  NULL, "receiving",
+      "received", "", get_help },
+    { "recv",  NXC_OP_WRITE, true,  "OUT",  "waiting for a writer", NULL,
+      "received", " since the metadata was taken", recv_help },
+    { "put",   NXC_OP_WRITE, false, "FILE", NULL, "sending",
+      "sent", "", put_help },
+};
+
+/* serve and put send an existing file; get and recv create theirs. */
+static bool reads_file(const role_t *r)
 {
-    fputs(
-"Usage: nxc serve [options] FILE\n"
-"\n"
-"Exposes FILE as a readable operation and offers its metadata: one line of\n"
-"JSON on standard output or, with --nats, the answer to every request on a\n"
-"NATS subject. Waits until a peer has read it with 'nxc get', prints the\n"
-"rate on standard error and exits. The file is exposed as descriptors of\n"
-"at most 1 GiB each; their sizes add up to its size.\n"
-"\n"
-"Options:\n"
-"  --nats URL     offer the metadata over NATS (e.g. nats://host:4222)\n"
-"                 instead of standard output; needs --subject (builds\n"
-"                 with the NATS module only)\n"
-"  --subject S    the NATS subject to answer on (e.g. files.model)\n"
-"  --timeout SEC  fail if the file has not been read after SEC seconds\n"
-"                 [default: wait without limit]\n"
-"  -h, --help     show this help and exit\n"
-"\n"
-"Examples:\n"
-"  nxc serve model.bin | ssh host2 nxc get - model.bin\n"
-"  nxc serve --nats nats://10.0.0.1:4222 --subject files.model model.bin\n"
-"  (and on the other host, with the same --nats and --subject:\n"
-"   nxc get --nats nats://10.0.0.1:4222 --subject files.model model.bin)\n",
-        stdout);
+    return r->passive == (r->kind == NXC_OP_READ);
 }
 
-void get_help(void)
+/* The file argument, and where the metadata comes from on the active side
+ * ("-": the default when only the file is given). */
+static const char *file_arg(const role_t *r, const xargs_t *a)
 {
-    fputs(
-"Usage: nxc get [options] [METADATA|-] OUT\n"
-"       nxc get [options] --nats URL --subject S OUT\n"
-"\n"
-"Reads a file served by 'nxc serve' into OUT, whose size is the total of the\n"
-"metadata's descriptor sizes. METADATA is the JSON line printed by serve,\n"
-"or @PATH to read it from a file, or '-' (the default when only OUT is\n"
-"given) to read the first line of standard input. With --nats the metadata\n"
-"is requested on a NATS subject, again and again until 'nxc serve --nats'\n"
-"answers. Shows progress on standard error when it is a terminal and ends\n"
-"with the rate. OUT is removed if the transfer fails.\n"
-"\n"
-"Options:\n"
-"  --nats URL     request the metadata over NATS (e.g. nats://host:4222);\n"
-"                 needs --subject (builds with the NATS module only)\n"
-"  --subject S    the NATS subject 'nxc serve --nats' answers on\n"
-"  --timeout SEC  fail if the file has not arrived after SEC seconds,\n"
-"                 counting the wait for the metadata\n"
-"                 [default: wait without limit]\n"
-"  -h, --help     show this help and exit\n",
-        stdout);
+    return reads_file(r) ? a->pos[0] : a->pos[a->npos - 1];
 }
 
-/* ---- serve ----------------------------------------------------------------- */
+static const char *metadata_arg(const role_t *r, const xargs_t *a)
+{
+    return a->npos == 2 ? a->pos[reads_file(r) ? 1 : 0] : "-";
+}
+
+/* ---- the op ----------------------------------------------------------------- */
 
 /* Should the transport refuse to register read-only pages, the private
  * mapping is made writable and the registration tried again; no byte is
  * ever written. */
-static int expose(nxc_connector_t *c, xfile_t *f, nxc_op_t **op)
+static int expose_readable(nxc_connector_t *c, xfile_t *f, nxc_op_t **op)
 {
     int rc = nxc_create_readable(c, f->descs, f->n, op);
     if (rc == NXC_ERR_TRANSPORT && f->size > 0 &&
@@ -74,117 +67,190 @@ static int expose(nxc_connector_t *c, xfile_t *f, nxc_op_t **op)
     return rc;
 }
 
-/* The metadata goes out (stdout or NATS), then the reader is awaited. */
-static int offer_and_wait(const xargs_t *a, xfile_t *f, nxc_op_t *op)
+static int start_op(const role_t *r, nxc_connector_t *c, xfile_t *f,
+                    const nxc_metadata_t *md, nxc_op_t **op)
 {
-    nats_offer_t *offer = NULL;
-    int ret = a->nats ? nats_offer("serve", a, op, &offer) : md_print("serve", op);
-    if (ret != 0)
-        return ret;
-    uint64_t start = now_ns();
-    int rc = xwait(op, "waiting for a reader", a->deadline);
-    nats_offer_close(offer);
-    if (rc == NXC_OK)
-        print_rate("served", f->size, now_ns() - start, " since the metadata was offered");
-    else if (rc == NXC_ERR_TIMED_OUT)
-        ret = runtime_error("serve: timed out: '%s' was not read within %g s",
-                            f->path, a->timeout);
+    int rc;
+    if (r->passive)
+        rc = r->kind == NXC_OP_READ ? expose_readable(c, f, op)
+                                    : nxc_create_writable(c, f->descs, f->n, op);
     else
-        ret = op_error(op, rc, "serve: the transfer of '%s' failed", f->path);
-    return ret;
+        rc = r->kind == NXC_OP_READ ? nxc_begin_read(c, md, f->descs, f->n, op)
+                                    : nxc_begin_write(c, f->descs, f->n, md, op);
+    if (rc == NXC_OK)
+        return 0;
+    if (r->passive)
+        return lib_error(rc, "%s: cannot expose '%s'", r->cmd, f->path);
+    return lib_error(rc, "%s: cannot start %s", r->cmd,
+                     r->kind == NXC_OP_READ ? "reading" : "writing");
 }
 
-static int serve_op(const xargs_t *a, xfile_t *f)
+/* The passive side hands the metadata over (stdout or NATS); serve keeps
+ * answering NATS requests until the transfer ends, so the offer is closed
+ * only after the wait. */
+/* What --json reports of a transfer that completed. */
+typedef struct outcome {
+    uint64_t bytes;
+    uint64_t ns;
+} outcome_t;
+
+static int await_op(const role_t *r, const xargs_t *a, xfile_t *f, nxc_op_t *op,
+                    outcome_t *out)
+{
+    nats_offer_t *offer = NULL;
+    char what[64], h[32];
+    if (r->passive) {
+        int ret = a->nats ? nats_offer(r->cmd, a, op, &offer) : md_print(r->cmd, op);
+        if (ret != 0)
+            return ret;
+        snprintf(what, sizeof what, "%s", r->waiting);
+    } else {
+        snprintf(what, sizeof what, "%s %s", r->moving,
+                 human_bytes(f->size, h, sizeof h));
+    }
+    uint64_t start = now_ns();
+    int rc = xwait(op, what, a->deadline);
+    nats_offer_close(offer);
+    if (rc == NXC_OK) {
+        out->bytes = f->size;
+        out->ns = now_ns() - start;
+        print_rate(r->verb, out->bytes, out->ns, r->note);
+        return 0;
+    }
+    if (xinterrupted())
+        return NXC_EXIT_RUNTIME;   /* run() says so and dies of the signal */
+    bool rd = r->kind == NXC_OP_READ;
+    if (rc == NXC_ERR_TIMED_OUT && r->passive)
+        return runtime_error("%s: timed out: '%s' was not %s within %g s", r->cmd,
+                             f->path, rd ? "read" : "written", a->timeout);
+    if (rc == NXC_ERR_TIMED_OUT)
+        return runtime_error("%s: timed out after %g s", r->cmd, a->timeout);
+    if (r->passive)
+        return op_error(op, rc, "%s: the transfer %s '%s' failed", r->cmd,
+                        rd ? "of" : "into", f->path);
+    return op_error(op, rc, "%s: the transfer failed", r->cmd);
+}
+
+static int transfer(const role_t *r, const xargs_t *a, xfile_t *f,
+                    const nxc_metadata_t *md, outcome_t *out)
 {
     nxc_connector_t *c = NULL;
     nxc_op_t *op = NULL;
     int rc = nxc_connector_create(NULL, &c);
     if (rc != NXC_OK)
-        return lib_error(rc, "serve: cannot create a connector");
-    rc = expose(c, f, &op);
-    int ret = rc != NXC_OK ? lib_error(rc, "serve: cannot expose '%s'", f->path)
-                           : offer_and_wait(a, f, op);
+        return lib_error(rc, "%s: cannot create a connector", r->cmd);
+    int ret = start_op(r, c, f, md, &op);
+    if (ret == 0)
+        ret = await_op(r, a, f, op, out);
     nxc_op_release(op);
     nxc_connector_destroy(c);
     return ret;
 }
 
-int serve_main(int argc, char **argv)
+/* ---- the file and the metadata ------------------------------------------------ */
+
+/* The passive side's file, cut into descriptors of at most PIECE_MAX. */
+static int prepare_passive(const role_t *r, const xargs_t *a, xfile_t *f)
+{
+    int rc = reads_file(r) ? xfile_open_read(r->cmd, a->pos[0], f)
+                           : xfile_create(r->cmd, a->pos[0], a->size, f);
+    return rc ? rc : xfile_pieces(r->cmd, f);
+}
+
+/* The active side's metadata and file, cut as the peer's descriptors. put
+ * opens FILE before taking the metadata, so a missing FILE fails first; get
+ * learns OUT's size from the metadata. */
+static int prepare_active(const role_t *r, const xargs_t *a, xfile_t *f,
+                          nxc_metadata_t **md)
+{
+    bool in = reads_file(r);
+    const char *path = file_arg(r, a), *src = metadata_arg(r, a);
+    uint64_t size = 0;
+    int rc = in ? xfile_open_read(r->cmd, path, f) : 0;
+    if (rc == 0)
+        rc = a->nats ? nats_take(r->cmd, a, r->kind, md)
+                     : md_load(r->cmd, src, r->kind, md);
+    if (rc == 0 && !in)
+        rc = sizes_total(r->cmd, *md, &size);
+    if (rc == 0 && !in)
+        rc = xfile_create(r->cmd, path, size, f);
+    return rc ? rc : xfile_mirror(r->cmd, f, *md);
+}
+
+static int check_args(const role_t *r, const xargs_t *a)
+{
+    if (a->npos == 0 || (r->passive && a->npos != 1))
+        return usage_error("%s: missing %s (try 'nxc %s --help')", r->cmd,
+                           r->file_word, r->cmd);
+    if (!reads_file(r) && r->passive && !a->has_size)
+        return usage_error("%s: missing --size BYTES (the size of OUT)", r->cmd);
+    bool std_data = strcmp(file_arg(r, a), "-") == 0;
+    if (std_data && reads_file(r) && !r->passive && !a->nats &&
+        strcmp(metadata_arg(r, a), "-") == 0)
+        return usage_error("%s: FILE and METADATA cannot both come from standard "
+                           "input (give the metadata as text or @PATH)", r->cmd);
+    if (std_data && !reads_file(r) && r->passive && !a->nats)
+        return usage_error("%s: OUT '-' needs --nats: standard output carries the "
+                           "metadata", r->cmd);
+    if (std_data && !reads_file(r) && a->json)
+        return usage_error("%s: --json and OUT '-' cannot both use standard output",
+                           r->cmd);
+    return 0;
+}
+
+/* --json: one object on stdout with the command's result. */
+static void print_result(const role_t *r, const char *path, int exit_code,
+                         const outcome_t *out)
+{
+    printf("{\"command\":\"%s\",\"ok\":%s,\"exit\":%d,\"file\":", r->cmd,
+           exit_code == 0 ? "true" : "false", exit_code);
+    json_string(path);
+    if (exit_code == 0) {
+        double s = (double)out->ns / 1e9;
+        printf(",\"bytes\":%llu,\"seconds\":%.6f,\"gbps\":%.6g}\n",
+               (unsigned long long)out->bytes, s, s > 0 ? (double)out->bytes / s / 1e9 : 0.0);
+        return;
+    }
+    printf(",\"error\":\"%s\",\"message\":",
+           xinterrupted() ? "interrupted"
+           : last_lib_code() != NXC_OK ? nxc_err_name(last_lib_code()) : "failed");
+    json_string(last_message());
+    puts("}");
+}
+
+static int run(const role_t *r, int argc, char **argv)
 {
     xargs_t a;
     xfile_t f = { 0 };
-    int rc = xargs_parse("serve", argc, argv, 1, &a);
+    nxc_metadata_t *md = NULL;
+    outcome_t out = { 0, 0 };
+    int rc = xargs_parse(r->cmd, argc, argv, r->passive ? 1 : 2, &a);
     if (rc != 0)
         return rc;
     if (a.help) {
-        serve_help();
+        r->help();
         return NXC_EXIT_OK;
     }
-    if (a.npos != 1)
-        return usage_error("serve: missing FILE (try 'nxc serve --help')");
+    if ((rc = check_args(r, &a)) != 0)
+        return rc;
     signal(SIGPIPE, SIG_IGN);
-    rc = xfile_open_read("serve", a.pos[0], &f);
+    xsignals_install();
+    rc = r->passive ? prepare_passive(r, &a, &f) : prepare_active(r, &a, &f, &md);
     if (rc == 0)
-        rc = xfile_pieces("serve", &f);
-    if (rc == 0)
-        rc = serve_op(&a, &f);
-    xfile_close("serve", &f, rc == 0);
+        rc = transfer(r, &a, &f, md, &out);
+    int crc = xfile_close(r->cmd, &f, rc == 0 && !xinterrupted());
+    nxc_metadata_free(md);
+    rc = rc ? rc : crc;
+    if (xinterrupted())
+        rc = 128 + xinterrupted();
+    if (a.json)
+        print_result(r, file_arg(r, &a), rc, &out);
+    if (xinterrupted())
+        xdie_interrupted(r->cmd);
     return rc;
 }
 
-/* ---- get ------------------------------------------------------------------- */
-
-static int receive(const xargs_t *a, xfile_t *t, const nxc_metadata_t *md)
-{
-    nxc_connector_t *c = NULL;
-    nxc_op_t *op = NULL;
-    char what[64], h[32];
-    int rc = nxc_connector_create(NULL, &c);
-    if (rc != NXC_OK)
-        return lib_error(rc, "get: cannot create a connector");
-    snprintf(what, sizeof what, "receiving %s", human_bytes(t->size, h, sizeof h));
-    uint64_t start = now_ns();
-    int ret = 0;
-    rc = nxc_begin_read(c, md, t->descs, t->n, &op);
-    if (rc != NXC_OK)
-        ret = lib_error(rc, "get: cannot start reading");
-    else if ((rc = xwait(op, what, a->deadline)) == NXC_ERR_TIMED_OUT)
-        ret = runtime_error("get: timed out after %g s", a->timeout);
-    else if (rc != NXC_OK)
-        ret = op_error(op, rc, "get: the transfer failed");
-    else
-        print_rate("received", t->size, now_ns() - start, "");
-    nxc_op_release(op);
-    nxc_connector_destroy(c);
-    return ret;
-}
-
-int get_main(int argc, char **argv)
-{
-    xargs_t a;
-    nxc_metadata_t *md = NULL;
-    xfile_t t = { 0 };
-    uint64_t size = 0;
-    int rc = xargs_parse("get", argc, argv, 2, &a);
-    if (rc != 0)
-        return rc;
-    if (a.help) {
-        get_help();
-        return NXC_EXIT_OK;
-    }
-    if (a.npos == 0)
-        return usage_error("get: missing OUT (try 'nxc get --help')");
-    rc = a.nats ? nats_take("get", &a, NXC_OP_READ, &md)
-                : md_load("get", a.npos == 2 ? a.pos[0] : "-", NXC_OP_READ, &md);
-    if (rc == 0)
-        rc = sizes_total("get", md, &size);
-    if (rc == 0)
-        rc = xfile_create("get", a.pos[a.npos - 1], size, &t);
-    if (rc == 0)
-        rc = xfile_mirror("get", &t, md);
-    if (rc == 0)
-        rc = receive(&a, &t, md);
-    int crc = xfile_close("get", &t, rc == 0);
-    nxc_metadata_free(md);
-    return rc ? rc : crc ? crc : NXC_EXIT_OK;
-}
+int serve_main(int argc, char **argv) { return run(&roles[0], argc, argv); }
+int get_main(int argc, char **argv)   { return run(&roles[1], argc, argv); }
+int recv_main(int argc, char **argv)  { return run(&roles[2], argc, argv); }
+int put_main(int argc, char **argv)   { return run(&roles[3], argc, argv); }

@@ -1,14 +1,49 @@
 /* nxc: messages, clocks, sizes and descriptor helpers shared by commands. */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "nxc.h"
 
+static char last_msg[512];   /* the last message, for --json results */
+static int last_code;        /* the library's code behind it, or NXC_OK */
+
 static void vmessage(const char *fmt, va_list ap)
 {
+    va_list copy;
+    va_copy(copy, ap);
+    vsnprintf(last_msg, sizeof last_msg, fmt, copy);
+    va_end(copy);
+    last_code = NXC_OK;
     fputs("nxc: ", stderr);
     vfprintf(stderr, fmt, ap);
+}
+
+const char *last_message(void)
+{
+    return last_msg;
+}
+
+int last_lib_code(void)
+{
+    return last_code;
+}
+
+void json_string(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
 }
 
 int usage_error(const char *fmt, ...)
@@ -33,10 +68,15 @@ int runtime_error(const char *fmt, ...)
 
 static void print_detail(int rc, const char *detail)
 {
-    fprintf(stderr, ": %s", nxc_strerror(rc));
-    if (detail && detail[0])
-        fprintf(stderr, " (%s)", detail);
-    fputc('\n', stderr);
+    char tail[1024];  /* a sentence and a detail of at most 512 bytes */
+    bool has_detail = detail && detail[0];
+    snprintf(tail, sizeof tail, "%s%s%s%s", nxc_strerror(rc), has_detail ? " (" : "",
+             has_detail ? detail : "", has_detail ? ")" : "");
+    fprintf(stderr, ": %s\n", tail);
+    size_t n = strlen(last_msg);
+    if (snprintf(last_msg + n, sizeof last_msg - n, ": %s", tail) < 0)
+        last_msg[n] = '\0';
+    last_code = rc;
 }
 
 int lib_error(int rc, const char *fmt, ...)

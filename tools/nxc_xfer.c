@@ -1,6 +1,7 @@
 /* nxc: what serve, get, recv and put share (see nxc_xfer.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,29 +16,27 @@
 
 /* ---- options ------------------------------------------------------------------- */
 
-enum { X_TIMEOUT = 1, X_NATS, X_SUBJECT, X_SIZE, X_HELP };
+enum { X_TIMEOUT = OPT_LONG, X_NATS, X_SUBJECT, X_SIZE, X_JSON, X_HELP = 'h' };
 
-static const opt_spec_t xfer_opts[] = {
-    { "timeout", 0,   true,  X_TIMEOUT },
-    { "nats",    0,   true,  X_NATS },
-    { "subject", 0,   true,  X_SUBJECT },
-    { "help",    'h', false, X_HELP },
-    { NULL, 0, false, 0 }
-};
+#define XFER_OPTS \
+    { "timeout", required_argument, NULL, X_TIMEOUT }, \
+    { "nats",    required_argument, NULL, X_NATS }, \
+    { "subject", required_argument, NULL, X_SUBJECT }, \
+    { "json",    no_argument,       NULL, X_JSON }, \
+    { "help",    no_argument,       NULL, X_HELP }
 
-static const opt_spec_t recv_opts[] = {
-    { "timeout", 0,   true,  X_TIMEOUT },
-    { "nats",    0,   true,  X_NATS },
-    { "subject", 0,   true,  X_SUBJECT },
-    { "size",    0,   true,  X_SIZE },
-    { "help",    'h', false, X_HELP },
-    { NULL, 0, false, 0 }
+static const struct option xfer_opts[] = { XFER_OPTS, { NULL, 0, NULL, 0 } };
+static const struct option recv_opts[] = {
+    XFER_OPTS,
+    { "size", required_argument, NULL, X_SIZE },
+    { NULL, 0, NULL, 0 }
 };
 
 static int take_option(const char *cmd, int id, const char *arg, int max_pos, xargs_t *a)
 {
     switch (id) {
     case X_HELP:    a->help = true; return 0;
+    case X_JSON:    a->json = true; return 0;
     case X_NATS:    a->nats = arg; return 0;
     case X_SUBJECT: a->subject = arg; return 0;
     case X_TIMEOUT:
@@ -76,13 +75,12 @@ static int check_nats_args(const char *cmd, const xargs_t *a, int max_pos)
 
 int xargs_parse(const char *cmd, int argc, char **argv, int max_pos, xargs_t *a)
 {
-    opt_iter_t it;
     const char *arg = NULL;
     int id, rc;
     memset(a, 0, sizeof *a);
-    opt_init(&it, argc, argv);
-    const opt_spec_t *specs = strcmp(cmd, "recv") == 0 ? recv_opts : xfer_opts;
-    while ((id = opt_next(&it, specs, &arg)) != OPT_END) {
+    opt_init();
+    const struct option *opts = strcmp(cmd, "recv") == 0 ? recv_opts : xfer_opts;
+    while ((id = opt_next(argc, argv, opts, &arg)) != OPT_END) {
         if (id == OPT_ERROR)
             return NXC_EXIT_USAGE;
         if ((rc = take_option(cmd, id, arg, max_pos, a)) != 0)
@@ -98,6 +96,51 @@ int xargs_parse(const char *cmd, int argc, char **argv, int max_pos, xargs_t *a)
 /* ---- files and descriptors --------------------------------------------------- */
 
 static char empty_byte; /* a valid address for a 0-byte file */
+static const char *volatile doomed_path; /* created, not yet kept */
+
+/* All of standard input, in anonymous memory grown by doubling. */
+static int read_stdin(const char *cmd, xfile_t *f)
+{
+    for (;;) {
+        if (f->size == f->maplen) {
+            size_t len = f->maplen ? f->maplen * 2 : 1 << 20;
+            void *m = f->maplen ? mremap(f->map, f->maplen, len, MREMAP_MAYMOVE)
+                                : mmap(NULL, len, PROT_READ | PROT_WRITE,
+                                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (m == MAP_FAILED)
+                return runtime_error("%s: standard input does not fit in memory "
+                                     "(%llu bytes read)", cmd,
+                                     (unsigned long long)f->size);
+            f->map = m;
+            f->maplen = len;
+        }
+        ssize_t n = read(0, (char *)f->map + f->size, f->maplen - f->size);
+        if (n == 0)
+            return 0;
+        if (n < 0 && errno != EINTR)
+            return runtime_error("%s: cannot read standard input: %s", cmd,
+                                 strerror(errno));
+        if (n > 0)
+            f->size += (uint64_t)n;
+    }
+}
+
+/* Maps f->size bytes of @p fd (closed here; -1 for anonymous memory), or
+ * nothing for 0 bytes: f->map stays a valid address. */
+static int map_file(const char *cmd, xfile_t *f, int fd, int prot, int flags)
+{
+    void *m = f->size ? mmap(NULL, f->size, prot, flags | MAP_POPULATE, fd, 0) : NULL;
+    int err = errno;
+    if (fd >= 0)
+        close(fd);
+    if (m == MAP_FAILED)
+        return runtime_error("%s: cannot map '%s': %s", cmd, f->path, strerror(err));
+    if (m) {
+        f->map = m;
+        f->maplen = f->size;
+    }
+    return 0;
+}
 
 int xfile_open_read(const char *cmd, const char *path, xfile_t *f)
 {
@@ -105,6 +148,9 @@ int xfile_open_read(const char *cmd, const char *path, xfile_t *f)
     memset(f, 0, sizeof *f);
     f->path = path;
     f->map = &empty_byte;
+    f->stdio = strcmp(path, "-") == 0;
+    if (f->stdio)
+        return read_stdin(cmd, f);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return runtime_error("%s: cannot open '%s': %s", cmd, path, strerror(errno));
@@ -113,13 +159,7 @@ int xfile_open_read(const char *cmd, const char *path, xfile_t *f)
         return runtime_error("%s: '%s' is not a regular file", cmd, path);
     }
     f->size = (uint64_t)st.st_size;
-    if (f->size > 0)
-        f->map = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-    int err = errno;
-    close(fd);
-    if (f->map == MAP_FAILED)
-        return runtime_error("%s: cannot map '%s': %s", cmd, path, strerror(err));
-    return 0;
+    return map_file(cmd, f, fd, PROT_READ, MAP_PRIVATE);
 }
 
 int xfile_create(const char *cmd, const char *path, uint64_t size, xfile_t *f)
@@ -128,23 +168,23 @@ int xfile_create(const char *cmd, const char *path, uint64_t size, xfile_t *f)
     f->path = path;
     f->map = &empty_byte;
     f->size = size;
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return runtime_error("%s: cannot create '%s': %s", cmd, path, strerror(errno));
     f->created = true;
+    f->stdio = strcmp(path, "-") == 0;
+    if (f->stdio)   /* written to stdout only once complete */
+        return map_file(cmd, f, -1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        f->created = false;
+        return runtime_error("%s: cannot create '%s': %s", cmd, path, strerror(errno));
+    }
+    doomed_path = path;
     if (size > 0 && ftruncate(fd, (off_t)size) != 0) {
         int err = errno;
         close(fd);
         return runtime_error("%s: cannot size '%s' to %llu bytes: %s", cmd, path,
                              (unsigned long long)size, strerror(err));
     }
-    if (size > 0)
-        f->map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
-    int err = errno;
-    close(fd);
-    if (f->map == MAP_FAILED)
-        return runtime_error("%s: cannot map '%s': %s", cmd, path, strerror(err));
-    return 0;
+    return map_file(cmd, f, fd, PROT_READ | PROT_WRITE, MAP_SHARED);
 }
 
 int xfile_pieces(const char *cmd, xfile_t *f)
@@ -202,19 +242,81 @@ int xfile_mirror(const char *cmd, xfile_t *f, const nxc_metadata_t *md)
     return 0;
 }
 
+static int write_stdout(const char *cmd, const xfile_t *f)
+{
+    for (uint64_t off = 0; off < f->size;) {
+        ssize_t n = write(1, (const char *)f->map + off, f->size - off);
+        if (n < 0 && errno != EINTR)
+            return runtime_error("%s: cannot write to standard output: %s", cmd,
+                                 strerror(errno));
+        if (n > 0)
+            off += (uint64_t)n;
+    }
+    return 0;
+}
+
+/* A created file is kept only once its bytes are safely in place. */
+static int keep(const char *cmd, const xfile_t *f)
+{
+    if (f->stdio)
+        return write_stdout(cmd, f);
+    if (f->maplen && msync(f->map, f->maplen, MS_SYNC) != 0)
+        return runtime_error("%s: cannot write '%s': %s", cmd, f->path, strerror(errno));
+    return 0;
+}
+
 int xfile_close(const char *cmd, xfile_t *f, bool ok)
 {
-    int rc = 0;
-    if (f->size > 0 && f->map && f->map != MAP_FAILED) {
-        if (ok && f->created && msync(f->map, f->size, MS_SYNC) != 0)
-            rc = runtime_error("%s: cannot write '%s': %s", cmd, f->path, strerror(errno));
-        munmap(f->map, f->size);
-    }
-    if ((!ok || rc) && f->created)
+    int rc = ok && f->created ? keep(cmd, f) : 0;
+    if (f->maplen)
+        munmap(f->map, f->maplen);
+    if ((!ok || rc) && f->created && !f->stdio)
         unlink(f->path);
+    doomed_path = NULL;
     free(f->descs);
     f->descs = NULL;
     return rc;
+}
+
+/* ---- signals ------------------------------------------------------------------- */
+
+static volatile sig_atomic_t caught;      /* SIGINT or SIGTERM, 0 if none */
+static volatile sig_atomic_t in_transfer; /* xwait() cancels and unwinds */
+
+static void on_signal(int sig)
+{
+    caught = sig;
+    if (in_transfer)
+        return;
+    if (doomed_path)
+        unlink(doomed_path);   /* async-signal-safe */
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void xsignals_install(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+int xinterrupted(void)
+{
+    return caught;
+}
+
+void xdie_interrupted(const char *cmd)
+{
+    int sig = caught;
+    runtime_error("%s: interrupted by %s", cmd, sig == SIGINT ? "SIGINT" : "SIGTERM");
+    fflush(stdout);
+    signal(sig, SIG_DFL);
+    raise(sig);
+    _exit(128 + sig);   /* not reached: the signal's default action ends us */
 }
 
 /* ---- waiting ------------------------------------------------------------------- */
@@ -230,12 +332,15 @@ int xwait(nxc_op_t *op, const char *what, uint64_t deadline)
     uint64_t start = now_ns();
     bool tty = isatty(2) != 0, shown = false;
     int rc;
+    in_transfer = 1;
     while ((rc = nxc_op_wait(op, SLICE_MS)) == NXC_ERR_TIMED_OUT &&
-           (!deadline || now_ns() < deadline))
+           (!deadline || now_ns() < deadline) && !caught)
         if (tty)
             show(what, start, &shown);
     if (shown)
         fputs("\r\033[K", stderr);
+    if (caught && nxc_op_cancel(op) == NXC_OK)
+        rc = NXC_ERR_CANCELLED;   /* the peer is told; release waits for it */
     return rc;
 }
 

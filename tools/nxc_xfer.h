@@ -19,11 +19,12 @@ typedef struct xargs {
     uint64_t    size;       /* --size (recv only) */
     bool        has_size;
     bool        help;
+    bool        json;       /* --json: a result object on stdout at the end */
     uint64_t    deadline;   /* now_ns() at parse + timeout, 0: none */
 } xargs_t;
 
 /* Parses the options of @p cmd ("serve", "get", "recv", "put"): --timeout,
- * --nats, --subject, --help, and --size for recv; at most @p max_pos
+ * --nats, --subject, --json, --help, and --size for recv; at most @p max_pos
  * positional arguments. Checks that --nats and --subject come together and
  * that this build has NATS. Returns 0 or an exit code (message printed). */
 int xargs_parse(const char *cmd, int argc, char **argv, int max_pos, xargs_t *a);
@@ -32,17 +33,23 @@ int xargs_parse(const char *cmd, int argc, char **argv, int max_pos, xargs_t *a)
 #define PIECE_MAX GIB   /* bytes per descriptor of an exposed file */
 
 typedef struct xfile {
-    const char       *path;
+    const char       *path;    /* "-": standard input or output */
     void             *map;     /* a valid address even for 0 bytes */
     uint64_t          size;
+    uint64_t          maplen;  /* bytes mapped at map (0: map is no mapping) */
     bool              created; /* made by us: removed if the transfer fails */
+    bool              stdio;   /* "-": in memory, read from stdin / written to stdout */
     nxc_descriptor_t *descs;
     size_t            n;
 } xfile_t;
 
-/* Maps an existing file read-only (private, prefaulted). */
+/* Maps an existing file read-only (private, prefaulted); "-" reads all of
+ * standard input into memory. */
 int xfile_open_read(const char *cmd, const char *path, xfile_t *f);
-/* Creates (truncates) a file of @p size bytes, mapped shared read-write. */
+/* Creates (truncates) a file of @p size bytes, mapped shared read-write;
+ * "-" is memory that xfile_close() writes to standard output. While the file
+ * exists, SIGINT/SIGTERM outside a transfer remove it before the process
+ * dies. */
 int xfile_create(const char *cmd, const char *path, uint64_t size, xfile_t *f);
 /* Descriptors of at most PIECE_MAX bytes covering the file. */
 int xfile_pieces(const char *cmd, xfile_t *f);
@@ -51,12 +58,24 @@ int xfile_pieces(const char *cmd, xfile_t *f);
 int xfile_mirror(const char *cmd, xfile_t *f, const nxc_metadata_t *md);
 /* The total of @p md's descriptor sizes; -1 (message printed) on overflow. */
 int sizes_total(const char *cmd, const nxc_metadata_t *md, uint64_t *total);
-/* Unmaps; flushes a created file when @p ok, removes it when not. Returns 0
- * or an exit code. */
+/* Unmaps; flushes a created file (or writes it to stdout) when @p ok,
+ * removes it when not. Returns 0 or an exit code. */
 int xfile_close(const char *cmd, xfile_t *f, bool ok);
 
+/* ---- signals (nxc_xfer.c) ------------------------------------------------------ */
+/* SIGINT and SIGTERM: inside xwait() they cancel the op (the peer is told)
+ * and the command unwinds; elsewhere they remove a created file and the
+ * process dies of the signal. */
+void xsignals_install(void);
+/* The signal caught (SIGINT/SIGTERM), or 0. */
+int xinterrupted(void);
+/* After the command has cleaned up: says so and dies of the signal caught
+ * (the shell sees 130 or 143). */
+void xdie_interrupted(const char *cmd);
+
 /* ---- waiting (nxc_xfer.c) ------------------------------------------------------ */
-/* Waits for @p op until the deadline, refreshing "<what>... 1.2 s" on a
+/* Waits for @p op until the deadline or a signal (the op is then cancelled
+ * and NXC_ERR_CANCELLED returned), refreshing "<what>... 1.2 s" on a
  * terminal; NXC_ERR_TIMED_OUT once the deadline has passed. */
 int xwait(nxc_op_t *op, const char *what, uint64_t deadline);
 void print_rate(const char *verb, uint64_t bytes, uint64_t ns, const char *note);

@@ -2,11 +2,13 @@
 
 import asyncio
 import hashlib
+import os
 import pathlib
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-if str(ROOT / "python") not in sys.path:
+# NXC_TEST_INSTALLED=1: test the nixl_connect that is installed, not this tree's.
+if os.environ.get("NXC_TEST_INSTALLED") != "1" and str(ROOT / "python") not in sys.path:
     sys.path.insert(0, str(ROOT / "python"))
 
 import nixl_connect as nc  # noqa: E402,F401

@@ -73,5 +73,14 @@ bad "--nats needs --subject"   put --nats nats://127.0.0.1:4222 file
 bad "non-empty"                get --nats '' --subject s out
 bad "give only OUT"            get --nats nats://127.0.0.1:4222 --subject s md out
 bad "give only FILE"           put --nats nats://127.0.0.1:4222 --subject s file md
+# '-' for data where standard input/output is already taken, --json
+bad "cannot both come from standard input" put -
+bad "cannot both come from standard input" put - -
+bad "needs --nats"                          recv --size 1K -
+bad "cannot both use standard output"       get --json md -
+bad "takes no value"                        get --json=1 out
+bad "is ambiguous"                          recv --s 1K out
+bad "unexpected argument 'x'"               info x
+bad "unknown option '--frob'"               info --frob
 
 finish

@@ -33,6 +33,8 @@ check_help recv.txt  recv --help
 check_help recv.txt  help recv
 check_help put.txt   put --help
 check_help put.txt   help put
+check_help info.txt  info --help
+check_help info.txt  help info
 # --help after other options still shows the help
 check_help bench.txt bench --quick --help
 

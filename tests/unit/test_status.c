@@ -73,6 +73,29 @@ static void test_strerror_unknown(void **state)
     assert_string_equal(nxc_strerror(INT32_MIN), generic);
 }
 
+static void test_err_name(void **state)
+{
+    (void)state;
+    assert_string_equal(nxc_err_name(NXC_OK), "NXC_OK");
+    assert_string_equal(nxc_err_name(NXC_ERR_TIMED_OUT), "NXC_ERR_TIMED_OUT");
+    assert_string_equal(nxc_err_name(NXC_ERR_RECURSIVE), "NXC_ERR_RECURSIVE");
+    assert_string_equal(nxc_err_name(NXC_ERR_RECURSIVE - 1), "NXC_ERR_UNKNOWN");
+    assert_string_equal(nxc_err_name(1), "NXC_ERR_UNKNOWN");
+    assert_string_equal(nxc_err_name(INT32_MIN), "NXC_ERR_UNKNOWN");
+}
+
+static void test_compatibility(void **state)
+{
+    (void)state;
+    assert_int_equal(NXC_CHECK_COMPATIBILITY(), NXC_OK);
+    assert_int_equal(nxc_check_compatibility(NXC_VERSION_MAJOR, 0, 99), NXC_OK);
+    assert_int_equal(nxc_check_compatibility(NXC_VERSION_MAJOR, NXC_VERSION_MINOR + 1, 0),
+                     NXC_ERR_UNSUPPORTED);
+    assert_non_null(strstr(nxc_last_error(), nxc_version()));
+    assert_int_equal(nxc_check_compatibility(NXC_VERSION_MAJOR + 1, 0, 0),
+                     NXC_ERR_UNSUPPORTED);
+}
+
 static void test_last_error_set_by_failure(void **state)
 {
     (void)state;
@@ -138,6 +161,8 @@ int main(void)
         cmocka_unit_test(test_kind_names),
         cmocka_unit_test(test_strerror_every_code),
         cmocka_unit_test(test_strerror_unknown),
+        cmocka_unit_test(test_err_name),
+        cmocka_unit_test(test_compatibility),
         cmocka_unit_test(test_last_error_set_by_failure),
         cmocka_unit_test(test_fail_formats_and_wraps),
         cmocka_unit_test(test_fail_truncates_long_detail),
