@@ -28,10 +28,18 @@
  * Cheap iterations: the children are forked, not exec'd, by a "spawner"
  * process forked before this process touches UCX (a process must not fork
  * while it holds a live connector: see the header); the spawner created and
- * destroyed one connector first, so the UCX libraries are loaded once. The
- * source pattern is built once and inherited by every child (copy-on-write,
- * never copied); the passive buffer is reused, refilled each iteration with
- * a byte the pattern never contains, so bytes that did not land are seen.
+ * destroyed one connector first, so the UCX libraries are loaded once. Two
+ * source patterns that differ in every byte are built once and inherited by
+ * every child (copy-on-write, never copied); even iterations move one, odd
+ * ones the other, into the same reused buffer, so a byte that did not land
+ * still holds the previous iteration's value and is seen without refilling.
+ *
+ * Counts (tests/e2e/CMakeLists.txt): 500 per combination at 4 KiB and
+ * 1 MiB; 150 at 64 MiB, where each iteration also moves and compares 64 MiB
+ * (and a reading child faults in 64 MiB), while the race is the same: a
+ * rendezvous writer sees COMPLETE only after we pulled its last byte, so
+ * what trails its exit is DONE alone, as at 1 MiB.
+ * NXC_E2E_CLEAN_EXIT_ITERS overrides every count.
  *
  * Every false failure is counted (the test goes on to the end, so the count
  * is the rate) and fails the test; so does a child that did not complete.
@@ -66,19 +74,23 @@ typedef struct child_report {
 
 static nxc_op_kind_t g_kind;
 static size_t g_size;
-static uint8_t *g_pattern; /* the data: every byte in 1..254 */
+static uint8_t *g_pattern[2]; /* the data of even and odd iterations: they
+                                 differ in every byte, so a write that did
+                                 not land leaves the last one's bytes */
 static uint8_t *g_scratch; /* a child's read destination (inherited, COW) */
 
-static void build_pattern(size_t size)
+static void build_patterns(size_t size)
 {
-    g_pattern = malloc(size);
-    CHECK(g_pattern != NULL, "no memory for %zu bytes", size);
+    g_pattern[0] = malloc(size);
+    g_pattern[1] = malloc(size);
+    CHECK(g_pattern[0] != NULL && g_pattern[1] != NULL, "no memory for %zu bytes", size);
     uint32_t x = 2463534242u;
     for (size_t i = 0; i < size; i++) {
         x ^= x << 13;
         x ^= x >> 17;
         x ^= x << 5;
-        g_pattern[i] = (uint8_t)(1 + x % 254);
+        g_pattern[0][i] = (uint8_t)x;
+        g_pattern[1][i] = (uint8_t)~x;
     }
 }
 
@@ -127,13 +139,14 @@ static void child_main(uint32_t iteration, const char *json, int report_fd)
         write_full(report_fd, &rep, sizeof rep);
         _exit(1);
     }
-    nxc_descriptor_t d = host_desc(g_kind == NXC_OP_WRITE ? g_pattern : g_scratch, g_size);
+    const uint8_t *expected = g_pattern[iteration % 2];
+    nxc_descriptor_t d = host_desc(g_kind == NXC_OP_WRITE ? (void *)expected : g_scratch, g_size);
     rep.rc = g_kind == NXC_OP_WRITE ? nxc_begin_write(c, &d, 1, md, &op)
                                     : nxc_begin_read(c, md, &d, 1, &op);
     if (rep.rc == NXC_OK) rep.rc = nxc_op_wait(op, 60000);
     if (rep.rc != NXC_OK)
         fprintf(stderr, "child %u: %s: %s\n", iteration, nxc_strerror(rep.rc), nxc_last_error());
-    rep.data_ok = g_kind == NXC_OP_WRITE || memcmp(g_scratch, g_pattern, g_size) == 0;
+    rep.data_ok = g_kind == NXC_OP_WRITE || memcmp(g_scratch, expected, g_size) == 0;
     write_full(report_fd, &rep, sizeof rep);
     if (iteration % 2 == 0) _exit(0); /* not even destroying: the harshest exit */
     nxc_op_release(op);
@@ -250,7 +263,7 @@ int main(int argc, char **argv)
 
     pin_to_cpu0();
     pid_t hog = start_hog();
-    build_pattern(g_size);
+    build_patterns(g_size);
     g_scratch = malloc(g_size);
     CHECK(g_scratch != NULL, "no memory");
     int req_sv[2], rep_sv[2];
@@ -269,12 +282,13 @@ int main(int argc, char **argv)
     close(rep_sv[1]);
 
     nxc_connector_t *P = passive_connector(drive);
-    uint8_t *mine = g_kind == NXC_OP_WRITE ? malloc(g_size) : g_pattern;
-    CHECK(mine != NULL, "no memory");
+    uint8_t *inbox = malloc(g_size);
+    CHECK(inbox != NULL, "no memory");
+    memcpy(inbox, g_pattern[1], g_size); /* iteration 0 must change every byte */
     unsigned false_failures = 0, child_failures = 0, lost_bytes = 0;
     double t0 = e2e_now_ms();
     for (unsigned i = 0; i < iters; i++) {
-        if (g_kind == NXC_OP_WRITE) memset(mine, i % 2 ? 0xff : 0x00, g_size);
+        uint8_t *mine = g_kind == NXC_OP_WRITE ? inbox : g_pattern[i % 2];
         nxc_descriptor_t d = host_desc(mine, g_size);
         nxc_op_t *op = NULL;
         CHECK_RC(g_kind == NXC_OP_WRITE ? nxc_create_writable(P, &d, 1, &op)
@@ -298,7 +312,7 @@ int main(int argc, char **argv)
             false_failures++;
             SOFT_CHECK(0, "iteration %u: the child (pid %d) completed and exited, but we "
                        "ended %s: %s", i, (int)rep.pid, nxc_strerror(rc), detail);
-        } else if (g_kind == NXC_OP_WRITE && memcmp(mine, g_pattern, g_size) != 0) {
+        } else if (g_kind == NXC_OP_WRITE && memcmp(mine, g_pattern[i % 2], g_size) != 0) {
             lost_bytes++;
             SOFT_CHECK(0, "iteration %u: COMPLETE but the data differs", i);
         }
@@ -315,8 +329,9 @@ int main(int argc, char **argv)
            "busy loop\n",
            nxc_op_kind_name(g_kind), g_size, drive_name(drive), iters, false_failures,
            lost_bytes, child_failures, secs, secs * 1e3 / (iters ? iters : 1));
-    if (g_kind == NXC_OP_WRITE) free(mine);
-    free(g_pattern);
+    free(inbox);
+    free(g_pattern[0]);
+    free(g_pattern[1]);
     free(g_scratch);
     return e2e_pass("%u clean exits of a %s peer, no false failure", iters,
                     g_kind == NXC_OP_WRITE ? "writing" : "reading");
