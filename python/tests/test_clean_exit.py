@@ -6,7 +6,7 @@ awaited on the connector's fd in asyncio, must end COMPLETE with every byte.
 Both processes share one core with a busy loop, which makes the race of the
 peer's exit (its pidfd) against its last messages likely: before the C fix,
 1.5-25 % of such exits failed with NXC_ERR_PEER_FAILED. NXC_PY_CLEAN_EXITS
-sets the number of exits per case (default 60)."""
+sets the number of exits per case (default 40)."""
 
 import asyncio
 import os
@@ -17,7 +17,7 @@ import pytest
 
 from support import nc, pattern, run
 
-EXITS = int(os.environ.get("NXC_PY_CLEAN_EXITS", "60"))
+EXITS = int(os.environ.get("NXC_PY_CLEAN_EXITS", "40"))
 
 
 @pytest.fixture
