@@ -91,6 +91,17 @@ nxc_op_t *nxc_keys_find(struct nxc_keytable *t, const uint8_t key[NXC_KEY_BYTES]
     return NULL;
 }
 
+nxc_op_t *nxc_keys_find_tagged(struct nxc_keytable *t, const uint8_t key[NXC_KEY_BYTES],
+                               uint64_t tag)
+{
+    if (t->n_buckets == 0)
+        return NULL;
+    for (nxc_op_t *op = t->buckets[bucket_of(t, key)]; op != NULL; op = op->key_next)
+        if (op->tag == tag && memcmp(op->key, key, NXC_KEY_BYTES) == 0)
+            return op;
+    return NULL;
+}
+
 void nxc_keys_remove(nxc_op_t *op)
 {
     struct nxc_keytable *t = op->key_table;
@@ -566,6 +577,8 @@ int nxc_connector_create(const nxc_connector_config_t *cfg, nxc_connector_t **ou
         rc = grow_keys(&c->passive_keys);
     if (rc == NXC_OK)
         rc = grow_keys(&c->active_keys);
+    if (rc == NXC_OK) /* tags of two connectors' ops then never meet */
+        rc = nxc_random_bytes(&c->next_tag, sizeof(c->next_tag));
     if (rc == NXC_OK)
         rc = nxc_transport_init(c);
     if (rc == NXC_OK)

@@ -555,15 +555,13 @@ static void answered(nxc_op_t *op, ucs_status_t st)
         op->peer->reached = 1;
 }
 
-/* DONE or ABORT left our hands. DONE completes the active op: the passive
- * side completes on its own when the message lands. */
+/* DONE or ABORT left our hands. The op completes when the passive side's
+ * ACK arrives (nxc_op_on_ctrl), not here. */
 static void end_sent(nxc_op_t *op, ucs_status_t st)
 {
     answered(op, st);
     if (st != UCS_OK)
         unreachable(op, "the completion notice", st);
-    else if ((op->ctrl_end[0] & NXC_CTRL_TYPE_MASK) == NXC_CTRL_DONE)
-        nxc_op_finish(op, NXC_OP_COMPLETE, NXC_OK, "complete");
 }
 
 static void end_sent_cb(void *req, ucs_status_t st, void *user)
@@ -589,13 +587,14 @@ static void begin_sent_cb(void *req, ucs_status_t st, void *user)
 
 /* A control message from us: the op's key, our identity, and the flags
  * saying how the op moves its data. */
-static nxc_ctrl_msg_t our_ctrl_msg(const nxc_connector_t *c, const uint8_t *key, uint8_t type,
-                                   uint8_t flags)
+static nxc_ctrl_msg_t our_ctrl_msg(const nxc_connector_t *c, const uint8_t *key, uint64_t tag,
+                                   uint8_t type, uint8_t flags)
 {
     nxc_ctrl_msg_t m = {
         .type = type,
         .flags = flags,
         .key = key,
+        .tag = tag,
         .name = c->name,
         .name_len = strlen(c->name),
         .sender = c->identity,
@@ -605,17 +604,19 @@ static nxc_ctrl_msg_t our_ctrl_msg(const nxc_connector_t *c, const uint8_t *key,
 
 static nxc_ctrl_msg_t ctrl_msg(const nxc_op_t *op, uint8_t type)
 {
-    return our_ctrl_msg(op->c, op->key, type, op->proto == NXC_PROTO_AM ? NXC_CTRL_FLAG_AM : 0);
+    return our_ctrl_msg(op->c, op->key, op->tag, type,
+                        op->proto == NXC_PROTO_AM ? NXC_CTRL_FLAG_AM : 0);
 }
 
 static int send_begin(nxc_op_t *op)
 {
+    /* Our address: the passive side answers every BEGIN. */
     nxc_ctrl_msg_t m = ctrl_msg(op, NXC_CTRL_BEGIN);
-    if (op->proto == NXC_PROTO_AM && op->kind == NXC_OP_READ) {
+    m.flags |= NXC_CTRL_FLAG_ADDR;
+    m.addr = (const uint8_t *)op->c->worker_addr;
+    m.addr_len = op->c->worker_addr_len;
+    if (op->proto == NXC_PROTO_AM && op->kind == NXC_OP_READ)
         m.flags |= NXC_CTRL_FLAG_PULL | (op->runs_ok ? NXC_CTRL_FLAG_RUNS : 0);
-        m.addr = (const uint8_t *)op->c->worker_addr;
-        m.addr_len = op->c->worker_addr_len;
-    }
     op->ctrl_begin = malloc(nxc_ctrl_len(&m));
     if (op->ctrl_begin == NULL)
         return nxc_fail(NXC_ERR_NO_MEMORY, "no memory for a control message");
@@ -623,23 +624,44 @@ static int send_begin(nxc_op_t *op)
     return NXC_OK;
 }
 
+static void told_sent(nxc_op_t *op, ucs_status_t st)
+{
+    (void)op;
+    (void)st; /* an owner that is gone needs no answer */
+}
+
+static void told_sent_cb(void *req, ucs_status_t st, void *user)
+{
+    ucp_request_free(req);
+    told_sent(user, st);
+    nxc_op_request_done(user);
+}
+
+void nxc_transport_tell_owner(nxc_op_t *op, uint8_t type, uint8_t reason)
+{
+    nxc_ctrl_msg_t m = our_ctrl_msg(op->c, op->key, op->tag, type, 0);
+    m.reason = reason;
+    send_ctrl(op, &m, op->ctrl_end, told_sent_cb, told_sent);
+}
+
 static void refusal_sent_cb(void *req, ucs_status_t st, void *buf)
 {
-    (void)st;
+    (void)st; /* a peer that is gone needs no answer */
     ucp_request_free(req);
     free(buf);
 }
 
-void nxc_transport_refuse_read(nxc_connector_t *c, const nxc_ctrl_msg_t *m)
+void nxc_transport_refuse(nxc_connector_t *c, const nxc_ctrl_msg_t *m, uint8_t reason)
 {
     nxc_peer_t *p = nxc_peer_for_sender(c, m->name, m->name_len, &m->sender);
     if (p == NULL)
         return;
-    nxc_ctrl_msg_t abort = our_ctrl_msg(c, m->key, NXC_CTRL_ABORT, NXC_CTRL_FLAG_AM);
-    uint8_t *buf = malloc(nxc_ctrl_len(&abort));
+    nxc_ctrl_msg_t nack = our_ctrl_msg(c, m->key, m->tag, NXC_CTRL_NACK, 0);
+    nack.reason = reason;
+    uint8_t *buf = malloc(nxc_ctrl_len(&nack));
     if (buf != NULL && !p->dead &&
         nxc_transport_connect(c, p, m->addr, m->addr_len) == NXC_OK) {
-        size_t len = nxc_ctrl_encode(&abort, buf);
+        size_t len = nxc_ctrl_encode(&nack, buf);
         ucp_request_param_t param = {
             .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
             .cb.send = refusal_sent_cb,
@@ -664,11 +686,8 @@ int nxc_status_means_peer_gone(ucs_status_t st)
 void nxc_transport_moved(nxc_op_t *op, ucs_status_t st)
 {
     nxc_peer_t *p = op->peer;
-    if (st == UCS_ERR_REJECTED) {
-        nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_PEER_ABORTED,
-                      "worker '%s' refused the data: its op is no longer open", p->name);
-        return;
-    }
+    if (st == UCS_ERR_REJECTED)
+        return; /* the passive side refused our data, and says why in its NACK */
     if (st != UCS_OK) {
         nxc_op_finish(op, NXC_OP_ERRORED,
                       p->dead || nxc_status_means_peer_gone(st) ? NXC_ERR_PEER_FAILED
@@ -681,6 +700,7 @@ void nxc_transport_moved(nxc_op_t *op, ucs_status_t st)
     if (op->status == NXC_OP_IN_PROGRESS || op->status == NXC_OP_CANCELLED) {
         nxc_ctrl_msg_t m = ctrl_msg(op, op->status == NXC_OP_IN_PROGRESS ? NXC_CTRL_DONE
                                                                           : NXC_CTRL_ABORT);
+        op->done_sent = m.type == NXC_CTRL_DONE;
         send_ctrl(op, &m, op->ctrl_end, end_sent_cb, end_sent);
     }
 }
