@@ -40,11 +40,9 @@
  * ones the other, into the same reused buffer, so a byte that did not land
  * still holds the previous iteration's value and is seen without refilling.
  *
- * Counts (tests/e2e/CMakeLists.txt): 500 per combination at 4 KiB and
- * 1 MiB; 150 at 64 MiB, where each iteration also moves and compares 64 MiB
- * (and a reading child faults in 64 MiB), while the race is the same: a
- * rendezvous writer sees COMPLETE only after we pulled its last byte, so
- * what trails its exit is DONE alone, as at 1 MiB.
+ * Counts: see tests/e2e/CMakeLists.txt (500 where the race lives, fewer
+ * where it cannot show, 30-50 at 64 MiB, whose race is the one at 1 MiB:
+ * what trails the exit is a control message, at any size).
  * NXC_E2E_CLEAN_EXIT_ITERS overrides every count.
  *
  * Every false failure is counted (the test goes on to the end, so the count
