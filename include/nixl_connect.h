@@ -40,6 +40,36 @@
  * after one of them has called nxc_op_release() on it. Parsed metadata
  * (`nxc_metadata_t`) is immutable and may be shared between threads.
  *
+ * @section fork fork()
+ * A connector is not usable in a child forked from the process that created
+ * it: the child holds copies of its UCX state, locks and fds, which belong
+ * to the parent. The child creates a connector of its own (the parent's
+ * metadata may be handed to it and used as usual). The library notices the
+ * fork (a pthread_atfork counter, one load per call): in the child, every
+ * call on an inherited connector or op that would drive or change it
+ * returns ::NXC_ERR_STATE with a sentence saying so, nxc_op_status()
+ * returns ::NXC_OP_UNINITIALIZED, and nxc_op_release(),
+ * nxc_connector_destroy() and nxc_mem_free() do nothing (the child's exit
+ * reclaims the copies). The parent's connector is unaffected.
+ *
+ * @section death Peer death, clean exits and unreachable peers
+ * - A peer's death is declared only after everything it had sent and the
+ *   transport holds (a shared-memory FIFO, a socket buffer) has been
+ *   processed: a peer that completes a transfer and exits at once leaves
+ *   both sides ::NXC_OP_COMPLETE, whichever way this side is driven
+ *   (nxc_op_wait(), the progress thread, an fd loop). Ops still depending
+ *   on a dead peer end ::NXC_ERR_PEER_FAILED ("worker ... exited").
+ * - A peer that leaves the first message of an op unanswered for 5 s (UCX
+ *   cannot reach it over the transports it chose, e.g. another network
+ *   namespace or a wrong UCX_NET_DEVICES, or it does not drive its
+ *   connector) is declared failed the same way: the active op ends
+ *   ::NXC_ERR_PEER_FAILED with a sentence naming UCX_TLS and
+ *   UCX_NET_DEVICES. An address UCX finds unreachable at once makes
+ *   nxc_begin_read()/nxc_begin_write() return ::NXC_ERR_PEER_FAILED with
+ *   that sentence. The passive side has heard nothing from such a peer: its
+ *   op stays ::NXC_OP_INITIALIZED until its own timeout or cancel, exactly
+ *   as when no peer ever began.
+ *
  * @section truth What each side sees (completion, refusal, cancel)
  * An op has one taker: the first active op whose BEGIN (or data) reaches a
  * passive op takes it. The passive side answers *every* BEGIN, so no
@@ -343,7 +373,12 @@ typedef struct nxc_connector_config {
  * @param [out] out the connector; destroy it with nxc_connector_destroy().
  * @return ::NXC_OK, ::NXC_ERR_INVALID_ARG (empty or over-long name, spin
  *         out of range), ::NXC_ERR_TRANSPORT (UCX could not start),
- *         ::NXC_ERR_SYSTEM, ::NXC_ERR_NO_MEMORY.
+ *         ::NXC_ERR_SYSTEM (an OS call failed, or a process limit is
+ *         exhausted: fewer than 32 free file descriptors are refused
+ *         up front, because UCX 1.13 aborts the process when its fd table
+ *         fills while it starts; the detail names RLIMIT_NOFILE and
+ *         `ulimit -n`), ::NXC_ERR_NO_MEMORY (the detail names RLIMIT_AS
+ *         or RLIMIT_MEMLOCK, `ulimit -v` / `ulimit -l`, when one is set).
  * @note Thread-safe (connectors are independent of each other).
  */
 NXC_API int nxc_connector_create(const nxc_connector_config_t *cfg,
@@ -629,8 +664,11 @@ NXC_API int nxc_metadata_descriptor(const nxc_metadata_t *md, size_t i,
  * @return ::NXC_OK, ::NXC_ERR_WRONG_KIND (WRITE metadata),
  *         ::NXC_ERR_SIZE_MISMATCH (the detail names the index and both
  *         sizes), ::NXC_ERR_INVALID_ARG, ::NXC_ERR_DEVICE,
- *         ::NXC_ERR_UNSUPPORTED, ::NXC_ERR_PEER_FAILED (peer known dead),
- *         ::NXC_ERR_TRANSPORT, ::NXC_ERR_NO_MEMORY. A read the passive side
+ *         ::NXC_ERR_UNSUPPORTED, ::NXC_ERR_PEER_FAILED (peer known dead, or
+ *         unreachable: see @ref death), ::NXC_ERR_TRANSPORT,
+ *         ::NXC_ERR_SYSTEM (fewer than 32 free fds for a new endpoint, see
+ *         nxc_connector_create()), ::NXC_ERR_STATE (in a forked child, see
+ *         @ref fork), ::NXC_ERR_NO_MEMORY. A read the passive side
  *         refuses (another reader took the op, it completed, was cancelled
  *         or released) is begun and then ends ERRORED with
  *         ::NXC_ERR_PEER_ABORTED; see @ref truth.
@@ -666,8 +704,10 @@ NXC_API nxc_op_status_t nxc_op_status(nxc_op_t *op);
  * @param [in] timeout_ms milliseconds; -1 waits without limit, 0 only checks.
  * @return ::NXC_OK (COMPLETE), ::NXC_ERR_TIMED_OUT (the op is unchanged and
  *         may be waited on again), ::NXC_ERR_CANCELLED, or the op's error
- *         code if it is ERRORED (e.g. ::NXC_ERR_PEER_FAILED, or
- *         ::NXC_ERR_PEER_ABORTED when the peer cancelled or refused it).
+ *         code if it is ERRORED (e.g. ::NXC_ERR_PEER_FAILED: the peer died
+ *         before its part was done, or did not answer for 5 s, see
+ *         @ref death; ::NXC_ERR_PEER_ABORTED when the peer cancelled or
+ *         refused it), ::NXC_ERR_STATE (in a forked child).
  * @param [in] op the op.
  */
 NXC_API int nxc_op_wait(nxc_op_t *op, int timeout_ms);

@@ -29,7 +29,7 @@
 #define BUSY_SLEEP_MAX_MS    10
 #define CLOSE_GRACE_NS       (2ull * 1000000000ull)
 #define DRAIN_QUIET_CALLS    4u      /* see drain_transport */
-#define DRAIN_MAX_CALLS      100000u
+#define DRAIN_MAX_CALLS      10000u
 
 /* epoll tags: peers are tagged with their serial (>= NXC_TAG_FIRST_PEER)
  * rather than a pointer, because a peer may be freed while another thread

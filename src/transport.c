@@ -591,7 +591,8 @@ static int send_begin(nxc_op_t *op)
 
 static void told_sent(nxc_op_t *op, ucs_status_t st)
 {
-    (void)st; /* an owner that is gone needs no answer */
+    answered(op, st); /* else the owner would be declared unreachable */
+    /* an owner that is gone needs no answer */
     if (op->answering) {
         op->answering = 0;
         op->c->n_answering--;

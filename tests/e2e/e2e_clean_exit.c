@@ -2,19 +2,25 @@
  * e2e_clean_exit — a peer that finishes its transfer and exits at once never
  * makes the passive side report a failure (issue 10, point 1).
  *
- *   e2e_clean_exit read|write <bytes> wait|thread|loop [iterations]
+ *   e2e_clean_exit active|passive read|write <bytes> wait|thread|loop [iterations]
  *
- * Each iteration: we (the passive side) expose a writable (or readable) op
- * of <bytes>; a freshly forked child process creates its own connector,
- * writes into it (or reads it), checks that its own op is COMPLETE (and,
- * for a read, that every byte arrived), reports that over a socket and
- * exits at once, half of the time without destroying its connector
- * (_exit), half of the time after destroying it. Its exit races the last
- * messages it sent (the data, DONE): the pidfd that tells us it exited and
- * UCX's fd become readable together. We must end COMPLETE with every byte in
- * place, never NXC_ERR_PEER_FAILED.
+ * The first argument names the side that exits: the other side is this
+ * process, and must end COMPLETE with every byte in place, never
+ * NXC_ERR_PEER_FAILED.
  *
- * How the passive side waits (the three ways a worker can be driven):
+ *   active   each iteration we expose a writable (or readable) op of
+ *            <bytes>; a freshly forked child creates its own connector,
+ *            writes into it (or reads it), checks that its own op is
+ *            COMPLETE (and, for a read, every byte), reports that over a
+ *            socket and exits at once.
+ *   passive  the child exposes the op, sends us its metadata, and exits as
+ *            soon as its op is COMPLETE; we write into it (or read it).
+ * Half of the children exit without destroying their connector (_exit),
+ * half after destroying it. The exit races the last messages the child
+ * sent (data, DONE, the acknowledgement): the pidfd that tells us it exited
+ * and UCX's fd become readable together.
+ *
+ * How this process is driven (the three ways a worker can be):
  *   wait    nxc_op_wait() — the waiter drives and sleeps on the fd;
  *   thread  the connector's progress thread drives; we wait as a follower;
  *   loop    poll(nxc_connector_fd()) + nxc_connector_progress() (the
@@ -28,10 +34,16 @@
  * Cheap iterations: the children are forked, not exec'd, by a "spawner"
  * process forked before this process touches UCX (a process must not fork
  * while it holds a live connector: see the header); the spawner created and
- * destroyed one connector first, so the UCX libraries are loaded once. The
- * source pattern is built once and inherited by every child (copy-on-write,
- * never copied); the passive buffer is reused, refilled each iteration with
- * a byte the pattern never contains, so bytes that did not land are seen.
+ * destroyed one connector first, so the UCX libraries are loaded once. Two
+ * source patterns that differ in every byte are built once and inherited by
+ * every child (copy-on-write, never copied); even iterations move one, odd
+ * ones the other, into the same reused buffer, so a byte that did not land
+ * still holds the previous iteration's value and is seen without refilling.
+ *
+ * Counts: see tests/e2e/CMakeLists.txt (500 where the race lives, fewer
+ * where it cannot show, 30-50 at 64 MiB, whose race is the one at 1 MiB:
+ * what trails the exit is a control message, at any size).
+ * NXC_E2E_CLEAN_EXIT_ITERS overrides every count.
  *
  * Every false failure is counted (the test goes on to the end, so the count
  * is the rate) and fails the test; so does a child that did not complete.
@@ -65,20 +77,25 @@ typedef struct child_report {
 } child_report_t;
 
 static nxc_op_kind_t g_kind;
+static int g_child_passive; /* the exiting child is the passive side */
 static size_t g_size;
-static uint8_t *g_pattern; /* the data: every byte in 1..254 */
+static uint8_t *g_pattern[2]; /* the data of even and odd iterations: they
+                                 differ in every byte, so a write that did
+                                 not land leaves the last one's bytes */
 static uint8_t *g_scratch; /* a child's read destination (inherited, COW) */
 
-static void build_pattern(size_t size)
+static void build_patterns(size_t size)
 {
-    g_pattern = malloc(size);
-    CHECK(g_pattern != NULL, "no memory for %zu bytes", size);
+    g_pattern[0] = malloc(size);
+    g_pattern[1] = malloc(size);
+    CHECK(g_pattern[0] != NULL && g_pattern[1] != NULL, "no memory for %zu bytes", size);
     uint32_t x = 2463534242u;
     for (size_t i = 0; i < size; i++) {
         x ^= x << 13;
         x ^= x >> 17;
         x ^= x << 5;
-        g_pattern[i] = (uint8_t)(1 + x % 254);
+        g_pattern[0][i] = (uint8_t)x;
+        g_pattern[1][i] = (uint8_t)~x;
     }
 }
 
@@ -127,17 +144,51 @@ static void child_main(uint32_t iteration, const char *json, int report_fd)
         write_full(report_fd, &rep, sizeof rep);
         _exit(1);
     }
-    nxc_descriptor_t d = host_desc(g_kind == NXC_OP_WRITE ? g_pattern : g_scratch, g_size);
+    const uint8_t *expected = g_pattern[iteration % 2];
+    nxc_descriptor_t d = host_desc(g_kind == NXC_OP_WRITE ? (void *)expected : g_scratch, g_size);
     rep.rc = g_kind == NXC_OP_WRITE ? nxc_begin_write(c, &d, 1, md, &op)
                                     : nxc_begin_read(c, md, &d, 1, &op);
     if (rep.rc == NXC_OK) rep.rc = nxc_op_wait(op, 60000);
     if (rep.rc != NXC_OK)
         fprintf(stderr, "child %u: %s: %s\n", iteration, nxc_strerror(rep.rc), nxc_last_error());
-    rep.data_ok = g_kind == NXC_OP_WRITE || memcmp(g_scratch, g_pattern, g_size) == 0;
+    rep.data_ok = g_kind == NXC_OP_WRITE || memcmp(g_scratch, expected, g_size) == 0;
     write_full(report_fd, &rep, sizeof rep);
     if (iteration % 2 == 0) _exit(0); /* not even destroying: the harshest exit */
     nxc_op_release(op);
     nxc_metadata_free(md);
+    nxc_connector_destroy(c);
+    _exit(0);
+}
+
+/* The exiting child as the passive side: exposes the op, hands over its
+ * metadata (one message on the report socket), waits, reports, exits. */
+static void child_passive_main(uint32_t iteration, int report_fd)
+{
+    child_report_t rep = { iteration, NXC_ERR_SYSTEM, 0, (int32_t)getpid() };
+    const uint8_t *expected = g_pattern[iteration % 2];
+    nxc_connector_t *c = NULL;
+    nxc_op_t *op = NULL;
+    const char *json = NULL;
+    if (g_kind == NXC_OP_WRITE) /* every byte must change */
+        memcpy(g_scratch, g_pattern[(iteration + 1) % 2], g_size);
+    nxc_descriptor_t d = host_desc(g_kind == NXC_OP_READ ? (void *)expected : g_scratch, g_size);
+    if (nxc_connector_create(NULL, &c) != NXC_OK ||
+        (g_kind == NXC_OP_READ ? nxc_create_readable(c, &d, 1, &op)
+                               : nxc_create_writable(c, &d, 1, &op)) != NXC_OK ||
+        nxc_op_metadata(op, &json, NULL) != NXC_OK) {
+        fprintf(stderr, "child %u: setup failed: %s\n", iteration, nxc_last_error());
+        write_full(report_fd, "", 1);
+        write_full(report_fd, &rep, sizeof rep);
+        _exit(1);
+    }
+    write_full(report_fd, json, strlen(json));
+    rep.rc = nxc_op_wait(op, 60000);
+    if (rep.rc != NXC_OK)
+        fprintf(stderr, "child %u: %s: %s\n", iteration, nxc_strerror(rep.rc), nxc_last_error());
+    rep.data_ok = g_kind == NXC_OP_READ || memcmp(g_scratch, expected, g_size) == 0;
+    write_full(report_fd, &rep, sizeof rep);
+    if (iteration % 2 == 0) _exit(0);
+    nxc_op_release(op);
     nxc_connector_destroy(c);
     _exit(0);
 }
@@ -160,6 +211,8 @@ static void spawner_main(int req_fd, int report_fd)
         pid_t pid = fork();
         if (pid == 0) {
             close(req_fd);
+            if (g_child_passive)
+                child_passive_main(req.iteration, report_fd);
             child_main(req.iteration, json, report_fd);
         }
         if (pid < 0) {
@@ -193,9 +246,9 @@ static pid_t start_hog(void)
 
 /* ---- the passive side ----------------------------------------------------- */
 
-static nxc_connector_t *passive_connector(drive_t drive)
+static nxc_connector_t *our_connector(drive_t drive)
 {
-    nxc_connector_config_t cfg = { .field_mask = NXC_CONFIG_NAME, .name = "clean-exit-passive" };
+    nxc_connector_config_t cfg = { .field_mask = NXC_CONFIG_NAME, .name = "clean-exit-survivor" };
     if (drive == DRIVE_THREAD) {
         cfg.field_mask |= NXC_CONFIG_PROGRESS_THREAD;
         cfg.progress_thread = 1;
@@ -206,7 +259,7 @@ static nxc_connector_t *passive_connector(drive_t drive)
 }
 
 /* Drives until the op is final, the way `drive` says; returns its outcome. */
-static int wait_passive(nxc_connector_t *c, nxc_op_t *op, drive_t drive)
+static int wait_op(nxc_connector_t *c, nxc_op_t *op, drive_t drive)
 {
     if (drive != DRIVE_LOOP) return nxc_op_wait(op, 60000);
     struct pollfd pfd = { .fd = nxc_connector_fd(c), .events = POLLIN };
@@ -228,6 +281,28 @@ static void send_request(int fd, uint32_t iteration, const char *json)
     e2e_peer_send_raw(&chan, json, req.json_len);
 }
 
+/* The child exposes the op and sends its metadata first; we begin on it. */
+static nxc_op_t *begin_on_childs_op(nxc_connector_t *c, int rep_fd, int req_fd, unsigned i,
+                                    const nxc_descriptor_t *d)
+{
+    send_request(req_fd, i, "");
+    static char json[1 << 16];
+    struct pollfd rp = { .fd = rep_fd, .events = POLLIN };
+    CHECK(poll(&rp, 1, 60000) == 1, "iteration %u: no metadata from the child in 60 s", i);
+    ssize_t n = recv(rep_fd, json, sizeof json - 1, 0);
+    CHECK(n > 0, "the spawner hung up");
+    json[n] = '\0';
+    if (json[0] == '\0')
+        return NULL; /* its setup failed; its report follows */
+    nxc_metadata_t *md = e2e_parse(json);
+    nxc_op_t *op = NULL;
+    CHECK_RC(g_kind == NXC_OP_WRITE ? nxc_begin_write(c, d, 1, md, &op)
+                                    : nxc_begin_read(c, md, d, 1, &op),
+             NXC_OK, "(iteration %u)", i);
+    nxc_metadata_free(md);
+    return op;
+}
+
 static const char *drive_name(drive_t d)
 {
     return d == DRIVE_WAIT ? "nxc_op_wait" : d == DRIVE_THREAD ? "progress thread" : "fd loop";
@@ -235,22 +310,24 @@ static const char *drive_name(drive_t d)
 
 int main(int argc, char **argv)
 {
-    if (argc < 4) {
-        fprintf(stderr, "usage: %s read|write <bytes> wait|thread|loop [iterations]\n", argv[0]);
+    if (argc < 5) {
+        fprintf(stderr, "usage: %s active|passive read|write <bytes> wait|thread|loop "
+                "[iterations]\n", argv[0]);
         return 64;
     }
-    g_kind = strcmp(argv[1], "read") == 0 ? NXC_OP_READ : NXC_OP_WRITE;
-    g_size = strtoull(argv[2], NULL, 0);
-    drive_t drive = strcmp(argv[3], "thread") == 0 ? DRIVE_THREAD
-                    : strcmp(argv[3], "loop") == 0 ? DRIVE_LOOP : DRIVE_WAIT;
-    unsigned iters = argc > 4 ? (unsigned)atoi(argv[4]) : 500;
+    g_child_passive = strcmp(argv[1], "passive") == 0;
+    g_kind = strcmp(argv[2], "read") == 0 ? NXC_OP_READ : NXC_OP_WRITE;
+    g_size = strtoull(argv[3], NULL, 0);
+    drive_t drive = strcmp(argv[4], "thread") == 0 ? DRIVE_THREAD
+                    : strcmp(argv[4], "loop") == 0 ? DRIVE_LOOP : DRIVE_WAIT;
+    unsigned iters = argc > 5 ? (unsigned)atoi(argv[5]) : 500;
     const char *env = getenv("NXC_E2E_CLEAN_EXIT_ITERS");
     if (env && *env) iters = (unsigned)atoi(env);
     e2e_init("e2e_clean_exit", 1800);
 
     pin_to_cpu0();
     pid_t hog = start_hog();
-    build_pattern(g_size);
+    build_patterns(g_size);
     g_scratch = malloc(g_size);
     CHECK(g_scratch != NULL, "no memory");
     int req_sv[2], rep_sv[2];
@@ -268,20 +345,28 @@ int main(int argc, char **argv)
     close(req_sv[1]);
     close(rep_sv[1]);
 
-    nxc_connector_t *P = passive_connector(drive);
-    uint8_t *mine = g_kind == NXC_OP_WRITE ? malloc(g_size) : g_pattern;
-    CHECK(mine != NULL, "no memory");
+    nxc_connector_t *P = our_connector(drive);
+    uint8_t *inbox = malloc(g_size);
+    CHECK(inbox != NULL, "no memory");
+    memcpy(inbox, g_pattern[1], g_size); /* iteration 0 must change every byte */
     unsigned false_failures = 0, child_failures = 0, lost_bytes = 0;
     double t0 = e2e_now_ms();
     for (unsigned i = 0; i < iters; i++) {
-        if (g_kind == NXC_OP_WRITE) memset(mine, i % 2 ? 0xff : 0x00, g_size);
+        /* Our buffer receives when we are the passive side of a write or
+         * the active side of a read. */
+        int we_receive = (g_kind == NXC_OP_WRITE) != g_child_passive;
+        uint8_t *mine = we_receive ? inbox : g_pattern[i % 2];
         nxc_descriptor_t d = host_desc(mine, g_size);
         nxc_op_t *op = NULL;
-        CHECK_RC(g_kind == NXC_OP_WRITE ? nxc_create_writable(P, &d, 1, &op)
-                                        : nxc_create_readable(P, &d, 1, &op),
-                 NXC_OK);
-        send_request(req_sv[0], i, e2e_op_metadata(op));
-        int rc = wait_passive(P, op, drive);
+        if (g_child_passive)
+            op = begin_on_childs_op(P, rep_sv[0], req_sv[0], i, &d);
+        else {
+            CHECK_RC(g_kind == NXC_OP_WRITE ? nxc_create_writable(P, &d, 1, &op)
+                                            : nxc_create_readable(P, &d, 1, &op),
+                     NXC_OK);
+            send_request(req_sv[0], i, e2e_op_metadata(op));
+        }
+        int rc = op != NULL ? wait_op(P, op, drive) : NXC_ERR_SYSTEM;
         child_report_t rep;
         struct pollfd rp = { .fd = rep_sv[0], .events = POLLIN };
         CHECK(poll(&rp, 1, 60000) == 1, "iteration %u: no report from the child in 60 s", i);
@@ -298,7 +383,7 @@ int main(int argc, char **argv)
             false_failures++;
             SOFT_CHECK(0, "iteration %u: the child (pid %d) completed and exited, but we "
                        "ended %s: %s", i, (int)rep.pid, nxc_strerror(rc), detail);
-        } else if (g_kind == NXC_OP_WRITE && memcmp(mine, g_pattern, g_size) != 0) {
+        } else if (we_receive && memcmp(mine, g_pattern[i % 2], g_size) != 0) {
             lost_bytes++;
             SOFT_CHECK(0, "iteration %u: COMPLETE but the data differs", i);
         }
@@ -310,14 +395,17 @@ int main(int argc, char **argv)
     waitpid(spawner, NULL, 0);
     kill(hog, SIGKILL);
     waitpid(hog, NULL, 0);
-    printf("  %s %zu B, passive side driven by %s: %u clean exits, %u false failures, "
-           "%u wrong data, %u child failures, %.1f s (%.1f ms each), one core shared with a "
-           "busy loop\n",
-           nxc_op_kind_name(g_kind), g_size, drive_name(drive), iters, false_failures,
+    printf("  %s %zu B, the %s child exits, we are driven by %s: %u clean exits, %u false "
+           "failures, %u wrong data, %u child failures, %.1f s (%.1f ms each), one core shared "
+           "with a busy loop\n",
+           nxc_op_kind_name(g_kind), g_size, g_child_passive ? "passive" : "active",
+           drive_name(drive), iters, false_failures,
            lost_bytes, child_failures, secs, secs * 1e3 / (iters ? iters : 1));
-    if (g_kind == NXC_OP_WRITE) free(mine);
-    free(g_pattern);
+    free(inbox);
+    free(g_pattern[0]);
+    free(g_pattern[1]);
     free(g_scratch);
-    return e2e_pass("%u clean exits of a %s peer, no false failure", iters,
+    return e2e_pass("%u clean exits of a %s %s peer, no false failure", iters,
+                    g_child_passive ? "passive" : "active",
                     g_kind == NXC_OP_WRITE ? "writing" : "reading");
 }

@@ -398,10 +398,13 @@ int main(void)
     e2e_step("(e) active dies after its write finished");
     active_dies_after(A);
     check_usable_and_count(A, 106, "(e)");
-    /* "did not grow", never "equals": UCX may close a socket or two it
-     * still had open after the first case, and fewer fds is no leak. */
-    CHECK(open_fds() <= g_fds_first, "%d fds open after the last case, %d after the first: "
-          "dead peers left descriptors behind", open_fds(), g_fds_first);
+    /* "did not grow", never "equals". The count after each case moves by
+     * one either way (seen: 22, 23, 22; 23 vs 24 failed an equality check):
+     * UCX closes the last peer's socket or eventfd lazily. A descriptor left
+     * per dead peer grows by one per case, seven here (the mutation test,
+     * pidfds not closed: 36 vs 25), so one fd of slack hides no leak. */
+    CHECK(open_fds() <= g_fds_first + 1, "%d fds open after the last case, %d after the "
+          "first: dead peers left descriptors behind", open_fds(), g_fds_first);
     e2e_step("nxc_connector_destroy");
     nxc_connector_destroy(A);
     return e2e_pass("dead passive and active peers detected, worst %.0f ms; connector reusable",
