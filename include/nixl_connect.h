@@ -391,6 +391,10 @@ NXC_API int nxc_op_metadata(nxc_op_t *op, const char **json, size_t *len);
  * @brief Parses and validates metadata text (strict: unknown fields, wrong
  *        types, out-of-range values, corrupt or truncated agent blobs and
  *        absurd counts are all refused).
+ *
+ * Accepts both this library's metadata and that of Dynamo's Python workers,
+ * whose agent blob is NIXL agent metadata ("b64:" + base64 of zlib, or the
+ * older bare hex); nxc_metadata_wire() tells which it was.
  * @param [in]  json the text; need not be NUL-terminated; read during the call.
  * @param [in]  len  its length in bytes (at most 256 MiB).
  * @param [out] out  the parsed metadata; free it with nxc_metadata_free().
@@ -405,6 +409,24 @@ NXC_API int nxc_metadata_parse(const char *json, size_t len, nxc_metadata_t **ou
 
 /** @brief Frees parsed metadata. NULL is a no-op. */
 NXC_API void nxc_metadata_free(nxc_metadata_t *md);
+
+/** @brief Which protocol the worker that made some metadata speaks. */
+typedef enum nxc_wire {
+    NXC_WIRE_UNSPECIFIED = 0,
+    NXC_WIRE_NXC         = 1, /**< this library's own agent blob and protocol */
+    NXC_WIRE_NIXL        = 2  /**< a NIXL agent (Dynamo's Python workers): its
+                                   blob is NIXL's agent metadata, the notification
+                                   key any text */
+} nxc_wire_t;
+
+/**
+ * @brief The wire of the worker that exposed the memory, as told by its
+ *        agent blob. nxc_begin_read() and nxc_begin_write() speak it by
+ *        themselves; this is for callers that log or route by peer type.
+ * @return ::NXC_WIRE_NXC, ::NXC_WIRE_NIXL, or ::NXC_WIRE_UNSPECIFIED for NULL.
+ * @note Thread-safe.
+ */
+NXC_API nxc_wire_t nxc_metadata_wire(const nxc_metadata_t *md);
 
 /** @brief The kind of the op that made the metadata (READ: it is readable). */
 NXC_API nxc_op_kind_t nxc_metadata_kind(const nxc_metadata_t *md);
