@@ -6,6 +6,7 @@
  *        valid document               -> nxc_metadata_parse()
  *   'C'  the rest is a control message as a peer sends it -> nxc_ctrl_decode()
  *   'N'  the rest is NIXL agent metadata -> nxc_nixl_blob_decode()
+ *   'M'  the rest is a NIXL notification  -> nxc_nixl_notif_decode()
  *   else the whole input is metadata text -> nxc_metadata_parse()
  * so plain JSON documents are seeds as they are.
  *
@@ -152,6 +153,26 @@ static void fuzz_nixl_blob(const uint8_t *data, size_t size)
     free(b.regions);
 }
 
+/* A notification any peer can send us: what decodes lies inside it and
+ * encodes back to the same bytes. */
+static void fuzz_nixl_notif(const uint8_t *data, size_t size)
+{
+    const char *name = NULL, *msg = NULL;
+    size_t name_len = 0, msg_len = 0;
+    if (nxc_nixl_notif_decode(data, size, &name, &name_len, &msg, &msg_len) != NXC_OK)
+        return;
+    check(name >= (const char *)data && name + name_len <= (const char *)data + size &&
+              msg >= (const char *)data && msg + msg_len <= (const char *)data + size,
+          "NIXL notification fields inside the message");
+    uint8_t *again = NULL;
+    size_t again_len = 0;
+    check(nxc_nixl_notif_encode(name, name_len, msg, msg_len, &again, &again_len) == NXC_OK,
+          "a decoded notification encodes");
+    check(again_len == size && memcmp(again, data, size) == 0,
+          "notification encoding is canonical");
+    free(again);
+}
+
 /* Wraps fuzzed blob bytes in a valid document so the fuzzer reaches blob
  * decoding and region coverage through the JSON path without having to
  * discover zlib and base64 by mutation. */
@@ -218,6 +239,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     case 'N':
         fuzz_nixl_blob(data + 1, size - 1);
+        break;
+    case 'M':
+        fuzz_nixl_notif(data + 1, size - 1);
         break;
     default:
         fuzz_text((const char *)data, size);

@@ -219,11 +219,22 @@ typedef struct nxc_connector nxc_connector_t;
 typedef struct nxc_op        nxc_op_t;
 typedef struct nxc_metadata  nxc_metadata_t;
 
+/** @brief The protocol a worker speaks (see nxc_metadata_wire() and
+ *         ::nxc_connector_config_t.wire). */
+typedef enum nxc_wire {
+    NXC_WIRE_UNSPECIFIED = 0,
+    NXC_WIRE_NXC         = 1, /**< this library's own agent blob and protocol */
+    NXC_WIRE_NIXL        = 2  /**< a NIXL agent (Dynamo's Python workers): its
+                                   blob is NIXL's agent metadata, the notification
+                                   key any text */
+} nxc_wire_t;
+
 /** @brief Which fields of ::nxc_connector_config_t are set. */
 enum {
     NXC_CONFIG_NAME    = 1u << 0,
     NXC_CONFIG_SPIN_US = 1u << 1,
-    NXC_CONFIG_PROGRESS_THREAD = 1u << 2
+    NXC_CONFIG_PROGRESS_THREAD = 1u << 2,
+    NXC_CONFIG_WIRE    = 1u << 3
 };
 
 /**
@@ -251,6 +262,29 @@ typedef struct nxc_connector_config {
      *  thread). Waiters then sleep until that thread reports their op.
      *  Default: 0 (no thread; progress happens inside the caller's calls). */
     int         progress_thread;
+    /** The wire this connector's *passive* ops publish (active ops always
+     *  speak the wire of the metadata they are given).
+     *  ::NXC_WIRE_NIXL: nxc_op_metadata() carries NIXL agent metadata, so a
+     *  Dynamo Python worker (NIXL) can begin_read/begin_write our readables
+     *  and writables; the op completes when NIXL's notification carrying
+     *  its notification_key arrives. Know what that gives the peer:
+     *  - NIXL moves data with raw one-sided RMA. There is no per-message
+     *    check: whoever holds the metadata can read (readable) *and write*
+     *    every byte of the op's registered memory, any number of times, in
+     *    any order, until nxc_op_cancel() or nxc_op_release() deregisters
+     *    it. Completing does not end the exposure; release does.
+     *  - Completion means "a notification with the key arrived". NIXL sends
+     *    it after its flush, so a NIXL agent that follows its protocol has
+     *    put all bytes in place (write) or taken them (read) by then. Nothing
+     *    proves it: the key is unguessable (128 random bits) but a peer that
+     *    lies, or sends it early, completes the op anyway, and NIXL does not
+     *    check which agent sent it (neither do we, as Dynamo does not).
+     *  - A NIXL peer sends no BEGIN and no ABORT and we hold no endpoint to
+     *    it: if it dies mid-transfer our op stays INITIALIZED. Wait with a
+     *    timeout.
+     *  Default: ::NXC_WIRE_NXC (our protocol: per-op checks, BEGIN/DONE/ABORT,
+     *  peer death detected). */
+    nxc_wire_t  wire;
 } nxc_connector_config_t;
 
 /**
@@ -258,7 +292,7 @@ typedef struct nxc_connector_config {
  * @param [in]  cfg NULL for defaults; read during the call only.
  * @param [out] out the connector; destroy it with nxc_connector_destroy().
  * @return ::NXC_OK, ::NXC_ERR_INVALID_ARG (empty or over-long name, spin
- *         out of range), ::NXC_ERR_TRANSPORT (UCX could not start),
+ *         out of range, unknown wire), ::NXC_ERR_TRANSPORT (UCX could not start),
  *         ::NXC_ERR_SYSTEM, ::NXC_ERR_NO_MEMORY.
  * @note Thread-safe (connectors are independent of each other).
  */
@@ -409,15 +443,6 @@ NXC_API int nxc_metadata_parse(const char *json, size_t len, nxc_metadata_t **ou
 
 /** @brief Frees parsed metadata. NULL is a no-op. */
 NXC_API void nxc_metadata_free(nxc_metadata_t *md);
-
-/** @brief Which protocol the worker that made some metadata speaks. */
-typedef enum nxc_wire {
-    NXC_WIRE_UNSPECIFIED = 0,
-    NXC_WIRE_NXC         = 1, /**< this library's own agent blob and protocol */
-    NXC_WIRE_NIXL        = 2  /**< a NIXL agent (Dynamo's Python workers): its
-                                   blob is NIXL's agent metadata, the notification
-                                   key any text */
-} nxc_wire_t;
 
 /**
  * @brief The wire of the worker that exposed the memory, as told by its

@@ -408,6 +408,10 @@ static int check_config(const nxc_connector_config_t *cfg)
     if ((cfg->field_mask & NXC_CONFIG_SPIN_US) && cfg->spin_us > MAX_SPIN_US)
         return nxc_fail(NXC_ERR_INVALID_ARG, "spin_us %u is above the limit of %u",
                         cfg->spin_us, MAX_SPIN_US);
+    if ((cfg->field_mask & NXC_CONFIG_WIRE) && cfg->wire != NXC_WIRE_NXC &&
+        cfg->wire != NXC_WIRE_NIXL)
+        return nxc_fail(NXC_ERR_INVALID_ARG, "wire %d is neither NXC_WIRE_NXC nor NXC_WIRE_NIXL",
+                        (int)cfg->wire);
     return NXC_OK;
 }
 
@@ -416,6 +420,7 @@ static int apply_config(nxc_connector_t *c, const nxc_connector_config_t *cfg)
     c->spin_us = DEFAULT_SPIN_US;
     if (cfg != NULL && (cfg->field_mask & NXC_CONFIG_SPIN_US))
         c->spin_us = cfg->spin_us;
+    c->wire = cfg != NULL && (cfg->field_mask & NXC_CONFIG_WIRE) ? cfg->wire : NXC_WIRE_NXC;
     if (cfg != NULL && (cfg->field_mask & NXC_CONFIG_NAME)) {
         strcpy(c->name, cfg->name);
         return NXC_OK;

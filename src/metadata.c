@@ -229,6 +229,14 @@ int nxc_metadata_encode(nxc_op_kind_t kind, const uint8_t key[NXC_KEY_BYTES],
                         const nxc_descriptor_t *descs, size_t n,
                         const nxc_agent_blob_t *blob, char **json, size_t *json_len)
 {
+    return nxc_metadata_encode_wire(kind, key, descs, n, blob, NXC_WIRE_NXC, json, json_len);
+}
+
+int nxc_metadata_encode_wire(nxc_op_kind_t kind, const uint8_t key[NXC_KEY_BYTES],
+                             const nxc_descriptor_t *descs, size_t n,
+                             const nxc_agent_blob_t *blob, nxc_wire_t wire, char **json,
+                             size_t *json_len)
+{
     if (key == NULL || blob == NULL || json == NULL || json_len == NULL)
         return nxc_fail(NXC_ERR_INVALID_ARG, "nxc_metadata_encode: NULL argument");
     if (kind != NXC_OP_READ && kind != NXC_OP_WRITE)
@@ -240,7 +248,8 @@ int nxc_metadata_encode(nxc_op_kind_t kind, const uint8_t key[NXC_KEY_BYTES],
 
     uint8_t *raw = NULL, *z = NULL;
     size_t raw_len = 0, zlen = 0;
-    rc = nxc_blob_encode(blob, &raw, &raw_len);
+    rc = wire == NXC_WIRE_NIXL ? nxc_nixl_blob_encode(blob, &raw, &raw_len)
+                               : nxc_blob_encode(blob, &raw, &raw_len);
     if (rc == NXC_OK)
         rc = deflate_blob(raw, raw_len, &z, &zlen);
     free(raw);

@@ -96,6 +96,13 @@ int nxc_metadata_encode(nxc_op_kind_t kind, const uint8_t key[NXC_KEY_BYTES],
                         const nxc_descriptor_t *descs, size_t n,
                         const nxc_agent_blob_t *blob, char **json, size_t *json_len);
 
+/* The same, with the agent blob in the given wire's format (NXC_WIRE_NIXL:
+ * NIXL agent metadata a Dynamo worker can load; identity is not carried). */
+int nxc_metadata_encode_wire(nxc_op_kind_t kind, const uint8_t key[NXC_KEY_BYTES],
+                             const nxc_descriptor_t *descs, size_t n,
+                             const nxc_agent_blob_t *blob, nxc_wire_t wire, char **json,
+                             size_t *json_len);
+
 /* Lowercase hex of `n` bytes into out (2n chars + NUL). */
 void nxc_hex_encode(const uint8_t *in, size_t n, char *out);
 

@@ -260,6 +260,12 @@ static int decode_sections(reader_t *r, nxc_agent_blob_t *b)
     return rc;
 }
 
+static int compare_region_base(const void *a, const void *b)
+{
+    uint64_t x = ((const nxc_region_t *)a)->base, y = ((const nxc_region_t *)b)->base;
+    return (x > y) - (x < y);
+}
+
 int nxc_nixl_blob_decode(const uint8_t *buf, size_t len, nxc_agent_blob_t *out)
 {
     if (buf == NULL || out == NULL)
@@ -283,6 +289,8 @@ int nxc_nixl_blob_decode(const uint8_t *buf, size_t len, nxc_agent_blob_t *out)
         free(b.regions);
         return rc;
     }
+    if (b.n_regions > 1)
+        qsort(b.regions, b.n_regions, sizeof *b.regions, compare_region_base);
     *out = b;
     return NXC_OK;
 }
@@ -379,5 +387,77 @@ int nxc_nixl_blob_encode(const nxc_agent_blob_t *b, uint8_t **out, size_t *out_l
     }
     *out = buf;
     *out_len = size;
+    return NXC_OK;
+}
+
+/* ---- rkeys ---------------------------------------------------------- */
+
+int nxc_nixl_rkey_strip(const uint8_t *in, size_t len, uint8_t *out, size_t *out_len)
+{
+    if (len < 9)
+        return nxc_fail(NXC_ERR_TRANSPORT, "a packed rkey of %zu bytes is too short", len);
+    uint64_t map = load_u64(in), kept = map;
+    size_t r = 9, w = 9;
+    out[8] = in[8];
+    for (int bit = 0; bit < 64; bit++) {
+        if (!(map & (1ull << bit)))
+            continue;
+        if (r >= len || in[r] > len - r - 1)
+            return nxc_fail(NXC_ERR_TRANSPORT, "packed rkey entry %d overruns its %zu bytes",
+                            bit, len);
+        size_t n = in[r];
+        if (n == 0) {
+            kept &= ~(1ull << bit);
+        } else {
+            memmove(out + w, in + r, n + 1);
+            w += n + 1;
+        }
+        r += n + 1;
+    }
+    memmove(out + w, in + r, len - r);
+    w += len - r;
+    for (int i = 0; i < 8; i++)
+        out[i] = (uint8_t)(kept >> (8 * i));
+    *out_len = w;
+    return NXC_OK;
+}
+
+/* ---- notifications ---------------------------------------------------- */
+
+int nxc_nixl_notif_encode(const char *name, size_t name_len, const char *msg, size_t msg_len,
+                          uint8_t **out, size_t *out_len)
+{
+    size_t size = NXC_NIXL_MAGIC_LEN + record_len("name", name_len) + record_len("msg", msg_len);
+    uint8_t *buf = malloc(size);
+    if (buf == NULL)
+        return nxc_fail(NXC_ERR_NO_MEMORY, "no memory for a NIXL notification");
+    writer_t w = { buf };
+    memcpy(w.p, NXC_NIXL_MAGIC, NXC_NIXL_MAGIC_LEN);
+    w.p += NXC_NIXL_MAGIC_LEN;
+    put_record(&w, "name", name, name_len);
+    put_record(&w, "msg", msg, msg_len);
+    *out = buf;
+    *out_len = size;
+    return NXC_OK;
+}
+
+int nxc_nixl_notif_decode(const uint8_t *buf, size_t len, const char **name, size_t *name_len,
+                          const char **msg, size_t *msg_len)
+{
+    if (!nxc_nixl_blob_is(buf, len))
+        return nxc_fail(NXC_ERR_BAD_METADATA, "a NIXL notification must start with \"%s\"",
+                        NXC_NIXL_MAGIC);
+    reader_t r = { buf + NXC_NIXL_MAGIC_LEN, len - NXC_NIXL_MAGIC_LEN, len };
+    const uint8_t *n = NULL, *m = NULL;
+    int rc = record_sized(&r, "name", NXC_NAME_MAX, &n, name_len);
+    if (rc == NXC_OK)
+        rc = record(&r, "msg", &m, msg_len);
+    if (rc == NXC_OK && r.left != 0)
+        rc = nxc_fail(NXC_ERR_BAD_METADATA,
+                      "NIXL notification: %zu bytes of trailing garbage", r.left);
+    if (rc != NXC_OK)
+        return rc;
+    *name = (const char *)n;
+    *msg = (const char *)m;
     return NXC_OK;
 }

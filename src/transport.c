@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "nixl_blob.h"
+#include "nixl_peer.h"
 
 
 /* Whether an endpoint to a peer should ask UCX for peer-failure reports.
@@ -151,6 +153,8 @@ static int create_worker(nxc_connector_t *c)
     int rc = set_am_handler(c, NXC_AM_CTRL_ID, ctrl_received);
     if (rc == NXC_OK)
         rc = set_am_handler(c, NXC_AM_DATA_ID, nxc_am_data_received);
+    if (rc == NXC_OK)
+        rc = set_am_handler(c, NXC_NIXL_NOTIF_AM_ID, nxc_nixl_notif_received);
     return rc;
 }
 
@@ -424,8 +428,8 @@ static int create_endpoint(nxc_connector_t *c, nxc_peer_t *p)
     };
     ucs_status_t st = ucp_ep_create(c->worker, &params, &p->ep);
     if (st != UCS_OK)
-        return nxc_fail(NXC_ERR_TRANSPORT, "connecting to worker '%s' failed: %s",
-                        p->name, ucs_status_string(st));
+        return nxc_fail(nxc_status_means_peer_gone(st) ? NXC_ERR_PEER_FAILED : NXC_ERR_TRANSPORT,
+                        "connecting to worker '%s' failed: %s", p->name, ucs_status_string(st));
     return NXC_OK;
 }
 
@@ -482,6 +486,8 @@ static int rma_is_real(const nxc_op_t *op, const nxc_metadata_t *md)
 
 int nxc_transport_prepare(nxc_op_t *op, const nxc_metadata_t *md)
 {
+    if (md->wire == NXC_WIRE_NIXL)
+        return nxc_nixl_prepare(op, md);
     op->proto = rma_is_real(op, md) && !getenv("NXC_PROTOCOL") ? NXC_PROTO_RMA
                                                                 : op->c->proto;
     return op->proto == NXC_PROTO_RMA ? nxc_rma_prepare(op, md) : nxc_am_prepare(op, md);
@@ -491,6 +497,7 @@ void nxc_transport_release(nxc_op_t *op)
 {
     nxc_rma_release(op);
     nxc_am_release(op);
+    nxc_nixl_release(op);
     free(op->ctrl_begin);
     op->ctrl_begin = NULL;
 }
@@ -646,6 +653,11 @@ void nxc_transport_moved(nxc_op_t *op, ucs_status_t st)
                       p->dead ? "; " : "", p->dead ? p->reason : "");
         return;
     }
+    if (op->wire == NXC_WIRE_NIXL) { /* NIXL has no abort: a cancelled op says nothing */
+        if (op->status == NXC_OP_IN_PROGRESS)
+            nxc_nixl_notify(op);
+        return;
+    }
     if (op->status == NXC_OP_IN_PROGRESS || op->status == NXC_OP_CANCELLED) {
         nxc_ctrl_msg_t m = ctrl_msg(op, op->status == NXC_OP_IN_PROGRESS ? NXC_CTRL_DONE
                                                                           : NXC_CTRL_ABORT);
@@ -669,6 +681,10 @@ void nxc_transport_sent_one(nxc_op_t *op, ucs_status_t st)
 
 void nxc_transport_start(nxc_op_t *op)
 {
+    if (op->wire == NXC_WIRE_NIXL) { /* a NIXL agent hears only the notification */
+        nxc_rma_start(op);
+        return;
+    }
     if (send_begin(op) != NXC_OK) {
         nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_NO_MEMORY, "%s", nxc_last_error());
         return;

@@ -304,6 +304,52 @@ static void test_encode_round_trip(void **state)
     }
 }
 
+
+/* UCX 1.13's 0-byte placeholder entries leave the packed rkey; the other
+ * entries, the memory type and the tail stay as they were. */
+static void test_rkey_strip(void **state)
+{
+    (void)state;
+    /* md_map bits 0, 2, 5: sizes 3, 0, 2; memory type 7; 2 tail bytes. */
+    const uint8_t in[] = { 0x25, 0, 0, 0, 0, 0, 0, 0, 7, 3, 0xa1, 0xa2, 0xa3, 0,
+                           2, 0xb1, 0xb2, 0xee, 0xff };
+    const uint8_t want[] = { 0x21, 0, 0, 0, 0, 0, 0, 0, 7, 3, 0xa1, 0xa2, 0xa3,
+                             2, 0xb1, 0xb2, 0xee, 0xff };
+    uint8_t out[sizeof in];
+    size_t out_len = 0;
+    assert_int_equal(nxc_nixl_rkey_strip(in, sizeof in, out, &out_len), NXC_OK);
+    assert_int_equal(out_len, sizeof want);
+    assert_memory_equal(out, want, sizeof want);
+    /* An entry that claims more bytes than there are is refused. */
+    assert_int_equal(nxc_nixl_rkey_strip(in, 15, out, &out_len), NXC_ERR_TRANSPORT);
+    assert_int_equal(nxc_nixl_rkey_strip(in, 8, out, &out_len), NXC_ERR_TRANSPORT);
+}
+
+/* The notification is byte for byte what NIXL's buildNotif() makes, and
+ * its decoder refuses every truncation. */
+static void test_notification(void **state)
+{
+    (void)state;
+    static const uint8_t want[] = "nixlSerDes|name\x05\0\0\0\0\0\0\0agent|"
+                                  "msg\x03\0\0\0\0\0\0\0key|";
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(nxc_nixl_notif_encode("agent", 5, "key", 3, &buf, &len), NXC_OK);
+    assert_int_equal(len, sizeof want - 1);
+    assert_memory_equal(buf, want, len);
+    const char *name = NULL, *msg = NULL;
+    size_t name_len = 0, msg_len = 0;
+    assert_int_equal(nxc_nixl_notif_decode(buf, len, &name, &name_len, &msg, &msg_len), NXC_OK);
+    assert_int_equal(name_len, 5);
+    assert_memory_equal(name, "agent", 5);
+    assert_int_equal(msg_len, 3);
+    assert_memory_equal(msg, "key", 3);
+    for (size_t n = 0; n < len; n++)
+        assert_int_equal(nxc_nixl_notif_decode(buf, n, &name, &name_len, &msg, &msg_len),
+                         NXC_ERR_BAD_METADATA);
+    free(buf);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -319,6 +365,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_every_truncation_fails),
         cmocka_unit_test(test_hostile_edits),
         cmocka_unit_test(test_encode_round_trip),
+        cmocka_unit_test(test_rkey_strip),
+        cmocka_unit_test(test_notification),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
