@@ -23,6 +23,8 @@ void serve_help(void)
 "                 instead of standard output; needs --subject (builds\n"
 "                 with the NATS module only)\n"
 "  --subject S    the NATS subject to answer on (e.g. files.model)\n"
+"  --nixl         offer NIXL's metadata format, for a Dynamo (NIXL) worker\n"
+"                 to read the file with its begin_read\n"
 "  --timeout SEC  fail if the file has not been read after SEC seconds\n"
 "                 [default: wait without limit]\n"
 "  -h, --help     show this help and exit\n"
@@ -98,7 +100,7 @@ static int serve_op(const xargs_t *a, xfile_t *f)
 {
     nxc_connector_t *c = NULL;
     nxc_op_t *op = NULL;
-    int rc = nxc_connector_create(NULL, &c);
+    int rc = xargs_connector(a, &c);
     if (rc != NXC_OK)
         return lib_error(rc, "serve: cannot create a connector");
     rc = expose(c, f, &op);

@@ -27,6 +27,8 @@ void recv_help(void)
 "                 instead of standard output; needs --subject (builds\n"
 "                 with the NATS module only)\n"
 "  --subject S    the NATS subject the writer listens on\n"
+"  --nixl         offer NIXL's metadata format, for a Dynamo (NIXL) worker\n"
+"                 to write OUT with its begin_write\n"
 "  --timeout SEC  fail if OUT has not been written after SEC seconds,\n"
 "                 counting the wait for a writer to take the metadata\n"
 "                 [default: wait without limit]\n"
@@ -90,7 +92,7 @@ static int recv_op(const xargs_t *a, xfile_t *f)
 {
     nxc_connector_t *c = NULL;
     nxc_op_t *op = NULL;
-    int rc = nxc_connector_create(NULL, &c);
+    int rc = xargs_connector(a, &c);
     if (rc != NXC_OK)
         return lib_error(rc, "recv: cannot create a connector");
     rc = nxc_create_writable(c, f->descs, f->n, &op);

@@ -15,10 +15,11 @@
 
 /* ---- options ------------------------------------------------------------------- */
 
-enum { X_TIMEOUT = 1, X_NATS, X_SUBJECT, X_SIZE, X_HELP };
+enum { X_TIMEOUT = 1, X_NATS, X_SUBJECT, X_SIZE, X_NIXL, X_HELP };
 
 static const opt_spec_t xfer_opts[] = {
     { "timeout", 0,   true,  X_TIMEOUT },
+    { "nixl",    0,   false, X_NIXL },
     { "nats",    0,   true,  X_NATS },
     { "subject", 0,   true,  X_SUBJECT },
     { "help",    'h', false, X_HELP },
@@ -27,6 +28,7 @@ static const opt_spec_t xfer_opts[] = {
 
 static const opt_spec_t recv_opts[] = {
     { "timeout", 0,   true,  X_TIMEOUT },
+    { "nixl",    0,   false, X_NIXL },
     { "nats",    0,   true,  X_NATS },
     { "subject", 0,   true,  X_SUBJECT },
     { "size",    0,   true,  X_SIZE },
@@ -38,6 +40,11 @@ static int take_option(const char *cmd, int id, const char *arg, int max_pos, xa
 {
     switch (id) {
     case X_HELP:    a->help = true; return 0;
+    case X_NIXL:
+        if (max_pos == 2) /* get and put speak whatever the metadata speaks */
+            return usage_error("%s: --nixl is for serve and recv", cmd);
+        a->nixl = true;
+        return 0;
     case X_NATS:    a->nats = arg; return 0;
     case X_SUBJECT: a->subject = arg; return 0;
     case X_TIMEOUT:
@@ -72,6 +79,13 @@ static int check_nats_args(const char *cmd, const xargs_t *a, int max_pos)
         return usage_error("%s: --nats: this nxc was built without the NATS module "
                            "(libnats-dev was not found when it was built)", cmd);
     return 0;
+}
+
+int xargs_connector(const xargs_t *a, nxc_connector_t **c)
+{
+    nxc_connector_config_t cfg = { .field_mask = NXC_CONFIG_WIRE,
+                                   .wire = a->nixl ? NXC_WIRE_NIXL : NXC_WIRE_NXC };
+    return nxc_connector_create(&cfg, c);
 }
 
 int xargs_parse(const char *cmd, int argc, char **argv, int max_pos, xargs_t *a)
