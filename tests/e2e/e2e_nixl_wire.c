@@ -71,6 +71,39 @@ static void transfer(nxc_connector_t *passive_c, nxc_connector_t *active_c, nxc_
     e2e_bufs_free(&dst);
 }
 
+/* A notification carrying another key (ours in form, or a Dynamo-style
+ * uuid) completes the writer's op but not the passive one: the passive op
+ * completes only on its own key. The metadata text is edited to send it. */
+static void wrong_key(nxc_connector_t *passive_c, nxc_connector_t *active_c, const char *key)
+{
+    char buf[64] = { 0 }, src[64];
+    memset(src, 7, sizeof src);
+    nxc_descriptor_t dd = { buf, sizeof buf, { NXC_DEVICE_HOST, 0 } };
+    nxc_descriptor_t sd = { src, sizeof src, { NXC_DEVICE_HOST, 0 } };
+    nxc_op_t *passive = NULL, *active = NULL;
+    CHECK_RC(nxc_create_writable(passive_c, &dd, 1, &passive), NXC_OK);
+    const char *json = NULL;
+    size_t len = 0;
+    CHECK_RC(nxc_op_metadata(passive, &json, &len), NXC_OK);
+    char *edited = malloc(len + 64);
+    CHECK(edited != NULL, "oom");
+    const char *k = strstr(json, "\"notification_key\":\"") + strlen("\"notification_key\":\"");
+    size_t head = (size_t)(k - json);
+    memcpy(edited, json, head);
+    strcpy(edited + head, key);
+    strcat(edited, json + head + 32);
+    nxc_metadata_t *md = NULL;
+    CHECK_RC(nxc_metadata_parse(edited, strlen(edited), &md), NXC_OK);
+    CHECK_RC(nxc_begin_write(active_c, &sd, 1, md, &active), NXC_OK);
+    CHECK_RC(nxc_op_wait(active, 30000), NXC_OK, "the writer completes");
+    CHECK_RC(nxc_op_wait(passive, 300), NXC_ERR_TIMED_OUT, "key %s completed another op", key);
+    CHECK(nxc_op_status(passive) == NXC_OP_INITIALIZED, "passive op moved");
+    nxc_op_release(active);
+    nxc_op_release(passive);
+    nxc_metadata_free(md);
+    free(edited);
+}
+
 /* Dynamo's metadata of an agent that no longer exists. */
 static void dead_agent(nxc_connector_t *c, const char *path)
 {
@@ -110,10 +143,14 @@ int main(int argc, char **argv)
                      seed + moved++);
         }
     }
+    e2e_step("wrong key");
+    wrong_key(passive_c, active_c, "0123456789abcdef0123456789abcdef");
+    wrong_key(passive_c, active_c, "e62b03db-9091-48a5-850b-890ea72e19b4");
     e2e_step("dead agent");
     dead_agent(active_c, argv[1]);
     nxc_connector_destroy(active_c);
     nxc_connector_destroy(passive_c);
-    return e2e_pass("%u transfers over the NIXL wire (%s), a gone agent refused", moved,
+    return e2e_pass("%u transfers over the NIXL wire (%s), wrong keys ignored, a gone agent "
+                    "refused", moved,
                     e2e_transport());
 }
