@@ -482,6 +482,13 @@ NXC_API int nxc_metadata_descriptor(const nxc_metadata_t *md, size_t i,
  *        call returns; no further call is needed to start it.
  *
  * Remote and local lists must have the same count and pairwise equal sizes.
+ *
+ * Against a NIXL agent's metadata (nxc_metadata_wire() is ::NXC_WIRE_NIXL,
+ * e.g. from a Dynamo Python worker) the op speaks NIXL: get/put and a flush,
+ * then NIXL's notification carrying the metadata's notification key, which
+ * completes the Dynamo side. COMPLETE then means "flushed into the agent's
+ * memory and the notification sent": NIXL sends no answer. An agent that is
+ * gone fails the op (or this call) with ::NXC_ERR_PEER_FAILED.
  * @param [in]  remote metadata of a *readable* op; read during the call only.
  * @param [in]  local  destination buffers, copied as a list; the memory is
  *                     borrowed until nxc_op_release().
