@@ -38,6 +38,16 @@ else
 fi
 set +o pipefail
 
+# A NIXL-format server that died after publishing: get fails at once as a
+# dead peer (exit 1), it does not hang.
+"$NXC" serve --nixl "$SRC" >"$TMP/md3" 2>/dev/null &
+SERVE_PID=$!
+for _ in $(seq 1 200); do [ -s "$TMP/md3" ] && break; sleep 0.05; done
+kill -9 $SERVE_PID; wait $SERVE_PID 2>/dev/null
+run get --timeout 60 "@$TMP/md3" "$TMP/out3.bin"
+[ "$RC" -eq 1 ] && grep -q "died or became unreachable" "$TMP/err" && pass ||
+    fail "get from a dead NIXL-format server: exit $RC, $(cat "$TMP/err")"
+
 for cmd in get put; do
     run $cmd --nixl x y
     [ "$RC" -eq 2 ] && grep -q -- "--nixl is for serve and recv" "$TMP/err" && pass ||
