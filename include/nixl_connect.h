@@ -267,7 +267,11 @@ typedef struct nxc_connector_config {
      *  ::NXC_WIRE_NIXL: nxc_op_metadata() carries NIXL agent metadata, so a
      *  Dynamo Python worker (NIXL) can begin_read/begin_write our readables
      *  and writables; the op completes when NIXL's notification carrying
-     *  its notification_key arrives. Know what that gives the peer:
+     *  its notification_key arrives. Each op is published as a NIXL agent
+     *  of its own, named "<connector name>-<8 hex digits>" (Dynamo removes
+     *  a remote agent when done with one op's metadata), so the connector
+     *  name must leave 9 bytes of the 255 (else create_* returns
+     *  ::NXC_ERR_INVALID_ARG). Know what that gives the peer:
      *  - NIXL moves data with raw one-sided RMA. There is no per-message
      *    check: whoever holds the metadata can read (readable) *and write*
      *    every byte of the op's registered memory, any number of times, in

@@ -64,9 +64,36 @@ void nxc_nixl_notify(nxc_op_t *op)
 
 /* ---- passive side ---------------------------------------------------------- */
 
+/* Dynamo drops a remote agent (remove_remote_agent) when the Remote made
+ * from one op's metadata is released, and NIXL keeps one agent per name:
+ * were all our ops one agent, releasing one would cut off the others a
+ * Dynamo worker holds. So each op is an agent of its own, named after the
+ * connector and the op (as Dynamo names its own, "<id>-<n>"). */
+#define AGENT_SUFFIX_HEX 8
+
+static int op_agent_name(const nxc_op_t *op, char *out)
+{
+    size_t len = strlen(op->c->name);
+    if (len + 1 + AGENT_SUFFIX_HEX > NXC_NAME_MAX)
+        return nxc_fail(NXC_ERR_INVALID_ARG,
+                        "the connector name is %zu bytes: NIXL-format metadata needs it at most "
+                        "%d, to name each op's agent",
+                        len, NXC_NAME_MAX - 1 - AGENT_SUFFIX_HEX);
+    char hex[2 * NXC_KEY_BYTES + 1];
+    nxc_hex_encode(op->key, NXC_KEY_BYTES, hex);
+    memcpy(out, op->c->name, len);
+    out[len] = '-';
+    memcpy(out + len + 1, hex, AGENT_SUFFIX_HEX);
+    out[len + 1 + AGENT_SUFFIX_HEX] = '\0';
+    return NXC_OK;
+}
+
 int nxc_nixl_build_metadata(nxc_op_t *op, const nxc_region_t *regions, uint32_t n)
 {
     nxc_connector_t *c = op->c;
+    char name[NXC_NAME_MAX + 1];
+    if (op_agent_name(op, name) != NXC_OK)
+        return NXC_ERR_INVALID_ARG;
     nxc_region_t *stripped = calloc(n + 1, sizeof *stripped);
     uint8_t **keys = calloc(n + 1, sizeof *keys);
     int rc = stripped != NULL && keys != NULL
@@ -83,8 +110,8 @@ int nxc_nixl_build_metadata(nxc_op_t *op, const nxc_region_t *regions, uint32_t 
         stripped[i].rkey_len = (uint32_t)len;
     }
     nxc_agent_blob_t blob = {
-        .name = c->name,
-        .name_len = (uint16_t)strlen(c->name),
+        .name = name,
+        .name_len = (uint16_t)strlen(name),
         .worker_addr = (const uint8_t *)c->worker_addr,
         .worker_addr_len = (uint32_t)c->worker_addr_len,
         .n_regions = n,

@@ -51,6 +51,14 @@ static void transfer(nxc_connector_t *passive_c, nxc_connector_t *active_c, nxc_
     CHECK_RC(nxc_metadata_parse(json, len, &md), NXC_OK);
     CHECK(nxc_metadata_wire(md) == NXC_WIRE_NIXL, "published metadata is not NIXL's");
     CHECK(strlen(nxc_metadata_notification_key(md)) == 32, "key");
+    /* Each op is a NIXL agent of its own: "<connector>-<8 hex>". */
+    const char *cname = nxc_connector_name(passive_c), *aname = nxc_metadata_worker_name(md);
+    CHECK(strncmp(aname, cname, strlen(cname)) == 0 && aname[strlen(cname)] == '-' &&
+              strlen(aname) == strlen(cname) + 9,
+          "agent name %s of connector %s", aname, cname);
+    static char last_name[300];
+    CHECK(strcmp(aname, last_name) != 0, "two ops share the agent name %s", aname);
+    snprintf(last_name, sizeof last_name, "%s", aname);
 
     if (kind == NXC_OP_READ)
         CHECK_RC(nxc_begin_read(active_c, md, dst.d, n, &active), NXC_OK);
@@ -104,6 +112,25 @@ static void wrong_key(nxc_connector_t *passive_c, nxc_connector_t *active_c, con
     free(edited);
 }
 
+/* A connector name with no room for the per-op suffix is refused when an
+ * op is made, with a detail. */
+static void long_name(void)
+{
+    char name[256];
+    memset(name, 'n', 250);
+    name[250] = '\0';
+    nxc_connector_config_t cfg = { .field_mask = NXC_CONFIG_WIRE | NXC_CONFIG_NAME,
+                                   .wire = NXC_WIRE_NIXL, .name = name };
+    nxc_connector_t *c = NULL;
+    CHECK_RC(nxc_connector_create(&cfg, &c), NXC_OK);
+    char buf[8];
+    nxc_descriptor_t d = { buf, sizeof buf, { NXC_DEVICE_HOST, 0 } };
+    nxc_op_t *op = NULL;
+    CHECK_RC(nxc_create_writable(c, &d, 1, &op), NXC_ERR_INVALID_ARG);
+    CHECK(strstr(nxc_last_error(), "connector name") != NULL, "detail: %s", nxc_last_error());
+    nxc_connector_destroy(c);
+}
+
 /* Dynamo's metadata of an agent that no longer exists. */
 static void dead_agent(nxc_connector_t *c, const char *path)
 {
@@ -146,6 +173,8 @@ int main(int argc, char **argv)
     e2e_step("wrong key");
     wrong_key(passive_c, active_c, "0123456789abcdef0123456789abcdef");
     wrong_key(passive_c, active_c, "e62b03db-9091-48a5-850b-890ea72e19b4");
+    e2e_step("long name");
+    long_name();
     e2e_step("dead agent");
     dead_agent(active_c, argv[1]);
     nxc_connector_destroy(active_c);
