@@ -50,11 +50,12 @@ test-asan: deps
 # The tests that run threads, under ThreadSanitizer (clang): one connector
 # shared by threads (e2e_threads), cancel/release racing completion
 # (e2e_races), load from several threads (e2e_load), the fd + progress loop
-# (e2e_eventfd) and every test run with the connectors' progress thread.
+# (e2e_eventfd), one taker per op with a thread driving the passive side
+# (e2e_takers) and every test run with the connectors' progress thread.
 # Any report fails the test (halt_on_error; a report in the peer process
 # fails it too). UCX itself is not instrumented: tests/tsan.supp says what
 # may be suppressed there, and why; nothing in src/ is.
-TSAN_TESTS := ^(e2e_threads|e2e_races|e2e_load|e2e_eventfd|e2e_nixl_wire)|_pthread$$
+TSAN_TESTS := ^(e2e_threads|e2e_races|e2e_load|e2e_eventfd|e2e_takers|e2e_nixl_wire)|_pthread$$
 test-tsan: deps
 	cmake -S . -B $(BUILD_TSAN) -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
 	    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNXC_TSAN=ON >/dev/null

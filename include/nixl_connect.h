@@ -40,6 +40,42 @@
  * after one of them has called nxc_op_release() on it. Parsed metadata
  * (`nxc_metadata_t`) is immutable and may be shared between threads.
  *
+ * @section truth What each side sees (completion, refusal, cancel)
+ * An op has one taker: the first active op whose BEGIN (or data) reaches a
+ * passive op takes it. The passive side answers *every* BEGIN, so no
+ * active op is left waiting on an op it cannot have:
+ * - The active op is ::NXC_OP_COMPLETE only once the passive side has
+ *   accepted its data into the open op it was meant for and says so (an
+ *   acknowledgement, one message back); the passive op is COMPLETE then
+ *   too. COMPLETE on either side means the bytes are in place.
+ * - The passive side refuses an active op whose op is not open for it, and
+ *   the active op ends ::NXC_OP_ERRORED with ::NXC_ERR_PEER_ABORTED and a
+ *   detail (nxc_op_error()) saying which: the op was *cancelled*,
+ *   *released*, had *already completed* (a second write or read, from the
+ *   same worker or another, after the first finished), is *taken* by
+ *   another active op (one in flight), *failed*, or no open op has the key
+ *   (closed long ago, or never existed). This holds for reads and writes,
+ *   small (eager) and large transfers alike, and the answer comes within
+ *   one round trip of the BEGIN, provided both connectors are driven.
+ *   The passive side remembers how its last 256 ops ended; older keys get
+ *   the generic sentence, so memory stays bounded.
+ *
+ * Cancel, in each order of events (release of an op in flight cancels it
+ * first, and the peer is told "released" instead of "cancelled"):
+ * | event | this side | the other side |
+ * |---|---|---|
+ * | passive cancel, no peer has begun | CANCELLED | a later BEGIN: ERRORED, PEER_ABORTED "cancelled" |
+ * | passive cancel after the peer's BEGIN arrived, before its DONE | CANCELLED | ERRORED, PEER_ABORTED "cancelled" |
+ * | passive cancel after COMPLETE | COMPLETE (cancel has no effect) | COMPLETE |
+ * | active cancel before BEGIN or data arrived | CANCELLED | ERRORED, PEER_ABORTED (the active side says ABORT once its requests drained) |
+ * | active cancel after BEGIN, before DONE left | CANCELLED | ERRORED, PEER_ABORTED |
+ * | active cancel after DONE left, before the acknowledgement | CANCELLED | COMPLETE: the data had all arrived |
+ * | active cancel after COMPLETE | COMPLETE | COMPLETE |
+ * A peer that dies instead ends the other side ERRORED with
+ * ::NXC_ERR_PEER_FAILED. An eager write (a few KiB) sends BEGIN, data and
+ * DONE within nxc_begin_write(), so cancelling it is always the
+ * "after DONE left" row.
+ *
  * @section progress Progress and event loops
  * By default the library runs no thread of its own. Transfers advance
  * whenever the connector is driven: by nxc_op_wait(), nxc_op_status() or
@@ -48,7 +84,11 @@
  * over shared memory or TCP with ordinary malloc'd memory), the bytes are
  * moved by the passive side's progress. A worker that cannot promise that
  * sets ::nxc_connector_config_t.progress_thread and the connector drives
- * itself. To embed the connector in
+ * itself. The passive side also answers the active side (BEGIN, DONE): an
+ * active op completes only when the passive connector has been driven
+ * after the data arrived. nxc_op_release() of a passive op drives its
+ * connector until that answer has left (at most about 1 s), so a passive
+ * worker may release its op and then stop. To embed the connector in
  * an event loop, watch nxc_connector_fd() for readability and call
  * nxc_connector_progress() when it fires:
  *
@@ -100,7 +140,8 @@ enum {
     NXC_ERR_TIMED_OUT      = -7,  /**< nxc_op_wait() ran out of time; the op goes on */
     NXC_ERR_CANCELLED      = -8,  /**< the operation was cancelled locally */
     NXC_ERR_PEER_FAILED    = -9,  /**< the remote worker died or became unreachable */
-    NXC_ERR_PEER_ABORTED   = -10, /**< the remote worker cancelled its side */
+    NXC_ERR_PEER_ABORTED   = -10, /**< the remote worker cancelled its side, or refused
+                                       this op (taken, completed, closed: see the detail) */
     NXC_ERR_TRANSPORT      = -11, /**< UCX reported an error; the detail names it */
     NXC_ERR_UNSUPPORTED    = -12, /**< e.g. GPU memory without a CUDA-enabled UCX */
     NXC_ERR_DEVICE         = -13, /**< bad device string, or mixed device kinds */
@@ -195,7 +236,7 @@ typedef enum nxc_op_status {
     NXC_OP_UNINITIALIZED = 0,
     NXC_OP_INITIALIZED   = 1, /**< passive op created, no peer has begun yet */
     NXC_OP_IN_PROGRESS   = 2, /**< data is moving */
-    NXC_OP_COMPLETE      = 3, /**< data in place, both sides told (final) */
+    NXC_OP_COMPLETE      = 3, /**< data in place, the passive side accepted it (final) */
     NXC_OP_CANCELLED     = 4, /**< cancelled locally (final) */
     NXC_OP_ERRORED       = 5  /**< failed; see nxc_op_error() (final) */
 } nxc_op_status_t;
@@ -501,7 +542,10 @@ NXC_API int nxc_metadata_descriptor(const nxc_metadata_t *md, size_t i,
  *         ::NXC_ERR_SIZE_MISMATCH (the detail names the index and both
  *         sizes), ::NXC_ERR_INVALID_ARG, ::NXC_ERR_DEVICE,
  *         ::NXC_ERR_UNSUPPORTED, ::NXC_ERR_PEER_FAILED (peer known dead),
- *         ::NXC_ERR_TRANSPORT, ::NXC_ERR_NO_MEMORY.
+ *         ::NXC_ERR_TRANSPORT, ::NXC_ERR_NO_MEMORY. A read the passive side
+ *         refuses (another reader took the op, it completed, was cancelled
+ *         or released) is begun and then ends ERRORED with
+ *         ::NXC_ERR_PEER_ABORTED; see @ref truth.
  */
 NXC_API int nxc_begin_read(nxc_connector_t *c, const nxc_metadata_t *remote,
                            const nxc_descriptor_t *local, size_t n, nxc_op_t **out);
@@ -532,7 +576,8 @@ NXC_API nxc_op_status_t nxc_op_status(nxc_op_t *op);
  * @param [in] timeout_ms milliseconds; -1 waits without limit, 0 only checks.
  * @return ::NXC_OK (COMPLETE), ::NXC_ERR_TIMED_OUT (the op is unchanged and
  *         may be waited on again), ::NXC_ERR_CANCELLED, or the op's error
- *         code if it is ERRORED (e.g. ::NXC_ERR_PEER_FAILED).
+ *         code if it is ERRORED (e.g. ::NXC_ERR_PEER_FAILED, or
+ *         ::NXC_ERR_PEER_ABORTED when the peer cancelled or refused it).
  */
 NXC_API int nxc_op_wait(nxc_op_t *op, int timeout_ms);
 
@@ -541,9 +586,12 @@ NXC_API int nxc_op_wait(nxc_op_t *op, int timeout_ms);
  *
  * No effect on a COMPLETE or CANCELLED op. An op in flight becomes CANCELLED
  * at once and is never reported COMPLETE; data already posted to the
- * transport may still land, and the peer is told the op was aborted once the
- * transport is done with the buffers. A cancelled passive op stops exposing
- * its memory to new transfers. So the buffers stay lent until
+ * transport may still land. The peer is told: an active op sends ABORT once
+ * the transport is done with its buffers, a passive op answers its taker
+ * (or a later BEGIN) with a refusal; the peer's op then ends ERRORED with
+ * ::NXC_ERR_PEER_ABORTED, unless it had completed (the table in
+ * @ref truth gives every order of events). A cancelled passive op stops
+ * exposing its memory to new transfers. So the buffers stay lent until
  * nxc_op_release(): a transfer the transport had already accepted may still
  * be writing them, and only release waits for it.
  * @return ::NXC_OK, ::NXC_ERR_STATE (the op is ERRORED), ::NXC_ERR_INVALID_ARG.

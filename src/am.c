@@ -1,8 +1,9 @@
 /* The rendezvous active-message protocol (see transport.h). One message per
- * run of adjacent non-empty descriptors; its 28-byte header names the op's
- * key, the first descriptor, how many, and the sender's pid. The receiver
- * checks them and the size against its own op before a single byte is
- * written, and receives large messages zero-copy straight into the buffer. */
+ * run of adjacent non-empty descriptors; its 36-byte header names the op's
+ * key, the first descriptor, how many, the sender's pid and the active
+ * op's tag. The receiver checks them and the size against its own op (and
+ * its owner) before a single byte is written, and receives large messages
+ * zero-copy straight into the buffer. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,8 +52,7 @@ int nxc_am_prepare(nxc_op_t *op, const nxc_metadata_t *md)
     op->claimed = calloc(op->n, 1);
     if (op->claimed == NULL)
         return nxc_fail(NXC_ERR_NO_MEMORY, "no memory for %zu descriptors", op->n);
-    /* An AM read receives messages naming the key: route them to this op. */
-    return nxc_keys_insert(&op->c->active_keys, op);
+    return NXC_OK;
 }
 
 void nxc_am_release(nxc_op_t *op)
@@ -77,6 +77,7 @@ static void send_run(nxc_op_t *op, size_t first, size_t count, size_t len)
     nxc_put_u32(h + 16, (uint32_t)first);
     nxc_put_u32(h + 20, (uint32_t)count);
     nxc_put_u32(h + 24, op->c->identity.pid);
+    nxc_put_u64(h + 28, op->tag);
     ucp_request_param_t param = {
         .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
         .cb.send = data_sent_cb,
@@ -158,21 +159,29 @@ static void landed_cb(void *req, ucs_status_t st, size_t length, void *user)
 }
 
 /* The op a data message is for, if any may receive it: a passive writable
- * op not yet finished, or an active read in progress. */
-static nxc_op_t *receiver_for(nxc_connector_t *c, const uint8_t *key)
+ * op not yet finished, or an active AM read in progress (key and tag). */
+static nxc_op_t *receiver_for(nxc_connector_t *c, const uint8_t *key, uint64_t tag)
 {
     nxc_op_t *op = nxc_keys_find(&c->passive_keys, key);
     if (op != NULL)
         return op->kind == NXC_OP_WRITE ? op : NULL;
-    op = nxc_keys_find(&c->active_keys, key);
-    return op != NULL && op->status == NXC_OP_IN_PROGRESS ? op : NULL;
+    op = nxc_keys_find_tagged(&c->active_keys, key, tag);
+    return op != NULL && op->kind == NXC_OP_READ && op->proto == NXC_PROTO_AM &&
+                   op->status == NXC_OP_IN_PROGRESS
+               ? op
+               : NULL;
 }
 
-/* Claims buffers [first, first+count) for one message of `len` bytes: they
- * must exist, be unclaimed, adjacent here, and add up to exactly `len`. */
-static int claim(nxc_op_t *op, uint32_t first, uint32_t count, size_t len, uint32_t pid)
+/* Claims buffers [first, first+count) for one message of `len` bytes from
+ * the active op `tag`: it must own the op (or be the first to speak for
+ * it), and the buffers must exist, be unclaimed, adjacent here, and add up
+ * to exactly `len`. */
+static int claim(nxc_op_t *op, uint32_t first, uint32_t count, size_t len, uint32_t pid,
+                 uint64_t tag)
 {
     if (op->peer != NULL && op->peer->identity.pid != pid)
+        return 0;
+    if (tag == 0 || (op->tag != 0 && op->tag != tag))
         return 0;
     if (count == 0 || first >= op->n || count > op->n - first || len == 0)
         return 0;
@@ -188,6 +197,7 @@ static int claim(nxc_op_t *op, uint32_t first, uint32_t count, size_t len, uint3
     if (total != len)
         return 0;
     memset(op->claimed + first, 1, count);
+    op->tag = tag; /* data that overtook its BEGIN claims the op like BEGIN would */
     return 1;
 }
 
@@ -197,8 +207,10 @@ ucs_status_t nxc_am_data_received(void *arg, const void *header, size_t header_l
     nxc_connector_t *c = arg;
     const uint8_t *h = header;
     int rndv = (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) != 0;
-    nxc_op_t *op = header_len == NXC_DATA_HDR ? receiver_for(c, h) : NULL;
-    if (op == NULL || !claim(op, nxc_get_u32(h + 16), nxc_get_u32(h + 20), len, nxc_get_u32(h + 24))) {
+    uint64_t tag = header_len == NXC_DATA_HDR ? nxc_get_u64(h + 28) : 0;
+    nxc_op_t *op = header_len == NXC_DATA_HDR ? receiver_for(c, h, tag) : NULL;
+    if (op == NULL || !claim(op, nxc_get_u32(h + 16), nxc_get_u32(h + 20), len,
+                             nxc_get_u32(h + 24), tag)) {
         /* Refusing a rendezvous fails the sender's request: a late or
          * forged write errors on the active side and touches nothing here. */
         c->spoofed_notifications++;

@@ -27,6 +27,8 @@
  * longer than this, whatever the fd says; an idle connector sleeps freely. */
 #define BUSY_SLEEP_MAX_MS    10
 #define CLOSE_GRACE_NS       (2ull * 1000000000ull)
+#define DRAIN_QUIET_CALLS    4u      /* see drain_transport */
+#define DRAIN_MAX_CALLS      100000u
 
 /* epoll tags: peers are tagged with their serial (>= NXC_TAG_FIRST_PEER)
  * rather than a pointer, because a peer may be freed while another thread
@@ -85,6 +87,17 @@ nxc_op_t *nxc_keys_find(struct nxc_keytable *t, const uint8_t key[NXC_KEY_BYTES]
         return NULL;
     for (nxc_op_t *op = t->buckets[bucket_of(t, key)]; op != NULL; op = op->key_next)
         if (memcmp(op->key, key, NXC_KEY_BYTES) == 0)
+            return op;
+    return NULL;
+}
+
+nxc_op_t *nxc_keys_find_tagged(struct nxc_keytable *t, const uint8_t key[NXC_KEY_BYTES],
+                               uint64_t tag)
+{
+    if (t->n_buckets == 0)
+        return NULL;
+    for (nxc_op_t *op = t->buckets[bucket_of(t, key)]; op != NULL; op = op->key_next)
+        if (op->tag == tag && memcmp(op->key, key, NXC_KEY_BYTES) == 0)
             return op;
     return NULL;
 }
@@ -209,25 +222,44 @@ static void drain_wake(nxc_connector_t *c)
     (void)eventfd_read(c->wakefd, &drop);
 }
 
+/* A readable pidfd: that peer exited. Only noted here; fail_reported_peers
+ * acts on it after the transport has been drained. */
 static unsigned handle_fd_events(nxc_connector_t *c, const struct epoll_event *ev, int n)
 {
     unsigned handled = 0;
     for (int i = 0; i < n; i++) {
         if (ev[i].data.u64 != NXC_TAG_WAKE && ev[i].data.u64 != NXC_TAG_UCX) {
             nxc_peer_t *p = peer_by_serial(c, ev[i].data.u64);
-            if (p != NULL && !p->dead) {
-                nxc_peer_fail(c, p, "worker '%s' (pid %u) exited", p->name,
-                              p->identity.pid);
-                handled++;
-            }
+            if (p != NULL)
+                handled += (unsigned)nxc_peer_report_failure(
+                    p, "worker '%s' (pid %u) exited", p->name, p->identity.pid);
         }
     }
     return handled;
 }
 
+/* Progress until UCX has nothing more to hand us. A peer that wrote, saw
+ * COMPLETE and exited left its last messages (data, DONE) in a shared-memory
+ * FIFO or a socket buffer, and the event telling us it died (its pidfd, an
+ * endpoint error) often arrives in the same epoll batch or progress call:
+ * those messages are processed before the peer's ops are failed, so a
+ * transfer that finished is reported COMPLETE, not PEER_FAILED. Quiet means
+ * DRAIN_QUIET_CALLS empty calls in a row; DRAIN_MAX_CALLS bounds the time
+ * other busy peers could keep us here. */
+static unsigned drain_transport(nxc_connector_t *c)
+{
+    unsigned n = 0, quiet = 0;
+    for (unsigned i = 0; i < DRAIN_MAX_CALLS && quiet < DRAIN_QUIET_CALLS; i++) {
+        unsigned k = ucp_worker_progress(c->worker);
+        quiet = k > 0 ? 0 : quiet + 1;
+        n += k;
+    }
+    return n;
+}
+
 static unsigned fail_reported_peers(nxc_connector_t *c)
 {
-    unsigned n = 0;
+    unsigned n = drain_transport(c);
     for (nxc_peer_t *p = c->peers, *next; p != NULL && c->failing_peers > 0; p = next) {
         next = p->next; /* nxc_peer_fail may free p */
         if (p->failing) {
@@ -257,23 +289,25 @@ unsigned nxc_progress_locked(nxc_connector_t *c, int check_fds)
     unsigned n = 0;
     for (unsigned i = 0; i < PROGRESS_BURST && ucp_worker_progress(c->worker) != 0; i++)
         n++;
-    if (c->zombies_done > 0)
-        reap_zombies(c);
-    if (c->n_closing > 0)
-        n += reap_closed_endpoints(c);
-    if (c->failing_peers > 0)
-        n += fail_reported_peers(c);
-    /* Progress after arming may take the very events the fd was armed for:
-     * make the fd readable so whoever polls it comes back and re-arms. */
-    if (n > 0 && c->armed) {
-        c->armed = 0;
-        (void)eventfd_write(c->wakefd, 1);
-    }
     if (check_fds) {
         struct epoll_event ev[16];
         int k = epoll_wait(c->epfd, ev, 16, 0);
         if (k > 0)
             n += handle_fd_events(c, ev, k);
+    }
+    if (c->unreached_peers > 0)
+        nxc_peers_check_reached(c);
+    if (c->failing_peers > 0)
+        n += fail_reported_peers(c);
+    if (c->zombies_done > 0)
+        reap_zombies(c);
+    if (c->n_closing > 0)
+        n += reap_closed_endpoints(c);
+    /* Progress after arming may take the very events the fd was armed for:
+     * make the fd readable so whoever polls it comes back and re-arms. */
+    if (n > 0 && c->armed) {
+        c->armed = 0;
+        (void)eventfd_write(c->wakefd, 1);
     }
     return n;
 }
@@ -395,6 +429,15 @@ int nxc_drive_until(nxc_connector_t *c, int (*done)(void *), void *arg, uint64_t
 
 /* ---- public connector API -------------------------------------------------- */
 
+int nxc_check_process(const nxc_connector_t *c)
+{
+    if (c->generation == nxc_process_generation())
+        return NXC_OK;
+    return nxc_fail(NXC_ERR_STATE, "this connector belongs to process %u; a process forked "
+                    "from it (pid %d) cannot use it or its ops: create a new connector here",
+                    c->identity.pid, (int)getpid());
+}
+
 static int check_config(const nxc_connector_config_t *cfg)
 {
     if (cfg == NULL)
@@ -448,9 +491,11 @@ static int init_fds(nxc_connector_t *c)
 {
     c->epfd = epoll_create1(EPOLL_CLOEXEC);
     c->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (c->epfd < 0 || c->wakefd < 0)
-        return nxc_fail(NXC_ERR_SYSTEM, "cannot create the connector's event fds: %s",
-                        strerror(errno));
+    if (c->epfd < 0 || c->wakefd < 0) {
+        int err = errno;
+        return nxc_fail(NXC_ERR_SYSTEM, "cannot create the connector's event fds: %s%s",
+                        strerror(err), nxc_limit_hint(0));
+    }
     struct epoll_event ev = { .events = EPOLLIN, .data.u64 = NXC_TAG_WAKE };
     if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->wakefd, &ev) != 0)
         return nxc_fail(NXC_ERR_SYSTEM, "epoll_ctl failed: %s", strerror(errno));
@@ -516,12 +561,15 @@ int nxc_connector_create(const nxc_connector_config_t *cfg, nxc_connector_t **ou
     if (out == NULL)
         return nxc_fail(NXC_ERR_INVALID_ARG, "out must not be NULL");
     int rc = check_config(cfg);
+    if (rc == NXC_OK)
+        rc = nxc_require_free_fds();
     if (rc != NXC_OK)
         return rc;
     nxc_connector_t *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return nxc_fail(NXC_ERR_NO_MEMORY, "no memory for a connector");
     c->epfd = c->wakefd = c->ucx_efd = -1;
+    c->generation = nxc_process_generation();
     c->next_peer_serial = NXC_TAG_WAKE + 1;
     rc = init_sync(c);
     if (rc == NXC_OK)
@@ -534,6 +582,8 @@ int nxc_connector_create(const nxc_connector_config_t *cfg, nxc_connector_t **ou
         rc = grow_keys(&c->passive_keys);
     if (rc == NXC_OK)
         rc = grow_keys(&c->active_keys);
+    if (rc == NXC_OK) /* tags of two connectors' ops then never meet */
+        rc = nxc_random_bytes(&c->next_tag, sizeof(c->next_tag));
     if (rc == NXC_OK)
         rc = nxc_transport_init(c);
     if (rc == NXC_OK)
@@ -554,8 +604,8 @@ static int closes_done(void *arg)
 
 void nxc_connector_destroy(nxc_connector_t *c)
 {
-    if (c == NULL)
-        return;
+    if (c == NULL || nxc_check_process(c) != NXC_OK)
+        return; /* a forked child's copy: its exit reclaims it */
     stop_progress_thread(c);
     nxc_lock(c);
     while (c->open_ops != NULL)
@@ -590,6 +640,8 @@ int nxc_connector_fd(nxc_connector_t *c)
 {
     if (c == NULL)
         return nxc_fail(NXC_ERR_INVALID_ARG, "connector must not be NULL");
+    if (nxc_check_process(c) != NXC_OK)
+        return NXC_ERR_STATE;
     return c->epfd;
 }
 
@@ -597,6 +649,8 @@ int nxc_connector_timeout_ms(nxc_connector_t *c)
 {
     if (c == NULL)
         return nxc_fail(NXC_ERR_INVALID_ARG, "connector must not be NULL");
+    if (nxc_check_process(c) != NXC_OK)
+        return NXC_ERR_STATE;
     nxc_lock(c);
     int ms = sleep_limit_ms(c);
     nxc_unlock(c);
@@ -625,6 +679,8 @@ int nxc_connector_progress(nxc_connector_t *c)
 {
     if (c == NULL)
         return nxc_fail(NXC_ERR_INVALID_ARG, "connector must not be NULL");
+    if (nxc_check_process(c) != NXC_OK)
+        return NXC_ERR_STATE;
     nxc_lock(c);
     unsigned n = nxc_progress_and_arm(c);
     nxc_unlock(c);
@@ -635,6 +691,8 @@ int nxc_mem_alloc(nxc_connector_t *c, size_t size, void **ptr)
 {
     if (c == NULL || ptr == NULL || size == 0)
         return nxc_fail(NXC_ERR_INVALID_ARG, "connector and ptr must not be NULL, size not 0");
+    if (nxc_check_process(c) != NXC_OK)
+        return NXC_ERR_STATE;
     nxc_lock(c);
     int rc = nxc_transport_alloc(c, size, ptr);
     nxc_unlock(c);
@@ -643,7 +701,7 @@ int nxc_mem_alloc(nxc_connector_t *c, size_t size, void **ptr)
 
 void nxc_mem_free(nxc_connector_t *c, void *ptr)
 {
-    if (c == NULL || ptr == NULL)
+    if (c == NULL || ptr == NULL || nxc_check_process(c) != NXC_OK)
         return;
     nxc_lock(c);
     nxc_transport_free(c, ptr);

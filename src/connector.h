@@ -20,7 +20,7 @@
 #include "op.h"
 #include "peer.h"
 
-#define NXC_CLOSED_KEYS 256 /* see closed_keys below */
+#define NXC_CLOSED_KEYS 256 /* see closed below */
 
 struct nxc_connector {
     pthread_mutex_t lock;
@@ -62,17 +62,17 @@ struct nxc_connector {
         size_t      n_buckets;     /* power of two */
         size_t      count;
     } passive_keys,                /* passive ops still waiting for their peer */
-      active_keys;                 /* active AM reads waiting for data */
-    /* Keys of readable ops closed (cancelled, released) before any reader
-     * spoke: a reader whose BEGIN arrives later is answered ABORT instead of
-     * waiting forever (nxc_op_on_ctrl). A fixed ring: memory stays bounded,
-     * the oldest keys are forgotten (their late readers then only have
-     * their own timeout), and each key is answered once. */
+      active_keys;                 /* active ops until final (key + tag) */
+    /* Keys of the last passive ops that ended, and how (a NACK reason): a
+     * late BEGIN for one is told why (completed, cancelled, released...).
+     * A fixed ring, so memory stays bounded: a BEGIN for a key not here
+     * (forgotten, or never ours) is answered NACK "closed" all the same. */
     struct nxc_closed_key {
         uint8_t     key[NXC_KEY_BYTES];
-        int         used;
-    }               closed_keys[NXC_CLOSED_KEYS];
+        uint8_t     reason;        /* enum nxc_nack_reason; 0: unused */
+    }               closed[NXC_CLOSED_KEYS];
     unsigned        closed_next;
+    uint64_t        next_tag;      /* tags of active ops: random start, +1 each */
     nxc_protocol_t  proto;         /* what new active ops use */
     nxc_peer_t     *peers;
     struct nxc_allocation {
@@ -83,9 +83,18 @@ struct nxc_connector {
     }              *allocations;
     ucs_status_ptr_t *closing;     /* endpoint close requests still running */
     size_t          n_closing, cap_closing;
-    unsigned        failing_peers; /* peers whose UCX error awaits handling */
+    unsigned        failing_peers; /* peers reported dead, failed after a drain */
+    unsigned        unreached_peers; /* peers that have not answered yet (a hint:
+                                        nxc_peers_check_reached recounts) */
     unsigned long   spoofed_notifications; /* rejected: wrong key or sender */
+    unsigned        generation;    /* nxc_process_generation() at create */
 };
+
+/* NXC_OK in the process that created the connector; NXC_ERR_STATE with a
+ * detail in a child forked from it, where the connector's UCX state, locks
+ * and fds are copies it must not touch. Called first by every public call
+ * that would drive or change the connector (no lock taken). */
+int nxc_check_process(const nxc_connector_t *c);
 
 /* Takes the connector lock. The progress leader yields it between passes
  * when someone is queued, so API calls never wait for a spin to end. */
@@ -96,6 +105,9 @@ void nxc_unlock(nxc_connector_t *c);
  * its table when it reaches a final state, so a key is consumed once. */
 int       nxc_keys_insert(struct nxc_keytable *t, nxc_op_t *op);
 nxc_op_t *nxc_keys_find(struct nxc_keytable *t, const uint8_t key[NXC_KEY_BYTES]);
+/* The active op with this key and tag (several may share a key). */
+nxc_op_t *nxc_keys_find_tagged(struct nxc_keytable *t, const uint8_t key[NXC_KEY_BYTES],
+                               uint64_t tag);
 void      nxc_keys_remove(nxc_op_t *op);
 
 /* Live op list. */

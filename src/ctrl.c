@@ -8,7 +8,7 @@
 size_t nxc_ctrl_len(const nxc_ctrl_msg_t *m)
 {
     size_t len = NXC_CTRL_FIXED_LEN + m->name_len;
-    if (m->flags & NXC_CTRL_FLAG_PULL)
+    if (m->flags & NXC_CTRL_FLAG_ADDR)
         len += 4 + m->addr_len;
     return len;
 }
@@ -22,9 +22,11 @@ size_t nxc_ctrl_encode(const nxc_ctrl_msg_t *m, uint8_t *buf)
     nxc_put_u64(buf + 8, m->sender.pidns);
     memcpy(buf + 16, m->sender.host_id, NXC_HOST_ID_BYTES);
     memcpy(buf + 32, m->key, NXC_KEY_BYTES);
+    nxc_put_u64(buf + 48, m->tag);
+    buf[56] = m->reason;
     memcpy(buf + NXC_CTRL_FIXED_LEN, m->name, m->name_len);
     size_t len = NXC_CTRL_FIXED_LEN + m->name_len;
-    if (m->flags & NXC_CTRL_FLAG_PULL) {
+    if (m->flags & NXC_CTRL_FLAG_ADDR) {
         nxc_put_u32(buf + len, (uint32_t)m->addr_len);
         memcpy(buf + len + 4, m->addr, m->addr_len);
         len += 4 + m->addr_len;
@@ -48,9 +50,13 @@ int nxc_ctrl_decode(const uint8_t *m, size_t len, nxc_ctrl_msg_t *out)
     out->sender.pid = nxc_get_u32(m + 4);
     out->sender.pidns = nxc_get_u64(m + 8);
     memcpy(out->sender.host_id, m + 16, NXC_HOST_ID_BYTES);
+    out->tag = nxc_get_u64(m + 48);
+    out->reason = m[56];
     out->addr = NULL;
     out->addr_len = 0;
-    if (out->flags & NXC_CTRL_FLAG_PULL) {
+    if ((out->flags & NXC_CTRL_FLAG_PULL) && !(out->flags & NXC_CTRL_FLAG_ADDR))
+        return -1;
+    if (out->flags & NXC_CTRL_FLAG_ADDR) {
         if (len - end < 4)
             return -1;
         out->addr_len = nxc_get_u32(m + end);

@@ -92,7 +92,7 @@ const char *nxc_strerror(int err)
     case NXC_ERR_PEER_FAILED:
         return "The remote worker died or became unreachable.";
     case NXC_ERR_PEER_ABORTED:
-        return "The remote worker cancelled its side of the operation.";
+        return "The remote worker cancelled its side of the operation, or refused this one.";
     case NXC_ERR_TRANSPORT:
         return "The UCX transport reported an error.";
     case NXC_ERR_UNSUPPORTED:

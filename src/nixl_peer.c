@@ -8,6 +8,7 @@
 #include "nixl_blob.h"
 #include "nixl_peer.h"
 #include "transport.h"
+#include "util.h"
 
 int nxc_nixl_prepare(nxc_op_t *op, const nxc_metadata_t *md)
 {
@@ -22,6 +23,18 @@ void nxc_nixl_release(nxc_op_t *op)
 {
     free(op->nixl_notif);
     op->nixl_notif = NULL;
+}
+
+void nxc_nixl_start(nxc_op_t *op)
+{
+    nxc_peer_t *p = op->peer;
+    /* The flush is our first message's answer: an agent UCX cannot reach
+     * is reported failed by nxc_peers_check_reached, as for our peers. */
+    if (!p->reached && p->waiting_since == 0) {
+        p->waiting_since = nxc_now_ns();
+        op->c->unreached_peers++;
+    }
+    nxc_rma_start(op);
 }
 
 static void notified(nxc_op_t *op, ucs_status_t st)
@@ -43,6 +56,7 @@ static void notified_cb(void *req, ucs_status_t st, void *user)
 
 void nxc_nixl_notify(nxc_op_t *op)
 {
+    op->peer->reached = 1; /* the flush completed */
     if (op->peer->ep == NULL || op->peer->dead) {
         notified(op, UCS_ERR_UNREACHABLE);
         return;

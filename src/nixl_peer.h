@@ -26,6 +26,9 @@
  * notification. */
 int nxc_nixl_prepare(nxc_op_t *op, const nxc_metadata_t *md);
 
+/* Posts the get/put and the flush, watching that the agent answers. */
+void nxc_nixl_start(nxc_op_t *op);
+
 /* The bytes are in place (the flush completed): send the notification;
  * the op completes once it has left. */
 void nxc_nixl_notify(nxc_op_t *op);

@@ -34,37 +34,51 @@ void nxc_op_set_in_progress(nxc_op_t *op)
     nxc_notify_change(op->c);
 }
 
-/* A readable op closed before any reader spoke: its reader, if one comes,
- * would send BEGIN and wait for data that never leaves; the key is kept
- * (bounded ring) so that BEGIN can be answered ABORT. */
-static void remember_closed_read(nxc_op_t *op)
+/* How a passive op that just ended would answer a later BEGIN. */
+static uint8_t nack_reason_of(const nxc_op_t *op, nxc_op_status_t status)
+{
+    if (status == NXC_OP_COMPLETE)
+        return NXC_NACK_COMPLETED;
+    if (status == NXC_OP_CANCELLED)
+        return op->close_reason ? op->close_reason : NXC_NACK_CANCELLED;
+    return NXC_NACK_FAILED;
+}
+
+/* The key of a passive op that ended goes into the bounded ring, so that
+ * a late BEGIN for it is told why. */
+static void remember_closed(nxc_op_t *op, uint8_t reason)
 {
     nxc_connector_t *c = op->c;
-    struct nxc_closed_key *k = &c->closed_keys[c->closed_next];
+    struct nxc_closed_key *k = &c->closed[c->closed_next];
     memcpy(k->key, op->key, NXC_KEY_BYTES);
-    k->used = 1;
+    k->reason = reason;
     c->closed_next = (c->closed_next + 1) % NXC_CLOSED_KEYS;
 }
 
-static int take_closed_read(nxc_connector_t *c, const uint8_t key[NXC_KEY_BYTES])
+static uint8_t closed_reason(const nxc_connector_t *c, const uint8_t key[NXC_KEY_BYTES])
 {
-    for (unsigned i = 0; i < NXC_CLOSED_KEYS; i++) {
-        struct nxc_closed_key *k = &c->closed_keys[i];
-        if (k->used && memcmp(k->key, key, NXC_KEY_BYTES) == 0) {
-            k->used = 0; /* answered once */
-            return 1;
-        }
-    }
-    return 0;
+    for (unsigned i = 0; i < NXC_CLOSED_KEYS; i++)
+        if (c->closed[i].reason && memcmp(c->closed[i].key, key, NXC_KEY_BYTES) == 0)
+            return c->closed[i].reason;
+    return NXC_NACK_CLOSED;
+}
+
+/* A passive op that ended tells its owner: ACK if it completed, else NACK
+ * with the reason - except when the owner aborted it or is dead. */
+static void tell_owner(nxc_op_t *op, nxc_op_status_t status, int err)
+{
+    if (op->peer == NULL || op->tag == 0 || err == NXC_ERR_PEER_ABORTED)
+        return;
+    if (status == NXC_OP_COMPLETE)
+        nxc_transport_tell_owner(op, NXC_CTRL_ACK, 0);
+    else
+        nxc_transport_tell_owner(op, NXC_CTRL_NACK, nack_reason_of(op, status));
 }
 
 void nxc_op_finish(nxc_op_t *op, nxc_op_status_t status, int err, const char *fmt, ...)
 {
     if (nxc_op_is_final(op))
         return;
-    if (op->passive && op->kind == NXC_OP_READ && op->peer == NULL &&
-        status != NXC_OP_COMPLETE && op->key_table != NULL)
-        remember_closed_read(op);
     if (op->status == NXC_OP_IN_PROGRESS)
         op->c->n_in_progress--;
     op->status = status;
@@ -73,7 +87,11 @@ void nxc_op_finish(nxc_op_t *op, nxc_op_status_t status, int err, const char *fm
     va_start(ap, fmt);
     vsnprintf(op->err_detail, sizeof(op->err_detail), fmt, ap);
     va_end(ap);
-    /* A final passive op accepts no further notification. */
+    if (op->passive && op->key_table != NULL) {
+        remember_closed(op, nack_reason_of(op, status));
+        tell_owner(op, status, err);
+    }
+    /* A final op accepts no further message. */
     nxc_keys_remove(op);
     nxc_notify_change(op->c);
 }
@@ -212,6 +230,8 @@ static int create_passive(nxc_connector_t *c, nxc_op_kind_t kind, const nxc_desc
 {
     if (c == NULL || out == NULL)
         return nxc_fail(NXC_ERR_INVALID_ARG, "connector and out must not be NULL");
+    if (nxc_check_process(c) != NXC_OK)
+        return NXC_ERR_STATE;
     int rc = check_descriptors(c, local, n, "local");
     if (rc != NXC_OK)
         return rc;
@@ -254,6 +274,8 @@ static int begin_active(nxc_connector_t *c, nxc_op_kind_t kind, const nxc_metada
 {
     if (c == NULL || md == NULL || out == NULL)
         return nxc_fail(NXC_ERR_INVALID_ARG, "connector, metadata and out must not be NULL");
+    if (nxc_check_process(c) != NXC_OK)
+        return NXC_ERR_STATE;
     int rc = check_descriptors(c, local, n, "local");
     if (rc == NXC_OK)
         rc = check_pairing(md, kind, local, n);
@@ -264,9 +286,12 @@ static int begin_active(nxc_connector_t *c, nxc_op_kind_t kind, const nxc_metada
         return nxc_fail(NXC_ERR_NO_MEMORY, "no memory for an op of %zu descriptors", n);
     memcpy(op->key, md->key, sizeof(op->key));
     nxc_lock(c);
+    op->tag = ++c->next_tag ? c->next_tag : ++c->next_tag;
     rc = nxc_peer_for_target(c, &md->blob, &op->peer);
     if (rc == NXC_OK)
         rc = nxc_transport_prepare(op, md);
+    if (rc == NXC_OK) /* the passive side's ACK or NACK finds it here */
+        rc = nxc_keys_insert(&c->active_keys, op);
     if (rc != NXC_OK) {
         nxc_op_destroy(op);
         nxc_unlock(c);
@@ -308,86 +333,118 @@ void nxc_op_check_landed(nxc_op_t *op)
         nxc_op_finish(op, NXC_OP_COMPLETE, NXC_OK, "complete");
 }
 
-/* BEGIN: the op now belongs to its sender; an AM read is served at once. */
+static int owned_by(const nxc_op_t *op, const nxc_ctrl_msg_t *m)
+{
+    return op->tag == m->tag && op->peer != NULL && same_sender(op->peer, m);
+}
+
+/* BEGIN: the first active op to speak for a passive op takes it; any
+ * other BEGIN is answered NACK at once, whatever became of the op. */
 static void on_begin(nxc_connector_t *c, nxc_op_t *op, const nxc_ctrl_msg_t *m)
 {
-    nxc_op_set_in_progress(op);
-    if (!(m->flags & NXC_CTRL_FLAG_PULL))
+    int pull = (m->flags & NXC_CTRL_FLAG_PULL) != 0;
+    if (!(m->flags & NXC_CTRL_FLAG_ADDR) || m->tag == 0 ||
+        (op != NULL && pull && op->kind != NXC_OP_READ)) {
+        c->spoofed_notifications++; /* no honest peer sends these */
         return;
+    }
+    uint8_t refusal = 0;
+    if (op == NULL)
+        refusal = closed_reason(c, m->key);
+    else if ((op->tag != 0 && op->tag != m->tag) ||
+             (op->peer != NULL && !same_sender(op->peer, m)))
+        refusal = NXC_NACK_TAKEN;
+    if (refusal) {
+        c->spoofed_notifications++;
+        nxc_transport_refuse(c, m, refusal);
+        return;
+    }
+    if (op->peer != NULL)
+        return; /* a repeated BEGIN */
+    op->peer = nxc_peer_for_sender(c, m->name, m->name_len, &m->sender);
+    if (op->peer == NULL)
+        return;
+    op->tag = m->tag;
+    op->proto = (m->flags & NXC_CTRL_FLAG_AM) ? NXC_PROTO_AM : NXC_PROTO_RMA;
     op->runs_ok = (m->flags & NXC_CTRL_FLAG_RUNS) != 0;
+    nxc_op_set_in_progress(op);
+    /* The endpoint carries our answer (and, for an AM read, the data). */
     int rc = nxc_transport_connect(c, op->peer, m->addr, m->addr_len);
     if (rc != NXC_OK)
-        nxc_op_finish(op, NXC_OP_ERRORED, rc, "cannot reach worker '%s' to send it the data: %s",
+        nxc_op_finish(op, NXC_OP_ERRORED, rc, "cannot reach worker '%s' to answer it: %s",
                       op->peer->name, nxc_last_error());
-    else
+    else if (pull)
         nxc_am_serve_read(op);
 }
 
-/* A control message for no open passive op. Two are legitimate, both about
- * a readable op closed before its reader spoke: the reader's BEGIN (we
- * answer ABORT, once per remembered key), and, on the reader's side, that
- * ABORT (its read fails instead of waiting forever for data). Returns 1 if
- * the message was one of them. */
-static int on_closed_read(nxc_connector_t *c, const nxc_ctrl_msg_t *m)
+/* DONE or ABORT from the op's owner (from anyone else: dropped; the
+ * sender's BEGIN was answered already). */
+static void on_end(nxc_connector_t *c, nxc_op_t *op, const nxc_ctrl_msg_t *m)
 {
-    if (m->type == NXC_CTRL_BEGIN && (m->flags & NXC_CTRL_FLAG_PULL)) {
-        if (!take_closed_read(c, m->key))
-            return 0;
-        nxc_transport_refuse_read(c, m);
-        return 1;
+    if (op == NULL || !owned_by(op, m)) {
+        c->spoofed_notifications++;
+        return;
     }
-    if (m->type != NXC_CTRL_ABORT)
-        return 0;
-    nxc_op_t *op = nxc_keys_find(&c->active_keys, m->key); /* AM reads in progress */
-    if (op == NULL || op->peer == NULL || !same_sender(op->peer, m))
-        return 0;
-    nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_PEER_ABORTED,
-                  "worker '%s' closed its readable op before this read reached it",
-                  op->peer->name);
-    return 1;
+    if (m->type == NXC_CTRL_ABORT) {
+        nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_PEER_ABORTED,
+                      "worker '%s' cancelled its %s of this op", op->peer->name,
+                      op->kind == NXC_OP_READ ? "read" : "write");
+    } else if (op->proto == NXC_PROTO_RMA || op->kind == NXC_OP_READ) {
+        nxc_op_finish(op, NXC_OP_COMPLETE, NXC_OK, "complete");
+    } else {
+        op->done_heard = 1; /* a write completes once every buffer landed */
+        nxc_op_check_landed(op);
+    }
+}
+
+static const char *nack_sentence(uint8_t reason)
+{
+    switch (reason) {
+    case NXC_NACK_CANCELLED: return "cancelled its op before accepting this one's data";
+    case NXC_NACK_RELEASED:  return "released its op before accepting this one's data";
+    case NXC_NACK_COMPLETED: return "had already completed that op (an earlier read or write "
+                                    "with the same metadata, from this or another worker, "
+                                    "finished it)";
+    case NXC_NACK_TAKEN:     return "has that op taken by another active op (another worker's, "
+                                    "or an earlier one of this worker): an op has one taker";
+    case NXC_NACK_FAILED:    return "had that op fail on its side";
+    default:                 return "has no open op with this key (closed, and forgotten "
+                                    "since, or never created)";
+    }
+}
+
+/* ACK or NACK for one of our active ops, found by key and tag. */
+static void on_answer(nxc_connector_t *c, const nxc_ctrl_msg_t *m)
+{
+    nxc_op_t *op = nxc_keys_find_tagged(&c->active_keys, m->key, m->tag);
+    if (op == NULL || !same_sender(op->peer, m) ||
+        (m->type == NXC_CTRL_ACK && !op->done_sent)) {
+        c->spoofed_notifications++;
+        return;
+    }
+    if (m->type == NXC_CTRL_ACK)
+        nxc_op_finish(op, NXC_OP_COMPLETE, NXC_OK, "complete");
+    else
+        nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_PEER_ABORTED, "refused: worker '%s' %s",
+                      op->peer->name, nack_sentence(m->reason));
 }
 
 void nxc_op_on_ctrl(nxc_connector_t *c, const nxc_ctrl_msg_t *m)
 {
-    nxc_op_t *op = nxc_keys_find(&c->passive_keys, m->key);
-    if (op == NULL && on_closed_read(c, m))
-        return;
-    int pull = (m->flags & NXC_CTRL_FLAG_PULL) != 0;
-    int known = m->type == NXC_CTRL_BEGIN || m->type == NXC_CTRL_DONE || m->type == NXC_CTRL_ABORT;
-    /* Checked before ownership: a message we would drop must not make its
-     * sender the op's owner. */
-    if (op == NULL || !known ||
-        (pull && (m->type != NXC_CTRL_BEGIN || op->kind != NXC_OP_READ))) {
-        c->spoofed_notifications++;
-        return;
-    }
-    /* The first peer to speak for a key owns the op; anyone else is ignored. */
-    if (op->peer == NULL) {
-        op->peer = nxc_peer_for_sender(c, m->name, m->name_len, &m->sender);
-        if (op->peer == NULL)
-            return;
-    } else if (!same_sender(op->peer, m)) {
-        c->spoofed_notifications++;
-        return;
-    }
-    op->proto = (m->flags & NXC_CTRL_FLAG_AM) ? NXC_PROTO_AM : NXC_PROTO_RMA;
     switch (m->type) {
     case NXC_CTRL_BEGIN:
-        on_begin(c, op, m);
+        on_begin(c, nxc_keys_find(&c->passive_keys, m->key), m);
         break;
     case NXC_CTRL_DONE:
-        nxc_op_set_in_progress(op);
-        if (op->proto == NXC_PROTO_RMA || op->kind == NXC_OP_READ) {
-            nxc_op_finish(op, NXC_OP_COMPLETE, NXC_OK, "complete");
-        } else {
-            op->done_heard = 1; /* a write completes once every buffer landed */
-            nxc_op_check_landed(op);
-        }
+    case NXC_CTRL_ABORT:
+        on_end(c, nxc_keys_find(&c->passive_keys, m->key), m);
         break;
-    default: /* NXC_CTRL_ABORT */
-        nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_PEER_ABORTED,
-                      "worker '%s' cancelled its %s of this op", op->peer->name,
-                      op->kind == NXC_OP_READ ? "read" : "write");
+    case NXC_CTRL_ACK:
+    case NXC_CTRL_NACK:
+        on_answer(c, m);
+        break;
+    default:
+        c->spoofed_notifications++;
         break;
     }
 }
@@ -409,7 +466,7 @@ int nxc_op_metadata(nxc_op_t *op, const char **json, size_t *len)
 
 nxc_op_status_t nxc_op_status(nxc_op_t *op)
 {
-    if (op == NULL)
+    if (op == NULL || nxc_check_process(op->c) != NXC_OK)
         return NXC_OP_UNINITIALIZED;
     nxc_connector_t *c = op->c;
     nxc_lock(c);
@@ -444,6 +501,8 @@ int nxc_op_wait(nxc_op_t *op, int timeout_ms)
     if (timeout_ms < -1)
         return nxc_fail(NXC_ERR_INVALID_ARG, "timeout_ms is %d; use -1 for no limit",
                         timeout_ms);
+    if (nxc_check_process(op->c) != NXC_OK)
+        return NXC_ERR_STATE;
     nxc_connector_t *c = op->c;
     uint64_t deadline = timeout_ms < 0 ? UINT64_MAX
                                        : nxc_now_ns() + (uint64_t)timeout_ms * 1000000ull;
@@ -458,9 +517,11 @@ int nxc_op_wait(nxc_op_t *op, int timeout_ms)
     return rc;
 }
 
-/* Cancels with the lock held. */
-static void cancel_locked(nxc_op_t *op)
+/* Cancels with the lock held; `reason` is what a passive op's peer is
+ * told (NXC_NACK_CANCELLED or NXC_NACK_RELEASED). */
+static void cancel_locked(nxc_op_t *op, uint8_t reason)
 {
+    op->close_reason = reason;
     nxc_op_finish(op, NXC_OP_CANCELLED, NXC_ERR_CANCELLED, "cancelled by the caller");
     if (op->passive)
         nxc_transport_unexpose(op);
@@ -472,13 +533,15 @@ int nxc_op_cancel(nxc_op_t *op)
 {
     if (op == NULL)
         return nxc_fail(NXC_ERR_INVALID_ARG, "op must not be NULL");
+    if (nxc_check_process(op->c) != NXC_OK)
+        return NXC_ERR_STATE;
     nxc_lock(op->c);
     int rc = NXC_OK;
     if (op->status == NXC_OP_ERRORED)
         rc = nxc_fail(NXC_ERR_STATE, "an ERRORED op cannot be cancelled (it failed: %s)",
                       op->err_detail);
     else if (!nxc_op_is_final(op))
-        cancel_locked(op);
+        cancel_locked(op, NXC_NACK_CANCELLED);
     nxc_unlock(op->c);
     return rc;
 }
@@ -487,6 +550,8 @@ int nxc_op_results(nxc_op_t *op, const nxc_descriptor_t **descs, size_t *n)
 {
     if (op == NULL || descs == NULL || n == NULL)
         return nxc_fail(NXC_ERR_INVALID_ARG, "op, descs and n must not be NULL");
+    if (nxc_check_process(op->c) != NXC_OK)
+        return NXC_ERR_STATE;
     nxc_lock(op->c);
     nxc_op_status_t st = op->status;
     nxc_unlock(op->c);
@@ -502,6 +567,8 @@ int nxc_op_error(nxc_op_t *op, const char **detail)
 {
     if (op == NULL)
         return NXC_ERR_INVALID_ARG;
+    if (nxc_check_process(op->c) != NXC_OK)
+        return NXC_ERR_STATE;
     nxc_lock(op->c);
     int err = op->status == NXC_OP_ERRORED ? op->err : NXC_OK;
     if (detail != NULL)
@@ -552,7 +619,7 @@ static void drain_locked(nxc_op_t *op)
 void nxc_op_release_locked(nxc_op_t *op)
 {
     if (!nxc_op_is_final(op))
-        cancel_locked(op);
+        cancel_locked(op, NXC_NACK_RELEASED);
     nxc_keys_remove(op);
     nxc_transport_unexpose(op); /* UCX's own registrations serve requests in flight */
     drain_locked(op);
@@ -571,7 +638,7 @@ void nxc_op_release_locked(nxc_op_t *op)
 
 void nxc_op_release(nxc_op_t *op)
 {
-    if (op == NULL)
+    if (op == NULL || nxc_check_process(op->c) != NXC_OK)
         return;
     nxc_connector_t *c = op->c;
     nxc_lock(c);

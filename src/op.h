@@ -1,8 +1,12 @@
 /* Private: the operation and its state machine.
  *
- *   passive:  INITIALIZED --BEGIN--> IN_PROGRESS --DONE--> COMPLETE
- *   active:   IN_PROGRESS --flush ok + DONE sent--> COMPLETE
- *   any non-final --cancel--> CANCELLED; --failure--> ERRORED
+ *   passive:  INITIALIZED --BEGIN--> IN_PROGRESS --DONE--> COMPLETE (sends ACK)
+ *   active:   IN_PROGRESS --data moved, DONE sent, ACK heard--> COMPLETE
+ *   any non-final --cancel--> CANCELLED; --failure or NACK--> ERRORED
+ *
+ * A passive op belongs to the first active op (peer + tag) that speaks for
+ * it; when it ends it tells that owner: ACK for COMPLETE, NACK with the
+ * reason otherwise (unless the owner aborted or died).
  *
  * Final states never change. An active op counts the UCX requests still
  * using its buffers (`inflight`); it is freed only when it is released *and*
@@ -17,7 +21,7 @@
 #include "metadata.h"
 #include "peer.h"
 
-#define NXC_DATA_HDR 28                   /* key, first index, count, sender pid */
+#define NXC_DATA_HDR 36                   /* key, first index, count, sender pid, tag */
 
 /* How an active op moves its bytes (chosen per op, see transport.h). */
 typedef enum nxc_protocol {
@@ -35,7 +39,10 @@ struct nxc_op {
     size_t            n;
     nxc_descriptor_t *descs;
     uint8_t           key[NXC_KEY_BYTES];
+    uint64_t          tag;        /* active: ours; passive: the owner's (0: no owner yet) */
     nxc_peer_t       *peer;       /* target (active) or initiator once known (passive) */
+    int               done_sent;  /* active: DONE left, an ACK may complete it */
+    uint8_t           close_reason; /* passive: NACK reason if cancelled (or released) */
     struct nxc_op    *open_prev, *open_next;   /* connector's list of live ops */
     struct nxc_op    *key_next;                /* key table chain */
     struct nxc_keytable *key_table;            /* the table holding it, or NULL */

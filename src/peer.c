@@ -183,6 +183,19 @@ static int depends_on(const nxc_op_t *op, const nxc_peer_t *p)
     return op->peer == p && !nxc_op_is_final(op);
 }
 
+int nxc_peer_report_failure(nxc_peer_t *p, const char *fmt, ...)
+{
+    if (p->dead || p->failing)
+        return 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->reason, sizeof(p->reason), fmt, ap);
+    va_end(ap);
+    p->failing = 1;
+    p->owner->failing_peers++;
+    return 1;
+}
+
 void nxc_peer_fail(nxc_connector_t *c, nxc_peer_t *p, const char *fmt, ...)
 {
     if (p->dead)
@@ -209,6 +222,27 @@ void nxc_peer_fail(nxc_connector_t *c, nxc_peer_t *p, const char *fmt, ...)
         p->pidfd = -1;
     }
     nxc_peer_unref(c, p);
+}
+
+void nxc_peers_check_reached(nxc_connector_t *c)
+{
+    uint64_t now = nxc_now_ns();
+    unsigned waiting = 0;
+    for (nxc_peer_t *p = c->peers; p != NULL; p = p->next) {
+        if (p->reached || p->waiting_since == 0 || p->dead || p->failing)
+            continue;
+        if (now - p->waiting_since < NXC_REACH_TIMEOUT_MS * 1000000ull) {
+            waiting++;
+            continue;
+        }
+        nxc_peer_report_failure(
+            p, "worker '%s' did not answer within %d s: UCX cannot reach it over the "
+            "transports it chose (check UCX_TLS and UCX_NET_DEVICES on both sides: another "
+            "network namespace or host needs a device both reach, e.g. UCX_TLS=tcp "
+            "UCX_NET_DEVICES=eth0), or it does not drive its connector",
+            p->name, NXC_REACH_TIMEOUT_MS / 1000);
+    }
+    c->unreached_peers = waiting;
 }
 
 void nxc_peers_disconnect_all(nxc_connector_t *c)

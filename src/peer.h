@@ -44,8 +44,12 @@ typedef struct nxc_peer {
         ucp_rkey_h rkey;
     }                rkey_cache[NXC_PEER_RKEY_CACHE];
     unsigned         n_cached_rkeys;
+    /* Reachability: set once a message we sent it completed. Until then,
+     * waiting_since is when we first posted one (0: none posted yet). */
+    int              reached;
+    uint64_t         waiting_since;
     int              dead;
-    int              failing;   /* UCX reported an error; handled after progress */
+    int              failing;   /* reported dead (pidfd, UCX); failed after a drain */
     char             reason[320];
 } nxc_peer_t;
 
@@ -62,11 +66,31 @@ nxc_peer_t *nxc_peer_for_sender(nxc_connector_t *c, const char *name, size_t nam
 
 void nxc_peer_unref(nxc_connector_t *c, nxc_peer_t *p);
 
+/* Notes that the peer died or became unreachable (its pidfd fired, UCX
+ * reported its endpoint failed), with the reason. Nothing is failed yet:
+ * the connector first processes whatever that peer had sent and the
+ * transport already holds, then calls nxc_peer_fail (see
+ * nxc_progress_locked). Returns 1 if this is news. Safe inside UCX
+ * callbacks. */
+int nxc_peer_report_failure(nxc_peer_t *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* Marks the peer dead, fails every open op that depends on it with
  * NXC_ERR_PEER_FAILED and the reason, and force-closes its endpoint so
  * requests in flight to it complete. Idempotent. */
 void nxc_peer_fail(nxc_connector_t *c, nxc_peer_t *p, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* How long a peer may leave our first message unanswered before it is
+ * declared unreachable (see nxc_peers_check_reached). */
+#define NXC_REACH_TIMEOUT_MS 5000
+
+/* Reports peers whose first message has not completed within
+ * NXC_REACH_TIMEOUT_MS as failed: UCX cannot reach them over the transports
+ * it chose (a wrong UCX_NET_DEVICES, another network namespace, a
+ * firewall), or they do not drive their connector. Cheap when no peer is
+ * waiting (c->unreached_peers == 0). */
+void nxc_peers_check_reached(nxc_connector_t *c);
 
 /* The peer's cached rkey for these packed bytes, unpacked on first use;
  * NULL when the cache is full (the caller then unpacks its own). */

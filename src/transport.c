@@ -11,6 +11,7 @@
 #include "error.h"
 #include "nixl_blob.h"
 #include "nixl_peer.h"
+#include "util.h"
 
 
 /* Whether an endpoint to a peer should ask UCX for peer-failure reports.
@@ -88,9 +89,14 @@ static ucs_status_t ctrl_received(void *arg, const void *header, size_t header_l
 
 /* ---- context, worker, event fd ----------------------------------------- */
 
+/* UCX says "Input/output error" when the fd table is full (its own stderr
+ * line has the cause): name the exhausted limit when one is. */
 static int ucx_fail(ucs_status_t st, const char *what)
 {
-    return nxc_fail(NXC_ERR_TRANSPORT, "%s failed: %s", what, ucs_status_string(st));
+    int oom = st == UCS_ERR_NO_MEMORY;
+    const char *hint = nxc_limit_hint(oom);
+    int code = oom ? NXC_ERR_NO_MEMORY : hint[0] != '\0' ? NXC_ERR_SYSTEM : NXC_ERR_TRANSPORT;
+    return nxc_fail(code, "%s failed: %s%s", what, ucs_status_string(st), hint);
 }
 
 static int create_context(nxc_connector_t *c)
@@ -282,9 +288,11 @@ static int map_region(nxc_connector_t *c, const nxc_descriptor_t *span, ucp_mem_
             .length = span->size,
         };
         ucs_status_t st = ucp_mem_map(c->context, &params, &h);
-        if (st != UCS_OK)
-            return nxc_fail(NXC_ERR_TRANSPORT, "registering %zu bytes at %p failed: %s",
-                            span->size, span->ptr, ucs_status_string(st));
+        if (st != UCS_OK) {
+            char what[96];
+            snprintf(what, sizeof(what), "registering %zu bytes at %p", span->size, span->ptr);
+            return ucx_fail(st, what);
+        }
         *memh = h;
     }
     void *rkey;
@@ -368,8 +376,9 @@ int nxc_transport_alloc(nxc_connector_t *c, size_t size, void **ptr)
         ucp_mem_unmap(c->context, a->memh);
     if (st != UCS_OK) {
         free(a);
-        return nxc_fail(NXC_ERR_TRANSPORT, "UCX could not allocate %zu bytes: %s", size,
-                        ucs_status_string(st));
+        char what[64];
+        snprintf(what, sizeof(what), "allocating %zu bytes of UCX memory", size);
+        return ucx_fail(st, what);
     }
     a->base = (uintptr_t)attr.address;
     a->len = attr.length;
@@ -406,12 +415,8 @@ static void endpoint_failed(void *arg, ucp_ep_h ep, ucs_status_t status)
     (void)ep;
     /* Closing the endpoint from inside UCX's callback is not allowed: note
      * it and let the progress loop fail the peer right after. */
-    if (!p->dead && !p->failing) {
-        p->failing = 1;
-        snprintf(p->reason, sizeof(p->reason), "UCX reported %s on the endpoint to '%s'",
-                 ucs_status_string(status), p->name);
-        p->owner->failing_peers++;
-    }
+    (void)nxc_peer_report_failure(p, "UCX reported %s on the endpoint to '%s'",
+                                  ucs_status_string(status), p->name);
 }
 
 static int create_endpoint(nxc_connector_t *c, nxc_peer_t *p)
@@ -427,9 +432,16 @@ static int create_endpoint(nxc_connector_t *c, nxc_peer_t *p)
         .err_handler = { .cb = endpoint_failed, .arg = p },
     };
     ucs_status_t st = ucp_ep_create(c->worker, &params, &p->ep);
-    if (st != UCS_OK)
-        return nxc_fail(nxc_status_means_peer_gone(st) ? NXC_ERR_PEER_FAILED : NXC_ERR_TRANSPORT,
-                        "connecting to worker '%s' failed: %s", p->name, ucs_status_string(st));
+    if (st == UCS_ERR_UNREACHABLE)
+        return nxc_fail(NXC_ERR_PEER_FAILED, "cannot reach worker '%s': %s over the transports "
+                        "UCX chose (check UCX_TLS and UCX_NET_DEVICES on both sides: another "
+                        "network namespace or host needs a device both reach)", p->name,
+                        ucs_status_string(st));
+    if (st != UCS_OK) {
+        char what[NXC_NAME_MAX + 32];
+        snprintf(what, sizeof(what), "connecting to worker '%s'", p->name);
+        return ucx_fail(st, what);
+    }
     return NXC_OK;
 }
 
@@ -460,6 +472,9 @@ int nxc_transport_connect(nxc_connector_t *c, nxc_peer_t *p, const uint8_t *addr
 {
     if (p->ep != NULL)
         return NXC_OK;
+    int rc = nxc_require_free_fds(); /* a TCP endpoint opens sockets */
+    if (rc != NXC_OK)
+        return rc;
     free(p->worker_addr);
     p->worker_addr = malloc(len);
     if (p->worker_addr == NULL)
@@ -509,8 +524,13 @@ typedef void (*sent_fn)(nxc_op_t *op, ucs_status_t st);
 static void send_ctrl(nxc_op_t *op, const nxc_ctrl_msg_t *m, uint8_t *buf,
                       ucp_send_nbx_callback_t cb, sent_fn done)
 {
-    if (op->peer->ep == NULL || op->peer->dead)
+    nxc_peer_t *p = op->peer;
+    if (p->ep == NULL || p->dead)
         return; /* the endpoint is gone (teardown or failure): nobody to tell */
+    if (!p->reached && p->waiting_since == 0) {
+        p->waiting_since = nxc_now_ns();
+        op->c->unreached_peers++; /* nxc_peers_check_reached watches it */
+    }
     size_t len = nxc_ctrl_encode(m, buf);
     ucp_request_param_t param = {
         .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
@@ -527,19 +547,28 @@ static void send_ctrl(nxc_op_t *op, const nxc_ctrl_msg_t *m, uint8_t *buf,
 
 static void unreachable(nxc_op_t *op, const char *what, ucs_status_t st)
 {
+    nxc_peer_t *p = op->peer;
     nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_PEER_FAILED,
-                  "worker '%s' could not be reached (%s) when sending %s",
-                  op->peer->name, ucs_status_string(st), what);
+                  "worker '%s' could not be reached (%s) when sending %s%s%s", p->name,
+                  ucs_status_string(st), what, p->dead ? ": " : "",
+                  p->dead ? p->reason
+                          : p->reached ? "" : "; check UCX_TLS and UCX_NET_DEVICES on both sides");
 }
 
-/* DONE or ABORT left our hands. DONE completes the active op: the passive
- * side completes on its own when the message lands. */
+/* A message we sent it completed: the peer is reachable. */
+static void answered(nxc_op_t *op, ucs_status_t st)
+{
+    if (st == UCS_OK)
+        op->peer->reached = 1;
+}
+
+/* DONE or ABORT left our hands. The op completes when the passive side's
+ * ACK arrives (nxc_op_on_ctrl), not here. */
 static void end_sent(nxc_op_t *op, ucs_status_t st)
 {
+    answered(op, st);
     if (st != UCS_OK)
         unreachable(op, "the completion notice", st);
-    else if ((op->ctrl_end[0] & NXC_CTRL_TYPE_MASK) == NXC_CTRL_DONE)
-        nxc_op_finish(op, NXC_OP_COMPLETE, NXC_OK, "complete");
 }
 
 static void end_sent_cb(void *req, ucs_status_t st, void *user)
@@ -551,6 +580,7 @@ static void end_sent_cb(void *req, ucs_status_t st, void *user)
 
 static void begin_sent(nxc_op_t *op, ucs_status_t st)
 {
+    answered(op, st);
     if (st != UCS_OK)
         unreachable(op, "the begin notice", st);
 }
@@ -564,13 +594,14 @@ static void begin_sent_cb(void *req, ucs_status_t st, void *user)
 
 /* A control message from us: the op's key, our identity, and the flags
  * saying how the op moves its data. */
-static nxc_ctrl_msg_t our_ctrl_msg(const nxc_connector_t *c, const uint8_t *key, uint8_t type,
-                                   uint8_t flags)
+static nxc_ctrl_msg_t our_ctrl_msg(const nxc_connector_t *c, const uint8_t *key, uint64_t tag,
+                                   uint8_t type, uint8_t flags)
 {
     nxc_ctrl_msg_t m = {
         .type = type,
         .flags = flags,
         .key = key,
+        .tag = tag,
         .name = c->name,
         .name_len = strlen(c->name),
         .sender = c->identity,
@@ -580,17 +611,19 @@ static nxc_ctrl_msg_t our_ctrl_msg(const nxc_connector_t *c, const uint8_t *key,
 
 static nxc_ctrl_msg_t ctrl_msg(const nxc_op_t *op, uint8_t type)
 {
-    return our_ctrl_msg(op->c, op->key, type, op->proto == NXC_PROTO_AM ? NXC_CTRL_FLAG_AM : 0);
+    return our_ctrl_msg(op->c, op->key, op->tag, type,
+                        op->proto == NXC_PROTO_AM ? NXC_CTRL_FLAG_AM : 0);
 }
 
 static int send_begin(nxc_op_t *op)
 {
+    /* Our address: the passive side answers every BEGIN. */
     nxc_ctrl_msg_t m = ctrl_msg(op, NXC_CTRL_BEGIN);
-    if (op->proto == NXC_PROTO_AM && op->kind == NXC_OP_READ) {
+    m.flags |= NXC_CTRL_FLAG_ADDR;
+    m.addr = (const uint8_t *)op->c->worker_addr;
+    m.addr_len = op->c->worker_addr_len;
+    if (op->proto == NXC_PROTO_AM && op->kind == NXC_OP_READ)
         m.flags |= NXC_CTRL_FLAG_PULL | (op->runs_ok ? NXC_CTRL_FLAG_RUNS : 0);
-        m.addr = (const uint8_t *)op->c->worker_addr;
-        m.addr_len = op->c->worker_addr_len;
-    }
     op->ctrl_begin = malloc(nxc_ctrl_len(&m));
     if (op->ctrl_begin == NULL)
         return nxc_fail(NXC_ERR_NO_MEMORY, "no memory for a control message");
@@ -598,23 +631,44 @@ static int send_begin(nxc_op_t *op)
     return NXC_OK;
 }
 
+static void told_sent(nxc_op_t *op, ucs_status_t st)
+{
+    (void)op;
+    (void)st; /* an owner that is gone needs no answer */
+}
+
+static void told_sent_cb(void *req, ucs_status_t st, void *user)
+{
+    ucp_request_free(req);
+    told_sent(user, st);
+    nxc_op_request_done(user);
+}
+
+void nxc_transport_tell_owner(nxc_op_t *op, uint8_t type, uint8_t reason)
+{
+    nxc_ctrl_msg_t m = our_ctrl_msg(op->c, op->key, op->tag, type, 0);
+    m.reason = reason;
+    send_ctrl(op, &m, op->ctrl_end, told_sent_cb, told_sent);
+}
+
 static void refusal_sent_cb(void *req, ucs_status_t st, void *buf)
 {
-    (void)st;
+    (void)st; /* a peer that is gone needs no answer */
     ucp_request_free(req);
     free(buf);
 }
 
-void nxc_transport_refuse_read(nxc_connector_t *c, const nxc_ctrl_msg_t *m)
+void nxc_transport_refuse(nxc_connector_t *c, const nxc_ctrl_msg_t *m, uint8_t reason)
 {
     nxc_peer_t *p = nxc_peer_for_sender(c, m->name, m->name_len, &m->sender);
     if (p == NULL)
         return;
-    nxc_ctrl_msg_t abort = our_ctrl_msg(c, m->key, NXC_CTRL_ABORT, NXC_CTRL_FLAG_AM);
-    uint8_t *buf = malloc(nxc_ctrl_len(&abort));
+    nxc_ctrl_msg_t nack = our_ctrl_msg(c, m->key, m->tag, NXC_CTRL_NACK, 0);
+    nack.reason = reason;
+    uint8_t *buf = malloc(nxc_ctrl_len(&nack));
     if (buf != NULL && !p->dead &&
         nxc_transport_connect(c, p, m->addr, m->addr_len) == NXC_OK) {
-        size_t len = nxc_ctrl_encode(&abort, buf);
+        size_t len = nxc_ctrl_encode(&nack, buf);
         ucp_request_param_t param = {
             .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
             .cb.send = refusal_sent_cb,
@@ -639,11 +693,8 @@ int nxc_status_means_peer_gone(ucs_status_t st)
 void nxc_transport_moved(nxc_op_t *op, ucs_status_t st)
 {
     nxc_peer_t *p = op->peer;
-    if (st == UCS_ERR_REJECTED) {
-        nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_PEER_ABORTED,
-                      "worker '%s' refused the data: its op is no longer open", p->name);
-        return;
-    }
+    if (st == UCS_ERR_REJECTED)
+        return; /* the passive side refused our data, and says why in its NACK */
     if (st != UCS_OK) {
         nxc_op_finish(op, NXC_OP_ERRORED,
                       p->dead || nxc_status_means_peer_gone(st) ? NXC_ERR_PEER_FAILED
@@ -661,6 +712,7 @@ void nxc_transport_moved(nxc_op_t *op, ucs_status_t st)
     if (op->status == NXC_OP_IN_PROGRESS || op->status == NXC_OP_CANCELLED) {
         nxc_ctrl_msg_t m = ctrl_msg(op, op->status == NXC_OP_IN_PROGRESS ? NXC_CTRL_DONE
                                                                           : NXC_CTRL_ABORT);
+        op->done_sent = m.type == NXC_CTRL_DONE;
         send_ctrl(op, &m, op->ctrl_end, end_sent_cb, end_sent);
     }
 }
@@ -682,7 +734,7 @@ void nxc_transport_sent_one(nxc_op_t *op, ucs_status_t st)
 void nxc_transport_start(nxc_op_t *op)
 {
     if (op->wire == NXC_WIRE_NIXL) { /* a NIXL agent hears only the notification */
-        nxc_rma_start(op);
+        nxc_nixl_start(op);
         return;
     }
     if (send_begin(op) != NXC_OK) {

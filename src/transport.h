@@ -28,10 +28,15 @@
  * passive side sends the descriptors the same way. Either op completes when
  * every non-empty descriptor has landed and DONE has been heard.
  *
- * Control messages (one AM id): BEGIN (an active op started: the passive
- * side learns whom to watch), DONE (data in place), ABORT (the active op was
- * cancelled and its requests have drained). Each carries the op's key and
- * the sender's identity. */
+ * Control messages (one AM id, layout in ctrl.h): BEGIN (an active op
+ * started: the passive side learns whom to watch and where to answer),
+ * DONE (data in place), ABORT (the active op was cancelled and its
+ * requests have drained); back from the passive side ACK (its op took the
+ * data and is COMPLETE: only this completes the active op) and NACK (it
+ * will not: closed, cancelled, released, already completed, taken by
+ * another active op, failed). Every BEGIN is answered by one of the two.
+ * Each message carries the op's key, the active op's tag and the sender's
+ * identity. */
 #ifndef NXC_TRANSPORT_H
 #define NXC_TRANSPORT_H
 
@@ -86,9 +91,16 @@ void nxc_transport_moved(nxc_op_t *op, ucs_status_t st);
  * tells its peer now (others do when their requests drain). */
 void nxc_transport_cancelled(nxc_op_t *op);
 
-/* Answers a reader's BEGIN for a readable op that was closed before any
- * reader spoke with ABORT, from no op (see nxc_op_on_ctrl). */
-void nxc_transport_refuse_read(nxc_connector_t *c, const nxc_ctrl_msg_t *m);
+/* A passive op that ended sends ACK or NACK (with its reason) to its
+ * owner. Counted in the op's requests, so nxc_op_release() drives the
+ * connector until the answer has left (a worker that releases its op and
+ * stops driving does not strand its peer). Nothing is sent to a dead or
+ * unconnected peer. */
+void nxc_transport_tell_owner(nxc_op_t *op, uint8_t type, uint8_t reason);
+
+/* Answers a BEGIN that may not take its op with NACK(reason), from no op,
+ * connecting to the sender at the address the BEGIN carries. */
+void nxc_transport_refuse(nxc_connector_t *c, const nxc_ctrl_msg_t *m, uint8_t reason);
 
 /* True for UCX statuses that say the peer is dead or unreachable. */
 int  nxc_status_means_peer_gone(ucs_status_t st);

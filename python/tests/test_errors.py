@@ -128,7 +128,7 @@ def test_errored_op_cannot_be_cancelled(pair):
     """A write into an op its owner cancelled fails with the peer's reason;
     cancelling an ERRORED op is an error, as in Dynamo."""
     p, a = pair
-    size = 1 << 20  # large: see the xfail tests below for small writes
+    size = 1 << 20  # large (rendezvous); small writes: the test below
 
     async def main():
         w = p.create_writable(nc.Descriptor(bytearray(size)))
@@ -152,14 +152,9 @@ def test_errored_op_cannot_be_cancelled(pair):
     run(main())
 
 
-# A known C library weakness (docs/RELIABILITY.md, section 6): if it is
-# fixed this test passes and strict xfail turns it red, so the marker gets
-# removed.
-
-
-@pytest.mark.xfail(strict=True, reason="known weakness: an eager (<= 8 KiB) write into a "
-                   "cancelled writable is reported COMPLETE though the passive side refused it")
 def test_small_write_into_cancelled_writable_is_refused(pair):
+    """An eager (small) write into a cancelled writable is refused with the
+    reason, not reported COMPLETE (the passive side acknowledges writes)."""
     p, a = pair
 
     async def main():
@@ -167,15 +162,52 @@ def test_small_write_into_cancelled_writable_is_refused(pair):
             md = w.metadata()
             w.cancel()
             with await a.begin_write(nc.Descriptor(bytearray(b"z" * 64)), md) as write:
-                with pytest.raises(nc.NixlConnectError):
+                with pytest.raises(nc.NixlConnectError) as e:
                     await asyncio.wait_for(write.wait_for_completion(), 5)
+                assert e.value.name == "NXC_ERR_PEER_ABORTED" and "cancelled" in e.value.detail
+
+    run(main())
+
+
+def test_second_reader_is_refused(pair):
+    """An op has one taker: a second reader of one readable, begun with the
+    first or after it completed, is answered at once with
+    NXC_ERR_PEER_ABORTED naming why; the winner gets the data."""
+    p, a = pair
+    data = bytes(range(256)) * 16
+
+    async def main():
+        with nc.Connector("py-second") as b:
+            with p.create_readable(nc.Descriptor(bytearray(data))) as r:
+                md = r.metadata()
+                bufs = [bytearray(len(data)), bytearray(len(data))]
+                reads = [await a.begin_read(md, nc.Descriptor(bufs[0])),
+                         await b.begin_read(md, nc.Descriptor(bufs[1]))]
+                outcomes = await asyncio.wait_for(asyncio.gather(
+                    *(op.wait_for_completion() for op in reads), return_exceptions=True), 5)
+                winners = [i for i, o in enumerate(outcomes) if not isinstance(o, Exception)]
+                assert len(winners) == 1, outcomes
+                loser = outcomes[1 - winners[0]]
+                assert isinstance(loser, nc.NixlConnectError)
+                assert loser.name == "NXC_ERR_PEER_ABORTED"
+                assert "taken" in loser.detail or "already completed" in loser.detail
+                assert bytes(bufs[winners[0]]) == data
+                for op in reads:
+                    op.release()
+                await asyncio.wait_for(r.wait_for_completion(), 5)
+                # and after completion
+                with await b.begin_read(md, nc.Descriptor(bytearray(len(data)))) as late:
+                    with pytest.raises(nc.NixlConnectError) as e:
+                        await asyncio.wait_for(late.wait_for_completion(), 5)
+                    assert e.value.name == "NXC_ERR_PEER_ABORTED"
+                    assert "already completed" in e.value.detail
 
     run(main())
 
 
 def test_read_of_cancelled_readable_fails(pair):
     """The passive connector answers a late reader of a closed readable
-    with ABORT (it used to wait forever)."""
+    with a refusal naming why (it used to wait forever)."""
     p, a = pair
 
     async def main():
@@ -183,8 +215,9 @@ def test_read_of_cancelled_readable_fails(pair):
             md = r.metadata()
             r.cancel()
             with await a.begin_read(md, nc.Descriptor(bytearray(64))) as read:
-                with pytest.raises(nc.NixlConnectError):
+                with pytest.raises(nc.NixlConnectError) as e:
                     await asyncio.wait_for(read.wait_for_completion(), 2)
+                assert e.value.name == "NXC_ERR_PEER_ABORTED" and "cancelled" in e.value.detail
 
     run(main())
 

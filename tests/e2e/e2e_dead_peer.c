@@ -23,7 +23,7 @@
  *     COMPLETE with every byte verified and stays COMPLETE.
  * After each case the same connector completes a transfer with a new peer,
  * and its open file descriptors (pidfds, UCX sockets) are counted: the
- * count after the last case equals the count after the first.
+ * count after the last case may not exceed the count after the first.
  */
 #include "e2e_common.h"
 
@@ -398,7 +398,9 @@ int main(void)
     e2e_step("(e) active dies after its write finished");
     active_dies_after(A);
     check_usable_and_count(A, 106, "(e)");
-    CHECK(open_fds() == g_fds_first, "%d fds open after the last case, %d after the first: "
+    /* "did not grow", never "equals": UCX may close a socket or two it
+     * still had open after the first case, and fewer fds is no leak. */
+    CHECK(open_fds() <= g_fds_first, "%d fds open after the last case, %d after the first: "
           "dead peers left descriptors behind", open_fds(), g_fds_first);
     e2e_step("nxc_connector_destroy");
     nxc_connector_destroy(A);

@@ -18,7 +18,7 @@
  * (/proc/self/fd) after the warm-up and at the end (after releasing
  * everything, and malloc_trim(0) so that the figure is what the process
  * holds, not what glibc keeps cached), and assert:
- *   - the fd count is unchanged (no pidfd, eventfd, socket or UCX fd per op
+ *   - the fd count does not grow (no pidfd, eventfd, socket or UCX fd per op
  *     or per cycle);
  *   - RSS grew by less than 32 MiB (inflight) / 16 MiB (cycles). Why these
  *     bounds: a round of 10,000 ops holds ~10 MiB of buffers on each side
@@ -112,7 +112,7 @@ static figures_t measure(const char *when)
 
 static void check_growth(figures_t start, figures_t end, long bound_mib)
 {
-    CHECK(end.fds == start.fds, "open fds went from %d to %d", start.fds, end.fds);
+    CHECK(end.fds <= start.fds, "open fds grew from %d to %d", start.fds, end.fds);
     long grew = end.rss_kib - start.rss_kib;
     printf("  RSS grew by %ld KiB (bound %ld MiB%s), fds %d -> %d\n", grew, bound_mib,
            UNDER_TOOL ? ", not asserted under a sanitizer or valgrind" : "", start.fds,

@@ -41,8 +41,11 @@
  *     byte). A CANCELLED op's buffer is not read before release: data the
  *     transport accepted before the cancel may still land until then;
  *   - the other side's op is final within 10 s (never hangs): COMPLETE or
- *     ERRORED; if ours is COMPLETE, theirs is COMPLETE; their receiving
- *     buffer holds no foreign byte and all of the pattern if COMPLETE.
+ *     ERRORED; if ours is COMPLETE, theirs is COMPLETE; if we cancelled
+ *     our passive op first, theirs is not COMPLETE; their write is COMPLETE
+ *     only if all its data is in our buffer (eager sizes too); their
+ *     receiving buffer holds no foreign byte and all of the pattern if
+ *     COMPLETE.
  * Asserted on every iteration (release):
  *   - the other side's op is final within 10 s: COMPLETE or ERRORED;
  *   - right after release our source buffer is overwritten with a marker:
@@ -50,7 +53,8 @@
  *     buffer after release would carry one);
  *   - our receiving buffer is snapshotted right after release and must not
  *     change afterwards (nothing may write into it after release);
- *   - data the other side received is all pattern if its op is COMPLETE;
+ *   - data the other side received is all pattern if its op is COMPLETE,
+ *     and a write of theirs is COMPLETE only if it is all in our buffer;
  *     our read released in flight: if the passive side is COMPLETE, the
  *     data was all in place before release returned.
  * ASan/TSan builds run the same (no use-after-free, no data race).
@@ -330,7 +334,6 @@ typedef struct tally {
     int other_aborted;    /* other side ERRORED with NXC_ERR_PEER_ABORTED */
     int other_failed;     /* other side ERRORED with another code */
     int other_complete_after_won; /* other side COMPLETE although we cancelled/released */
-    int write_discarded;  /* their write COMPLETE, our buffer not all written */
     double window_end_us; /* mean final window over the size classes */
 } tally_t;
 
@@ -349,11 +352,11 @@ static void tally_other(tally_t *t, const other_res_t *r, int won)
 static void tally_print(const tally_t *t)
 {
     printf("  %-16s %5d iterations: %s won %d, completion won %d | other side: COMPLETE %d "
-           "(%d of them after ours %s; %d writes COMPLETE whose data we dropped), "
+           "(%d of them after ours %s), "
            "ERRORED/PEER_ABORTED %d, ERRORED/other %d | window ~%.0f us\n",
            t->name, t->iters, strstr(t->name, "release") ? "release" : "cancel", t->won,
            t->lost, t->other_complete, t->other_complete_after_won,
-           strstr(t->name, "release") ? "was released" : "was cancelled", t->write_discarded,
+           strstr(t->name, "release") ? "was released" : "was cancelled",
            t->other_aborted, t->other_failed, t->window_end_us);
 }
 
@@ -531,9 +534,13 @@ static void cancel_passive(env_t *e, racer_t *rc, int iters, tally_t *t)
                   "(%s)", i, nxc_op_kind_name(kind), nxc_op_status_name(r.status), r.detail);
         recheck_ours(p, won, "cancel_passive", i);
         nxc_op_release(p);
-        if (kind == NXC_OP_WRITE && check_after_release(&b, "cancel_passive", i) != BUF_FINAL &&
-            r.status == NXC_OP_COMPLETE)
-            t->write_discarded++; /* the known gap, see release_passive */
+        if (kind == NXC_OP_WRITE && check_after_release(&b, "cancel_passive", i) != BUF_FINAL)
+            CHECK(r.status != NXC_OP_COMPLETE, "cancel_passive iteration %d: the other side's "
+                  "write is COMPLETE but we dropped its data", i);
+        if (won)
+            CHECK(r.status != NXC_OP_COMPLETE, "cancel_passive iteration %d: we cancelled "
+                  "first, yet the other side's %s is COMPLETE (%s)", i,
+                  nxc_op_kind_name(kind), r.detail);
         e2e_bufs_free(&b);
         iteration_done(t, &win[kind == NXC_OP_READ][ci], &r, won);
     }
@@ -618,10 +625,11 @@ static void release_passive(env_t *e, int iters, tally_t *t)
             int cls = classify(&b, 0, E2E_INIT_XOR, &bi, &bo);
             CHECK(cls != BUF_FOREIGN, "release_passive iteration %d: foreign byte at %zu/%zu",
                   i, bi, bo);
-            /* Known gap, counted, not asserted: a write whose data went
-             * eagerly (small) is COMPLETE for its sender as soon as the
-             * transport took it, even if we released the op and dropped it. */
-            if (r.status == NXC_OP_COMPLETE && cls != BUF_FINAL) t->write_discarded++;
+            /* A write is COMPLETE for its sender only once our op took all
+             * of it (the acknowledgement), eager sizes too. */
+            CHECK(r.status != NXC_OP_COMPLETE || cls == BUF_FINAL,
+                  "release_passive iteration %d: the other side's write is COMPLETE but we "
+                  "dropped its data (buffer %s)", i, k_class_names[cls]);
             free_snapshot(&b, snap);
         }
         e2e_bufs_free(&b);

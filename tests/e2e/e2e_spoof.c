@@ -13,6 +13,10 @@
  * "nothing arrived yet"; positive controls show the same forged messages
  * do act when they carry the owner's key and identity.
  *
+ * A refused BEGIN is also answered (NACK to the address it carries): the
+ * hostile worker counts the answers it receives and the test waits for
+ * each one.
+ *
  *  1. a wrong key: DONE, BEGIN, ABORT, eager and rendezvous data;
  *  2. the right key from a second sender after the owner's BEGIN: DONE,
  *     ABORT and data are refused (a refused rendezvous fails the sender's
@@ -34,8 +38,8 @@
 #include "op.h"
 #include "transport.h"
 
-#define CTRL_VERSION   1u  /* transport.c: the control message layout */
-#define CTRL_FIXED_LEN 48u
+#define CTRL_VERSION   2u  /* ctrl.h: the control message layout */
+#define CTRL_FIXED_LEN 57u
 #define BUF_SIZE       (64 * KiB)
 
 typedef struct hostile {
@@ -45,7 +49,25 @@ typedef struct hostile {
     nxc_connector_t *victim;
     nxc_identity_t id;  /* claimed identity */
     char name[32];
+    uint64_t tag;       /* of the active op it pretends to run */
+    ucp_address_t *addr;
+    size_t addr_len;
+    unsigned long nacks; /* NACKs the victim sent back */
 } hostile_t;
+
+static ucs_status_t hostile_heard(void *arg, const void *header, size_t header_len,
+                                  void *data, size_t len, const ucp_am_recv_param_t *param)
+{
+    hostile_t *h = arg;
+    const uint8_t *m = data;
+    (void)header;
+    (void)header_len;
+    (void)param;
+    if (len > CTRL_FIXED_LEN && (m[0] & NXC_CTRL_TYPE_MASK) == NXC_CTRL_NACK &&
+        nxc_get_u64(m + 48) == h->tag)
+        h->nacks++;
+    return UCS_OK;
+}
 
 static unsigned long refused(nxc_connector_t *c) { return c->spoofed_notifications; }
 
@@ -60,14 +82,29 @@ static void hostile_open(hostile_t *h, nxc_connector_t *victim, const char *json
     nxc_metadata_t *md = e2e_parse(json);
     ucp_config_t *cfg;
     CHECK(ucp_config_read(NULL, NULL, &cfg) == UCS_OK, "ucp_config_read");
-    ucp_params_t p = { .field_mask = UCP_PARAM_FIELD_FEATURES, .features = UCP_FEATURE_AM };
+    ucp_params_t p = { .field_mask = UCP_PARAM_FIELD_FEATURES,
+                       .features = UCP_FEATURE_AM | UCP_FEATURE_RMA };
     CHECK(ucp_init(&p, cfg, &h->ctx) == UCS_OK, "ucp_init");
     ucp_config_release(cfg);
     ucp_worker_params_t wp = { .field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE,
                                .thread_mode = UCS_THREAD_MODE_SINGLE };
     CHECK(ucp_worker_create(h->ctx, &wp, &h->w) == UCS_OK, "ucp_worker_create");
-    ucp_ep_params_t ep = { .field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS,
-                           .address = (const ucp_address_t *)md->blob.worker_addr };
+    CHECK(ucp_worker_get_address(h->w, &h->addr, &h->addr_len) == UCS_OK, "address");
+    ucp_am_handler_param_t am = {
+        .field_mask = UCP_AM_HANDLER_PARAM_FIELD_ID | UCP_AM_HANDLER_PARAM_FIELD_CB |
+                      UCP_AM_HANDLER_PARAM_FIELD_ARG,
+        .id = NXC_AM_CTRL_ID, .cb = hostile_heard, .arg = h,
+    };
+    CHECK(ucp_worker_set_am_recv_handler(h->w, &am) == UCS_OK, "am handler");
+    h->tag = ((uint64_t)pid << 32) | (uint64_t)e2e_rand() | 1u;
+    /* The victim answers BEGIN over its own endpoint to us, in peer-error
+     * mode over TCP: UCX wants both directions in the same mode. */
+    ucp_ep_params_t ep = { .field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS |
+                                         UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE,
+                           .address = (const ucp_address_t *)md->blob.worker_addr,
+                           .err_mode = strcmp(e2e_transport(), "tcp") == 0
+                                           ? UCP_ERR_HANDLING_MODE_PEER
+                                           : UCP_ERR_HANDLING_MODE_NONE };
     CHECK(ucp_ep_create(h->w, &ep, &h->ep) == UCS_OK, "ucp_ep_create");
     nxc_metadata_free(md);
 }
@@ -84,6 +121,7 @@ static void hostile_close(hostile_t *h)
         }
         ucp_request_free(req);
     }
+    ucp_worker_release_address(h->w, h->addr);
     ucp_worker_destroy(h->w);
     ucp_cleanup(h->ctx);
 }
@@ -131,10 +169,13 @@ static void settle(hostile_t *h, nxc_op_t *op, nxc_op_status_t want)
     }
 }
 
+/* A BEGIN carries the sender's address (FLAG_ADDR), as the layout says. */
 static void send_ctrl(hostile_t *h, uint8_t type_flags, const uint8_t key[NXC_KEY_BYTES])
 {
-    uint8_t m[CTRL_FIXED_LEN + 32];
+    uint8_t m[CTRL_FIXED_LEN + 32 + 4 + NXC_MAX_WORKER_ADDR];
     size_t name_len = strlen(h->name);
+    if ((type_flags & NXC_CTRL_TYPE_MASK) == NXC_CTRL_BEGIN)
+        type_flags |= NXC_CTRL_FLAG_ADDR;
     m[0] = type_flags;
     m[1] = CTRL_VERSION;
     nxc_put_u16(m + 2, (uint16_t)name_len);
@@ -142,8 +183,16 @@ static void send_ctrl(hostile_t *h, uint8_t type_flags, const uint8_t key[NXC_KE
     nxc_put_u64(m + 8, h->id.pidns);
     memcpy(m + 16, h->id.host_id, NXC_HOST_ID_BYTES);
     memcpy(m + 32, key, NXC_KEY_BYTES);
+    nxc_put_u64(m + 48, h->tag);
+    m[56] = 0; /* reason */
     memcpy(m + CTRL_FIXED_LEN, h->name, name_len);
-    CHECK(hostile_send(h, NXC_AM_CTRL_ID, NULL, 0, m, CTRL_FIXED_LEN + name_len, 0) == UCS_OK,
+    size_t len = CTRL_FIXED_LEN + name_len;
+    if (type_flags & NXC_CTRL_FLAG_ADDR) {
+        nxc_put_u32(m + len, (uint32_t)h->addr_len);
+        memcpy(m + len + 4, h->addr, h->addr_len);
+        len += 4 + h->addr_len;
+    }
+    CHECK(hostile_send(h, NXC_AM_CTRL_ID, NULL, 0, m, len, 0) == UCS_OK,
           "forged control message not sent");
 }
 
@@ -157,14 +206,23 @@ static ucs_status_t send_data(hostile_t *h, const uint8_t key[NXC_KEY_BYTES], ui
     nxc_put_u32(hdr + 16, first);
     nxc_put_u32(hdr + 20, count);
     nxc_put_u32(hdr + 24, h->id.pid);
+    nxc_put_u64(hdr + 28, h->tag);
     return hostile_send(h, NXC_AM_DATA_ID, hdr, sizeof hdr, data, len, rndv);
 }
 
 static void refused_ctrl(hostile_t *h, uint8_t type_flags, const uint8_t *key, const char *what)
 {
-    unsigned long before = refused(h->victim);
+    unsigned long before = refused(h->victim), nacks = h->nacks;
     send_ctrl(h, type_flags, key);
     await_refusal(h, before, what);
+    if ((type_flags & NXC_CTRL_TYPE_MASK) != NXC_CTRL_BEGIN)
+        return;
+    double deadline = e2e_now_ms() + 10000; /* every BEGIN is answered */
+    while (h->nacks == nacks) {
+        ucp_worker_progress(h->w);
+        nxc_connector_progress(h->victim);
+        CHECK(e2e_now_ms() < deadline, "%s: the victim never answered it NACK (10 s)", what);
+    }
 }
 
 static void refused_data(hostile_t *h, const uint8_t *key, const void *data, size_t len,
@@ -291,7 +349,9 @@ static void completed(nxc_connector_t *P, nxc_connector_t *A, nxc_op_kind_t kind
     uint8_t want = kind == NXC_OP_WRITE ? 0x44 : 0x33;
     CHECK(all_bytes(v.buf, BUF_SIZE, want), "legitimate transfer data wrong");
     hostile_t h;
-    hostile_open(&h, P, v.json, "replayer", (uint32_t)getpid());
+    /* one name per incarnation: the victim caches peers by name and pid */
+    hostile_open(&h, P, v.json, kind == NXC_OP_WRITE ? "replayer-w" : "replayer-r",
+                 (uint32_t)getpid());
     refused_ctrl(&h, NXC_CTRL_ABORT | NXC_CTRL_FLAG_AM, v.key, "ABORT for a COMPLETE op");
     refused_ctrl(&h, NXC_CTRL_BEGIN | NXC_CTRL_FLAG_AM, v.key, "BEGIN for a COMPLETE op");
     refused_ctrl(&h, NXC_CTRL_DONE, v.key, "DONE for a COMPLETE op");
@@ -352,6 +412,7 @@ static void malformed(nxc_connector_t *P)
         { "a control message whose name is longer than the message", 2, 200 },
         { "a control message with a zero-length name", 2, 0 },
         { "a PULL BEGIN without an address", 0, NXC_CTRL_BEGIN | NXC_CTRL_FLAG_PULL },
+        { "a BEGIN without an address", 0, NXC_CTRL_BEGIN },
         { "a control message of an unknown type", 0, 0x0f },
     };
     for (size_t i = 0; i < sizeof flips / sizeof flips[0]; i++) {

@@ -1,0 +1,267 @@
+/*
+ * e2e_limits — resource limits and fork (issue 10, points 6 and fork).
+ *
+ *   e2e_limits fds    in a child process, RLIMIT_NOFILE is set to the fds
+ *                     already open plus k, for k = 0..47, and a connector
+ *                     is created each time: it either works (then it is
+ *                     destroyed) or fails with NXC_ERR_SYSTEM and a detail
+ *                     naming RLIMIT_NOFILE and `ulimit -n` — never UCX's
+ *                     bare "Input/output error". The smallest limits must
+ *                     fail (k = 0 leaves no fd at all).
+ *   e2e_limits fork   a connector with a readable op, then fork(): in the
+ *                     child every call on the inherited connector or op
+ *                     is refused with NXC_ERR_STATE and a sentence saying
+ *                     why (nxc_op_status reports UNINITIALIZED; release and
+ *                     destroy do nothing); the child then creates its own
+ *                     connector and reads the parent's op, which the
+ *                     parent's connector completes as usual.
+ *   e2e_limits silent a write to a stopped peer over TCP (see silent_peer)
+ *                     ends NXC_ERR_PEER_FAILED after the 5 s first-answer
+ *                     deadline, naming UCX_TLS and UCX_NET_DEVICES.
+ */
+#include "e2e_common.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    CHECK(d, "opendir /proc/self/fd: %s", strerror(errno));
+    int n = 0;
+    while (readdir(d)) n++;
+    closedir(d);
+    return n - 3;
+}
+
+/* Runs body() in a child process and checks it exited 0. */
+static void in_child(void (*body)(void), const char *what)
+{
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        body();
+        fflush(stdout);
+        fflush(stderr);
+        _exit(0);
+    }
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: the child ended with status 0x%x",
+          what, status);
+}
+
+static int g_failed, g_worked;
+
+static void fds_body(void)
+{
+    struct rlimit rl;
+    CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0, "getrlimit");
+    int base = open_fds();
+    for (int k = 0; k < 48; k++) {
+        struct rlimit low = { (rlim_t)(base + k), rl.rlim_max };
+        CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0, "setrlimit(%d): %s", base + k, strerror(errno));
+        nxc_connector_t *c = NULL;
+        int rc = nxc_connector_create(NULL, &c);
+        const char *detail = nxc_last_error();
+        CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0, "setrlimit back");
+        if (rc == NXC_OK) {
+            g_worked++;
+            nxc_connector_destroy(c);
+            continue;
+        }
+        g_failed++;
+        CHECK_RC(rc, NXC_ERR_SYSTEM, "(limit of %d fds, %d open: %s)", base + k, base, detail);
+        CHECK(strstr(detail, "RLIMIT_NOFILE") && strstr(detail, "ulimit -n"),
+              "limit of %d fds: the detail does not name the limit: \"%s\"", base + k, detail);
+        if (k == 0 || g_failed == 1) printf("  limit %d (+%d): %s\n", base + k, k, detail);
+    }
+    CHECK(g_failed > 0, "no connector creation failed even with no free fd");
+    printf("  fds: %d limits failed naming RLIMIT_NOFILE, %d worked\n", g_failed, g_worked);
+
+    /* A connector that exists, then a full fd table: a transfer between two
+     * connectors works or fails naming the limit. Not over TCP: there the
+     * passive side's accept() fails and UCX 1.13 aborts the connecting
+     * side (assertion in tcp_ep.c), which no caller can prevent. */
+    const char *tls = getenv("UCX_TLS");
+    if (tls && strstr(tls, "tcp")) {
+        printf("  (transfer with a full fd table: not over TCP, see the comment)\n");
+        return;
+    }
+    nxc_connector_t *P = e2e_connector("e2e-limits-p"), *A = e2e_connector("e2e-limits-a");
+    size_t size = 64 * KiB;
+    e2e_bufs_t src, dst;
+    e2e_bufs_alloc(&src, 3, 1, &size);
+    e2e_bufs_alloc(&dst, 3, 1, &size);
+    e2e_bufs_fill(&src, 0);
+    nxc_op_t *r = NULL, *a = NULL;
+    CHECK_RC(nxc_create_readable(P, src.d, 1, &r), NXC_OK);
+    nxc_metadata_t *md = e2e_parse(e2e_op_metadata(r));
+    struct rlimit none = { (rlim_t)open_fds(), rl.rlim_max };
+    CHECK(setrlimit(RLIMIT_NOFILE, &none) == 0, "setrlimit: %s", strerror(errno));
+    int rc = nxc_begin_read(A, md, dst.d, 1, &a);
+    char detail[512];
+    snprintf(detail, sizeof detail, "%s", nxc_last_error());
+    if (rc == NXC_OK) {
+        nxc_op_t *ops[2] = { a, r };
+        e2e_drive_until_final(ops, 2, P, A, 30000);
+        rc = nxc_op_error(a, NULL);
+        const char *d = "";
+        nxc_op_error(a, &d);
+        snprintf(detail, sizeof detail, "%s", d);
+    }
+    CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0, "setrlimit back");
+    CHECK(rc == NXC_OK || strstr(detail, "RLIMIT_NOFILE"),
+          "a read with no free fd ended %d (%s): \"%s\"", rc, nxc_strerror(rc), detail);
+    printf("  a read between two connectors with no free fd: %s%s%s\n", nxc_strerror(rc),
+           rc ? " " : "", rc ? detail : "");
+    nxc_op_release(a);
+    nxc_op_release(r);
+    nxc_metadata_free(md);
+    nxc_connector_destroy(A);
+    nxc_connector_destroy(P);
+    e2e_bufs_free(&src);
+    e2e_bufs_free(&dst);
+}
+
+static nxc_connector_t *g_parent;
+static nxc_op_t *g_readable;
+static char *g_json;
+static e2e_bufs_t g_src;
+
+static void fork_body(void)
+{
+    e2e_step("the forked child uses the inherited connector");
+    CHECK_RC(nxc_connector_progress(g_parent), NXC_ERR_STATE);
+    CHECK(strstr(nxc_last_error(), "forked") && strstr(nxc_last_error(), "create a new connector"),
+          "the detail does not say why: \"%s\"", nxc_last_error());
+    printf("  child: nxc_connector_progress: %s\n", nxc_last_error());
+    CHECK_RC(nxc_connector_fd(g_parent), NXC_ERR_STATE);
+    CHECK_RC(nxc_connector_timeout_ms(g_parent), NXC_ERR_STATE);
+    CHECK_RC(nxc_op_wait(g_readable, 0), NXC_ERR_STATE);
+    CHECK_RC(nxc_op_cancel(g_readable), NXC_ERR_STATE);
+    CHECK_RC(nxc_op_error(g_readable, NULL), NXC_ERR_STATE);
+    const nxc_descriptor_t *d;
+    size_t n;
+    CHECK_RC(nxc_op_results(g_readable, &d, &n), NXC_ERR_STATE);
+    CHECK(nxc_op_status(g_readable) == NXC_OP_UNINITIALIZED, "status in the child: %s",
+          nxc_op_status_name(nxc_op_status(g_readable)));
+    nxc_op_t *op = NULL;
+    CHECK_RC(nxc_create_writable(g_parent, g_src.d, 1, &op), NXC_ERR_STATE);
+    nxc_metadata_t *md = e2e_parse(g_json);
+    e2e_bufs_t dst;
+    e2e_bufs_alloc(&dst, g_src.seed, 1, &g_src.d[0].size);
+    e2e_bufs_fill(&dst, E2E_INIT_XOR);
+    CHECK_RC(nxc_begin_read(g_parent, md, dst.d, 1, &op), NXC_ERR_STATE);
+    void *mem = NULL;
+    CHECK_RC(nxc_mem_alloc(g_parent, 4096, &mem), NXC_ERR_STATE);
+    nxc_op_release(g_readable);     /* no-ops in the child: */
+    nxc_connector_destroy(g_parent); /* the parent's op must still complete */
+
+    e2e_step("the forked child reads with a connector of its own");
+    nxc_connector_t *mine = e2e_connector("e2e-limits-child");
+    CHECK_RC(nxc_begin_read(mine, md, dst.d, 1, &op), NXC_OK);
+    CHECK_RC(nxc_op_wait(op, 30000), NXC_OK, "(the child's own read)");
+    CHECK(e2e_bufs_verify(&dst, 0, NULL, NULL) == 0, "the child read wrong data");
+    nxc_op_release(op);
+    nxc_metadata_free(md);
+    nxc_connector_destroy(mine);
+    e2e_bufs_free(&dst);
+}
+
+static void fork_test(void)
+{
+    g_parent = e2e_connector("e2e-limits-parent");
+    size_t size = 1 * MiB;
+    e2e_bufs_alloc(&g_src, 42, 1, &size);
+    e2e_bufs_fill(&g_src, 0);
+    CHECK_RC(nxc_create_readable(g_parent, g_src.d, 1, &g_readable), NXC_OK);
+    g_json = strdup(e2e_op_metadata(g_readable));
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        fork_body();
+        fflush(stdout);
+        _exit(0);
+    }
+    e2e_step("the parent serves the child's read");
+    int rc = nxc_op_wait(g_readable, 60000);
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child ended with status 0x%x",
+          status);
+    CHECK_RC(rc, NXC_OK, "(the parent's readable, read by the child)");
+    nxc_op_release(g_readable);
+    nxc_connector_destroy(g_parent);
+    e2e_bufs_free(&g_src);
+    free(g_json);
+}
+
+/* A peer that never answers: over TCP, a stopped (SIGSTOP) passive peer
+ * accepts our connection in the kernel but its UCX never completes the
+ * handshake, so our BEGIN never leaves. The first-answer deadline (5 s)
+ * must end our write with NXC_ERR_PEER_FAILED and a sentence naming the
+ * UCX settings to check. (Over shared memory BEGIN lands in the peer's
+ * FIFO without its help: nothing to test there.) */
+static void silent_peer(void)
+{
+    nxc_connector_t *A = e2e_connector("e2e-limits-silent");
+    e2e_peer_t peer;
+    e2e_peer_start(&peer);
+    size_t size = 4 * KiB;
+    char *json;
+    (void)e2e_peer_passive(&peer, A, NXC_OP_WRITE, 11, 1, &size, &json);
+    nxc_metadata_t *md = e2e_parse(json);
+    free(json);
+    CHECK(kill(peer.pid, SIGSTOP) == 0, "SIGSTOP: %s", strerror(errno));
+    e2e_bufs_t b;
+    e2e_bufs_alloc(&b, 11, 1, &size);
+    e2e_bufs_fill(&b, 0);
+    nxc_op_t *a = NULL;
+    double t0 = e2e_now_ms();
+    int rc = nxc_begin_write(A, b.d, 1, md, &a);
+    if (rc == NXC_OK) rc = nxc_op_wait(a, 60000);
+    double dt = e2e_now_ms() - t0;
+    const char *detail = nxc_last_error();
+    CHECK_RC(rc, NXC_ERR_PEER_FAILED, "(a write to a peer that never answers)");
+    CHECK(strstr(detail, "did not answer") && strstr(detail, "UCX_NET_DEVICES"),
+          "the detail does not say why: \"%s\"", detail);
+    printf("  silent peer: %s after %.0f ms: %s\n", nxc_strerror(rc), dt, detail);
+    nxc_op_release(a);
+    nxc_metadata_free(md);
+    kill(peer.pid, SIGCONT);
+    e2e_peer_close(&peer);
+    e2e_bufs_free(&b);
+    nxc_connector_destroy(A);
+}
+
+int main(int argc, char **argv)
+{
+    const char *part = argc > 1 ? argv[1] : "";
+    e2e_init("e2e_limits", 120);
+    if (strcmp(part, "fds") == 0) {
+        in_child(fds_body, "fd exhaustion");
+        return e2e_pass("fd exhaustion named in every failed connector creation");
+    }
+    if (strcmp(part, "fork") == 0) {
+        fork_test();
+        return e2e_pass("a forked child is refused the parent's connector (NXC_ERR_STATE) "
+                        "and works with its own");
+    }
+    if (strcmp(part, "silent") == 0) {
+        silent_peer();
+        return e2e_pass("a peer that never answers is reported failed, not waited for");
+    }
+    fprintf(stderr, "usage: %s fds|fork|silent\n", argv[0]);
+    return 64;
+}
