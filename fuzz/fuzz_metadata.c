@@ -5,12 +5,16 @@
  *   'Z'  the rest is an agent blob, wrapped as zlib+base64 in an otherwise
  *        valid document               -> nxc_metadata_parse()
  *   'C'  the rest is a control message as a peer sends it -> nxc_ctrl_decode()
+ *   'N'  the rest is NIXL agent metadata -> nxc_nixl_blob_decode()
+ *   'M'  the rest is a NIXL notification  -> nxc_nixl_notif_decode()
  *   else the whole input is metadata text -> nxc_metadata_parse()
  * so plain JSON documents are seeds as they are.
  *
  * Besides "no crash, no leak, no over-read", it checks two properties:
  * every failure leaves a detail sentence, and anything that parses
- * re-encodes and parses back to the same descriptors, kind, key and name. */
+ * re-encodes and parses back to the same descriptors, kind, key and name
+ * (NIXL blobs: decode, re-encode as we publish them, decode to the same
+ * name, worker address and regions). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +25,7 @@
 #include "encoding.h"
 #include "error.h"
 #include "metadata.h"
+#include "nixl_blob.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -82,7 +87,10 @@ static void fuzz_text(const char *text, size_t size)
         return;
     }
     check(md->n_descs >= 1 && md->n_descs <= NXC_MAX_DESCRIPTORS, "descriptor count in range");
-    check_round_trip(md);
+    if (md->wire == NXC_WIRE_NXC)
+        check_round_trip(md);
+    else
+        check(md->wire == NXC_WIRE_NIXL && md->key_len >= 1, "a NIXL wire and key");
     nxc_metadata_free(md);
 }
 
@@ -101,6 +109,68 @@ static void fuzz_blob(const uint8_t *data, size_t size)
     check(again_len == size && memcmp(again, data, size) == 0, "blob encoding is canonical");
     free(again);
     free(b.regions);
+}
+
+static void same_nixl_blob(const nxc_agent_blob_t *a, const nxc_agent_blob_t *b)
+{
+    check(a->name_len == b->name_len && memcmp(a->name, b->name, a->name_len) == 0,
+          "NIXL name survives a round trip");
+    check(a->worker_addr_len == b->worker_addr_len &&
+              memcmp(a->worker_addr, b->worker_addr, a->worker_addr_len) == 0,
+          "NIXL worker address survives a round trip");
+    check(a->n_regions == b->n_regions, "NIXL region count survives a round trip");
+    for (uint32_t i = 0; i < a->n_regions; i++)
+        check(a->regions[i].base == b->regions[i].base && a->regions[i].len == b->regions[i].len &&
+                  a->regions[i].rkey_len == b->regions[i].rkey_len &&
+                  memcmp(a->regions[i].rkey, b->regions[i].rkey, a->regions[i].rkey_len) == 0,
+              "NIXL regions survive a round trip");
+}
+
+static void fuzz_nixl_blob(const uint8_t *data, size_t size)
+{
+    nxc_agent_blob_t b;
+    int rc = nxc_nixl_blob_decode(data, size, &b);
+    if (rc != NXC_OK) {
+        check_failure(rc);
+        return;
+    }
+    check(b.name >= (const char *)data && b.name + b.name_len <= (const char *)data + size,
+          "NIXL name inside the blob");
+    check(b.worker_addr >= data && b.worker_addr + b.worker_addr_len <= data + size,
+          "NIXL worker address inside the blob");
+    for (uint32_t i = 0; i < b.n_regions; i++)
+        check(b.regions[i].rkey >= data && b.regions[i].rkey + b.regions[i].rkey_len <= data + size,
+              "NIXL rkey inside the blob");
+    uint8_t *again = NULL;
+    size_t again_len = 0;
+    check(nxc_nixl_blob_encode(&b, &again, &again_len) == NXC_OK, "a decoded NIXL blob encodes");
+    nxc_agent_blob_t back;
+    check(nxc_nixl_blob_decode(again, again_len, &back) == NXC_OK,
+          "a re-encoded NIXL blob decodes");
+    same_nixl_blob(&b, &back);
+    free(back.regions);
+    free(again);
+    free(b.regions);
+}
+
+/* A notification any peer can send us: what decodes lies inside it and
+ * encodes back to the same bytes. */
+static void fuzz_nixl_notif(const uint8_t *data, size_t size)
+{
+    const char *name = NULL, *msg = NULL;
+    size_t name_len = 0, msg_len = 0;
+    if (nxc_nixl_notif_decode(data, size, &name, &name_len, &msg, &msg_len) != NXC_OK)
+        return;
+    check(name >= (const char *)data && name + name_len <= (const char *)data + size &&
+              msg >= (const char *)data && msg + msg_len <= (const char *)data + size,
+          "NIXL notification fields inside the message");
+    uint8_t *again = NULL;
+    size_t again_len = 0;
+    check(nxc_nixl_notif_encode(name, name_len, msg, msg_len, &again, &again_len) == NXC_OK,
+          "a decoded notification encodes");
+    check(again_len == size && memcmp(again, data, size) == 0,
+          "notification encoding is canonical");
+    free(again);
 }
 
 /* Wraps fuzzed blob bytes in a valid document so the fuzzer reaches blob
@@ -166,6 +236,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     case 'C':
         fuzz_ctrl(data + 1, size - 1);
+        break;
+    case 'N':
+        fuzz_nixl_blob(data + 1, size - 1);
+        break;
+    case 'M':
+        fuzz_nixl_notif(data + 1, size - 1);
         break;
     default:
         fuzz_text((const char *)data, size);

@@ -319,12 +319,23 @@ typedef struct nxc_connector nxc_connector_t; /**< @brief a connector (opaque) *
 typedef struct nxc_op        nxc_op_t;        /**< @brief an operation (opaque) */
 typedef struct nxc_metadata  nxc_metadata_t;  /**< @brief parsed metadata (opaque, immutable) */
 
+/** @brief The protocol a worker speaks (see nxc_metadata_wire() and
+ *         ::nxc_connector_config_t.wire). */
+typedef enum nxc_wire {
+    NXC_WIRE_UNSPECIFIED = 0,
+    NXC_WIRE_NXC         = 1, /**< this library's own agent blob and protocol */
+    NXC_WIRE_NIXL        = 2  /**< a NIXL agent (Dynamo's Python workers): its
+                                   blob is NIXL's agent metadata, the notification
+                                   key any text */
+} nxc_wire_t;
+
 /** @brief Which fields of ::nxc_connector_config_t are set. */
 enum {
     NXC_CONFIG_NAME    = 1u << 0,
     NXC_CONFIG_SPIN_US = 1u << 1,
     NXC_CONFIG_PROGRESS_THREAD = 1u << 2,
-    NXC_CONFIG_REG_CACHE = 1u << 3
+    NXC_CONFIG_REG_CACHE = 1u << 3,
+    NXC_CONFIG_WIRE      = 1u << 4
 };
 
 /** @brief Default and largest ::nxc_connector_config_t.reg_cache. */
@@ -365,6 +376,33 @@ typedef struct nxc_connector_config {
      *  the cache stays off. Default: ::NXC_REG_CACHE_DEFAULT; 0 turns it off;
      *  at most ::NXC_REG_CACHE_MAX. */
     unsigned    reg_cache;
+    /** The wire this connector's *passive* ops publish (active ops always
+     *  speak the wire of the metadata they are given).
+     *  ::NXC_WIRE_NIXL: nxc_op_metadata() carries NIXL agent metadata, so a
+     *  Dynamo Python worker (NIXL) can begin_read/begin_write our readables
+     *  and writables; the op completes when NIXL's notification carrying
+     *  its notification_key arrives. Each op is published as a NIXL agent
+     *  of its own, named "<connector name>-<8 hex digits>" (Dynamo removes
+     *  a remote agent when done with one op's metadata), so the connector
+     *  name must leave 9 bytes of the 255 (else create_* returns
+     *  ::NXC_ERR_INVALID_ARG). Know what that gives the peer:
+     *  - NIXL moves data with raw one-sided RMA. There is no per-message
+     *    check: whoever holds the metadata can read (readable) *and write*
+     *    every byte of the op's registered memory, any number of times, in
+     *    any order, until nxc_op_cancel() or nxc_op_release() deregisters
+     *    it. Completing does not end the exposure; release does.
+     *  - Completion means "a notification with the key arrived". NIXL sends
+     *    it after its flush, so a NIXL agent that follows its protocol has
+     *    put all bytes in place (write) or taken them (read) by then. Nothing
+     *    proves it: the key is unguessable (128 random bits) but a peer that
+     *    lies, or sends it early, completes the op anyway, and NIXL does not
+     *    check which agent sent it (neither do we, as Dynamo does not).
+     *  - A NIXL peer sends no BEGIN and no ABORT and we hold no endpoint to
+     *    it: if it dies mid-transfer our op stays INITIALIZED. Wait with a
+     *    timeout.
+     *  Default: ::NXC_WIRE_NXC (our protocol: per-op checks, BEGIN/DONE/ABORT,
+     *  peer death detected). */
+    nxc_wire_t  wire;
 } nxc_connector_config_t;
 
 /**
@@ -372,7 +410,7 @@ typedef struct nxc_connector_config {
  * @param [in]  cfg NULL for defaults; read during the call only.
  * @param [out] out the connector; destroy it with nxc_connector_destroy().
  * @return ::NXC_OK, ::NXC_ERR_INVALID_ARG (empty or over-long name, spin
- *         out of range), ::NXC_ERR_TRANSPORT (UCX could not start),
+ *         out of range, unknown wire), ::NXC_ERR_TRANSPORT (UCX could not start),
  *         ::NXC_ERR_SYSTEM (an OS call failed, or a process limit is
  *         exhausted: fewer than 32 free file descriptors are refused
  *         up front, because UCX 1.13 aborts the process when its fd table
@@ -613,6 +651,10 @@ NXC_API int nxc_op_metadata(nxc_op_t *op, const char **json, size_t *len);
  * @brief Parses and validates metadata text (strict: unknown fields, wrong
  *        types, out-of-range values, corrupt or truncated agent blobs and
  *        absurd counts are all refused).
+ *
+ * Accepts both this library's metadata and that of Dynamo's Python workers,
+ * whose agent blob is NIXL agent metadata ("b64:" + base64 of zlib, or the
+ * older bare hex); nxc_metadata_wire() tells which it was.
  * @param [in]  json the text; need not be NUL-terminated; read during the call.
  * @param [in]  len  its length in bytes (at most 256 MiB).
  * @param [out] out  the parsed metadata; free it with nxc_metadata_free().
@@ -627,6 +669,15 @@ NXC_API int nxc_metadata_parse(const char *json, size_t len, nxc_metadata_t **ou
 
 /** @brief Frees parsed metadata. NULL is a no-op. */
 NXC_API void nxc_metadata_free(nxc_metadata_t *md);
+
+/**
+ * @brief The wire of the worker that exposed the memory, as told by its
+ *        agent blob. nxc_begin_read() and nxc_begin_write() speak it by
+ *        themselves; this is for callers that log or route by peer type.
+ * @return ::NXC_WIRE_NXC, ::NXC_WIRE_NIXL, or ::NXC_WIRE_UNSPECIFIED for NULL.
+ * @note Thread-safe.
+ */
+NXC_API nxc_wire_t nxc_metadata_wire(const nxc_metadata_t *md);
 
 /** @brief The kind of the op that made the metadata (READ: it is readable). */
 NXC_API nxc_op_kind_t nxc_metadata_kind(const nxc_metadata_t *md);
@@ -657,6 +708,13 @@ NXC_API int nxc_metadata_descriptor(const nxc_metadata_t *md, size_t i,
  *        call returns; no further call is needed to start it.
  *
  * Remote and local lists must have the same count and pairwise equal sizes.
+ *
+ * Against a NIXL agent's metadata (nxc_metadata_wire() is ::NXC_WIRE_NIXL,
+ * e.g. from a Dynamo Python worker) the op speaks NIXL: get/put and a flush,
+ * then NIXL's notification carrying the metadata's notification key, which
+ * completes the Dynamo side. COMPLETE then means "flushed into the agent's
+ * memory and the notification sent": NIXL sends no answer. An agent that is
+ * gone fails the op (or this call) with ::NXC_ERR_PEER_FAILED.
  * @param [in]  remote metadata of a *readable* op; read during the call only.
  * @param [in]  local  destination buffers, copied as a list; the memory is
  *                     borrowed until nxc_op_release().

@@ -216,8 +216,8 @@ static int decode_header(reader_t *r)
         return rc;
     if (magic != NXC_BLOB_MAGIC)
         return nxc_fail(NXC_ERR_BAD_METADATA,
-                        "not an nxc agent blob (magic 0x%08x, expected 0x%08x): NIXL agent "
-                        "metadata from Dynamo is not supported",
+                        "neither an nxc agent blob (magic 0x%08x, expected 0x%08x) nor NIXL "
+                        "agent metadata",
                         (unsigned)magic, NXC_BLOB_MAGIC);
     if ((rc = get_u16(r, "version", &version)) != NXC_OK)
         return rc;

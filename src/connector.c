@@ -476,6 +476,10 @@ static int check_config(const nxc_connector_config_t *cfg)
     if ((cfg->field_mask & NXC_CONFIG_REG_CACHE) && cfg->reg_cache > NXC_REG_CACHE_MAX)
         return nxc_fail(NXC_ERR_INVALID_ARG, "reg_cache %u is above the limit of %u",
                         cfg->reg_cache, NXC_REG_CACHE_MAX);
+    if ((cfg->field_mask & NXC_CONFIG_WIRE) && cfg->wire != NXC_WIRE_NXC &&
+        cfg->wire != NXC_WIRE_NIXL)
+        return nxc_fail(NXC_ERR_INVALID_ARG, "wire %d is neither NXC_WIRE_NXC nor NXC_WIRE_NIXL",
+                        (int)cfg->wire);
     return NXC_OK;
 }
 
@@ -487,6 +491,7 @@ static int apply_config(nxc_connector_t *c, const nxc_connector_config_t *cfg)
     c->reg_cache = NXC_REG_CACHE_DEFAULT;
     if (cfg != NULL && (cfg->field_mask & NXC_CONFIG_REG_CACHE))
         c->reg_cache = cfg->reg_cache;
+    c->wire = cfg != NULL && (cfg->field_mask & NXC_CONFIG_WIRE) ? cfg->wire : NXC_WIRE_NXC;
     if (cfg != NULL && (cfg->field_mask & NXC_CONFIG_NAME)) {
         strcpy(c->name, cfg->name);
         return NXC_OK;

@@ -29,6 +29,7 @@ struct nxc_connector {
     char            name[NXC_NAME_MAX + 1];
     nxc_identity_t  identity;
     unsigned        spin_us;
+    nxc_wire_t      wire;          /* what passive ops publish */
     unsigned        n_in_progress; /* ops moving data: waiters spin longer */
 
     ucp_context_h   context;

@@ -13,6 +13,7 @@
 #include "error.h"
 #include "json.h"
 #include "metadata.h"
+#include "nixl_blob.h"
 
 #define B64_PREFIX     "b64:"
 #define B64_PREFIX_LEN 4
@@ -228,6 +229,14 @@ int nxc_metadata_encode(nxc_op_kind_t kind, const uint8_t key[NXC_KEY_BYTES],
                         const nxc_descriptor_t *descs, size_t n,
                         const nxc_agent_blob_t *blob, char **json, size_t *json_len)
 {
+    return nxc_metadata_encode_wire(kind, key, descs, n, blob, NXC_WIRE_NXC, json, json_len);
+}
+
+int nxc_metadata_encode_wire(nxc_op_kind_t kind, const uint8_t key[NXC_KEY_BYTES],
+                             const nxc_descriptor_t *descs, size_t n,
+                             const nxc_agent_blob_t *blob, nxc_wire_t wire, char **json,
+                             size_t *json_len)
+{
     if (key == NULL || blob == NULL || json == NULL || json_len == NULL)
         return nxc_fail(NXC_ERR_INVALID_ARG, "nxc_metadata_encode: NULL argument");
     if (kind != NXC_OP_READ && kind != NXC_OP_WRITE)
@@ -239,7 +248,8 @@ int nxc_metadata_encode(nxc_op_kind_t kind, const uint8_t key[NXC_KEY_BYTES],
 
     uint8_t *raw = NULL, *z = NULL;
     size_t raw_len = 0, zlen = 0;
-    rc = nxc_blob_encode(blob, &raw, &raw_len);
+    rc = wire == NXC_WIRE_NIXL ? nxc_nixl_blob_encode(blob, &raw, &raw_len)
+                               : nxc_blob_encode(blob, &raw, &raw_len);
     if (rc == NXC_OK)
         rc = deflate_blob(raw, raw_len, &z, &zlen);
     free(raw);
@@ -309,22 +319,36 @@ static bool is_lower_hex(const char *s, size_t n)
     return true;
 }
 
+/* The key is read as text here and checked once the blob has said whose
+ * wire it is (fields may come in any order). */
 static int parse_key(parser_t *p)
 {
-    char text[2 * NXC_KEY_HEX_LEN];
-    size_t len;
-    int rc = nxc_json_string(&p->j, where("notification_key", -1), text, sizeof text, &len);
-    if (rc != NXC_OK)
-        return rc;
-    if (len != NXC_KEY_HEX_LEN || !is_lower_hex(text, len)) {
-        char q[80];
-        return nxc_fail(NXC_ERR_BAD_METADATA,
-                        "notification_key must be %d lowercase hex digits, got %s",
-                        NXC_KEY_HEX_LEN, nxc_quote(text, len, q, sizeof q));
+    nxc_metadata_t *md = p->md;
+    return nxc_json_string(&p->j, where("notification_key", -1), md->key_text,
+                           sizeof md->key_text, &md->key_len);
+}
+
+static int bad_key(const nxc_metadata_t *md, const char *expected)
+{
+    char q[80];
+    return nxc_fail(NXC_ERR_BAD_METADATA, "notification_key must be %s, got %s", expected,
+                    nxc_quote(md->key_text, md->key_len, q, sizeof q));
+}
+
+static int check_key(nxc_metadata_t *md)
+{
+    if (md->wire == NXC_WIRE_NIXL) {
+        if (md->key_len == 0)
+            return bad_key(md, "1 to 255 printable bytes");
+        for (size_t i = 0; i < md->key_len; i++)
+            if ((unsigned char)md->key_text[i] < 0x20 || md->key_text[i] == 0x7f)
+                return bad_key(md, "1 to 255 printable bytes");
+        return NXC_OK;
     }
+    if (md->key_len != NXC_KEY_HEX_LEN || !is_lower_hex(md->key_text, md->key_len))
+        return bad_key(md, "32 lowercase hex digits");
     nxc_decode_error_t err;
-    nxc_hex_decode(text, len, p->md->key, &err); /* cannot fail: checked above */
-    memcpy(p->md->key_hex, text, len + 1);
+    nxc_hex_decode(md->key_text, md->key_len, md->key, &err); /* cannot fail: checked */
     return NXC_OK;
 }
 
@@ -372,7 +396,9 @@ static int parse_nixl_metadata(parser_t *p)
     free(z);
     if (rc != NXC_OK)
         return rc;
-    rc = nxc_blob_decode(md->blob_buf, md->blob_buf_len, &md->blob);
+    md->wire = nxc_nixl_blob_is(md->blob_buf, md->blob_buf_len) ? NXC_WIRE_NIXL : NXC_WIRE_NXC;
+    rc = md->wire == NXC_WIRE_NIXL ? nxc_nixl_blob_decode(md->blob_buf, md->blob_buf_len, &md->blob)
+                                   : nxc_blob_decode(md->blob_buf, md->blob_buf_len, &md->blob);
     if (rc != NXC_OK)
         return nxc_fail(rc, "nixl_metadata: %s", nxc_last_error());
     memcpy(md->name, md->blob.name, md->blob.name_len);
@@ -683,6 +709,8 @@ static int parse_document(parser_t *p)
                       nxc_json_describe_next(&p->j, buf, sizeof buf), at);
     }
     if (rc == NXC_OK)
+        rc = check_key(p->md);
+    if (rc == NXC_OK)
         rc = check_coverage(p->md);
     return rc;
 }
@@ -722,6 +750,11 @@ void nxc_metadata_free(nxc_metadata_t *md)
     free(md);
 }
 
+nxc_wire_t nxc_metadata_wire(const nxc_metadata_t *md)
+{
+    return md != NULL ? md->wire : NXC_WIRE_UNSPECIFIED;
+}
+
 nxc_op_kind_t nxc_metadata_kind(const nxc_metadata_t *md)
 {
     return md != NULL ? md->kind : NXC_OP_KIND_UNSPECIFIED;
@@ -729,7 +762,7 @@ nxc_op_kind_t nxc_metadata_kind(const nxc_metadata_t *md)
 
 const char *nxc_metadata_notification_key(const nxc_metadata_t *md)
 {
-    return md != NULL ? md->key_hex : "";
+    return md != NULL ? md->key_text : "";
 }
 
 const char *nxc_metadata_worker_name(const nxc_metadata_t *md)

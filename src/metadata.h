@@ -5,6 +5,8 @@
  *    "nixl_metadata":"b64:<base64 of zlib(agent blob)>",
  *    "notification_key":"<32 lowercase hex digits>","operation_kind":2}
  * A bare hex string instead of "b64:..." is accepted too (older Dynamo).
+ * The agent blob inside is either ours (below) or NIXL's own agent
+ * metadata (nixl_blob.h), told apart by its first bytes.
  *
  * Agent blob: our own versioned binary record (little-endian), see
  * metadata.c for the exact layout. It names the passive worker, says how to
@@ -30,6 +32,8 @@
 #define NXC_MAX_BLOB_LEN     (256u << 20) /* decompressed */
 #define NXC_MAX_WORKER_ADDR  (64u << 10)
 #define NXC_MAX_RKEY_LEN     (64u << 10)
+/* A NIXL peer's notification key is any text (Dynamo: str(uuid4())). */
+#define NXC_NIXL_KEY_MAX     255
 
 /* Region flags. */
 #define NXC_REGION_UCX_ALLOCATED 0x1u /* memory came from UCX (shared segment) */
@@ -65,7 +69,11 @@ typedef struct nxc_agent_blob {
 /* Parsed metadata (the public opaque nxc_metadata_t). */
 struct nxc_metadata {
     nxc_op_kind_t     kind;
-    char              key_hex[NXC_KEY_HEX_LEN + 1];
+    nxc_wire_t        wire;      /* whose agent blob: ours or NIXL's */
+    /* The notification key as text: 32 hex digits for our peers (decoded
+     * into key), any 1..NXC_NIXL_KEY_MAX printable bytes for NIXL's. */
+    char              key_text[NXC_NIXL_KEY_MAX + 1];
+    size_t            key_len;
     uint8_t           key[NXC_KEY_BYTES];
     size_t            n_descs;
     nxc_descriptor_t *descs;
@@ -87,6 +95,13 @@ int nxc_blob_decode(const uint8_t *buf, size_t len, nxc_agent_blob_t *out);
 int nxc_metadata_encode(nxc_op_kind_t kind, const uint8_t key[NXC_KEY_BYTES],
                         const nxc_descriptor_t *descs, size_t n,
                         const nxc_agent_blob_t *blob, char **json, size_t *json_len);
+
+/* The same, with the agent blob in the given wire's format (NXC_WIRE_NIXL:
+ * NIXL agent metadata a Dynamo worker can load; identity is not carried). */
+int nxc_metadata_encode_wire(nxc_op_kind_t kind, const uint8_t key[NXC_KEY_BYTES],
+                             const nxc_descriptor_t *descs, size_t n,
+                             const nxc_agent_blob_t *blob, nxc_wire_t wire, char **json,
+                             size_t *json_len);
 
 /* Lowercase hex of `n` bytes into out (2n chars + NUL). */
 void nxc_hex_encode(const uint8_t *in, size_t n, char *out);

@@ -8,6 +8,7 @@
 #include "connector.h"
 #include "error.h"
 #include "log.h"
+#include "nixl_peer.h"
 #include "transport.h"
 #include "util.h"
 
@@ -210,6 +211,11 @@ static int build_metadata(nxc_op_t *op)
     int rc = nxc_transport_expose(op, &regions, &n_regions);
     if (rc != NXC_OK)
         return rc;
+    if (c->wire == NXC_WIRE_NIXL) {
+        rc = nxc_nixl_build_metadata(op, regions, n_regions);
+        nxc_transport_free_regions(regions, n_regions);
+        return rc;
+    }
     nxc_agent_blob_t blob = {
         .name = c->name,
         .name_len = (uint16_t)strlen(c->name),

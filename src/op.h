@@ -53,6 +53,9 @@ struct nxc_op {
     int               zombie;     /* released while requests were still pending */
 
     nxc_protocol_t    proto;
+    nxc_wire_t        wire;       /* the peer's wire (nixl_peer.h for NIXL) */
+    uint8_t          *nixl_notif; /* active op toward NIXL: the notification */
+    size_t            nixl_notif_len;
     /* Per-descriptor bookkeeping of the AM protocol, on the receiving side
      * (passive write, active read): which buffers have been claimed by an
      * incoming message, how many are fully in place, how many receives are

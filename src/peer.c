@@ -89,9 +89,20 @@ nxc_peer_t *nxc_peer_for_sender(nxc_connector_t *c, const char *name, size_t nam
     return p;
 }
 
+/* A NIXL agent's blob carries no pid (identity zero): a restarted agent of
+ * the same name is told apart by its worker address. */
+static int same_address(const nxc_peer_t *p, const nxc_agent_blob_t *b)
+{
+    return b->identity.pid != 0 || p->worker_addr == NULL ||
+           (p->worker_addr_len == b->worker_addr_len &&
+            memcmp(p->worker_addr, b->worker_addr, b->worker_addr_len) == 0);
+}
+
 int nxc_peer_for_target(nxc_connector_t *c, const nxc_agent_blob_t *blob, nxc_peer_t **out)
 {
     nxc_peer_t *p = find_peer(c, blob->name, blob->name_len, &blob->identity);
+    if (p != NULL && !same_address(p, blob))
+        p = NULL; /* a new incarnation: a peer of its own */
     if (p == NULL && (p = new_peer(c, blob->name, blob->name_len, &blob->identity)) == NULL)
         return nxc_fail(NXC_ERR_NO_MEMORY, "no memory for a peer");
     if (p->dead || p->failing)

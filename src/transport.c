@@ -11,6 +11,8 @@
 
 #include "error.h"
 #include "log.h"
+#include "nixl_blob.h"
+#include "nixl_peer.h"
 #include "util.h"
 #include "registration.h"
 
@@ -190,6 +192,8 @@ static int create_worker(nxc_connector_t *c)
     int rc = set_am_handler(c, NXC_AM_CTRL_ID, ctrl_received);
     if (rc == NXC_OK)
         rc = set_am_handler(c, NXC_AM_DATA_ID, nxc_am_data_received);
+    if (rc == NXC_OK)
+        rc = set_am_handler(c, NXC_NIXL_NOTIF_AM_ID, nxc_nixl_notif_received);
     return rc;
 }
 
@@ -458,6 +462,8 @@ static int rma_is_real(const nxc_op_t *op, const nxc_metadata_t *md)
 
 int nxc_transport_prepare(nxc_op_t *op, const nxc_metadata_t *md)
 {
+    if (md->wire == NXC_WIRE_NIXL)
+        return nxc_nixl_prepare(op, md);
     op->proto = rma_is_real(op, md) && !getenv("NXC_PROTOCOL") ? NXC_PROTO_RMA
                                                                 : op->c->proto;
     NXC_LOG(NXC_LOG_INFO, "connector '%s': %s with worker '%s' (%s host) by %s",
@@ -471,6 +477,7 @@ void nxc_transport_release(nxc_op_t *op)
 {
     nxc_rma_release(op);
     nxc_am_release(op);
+    nxc_nixl_release(op);
     free(op->ctrl_begin);
     op->ctrl_begin = NULL;
 }
@@ -676,6 +683,11 @@ void nxc_transport_moved(nxc_op_t *op, ucs_status_t st)
                       p->dead ? "; " : "", p->dead ? p->reason : "");
         return;
     }
+    if (op->wire == NXC_WIRE_NIXL) { /* NIXL has no abort: a cancelled op says nothing */
+        if (op->status == NXC_OP_IN_PROGRESS)
+            nxc_nixl_notify(op);
+        return;
+    }
     if (op->status == NXC_OP_IN_PROGRESS || op->status == NXC_OP_CANCELLED) {
         nxc_ctrl_msg_t m = ctrl_msg(op, op->status == NXC_OP_IN_PROGRESS ? NXC_CTRL_DONE
                                                                           : NXC_CTRL_ABORT);
@@ -700,6 +712,10 @@ void nxc_transport_sent_one(nxc_op_t *op, ucs_status_t st)
 
 void nxc_transport_start(nxc_op_t *op)
 {
+    if (op->wire == NXC_WIRE_NIXL) { /* a NIXL agent hears only the notification */
+        nxc_nixl_start(op);
+        return;
+    }
     if (send_begin(op) != NXC_OK) {
         nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_NO_MEMORY, "%s", nxc_last_error());
         return;

@@ -30,6 +30,9 @@ fi
 # a hostile peer forging messages
 run e2e_spoof             "$build/tests/e2e/e2e_spoof"
 run e2e_registration      "$build/tests/e2e/e2e_registration"
+# the NIXL wire (passive NIXL-format ops, NIXL notifications, a gone agent)
+run e2e_nixl_wire         "$build/tests/e2e/e2e_nixl_wire" \
+                          "$(dirname "$0")/fixtures/nixl/dynamo-writable-rdma-metadata.json"
 # Races and load with reduced counts (the last argument): a few seconds each.
 for part in cancel release; do
     for mode in local proc; do

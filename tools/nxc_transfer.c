@@ -136,7 +136,7 @@ static int transfer(const role_t *r, const xargs_t *a, xfile_t *f,
 {
     nxc_connector_t *c = NULL;
     nxc_op_t *op = NULL;
-    int rc = nxc_connector_create(NULL, &c);
+    int rc = xargs_connector(a, &c);
     if (rc != NXC_OK)
         return lib_error(rc, "%s: cannot create a connector", r->cmd);
     int ret = start_op(r, c, f, md, &op);

@@ -16,13 +16,14 @@
 
 /* ---- options ------------------------------------------------------------------- */
 
-enum { X_TIMEOUT = OPT_LONG, X_NATS, X_SUBJECT, X_SIZE, X_JSON, X_HELP = 'h' };
+enum { X_TIMEOUT = OPT_LONG, X_NATS, X_SUBJECT, X_SIZE, X_JSON, X_NIXL, X_HELP = 'h' };
 
 #define XFER_OPTS \
     { "timeout", required_argument, NULL, X_TIMEOUT }, \
     { "nats",    required_argument, NULL, X_NATS }, \
     { "subject", required_argument, NULL, X_SUBJECT }, \
     { "json",    no_argument,       NULL, X_JSON }, \
+    { "nixl",    no_argument,       NULL, X_NIXL }, \
     { "help",    no_argument,       NULL, X_HELP }
 
 static const struct option xfer_opts[] = { XFER_OPTS, { NULL, 0, NULL, 0 } };
@@ -37,6 +38,11 @@ static int take_option(const char *cmd, int id, const char *arg, int max_pos, xa
     switch (id) {
     case X_HELP:    a->help = true; return 0;
     case X_JSON:    a->json = true; return 0;
+    case X_NIXL:
+        if (max_pos == 2) /* get and put speak whatever the metadata speaks */
+            return usage_error("%s: --nixl is for serve and recv", cmd);
+        a->nixl = true;
+        return 0;
     case X_NATS:    a->nats = arg; return 0;
     case X_SUBJECT: a->subject = arg; return 0;
     case X_TIMEOUT:
@@ -71,6 +77,13 @@ static int check_nats_args(const char *cmd, const xargs_t *a, int max_pos)
         return usage_error("%s: --nats: this nxc was built without the NATS module "
                            "(libnats-dev was not found when it was built)", cmd);
     return 0;
+}
+
+int xargs_connector(const xargs_t *a, nxc_connector_t **c)
+{
+    nxc_connector_config_t cfg = { .field_mask = NXC_CONFIG_WIRE,
+                                   .wire = a->nixl ? NXC_WIRE_NIXL : NXC_WIRE_NXC };
+    return nxc_connector_create(&cfg, c);
 }
 
 int xargs_parse(const char *cmd, int argc, char **argv, int max_pos, xargs_t *a)

@@ -18,6 +18,7 @@ typedef struct xargs {
     const char *subject;    /* --subject S, or NULL */
     uint64_t    size;       /* --size (recv only) */
     bool        has_size;
+    bool        nixl;       /* --nixl (serve, recv): publish NIXL's format */
     bool        help;
     bool        json;       /* --json: a result object on stdout at the end */
     uint64_t    deadline;   /* now_ns() at parse + timeout, 0: none */
@@ -28,6 +29,9 @@ typedef struct xargs {
  * positional arguments. Checks that --nats and --subject come together and
  * that this build has NATS. Returns 0 or an exit code (message printed). */
 int xargs_parse(const char *cmd, int argc, char **argv, int max_pos, xargs_t *a);
+
+/* A connector for the command: wire NIXL with --nixl. */
+int xargs_connector(const xargs_t *a, nxc_connector_t **c);
 
 /* ---- files and descriptors (nxc_xfer.c) ---------------------------------------- */
 #define PIECE_MAX GIB   /* bytes per descriptor of an exposed file */

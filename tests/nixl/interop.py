@@ -1,0 +1,275 @@
+#!/usr/bin/env python3
+"""Real NIXL against our C library and nxc, both directions, read and write.
+
+    interop.py NXC_BIN            (ctest label `nixl`)
+
+Runs only when NXC_NIXL_PREFIX names a NIXL install (its Python package,
+libnixl and the UCX it was built with, UCX >= 1.19 with --enable-mt);
+otherwise exits 77 (skipped). See docs/INTEROP.md for what it proves and
+the results of a run.
+
+This process is the NIXL side (nixl._api.nixl_agent, NIXL's own Python
+API); our side is `nxc`, started as a subprocess on the system's UCX:
+
+  ours -> NIXL   NIXL registers a buffer and hands out Dynamo's RdmaMetadata
+                 ("b64:" + base64(zlib(get_agent_metadata()))), `nxc get`
+                 reads it / `nxc put` writes it; NIXL must then hold a
+                 notification whose message is the notification key.
+  NIXL -> ours   `nxc serve --nixl` / `nxc recv --nixl` publish NIXL-format
+                 metadata; NIXL add_remote_agent()s it, initialize_xfer()s
+                 READ / WRITE with notif_msg = the key and waits for DONE;
+                 nxc must exit 0 (its op completed on that notification).
+  NIXL -> NIXL   the same transfers between two NIXL agents (a second
+                 process running this script with --passive), for scale.
+
+Every transfer is checked byte for byte. Sizes 8 B .. 64 MiB; each
+measurement repeated NXC_NIXL_REPEAT times (default 3), p50 reported.
+"""
+import base64
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import zlib
+
+SKIP = 77
+SIZES = [8, 4096, 1 << 20, 64 << 20]
+KINDS = ["READ", "WRITE"]  # the active side's view
+REPEAT = int(os.environ.get("NXC_NIXL_REPEAT", "3"))
+TIMEOUT = 120
+
+
+def nixl_env(prefix):
+    """The environment in which NIXL's Python package and its UCX load."""
+    env = dict(os.environ)
+    libdirs, pydirs, plugin = [], [], None
+    for root, dirs, files in os.walk(prefix):
+        if any(f.startswith("libnixl") and ".so" in f for f in files) or \
+                any(f.startswith("libucp.so") for f in files):
+            libdirs.append(root)
+        if "libplugin_UCX.so" in files:
+            plugin = root
+        if os.path.basename(root) == "nixl" and "_api.py" in files:
+            pydirs.append(os.path.dirname(root))
+    if not pydirs or plugin is None:
+        return None
+    env["LD_LIBRARY_PATH"] = ":".join(libdirs + [env.get("LD_LIBRARY_PATH", "")])
+    env["PYTHONPATH"] = ":".join(pydirs + [env.get("PYTHONPATH", "")])
+    env["NIXL_PLUGIN_DIR"] = plugin
+    return env
+
+
+def pattern(n, seed):
+    import numpy as np
+    x = np.arange(n, dtype=np.uint64)
+    return ((x ^ (x >> 8) ^ (x >> 16) ^ seed * 101) & 0xFF).astype(np.uint8)
+
+
+class Nixl:
+    """One NIXL agent with the UCX backend and a progress thread (NIXL's
+    default, as in Dynamo)."""
+
+    def __init__(self, name):
+        from nixl._api import nixl_agent, nixl_agent_config
+        self.agent = nixl_agent(name, nixl_agent_config(backends=["UCX"]))
+        self.name = name
+
+    def expose(self, arr, kind):
+        """Registers arr and returns (Dynamo RdmaMetadata JSON, key, reg)."""
+        ptr, size = arr.ctypes.data, arr.nbytes
+        reg = self.agent.register_memory([(ptr, size, 0, "")], "DRAM")
+        key = str(uuid.uuid4())
+        blob = zlib.compress(self.agent.get_agent_metadata())
+        md = {"descriptors": [{"device": "cpu", "ptr": ptr, "size": size}],
+              "nixl_metadata": "b64:" + base64.b64encode(blob).decode(),
+              "notification_key": key,
+              "operation_kind": 1 if kind == "READ" else 2}
+        return json.dumps(md, separators=(",", ":")), key, reg
+
+    def wait_notif(self, key, deadline):
+        """Polls until a notification with message == key arrives."""
+        while time.monotonic() < deadline:
+            for msgs in self.agent.get_new_notifs().values():
+                if key.encode() in msgs:
+                    return True
+            time.sleep(0.0005)
+        return False
+
+    def transfer(self, md_text, arr, kind):
+        """Begins kind (READ: remote -> arr) against Dynamo metadata, waits
+        for DONE; returns seconds from post to DONE."""
+        md = json.loads(md_text)
+        blob = zlib.decompress(base64.b64decode(md["nixl_metadata"][4:]))
+        remote = self.agent.add_remote_agent(blob)
+        reg = self.agent.register_memory([(arr.ctypes.data, arr.nbytes, 0, "")], "DRAM")
+        try:
+            local = self.agent.get_xfer_descs([(arr.ctypes.data, arr.nbytes, 0)], "DRAM")
+            rdescs = [(d["ptr"], d["size"], 0) for d in md["descriptors"]]
+            remote_descs = self.agent.get_xfer_descs(rdescs, "DRAM")
+            h = self.agent.initialize_xfer(kind, local, remote_descs, remote,
+                                           md["notification_key"].encode())
+            t0 = time.perf_counter()
+            state = self.agent.transfer(h)
+            deadline = time.monotonic() + TIMEOUT
+            while state == "PROC" and time.monotonic() < deadline:
+                state = self.agent.check_xfer_state(h)
+            dt = time.perf_counter() - t0
+            self.agent.release_xfer_handle(h)
+            if state != "DONE":
+                raise RuntimeError(f"NIXL {kind} ended {state}")
+            return dt
+        finally:
+            self.agent.deregister_memory(reg)
+            self.agent.remove_remote_agent(remote)
+
+
+def fail(msg):
+    print("FAIL:", msg, flush=True)
+    sys.exit(1)
+
+
+def nxc_seconds(stderr):
+    m = re.search(r"(?:received|sent) (\d+) bytes in ([0-9.]+) s", stderr)
+    return float(m.group(2)) if m else None
+
+
+def ours_active(nixl, nxc, env, size, kind, seed, tmp):
+    """nxc get/put against a NIXL agent's buffer."""
+    import numpy as np
+    src = pattern(size, seed)
+    arr = src.copy() if kind == "READ" else np.zeros(size, np.uint8)
+    md, key, reg = nixl.expose(arr, kind)
+    path = os.path.join(tmp, "data.bin")
+    if kind == "WRITE":
+        src.tofile(path)
+        cmd = [nxc, "put", "--timeout", str(TIMEOUT), path, "-"]
+    else:
+        cmd = [nxc, "get", "--timeout", str(TIMEOUT), "-", path]
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    p.stdin.write(md + "\n")
+    p.stdin.close()
+    notified = nixl.wait_notif(key, time.monotonic() + TIMEOUT)
+    err = p.stderr.read()
+    rc = p.wait()
+    nixl.agent.deregister_memory(reg)
+    if rc != 0:
+        fail(f"nxc {kind.lower()} {size} B: exit {rc}: {err}")
+    if not notified:
+        fail(f"nxc {kind.lower()} {size} B: NIXL got no notification with the key")
+    got = arr if kind == "WRITE" else np.fromfile(path, np.uint8)
+    if not np.array_equal(got, src):
+        fail(f"nxc {kind.lower()} {size} B: data differs")
+    return nxc_seconds(err)
+
+
+def nixl_active(nixl, peer_cmd, env, size, kind, seed, tmp, ours):
+    """NIXL READ/WRITE against a passive peer: nxc serve/recv --nixl (ours)
+    or another NIXL agent (this script with --passive)."""
+    import numpy as np
+    src = pattern(size, seed)
+    path = os.path.join(tmp, "data.bin")
+    if ours:
+        if kind == "READ":
+            src.tofile(path)
+            cmd = [peer_cmd, "serve", "--nixl", "--timeout", str(TIMEOUT), path]
+        else:
+            cmd = [peer_cmd, "recv", "--nixl", "--timeout", str(TIMEOUT), "--size", str(size), path]
+    else:
+        cmd = [sys.executable, os.path.abspath(__file__), "--passive", kind, str(size), str(seed)]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    md = p.stdout.readline()
+    if not md:
+        fail(f"{cmd[:3]}: no metadata: {p.stderr.read()}")
+    arr = np.zeros(size, np.uint8) if kind == "READ" else src.copy()
+    dt = nixl.transfer(md, arr, kind)
+    out, err = p.communicate(timeout=TIMEOUT)
+    if p.returncode != 0:
+        fail(f"NIXL {kind} {size} B against {'nxc' if ours else 'NIXL'}: peer exit "
+             f"{p.returncode}: {err}")
+    if kind == "READ" and not np.array_equal(arr, src):
+        fail(f"NIXL READ {size} B from {'nxc' if ours else 'NIXL'}: data differs")
+    if kind == "WRITE" and ours and not np.array_equal(np.fromfile(path, np.uint8), src):
+        fail(f"NIXL WRITE {size} B into nxc: data differs")
+    return dt
+
+
+def passive_main(kind, size, seed):
+    """The NIXL passive peer of the NIXL -> NIXL baseline."""
+    import numpy as np
+    nixl = Nixl(f"nixl-passive-{os.getpid()}")
+    src = pattern(size, seed)
+    arr = src.copy() if kind == "READ" else np.zeros(size, np.uint8)
+    md, key, reg = nixl.expose(arr, kind)
+    print(md, flush=True)
+    if not nixl.wait_notif(key, time.monotonic() + TIMEOUT):
+        print("no notification", file=sys.stderr)
+        return 1
+    if kind == "WRITE" and not np.array_equal(arr, src):
+        print("data differs", file=sys.stderr)
+        return 1
+    nixl.agent.deregister_memory(reg)
+    return 0
+
+
+def p50(xs):
+    xs = sorted(x for x in xs if x is not None)
+    return xs[len(xs) // 2] if xs else float("nan")
+
+
+def gbps(size, s):
+    return size / s / 1e9 if s and s > 0 else float("nan")
+
+
+def driver_main(nxc):
+    # nxc runs on the system's UCX: without NIXL's library path.
+    ours_env = {k: v for k, v in os.environ.items()
+                if k not in ("LD_LIBRARY_PATH", "PYTHONPATH", "NIXL_PLUGIN_DIR")}
+    nixl = Nixl(f"nixl-driver-{os.getpid()}")
+    rows, seed = [], 1
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in SIZES:
+            for kind in KINDS:
+                t = {"ours->NIXL": [], "NIXL->ours": [], "NIXL->NIXL": []}
+                for _ in range(REPEAT):
+                    seed += 1
+                    t["ours->NIXL"].append(ours_active(nixl, nxc, ours_env, size, kind, seed, tmp))
+                    t["NIXL->ours"].append(nixl_active(nixl, nxc, ours_env, size, kind, seed, tmp, True))
+                    t["NIXL->NIXL"].append(nixl_active(nixl, None, os.environ, size, kind, seed, tmp, False))
+                row = (size, kind, {k: p50(v) for k, v in t.items()})
+                rows.append(row)
+                print(f"{size:>10} {kind:<5} " + "  ".join(
+                    f"{k} p50 {v * 1e6:9.1f} us {gbps(size, v):6.2f} GB/s"
+                    for k, v in row[2].items()), flush=True)
+    print(f"PASS: {len(SIZES) * len(KINDS) * REPEAT * 3} transfers verified, "
+          "every one matched by its notification")
+    return 0
+
+
+def main():
+    if len(sys.argv) == 5 and sys.argv[1] == "--passive":
+        return passive_main(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    if len(sys.argv) == 3 and sys.argv[1] == "--driver":
+        return driver_main(sys.argv[2])
+    if len(sys.argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    prefix = os.environ.get("NXC_NIXL_PREFIX")
+    if not prefix:
+        print("SKIP: NXC_NIXL_PREFIX is not set (no NIXL install to test against)")
+        return SKIP
+    env = nixl_env(prefix)
+    if env is None:
+        print(f"FAIL: no NIXL Python package and UCX plugin under {prefix}")
+        return 1
+    # Between UCX versions, one network device on both sides (docs/INTEROP.md).
+    env.setdefault("UCX_NET_DEVICES", "eth0")
+    return subprocess.call([sys.executable, os.path.abspath(__file__), "--driver",
+                            os.path.abspath(sys.argv[1])], env=env)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
