@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "connector.h"
@@ -54,6 +55,35 @@ static void watch_process(nxc_connector_t *c, nxc_peer_t *p)
     }
 }
 
+/* Whether process `pid` shares our `ns` namespace (net, ipc, mnt). */
+static int shares_namespace(uint32_t pid, const char *ns)
+{
+    char path[64];
+    struct stat ours, theirs;
+    snprintf(path, sizeof(path), "/proc/%u/ns/%s", pid, ns);
+    if (stat(path, &theirs) != 0)
+        return 0;
+    snprintf(path, sizeof(path), "/proc/self/ns/%s", ns);
+    return stat(path, &ours) == 0 && ours.st_ino == theirs.st_ino && ours.st_dev == theirs.st_dev;
+}
+
+/* A same-host peer in our network, IPC and mount namespaces is reached
+ * through UCX's shared memory, which needs nothing from it but its progress:
+ * an answer that is late means the peer is busy (64 writers queue behind
+ * its 64-slot receive FIFO, and it serves them as its CPU allows), never
+ * that UCX cannot reach it, and its death is seen by its pidfd. The
+ * first-answer deadline (nxc_peers_check_reached) is for every other peer,
+ * where a missing answer is the only sign: another host, TCP, or another
+ * namespace, whose shared-memory wire-up UCX 1.13 never answers. Failing a
+ * live shared-memory peer would not even stop our messages (its endpoint
+ * cannot be force-closed): they land after our op ended, and its op then
+ * waits for a DONE that never comes. */
+static int reached_by_shared_memory(const nxc_connector_t *c, const nxc_peer_t *p)
+{
+    return p->same_host && c->has_shm && shares_namespace(p->identity.pid, "net") &&
+           shares_namespace(p->identity.pid, "ipc") && shares_namespace(p->identity.pid, "mnt");
+}
+
 static nxc_peer_t *new_peer(nxc_connector_t *c, const char *name, size_t name_len,
                             const nxc_identity_t *id)
 {
@@ -68,6 +98,7 @@ static nxc_peer_t *new_peer(nxc_connector_t *c, const char *name, size_t name_le
     p->same_host = nxc_identity_same_host(id, &c->identity);
     p->pidfd = -1;
     watch_process(c, p);
+    p->reached = reached_by_shared_memory(c, p);
     p->next = c->peers;
     c->peers = p;
     return p;

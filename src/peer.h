@@ -44,8 +44,10 @@ typedef struct nxc_peer {
         ucp_rkey_h rkey;
     }                rkey_cache[NXC_PEER_RKEY_CACHE];
     unsigned         n_cached_rkeys;
-    /* Reachability: set once a message we sent it completed. Until then,
-     * waiting_since is when we first posted one (0: none posted yet). */
+    /* Reachability: set at once for a same-host peer in our namespaces
+     * (shared memory reaches it: peer.c), else once a message we sent it
+     * completed or it sent us one. Until then, waiting_since is when we
+     * first posted one (0: none posted yet). */
     int              reached;
     uint64_t         waiting_since;
     int              dead;
@@ -88,8 +90,9 @@ void nxc_peer_fail(nxc_connector_t *c, nxc_peer_t *p, const char *fmt, ...)
 /* Reports peers whose first message has not completed within
  * NXC_REACH_TIMEOUT_MS as failed: UCX cannot reach them over the transports
  * it chose (a wrong UCX_NET_DEVICES, another network namespace, a
- * firewall), or they do not drive their connector. Cheap when no peer is
- * waiting (c->unreached_peers == 0). */
+ * firewall), or they do not drive their connector. Never a same-host peer
+ * in our namespaces over shared memory (reached from the start: peer.c).
+ * Cheap when no peer is waiting (c->unreached_peers == 0). */
 void nxc_peers_check_reached(nxc_connector_t *c);
 
 /* The peer's cached rkey for these packed bytes, unpacked on first use;

@@ -18,6 +18,9 @@
  *   e2e_limits silent a write to a stopped peer over TCP (see silent_peer)
  *                     ends NXC_ERR_PEER_FAILED after the 5 s first-answer
  *                     deadline, naming UCX_TLS and UCX_NET_DEVICES.
+ *   e2e_limits busy   over shared memory, a live peer that is slow to take
+ *                     our first message is not declared unreachable (see
+ *                     busy_peer).
  */
 #include "e2e_common.h"
 
@@ -245,6 +248,61 @@ static void silent_peer(void)
     nxc_connector_destroy(A);
 }
 
+/* A busy peer over shared memory: the passive peer is stopped, a first
+ * connector fills its 64-slot receive FIFO with writes, then a second
+ * connector's first message (its wire-up and BEGIN) queues behind them for
+ * longer than the 5 s first-answer deadline. That is a busy peer (64
+ * writers fan in), not an unreachable one: the second write must still be
+ * IN_PROGRESS after 6 s and complete, on both sides, once the peer runs.
+ * Before the fix it ended NXC_ERR_PEER_FAILED after 5 s while its BEGIN and
+ * data still landed, and the peer's op waited for a DONE that never came. */
+#define BUSY_FILLERS 40
+static void busy_peer(void)
+{
+    nxc_connector_t *filler = e2e_connector("e2e-limits-filler");
+    nxc_connector_t *late = e2e_connector("e2e-limits-late");
+    e2e_peer_t peer;
+    e2e_peer_start(&peer);
+    size_t size = 4 * KiB;
+    int ids[BUSY_FILLERS + 1];
+    nxc_metadata_t *md[BUSY_FILLERS + 1];
+    e2e_bufs_t b[BUSY_FILLERS + 1];
+    nxc_op_t *op[BUSY_FILLERS + 1];
+    for (int i = 0; i <= BUSY_FILLERS; i++) {
+        char *json;
+        ids[i] = e2e_peer_passive(&peer, NULL, NXC_OP_WRITE, (uint32_t)(20 + i), 1, &size, &json);
+        md[i] = e2e_parse(json);
+        free(json);
+        e2e_bufs_alloc(&b[i], (uint32_t)(20 + i), 1, &size);
+        e2e_bufs_fill(&b[i], 0);
+    }
+    CHECK(kill(peer.pid, SIGSTOP) == 0, "SIGSTOP: %s", strerror(errno));
+    for (int i = 0; i < BUSY_FILLERS; i++) /* 3 messages each: the FIFO fills */
+        CHECK_RC(nxc_begin_write(filler, b[i].d, 1, md[i], &op[i]), NXC_OK);
+    nxc_connector_progress(filler);
+    CHECK_RC(nxc_begin_write(late, b[BUSY_FILLERS].d, 1, md[BUSY_FILLERS], &op[BUSY_FILLERS]),
+             NXC_OK);
+    int rc = nxc_op_wait(op[BUSY_FILLERS], 6000);
+    printf("  late writer after 6 s behind a stopped peer's full FIFO: %s (%s)\n",
+           nxc_strerror(rc), nxc_op_status_name(nxc_op_status(op[BUSY_FILLERS])));
+    CHECK_RC(rc, NXC_ERR_TIMED_OUT, "(a write queued behind a busy peer for 6 s)");
+    CHECK(kill(peer.pid, SIGCONT) == 0, "SIGCONT: %s", strerror(errno));
+    for (int i = 0; i <= BUSY_FILLERS; i++) {
+        CHECK_RC(nxc_op_wait(op[i], 60000), NXC_OK, "(write %d)", i);
+        e2e_peer_res_t r;
+        e2e_peer_wait(&peer, NULL, ids[i], 30000, &r);
+        CHECK(r.rc == NXC_OK && r.verify == 0, "peer op %d: rc %d verify %d (%s)", i, r.rc,
+              r.verify, r.detail);
+        nxc_op_release(op[i]);
+        nxc_metadata_free(md[i]);
+        e2e_bufs_free(&b[i]);
+    }
+    e2e_peer_stop(&peer);
+    e2e_peer_close(&peer);
+    nxc_connector_destroy(late);
+    nxc_connector_destroy(filler);
+}
+
 int main(int argc, char **argv)
 {
     const char *part = argc > 1 ? argv[1] : "";
@@ -262,6 +320,11 @@ int main(int argc, char **argv)
         silent_peer();
         return e2e_pass("a peer that never answers is reported failed, not waited for");
     }
-    fprintf(stderr, "usage: %s fds|fork|silent\n", argv[0]);
+    if (strcmp(part, "busy") == 0) {
+        busy_peer();
+        return e2e_pass("a live shared-memory peer slow to take our first message is waited "
+                        "for, and both sides complete");
+    }
+    fprintf(stderr, "usage: %s fds|fork|silent|busy\n", argv[0]);
     return 64;
 }
