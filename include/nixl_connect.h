@@ -116,9 +116,11 @@
  * sets ::nxc_connector_config_t.progress_thread and the connector drives
  * itself. The passive side also answers the active side (BEGIN, DONE): an
  * active op completes only when the passive connector has been driven
- * after the data arrived. nxc_op_release() of a passive op drives its
- * connector until that answer has left (at most about 1 s), so a passive
- * worker may release its op and then stop. To embed the connector in
+ * after the data arrived. nxc_op_wait() on a passive op returns only once
+ * that answer has left this process (or the deadline passed), and
+ * nxc_op_release() of a passive op drives its connector until it has (at
+ * most about 1 s), so a passive worker may wait for its op, then stop
+ * driving, without stranding its peer. To embed the connector in
  * an event loop, watch nxc_connector_fd() for readability and call
  * nxc_connector_progress() when it fires:
  *
