@@ -324,7 +324,7 @@ typedef struct nxc_metadata  nxc_metadata_t;  /**< @brief parsed metadata (opaqu
 /** @brief The protocol a worker speaks (see nxc_metadata_wire() and
  *         ::nxc_connector_config_t.wire). */
 typedef enum nxc_wire {
-    NXC_WIRE_UNSPECIFIED = 0,
+    NXC_WIRE_UNSPECIFIED = 0, /**< no metadata to tell (NULL) */
     NXC_WIRE_NXC         = 1, /**< this library's own agent blob and protocol */
     NXC_WIRE_NIXL        = 2  /**< a NIXL agent (Dynamo's Python workers): its
                                    blob is NIXL's agent metadata, the notification
@@ -340,8 +340,9 @@ enum {
     NXC_CONFIG_WIRE      = 1u << 4
 };
 
-/** @brief Default and largest ::nxc_connector_config_t.reg_cache. */
+/** @brief Default ::nxc_connector_config_t.reg_cache. */
 #define NXC_REG_CACHE_DEFAULT 64u
+/** @brief Largest ::nxc_connector_config_t.reg_cache. */
 #define NXC_REG_CACHE_MAX     4096u
 
 /**
@@ -539,6 +540,7 @@ typedef struct nxc_registration nxc_registration_t;
  * instead of registering per op (or per cache entry): a server that keeps a
  * pool of buffers registers the pool once. Ops need no other change. See
  * @ref exposure for what it exposes, to whom, until when.
+ * @param [in]  c    the connector whose ops will use the registration.
  * @param [in]  mem  the memory: host, non-NULL pointer, size > 0; read during
  *                   the call. The memory is borrowed until nxc_mem_deregister()
  *                   and must stay mapped until then.

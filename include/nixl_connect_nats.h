@@ -48,7 +48,7 @@
  * later call fails with ::NXC_NATS_ERR_CLOSED at once, instead of buffering
  * messages that may never leave. Servers and inboxes of a closed connection
  * stop working; stop/unsubscribe them and connect again. With
- * ::nxc_nats_config_t.reconnect_ms (::NXC_NATS_CONFIG_RECONNECT) and a list
+ * ::nxc_nats_config_t.reconnect_ms (`NXC_NATS_CONFIG_RECONNECT`) and a list
  * of servers of one cluster, the connection moves to another server and
  * keeps its servers and inboxes; see that field for what happens to
  * messages in flight.
@@ -149,7 +149,7 @@ typedef struct nxc_nats_config {
      *  server's own max_payload (1 MiB by default) still applies on top.
      *  Default: 0, meaning only the server's limit. */
     size_t   max_message;
-    /** With ::NXC_NATS_CONFIG_RECONNECT: after losing its server, the
+    /** With `NXC_NATS_CONFIG_RECONNECT`: after losing its server, the
      *  connection tries the servers of the URL list (and those a cluster
      *  announces) every 100 ms for up to this many milliseconds (1-600000)
      *  before it closes. Meanwhile subscriptions and servers are kept and
@@ -158,13 +158,13 @@ typedef struct nxc_nats_config {
      *  (::NXC_ERR_TIMED_OUT if the answer was lost with the server).
      *  Default: no reconnect (see @ref reconnect). */
     int      reconnect_ms;
-    /** With ::NXC_NATS_CONFIG_TLS: the connection uses TLS and trusts the
+    /** With `NXC_NATS_CONFIG_TLS`: the connection uses TLS and trusts the
      *  CA certificate in this PEM file (required). */
     const char *tls_ca_file;
-    /** With ::NXC_NATS_CONFIG_TLS, optional, both or neither: the client's
-     *  certificate chain and private key (PEM files), for servers that
-     *  verify clients. */
+    /** With `NXC_NATS_CONFIG_TLS`, optional, both or neither: the client's
+     *  certificate chain (PEM file), for servers that verify clients. */
     const char *tls_cert_file;
+    /** With `NXC_NATS_CONFIG_TLS`: the private key of tls_cert_file (PEM). */
     const char *tls_key_file;
 } nxc_nats_config_t;
 
