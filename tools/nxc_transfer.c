@@ -238,14 +238,17 @@ static int run(const role_t *r, int argc, char **argv)
     rc = r->passive ? prepare_passive(r, &a, &f) : prepare_active(r, &a, &f, &md);
     if (rc == 0)
         rc = transfer(r, &a, &f, md, &out);
-    int crc = xfile_close(r->cmd, &f, rc == 0 && !xinterrupted());
+    /* A signal that came after the transfer completed cut nothing short: the
+     * data is whole, so the file stays and the exit says success. */
+    bool cut = xinterrupted() && rc != 0;
+    int crc = xfile_close(r->cmd, &f, rc == 0);
     nxc_metadata_free(md);
     rc = rc ? rc : crc;
-    if (xinterrupted())
+    if (cut)
         rc = 128 + xinterrupted();
     if (a.json)
         print_result(r, file_arg(r, &a), rc, &out);
-    if (xinterrupted())
+    if (cut)
         xdie_interrupted(r->cmd);
     return rc;
 }

@@ -12,7 +12,9 @@
 #include "nxc_xfer.h"
 
 #define METADATA_MAX (256ull * MIB)    /* as nxc_metadata_parse() accepts */
-#define SLICE_MS 200                   /* progress refresh while waiting */
+/* How often a wait looks at signals and refreshes progress: a signal does not
+ * cut nxc_op_wait() short, and a cancel must beat a fast transfer's DONE. */
+#define SLICE_MS 20
 
 /* ---- options ------------------------------------------------------------------- */
 
@@ -352,7 +354,9 @@ int xwait(nxc_op_t *op, const char *what, uint64_t deadline)
             show(what, start, &shown);
     if (shown)
         fputs("\r\033[K", stderr);
-    if (caught && nxc_op_cancel(op) == NXC_OK)
+    /* A signal after COMPLETE changes nothing: the data is where it belongs. */
+    if (caught && rc != NXC_OK && nxc_op_cancel(op) == NXC_OK &&
+        nxc_op_status(op) == NXC_OP_CANCELLED)
         rc = NXC_ERR_CANCELLED;   /* the peer is told; release waits for it */
     return rc;
 }
