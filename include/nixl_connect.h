@@ -102,8 +102,9 @@
  * | active cancel after DONE left, before the acknowledgement | CANCELLED | COMPLETE: the data had all arrived |
  * | active cancel after COMPLETE | COMPLETE | COMPLETE |
  * A peer that dies instead ends the other side ERRORED with
- * ::NXC_ERR_PEER_FAILED. An eager write (a few KiB) sends BEGIN, data and
- * DONE within nxc_begin_write(), so cancelling it is always the
+ * ::NXC_ERR_PEER_FAILED. A write of at most 4 KiB into one buffer (over
+ * the default active-message protocol) sends BEGIN, its data and DONE as
+ * one message within nxc_begin_write(), so cancelling it is always the
  * "after DONE left" row.
  *
  * @section progress Progress and event loops

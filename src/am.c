@@ -202,6 +202,17 @@ static int claim(nxc_op_t *op, uint32_t first, uint32_t count, size_t len, uint3
     return 1;
 }
 
+void nxc_am_data_inline(nxc_op_t *op, const void *data, size_t len, uint32_t pid,
+                        uint64_t tag)
+{
+    if (op->kind != NXC_OP_WRITE || op->n != 1 || !claim(op, 0, 1, len, pid, tag)) {
+        op->c->spoofed_notifications++;
+        return;
+    }
+    memcpy(op->descs[0].ptr, data, len);
+    landed(op, UCS_OK, len);
+}
+
 ucs_status_t nxc_am_data_received(void *arg, const void *header, size_t header_len,
                                   void *data, size_t len, const ucp_am_recv_param_t *param)
 {

@@ -10,6 +10,8 @@ size_t nxc_ctrl_len(const nxc_ctrl_msg_t *m)
     size_t len = NXC_CTRL_FIXED_LEN + m->name_len;
     if (m->flags & NXC_CTRL_FLAG_ADDR)
         len += 4 + m->addr_len;
+    if (m->type == NXC_CTRL_WRITE)
+        len += m->data_len;
     return len;
 }
 
@@ -30,6 +32,10 @@ size_t nxc_ctrl_encode(const nxc_ctrl_msg_t *m, uint8_t *buf)
         nxc_put_u32(buf + len, (uint32_t)m->addr_len);
         memcpy(buf + len + 4, m->addr, m->addr_len);
         len += 4 + m->addr_len;
+    }
+    if (m->type == NXC_CTRL_WRITE) {
+        memcpy(buf + len, m->data, m->data_len);
+        len += m->data_len;
     }
     return len;
 }
@@ -54,7 +60,11 @@ int nxc_ctrl_decode(const uint8_t *m, size_t len, nxc_ctrl_msg_t *out)
     out->reason = m[56];
     out->addr = NULL;
     out->addr_len = 0;
+    out->data = NULL;
+    out->data_len = 0;
     if ((out->flags & NXC_CTRL_FLAG_PULL) && !(out->flags & NXC_CTRL_FLAG_ADDR))
+        return -1;
+    if (out->type == NXC_CTRL_WRITE && !(out->flags & NXC_CTRL_FLAG_ADDR))
         return -1;
     if (out->flags & NXC_CTRL_FLAG_ADDR) {
         if (len - end < 4)
@@ -65,6 +75,11 @@ int nxc_ctrl_decode(const uint8_t *m, size_t len, nxc_ctrl_msg_t *out)
             out->addr_len > len - end - 4)
             return -1;
         end += 4 + out->addr_len;
+    }
+    if (out->type == NXC_CTRL_WRITE) {
+        out->data = m + end;
+        out->data_len = len - end;
+        return out->data_len > 0 ? 0 : -1;
     }
     return len == end ? 0 : -1;
 }

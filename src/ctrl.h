@@ -4,7 +4,8 @@
  * Layout (version 2): u8 type|flags, u8 version, u16 name_len, u32 pid,
  * u64 pidns, 16 B host id, 16 B key, u64 tag, u8 reason, the sender's name,
  * and with NXC_CTRL_FLAG_ADDR: u32 address length, the sender's UCX worker
- * address. Integers little-endian.
+ * address; in a WRITE, the write's data is the rest of the message.
+ * Integers little-endian.
  *
  * The tag names one active op: the active side picks it (random base +
  * counter, never 0) and sends it in BEGIN, DONE, ABORT and every data
@@ -31,7 +32,10 @@ enum nxc_ctrl_type {
     NXC_CTRL_DONE  = 2, /* my data is in place (write) / has arrived (read) */
     NXC_CTRL_ABORT = 3, /* I cancelled; my requests have drained */
     NXC_CTRL_ACK   = 4, /* your DONE completed my op: COMPLETE on both sides */
-    NXC_CTRL_NACK  = 5  /* my op will not take your data; reason says why */
+    NXC_CTRL_NACK  = 5, /* my op will not take your data; reason says why */
+    /* BEGIN + the data + DONE of a small AM write into one buffer, as one
+     * message: the passive side handles it as those three in that order. */
+    NXC_CTRL_WRITE = 6
 };
 /* Why a passive side sent NACK (the byte is 0 in every other message). */
 enum nxc_nack_reason {
@@ -49,7 +53,7 @@ enum nxc_nack_reason {
 #define NXC_CTRL_FLAG_PULL 0x80u /* BEGIN of an AM read: send me the data (needs ADDR) */
 #define NXC_CTRL_FLAG_RUNS 0x20u /* ... and send adjacent buffers as one message */
 
-#define NXC_CTRL_VERSION   2u
+#define NXC_CTRL_VERSION   3u
 #define NXC_CTRL_FIXED_LEN 57u   /* bytes before the sender's name */
 #define NXC_CTRL_MAX (NXC_CTRL_FIXED_LEN + NXC_NAME_MAX) /* without an address */
 
@@ -65,18 +69,21 @@ typedef struct nxc_ctrl_msg {
     uint8_t        reason;    /* NACK: enum nxc_nack_reason; else 0 */
     const uint8_t *addr;      /* with FLAG_ADDR: the sender's worker address */
     size_t         addr_len;
+    const uint8_t *data;      /* WRITE: the data (after the address) */
+    size_t         data_len;
 } nxc_ctrl_msg_t;
 
 /* Bytes nxc_ctrl_encode writes for m. */
 size_t nxc_ctrl_len(const nxc_ctrl_msg_t *m);
 
 /* Writes m into buf (nxc_ctrl_len(m) bytes); returns the length. The
- * address is written only when flags has NXC_CTRL_FLAG_ADDR. */
+ * address is written only when flags has NXC_CTRL_FLAG_ADDR, the data only
+ * in a WRITE. */
 size_t nxc_ctrl_encode(const nxc_ctrl_msg_t *m, uint8_t *buf);
 
 /* Checks every length against what arrived: 0 and *out filled, or -1 for
  * a malformed message (which the caller drops and counts, never trusts):
- * also PULL without ADDR. The type and reason are not checked against the
+ * also PULL without ADDR, and a WRITE without ADDR or data. The type and reason are not checked against the
  * known ones: the receiver does. */
 int nxc_ctrl_decode(const uint8_t *buf, size_t len, nxc_ctrl_msg_t *out);
 

@@ -403,6 +403,22 @@ static void on_end(nxc_connector_t *c, nxc_op_t *op, const nxc_ctrl_msg_t *m)
     }
 }
 
+/* WRITE: BEGIN, the data and DONE of a small write, handled as those three
+ * messages would be, in that order. */
+static void on_write(nxc_connector_t *c, nxc_op_t *op, const nxc_ctrl_msg_t *m)
+{
+    if (!(m->flags & NXC_CTRL_FLAG_AM) || (m->flags & NXC_CTRL_FLAG_PULL) ||
+        (op != NULL && op->kind != NXC_OP_WRITE)) {
+        c->spoofed_notifications++; /* no honest peer sends these */
+        return;
+    }
+    on_begin(c, op, m);
+    if (op == NULL || !owned_by(op, m) || op->status != NXC_OP_IN_PROGRESS)
+        return; /* refused (and told), or it failed on our side */
+    nxc_am_data_inline(op, m->data, m->data_len, m->sender.pid, m->tag);
+    on_end(c, op, m);
+}
+
 static const char *nack_sentence(uint8_t reason)
 {
     switch (reason) {
@@ -458,6 +474,9 @@ void nxc_op_on_ctrl(nxc_connector_t *c, const nxc_ctrl_msg_t *m)
     case NXC_CTRL_DONE:
     case NXC_CTRL_ABORT:
         on_end(c, nxc_keys_find(&c->passive_keys, m->key), m);
+        break;
+    case NXC_CTRL_WRITE:
+        on_write(c, nxc_keys_find(&c->passive_keys, m->key), m);
         break;
     case NXC_CTRL_ACK:
     case NXC_CTRL_NACK:

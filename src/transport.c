@@ -580,18 +580,35 @@ static nxc_ctrl_msg_t ctrl_msg(const nxc_op_t *op, uint8_t type)
                         op->proto == NXC_PROTO_AM ? NXC_CTRL_FLAG_AM : 0);
 }
 
+/* A small AM write into one buffer: its data rides in the BEGIN. */
+static int writes_inline(const nxc_op_t *op)
+{
+    return op->proto == NXC_PROTO_AM && op->kind == NXC_OP_WRITE && op->n == 1 &&
+           op->descs[0].size > 0 && op->descs[0].size <= NXC_INLINE_WRITE_MAX;
+}
+
+/* BEGIN, or for a small write WRITE: BEGIN, the data and DONE at once. The
+ * data is copied into the message, so the op's buffer is free and its DONE
+ * has left (for cancel) as soon as the message is posted. */
 static int send_begin(nxc_op_t *op)
 {
+    int inline_write = writes_inline(op);
+    nxc_ctrl_msg_t m = ctrl_msg(op, inline_write ? NXC_CTRL_WRITE : NXC_CTRL_BEGIN);
     /* Our address: the passive side answers every BEGIN. */
-    nxc_ctrl_msg_t m = ctrl_msg(op, NXC_CTRL_BEGIN);
     m.flags |= NXC_CTRL_FLAG_ADDR;
     m.addr = (const uint8_t *)op->c->worker_addr;
     m.addr_len = op->c->worker_addr_len;
     if (op->proto == NXC_PROTO_AM && op->kind == NXC_OP_READ)
         m.flags |= NXC_CTRL_FLAG_PULL | (op->runs_ok ? NXC_CTRL_FLAG_RUNS : 0);
+    if (inline_write) {
+        m.data = op->descs[0].ptr;
+        m.data_len = op->descs[0].size;
+    }
     op->ctrl_begin = malloc(nxc_ctrl_len(&m));
     if (op->ctrl_begin == NULL)
         return nxc_fail(NXC_ERR_NO_MEMORY, "no memory for a control message");
+    if (inline_write)
+        op->moved = op->done_sent = 1;
     send_ctrl(op, &m, op->ctrl_begin, begin_sent_cb, begin_sent);
     return NXC_OK;
 }
@@ -720,6 +737,8 @@ void nxc_transport_start(nxc_op_t *op)
         nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_NO_MEMORY, "%s", nxc_last_error());
         return;
     }
+    if (op->moved)
+        return; /* the data went with the BEGIN */
     if (op->proto == NXC_PROTO_RMA)
         nxc_rma_start(op);
     else

@@ -131,6 +131,13 @@ void nxc_am_serve_read(nxc_op_t *op);
 int  nxc_am_all_landed(const nxc_op_t *op);
 ucs_status_t nxc_am_data_received(void *arg, const void *header, size_t header_len,
                                   void *data, size_t len, const ucp_am_recv_param_t *param);
+/* The data of a WRITE control message (a small write into one buffer):
+ * checked and placed exactly as if it had come in its own data message. */
+void nxc_am_data_inline(nxc_op_t *op, const void *data, size_t len, uint32_t pid,
+                        uint64_t tag);
+/* A write this small into one buffer travels as one WRITE control message
+ * (BEGIN, data and DONE): one message each way instead of three and one. */
+#define NXC_INLINE_WRITE_MAX 4096u
 
 #define NXC_AM_CTRL_ID 0x4e58u /* one AM id for all control messages */
 #define NXC_AM_DATA_ID 0x4e59u

@@ -38,7 +38,7 @@
 #include "op.h"
 #include "transport.h"
 
-#define CTRL_VERSION   2u  /* ctrl.h: the control message layout */
+#define CTRL_VERSION   3u  /* ctrl.h: the control message layout */
 #define CTRL_FIXED_LEN 57u
 #define BUF_SIZE       (64 * KiB)
 
@@ -147,6 +147,8 @@ static ucs_status_t hostile_send(hostile_t *h, unsigned id, const void *hdr, siz
     return st;
 }
 
+static uint8_t g_junk[BUF_SIZE];
+
 /* Drives both ends until the victim has refused more than `before`
  * messages: the proof that the forged message arrived and was dropped. */
 static void await_refusal(hostile_t *h, unsigned long before, const char *what)
@@ -169,12 +171,14 @@ static void settle(hostile_t *h, nxc_op_t *op, nxc_op_status_t want)
     }
 }
 
-/* A BEGIN carries the sender's address (FLAG_ADDR), as the layout says. */
-static void send_ctrl(hostile_t *h, uint8_t type_flags, const uint8_t key[NXC_KEY_BYTES])
+/* Writes a control message into m; a BEGIN or WRITE carries the sender's
+ * address (FLAG_ADDR), as the layout says. Returns its length. */
+static size_t forge_ctrl(hostile_t *h, uint8_t type_flags, const uint8_t key[NXC_KEY_BYTES],
+                         uint8_t *m)
 {
-    uint8_t m[CTRL_FIXED_LEN + 32 + 4 + NXC_MAX_WORKER_ADDR];
     size_t name_len = strlen(h->name);
-    if ((type_flags & NXC_CTRL_TYPE_MASK) == NXC_CTRL_BEGIN)
+    uint8_t type = type_flags & NXC_CTRL_TYPE_MASK;
+    if (type == NXC_CTRL_BEGIN || type == NXC_CTRL_WRITE)
         type_flags |= NXC_CTRL_FLAG_ADDR;
     m[0] = type_flags;
     m[1] = CTRL_VERSION;
@@ -192,8 +196,30 @@ static void send_ctrl(hostile_t *h, uint8_t type_flags, const uint8_t key[NXC_KE
         memcpy(m + len + 4, h->addr, h->addr_len);
         len += 4 + h->addr_len;
     }
+    return len;
+}
+
+#define CTRL_ROOM (CTRL_FIXED_LEN + 32 + 4 + NXC_MAX_WORKER_ADDR)
+
+static void send_ctrl(hostile_t *h, uint8_t type_flags, const uint8_t key[NXC_KEY_BYTES])
+{
+    uint8_t m[CTRL_ROOM];
+    size_t len = forge_ctrl(h, type_flags, key, m);
     CHECK(hostile_send(h, NXC_AM_CTRL_ID, NULL, 0, m, len, 0) == UCS_OK,
           "forged control message not sent");
+}
+
+/* A WRITE: BEGIN, `len` bytes of data and DONE in one control message. */
+static void send_write(hostile_t *h, uint8_t flags, const uint8_t key[NXC_KEY_BYTES],
+                       const void *data, size_t len)
+{
+    uint8_t *m = malloc(CTRL_ROOM + len);
+    CHECK(m, "oom");
+    size_t n = forge_ctrl(h, NXC_CTRL_WRITE | flags, key, m);
+    memcpy(m + n, data, len);
+    CHECK(hostile_send(h, NXC_AM_CTRL_ID, NULL, 0, m, n + len, 0) == UCS_OK,
+          "forged WRITE not sent");
+    free(m);
 }
 
 /* A data message for descriptors [first, first+count); returns UCX's
@@ -210,19 +236,33 @@ static ucs_status_t send_data(hostile_t *h, const uint8_t key[NXC_KEY_BYTES], ui
     return hostile_send(h, NXC_AM_DATA_ID, hdr, sizeof hdr, data, len, rndv);
 }
 
-static void refused_ctrl(hostile_t *h, uint8_t type_flags, const uint8_t *key, const char *what)
+/* Every BEGIN (and WRITE, which begins too) is answered. */
+static void await_nack(hostile_t *h, unsigned long nacks, const char *what)
 {
-    unsigned long before = refused(h->victim), nacks = h->nacks;
-    send_ctrl(h, type_flags, key);
-    await_refusal(h, before, what);
-    if ((type_flags & NXC_CTRL_TYPE_MASK) != NXC_CTRL_BEGIN)
-        return;
-    double deadline = e2e_now_ms() + 10000; /* every BEGIN is answered */
+    double deadline = e2e_now_ms() + 10000;
     while (h->nacks == nacks) {
         ucp_worker_progress(h->w);
         nxc_connector_progress(h->victim);
         CHECK(e2e_now_ms() < deadline, "%s: the victim never answered it NACK (10 s)", what);
     }
+}
+
+static void refused_ctrl(hostile_t *h, uint8_t type_flags, const uint8_t *key, const char *what)
+{
+    unsigned long before = refused(h->victim), nacks = h->nacks;
+    send_ctrl(h, type_flags, key);
+    await_refusal(h, before, what);
+    if ((type_flags & NXC_CTRL_TYPE_MASK) == NXC_CTRL_BEGIN)
+        await_nack(h, nacks, what);
+}
+
+/* A forged WRITE of a whole buffer's worth of junk: refused and answered. */
+static void refused_write(hostile_t *h, const uint8_t *key, const char *what)
+{
+    unsigned long before = refused(h->victim), nacks = h->nacks;
+    send_write(h, NXC_CTRL_FLAG_AM, key, g_junk, BUF_SIZE);
+    await_refusal(h, before, what);
+    await_nack(h, nacks, what);
 }
 
 static void refused_data(hostile_t *h, const uint8_t *key, const void *data, size_t len,
@@ -281,8 +321,6 @@ static void expect_status(nxc_op_t *op, nxc_op_status_t want, const char *what)
           nxc_op_status_name(nxc_op_status(op)), nxc_op_status_name(want));
 }
 
-static uint8_t g_junk[BUF_SIZE];
-
 static void wrong_key(nxc_connector_t *P)
 {
     victim_op_t v;
@@ -295,6 +333,7 @@ static void wrong_key(nxc_connector_t *P)
     refused_ctrl(&h, NXC_CTRL_DONE, key, "DONE with a wrong key");
     refused_ctrl(&h, NXC_CTRL_BEGIN | NXC_CTRL_FLAG_AM, key, "BEGIN with a wrong key");
     refused_ctrl(&h, NXC_CTRL_ABORT, key, "ABORT with a wrong key");
+    refused_write(&h, key, "WRITE with a wrong key");
     refused_data(&h, key, g_junk, BUF_SIZE, "data with a wrong key");
     expect_status(v.op, NXC_OP_INITIALIZED, "after messages with a wrong key");
     CHECK(all_bytes(v.buf, BUF_SIZE, 0x11), "a wrong key wrote into the buffer");
@@ -316,6 +355,7 @@ static void second_sender(nxc_connector_t *P)
     refused_ctrl(&other, NXC_CTRL_DONE, v.key, "DONE from a second sender");
     refused_ctrl(&other, NXC_CTRL_ABORT, v.key, "ABORT from a second sender");
     refused_ctrl(&other, NXC_CTRL_BEGIN | NXC_CTRL_FLAG_AM, v.key, "BEGIN from a second sender");
+    refused_write(&other, v.key, "WRITE from a second sender");
     refused_data(&other, v.key, g_junk, BUF_SIZE, "data from a second sender");
     expect_status(v.op, NXC_OP_IN_PROGRESS, "after a second sender");
     CHECK(all_bytes(v.buf, BUF_SIZE, 0x22), "a second sender wrote into the buffer");
@@ -356,6 +396,7 @@ static void completed(nxc_connector_t *P, nxc_connector_t *A, nxc_op_kind_t kind
     refused_ctrl(&h, NXC_CTRL_BEGIN | NXC_CTRL_FLAG_AM, v.key, "BEGIN for a COMPLETE op");
     refused_ctrl(&h, NXC_CTRL_DONE, v.key, "DONE for a COMPLETE op");
     if (kind == NXC_OP_WRITE) refused_data(&h, v.key, g_junk, BUF_SIZE, "data for a COMPLETE op");
+    if (kind == NXC_OP_WRITE) refused_write(&h, v.key, "WRITE for a COMPLETE op");
     expect_status(v.op, NXC_OP_COMPLETE, "replays to a COMPLETE op");
     CHECK(all_bytes(v.buf, BUF_SIZE, want), "a replay changed a COMPLETE op's buffer");
     hostile_close(&h);
@@ -375,6 +416,7 @@ static void released(nxc_connector_t *P)
     refused_ctrl(&h, NXC_CTRL_BEGIN | NXC_CTRL_FLAG_AM, v.key, "BEGIN for a released op");
     refused_ctrl(&h, NXC_CTRL_DONE, v.key, "DONE for a released op");
     refused_data(&h, v.key, g_junk, BUF_SIZE, "data for a released op");
+    refused_write(&h, v.key, "WRITE for a released op");
     CHECK(all_bytes(v.buf, BUF_SIZE, 0x55), "a released op's memory was written");
     hostile_close(&h);
     free(v.json);
@@ -414,6 +456,7 @@ static void malformed(nxc_connector_t *P)
         { "a PULL BEGIN without an address", 0, NXC_CTRL_BEGIN | NXC_CTRL_FLAG_PULL },
         { "a BEGIN without an address", 0, NXC_CTRL_BEGIN },
         { "a control message of an unknown type", 0, 0x0f },
+        { "a WRITE without an address", 0, NXC_CTRL_WRITE | NXC_CTRL_FLAG_AM },
     };
     for (size_t i = 0; i < sizeof flips / sizeof flips[0]; i++) {
         memcpy(bad, m, sizeof m);
@@ -446,6 +489,25 @@ static void malformed(nxc_connector_t *P)
               "send");
         await_refusal(&h, before, idx[i].what);
     }
+    /* WRITEs that no honest peer sends: dropped before they take the op */
+    struct { uint8_t flags; size_t len; const char *what; } writes[] = {
+        { 0, BUF_SIZE, "a WRITE without the AM flag" },
+        { NXC_CTRL_FLAG_AM | NXC_CTRL_FLAG_PULL, BUF_SIZE, "a WRITE that asks to pull" },
+        { NXC_CTRL_FLAG_AM, 0, "a WRITE without data" },
+    };
+    for (size_t i = 0; i < sizeof writes / sizeof writes[0]; i++) {
+        unsigned long before = refused(P);
+        send_write(&h, writes[i].flags, v.key, g_junk, writes[i].len);
+        await_refusal(&h, before, writes[i].what);
+    }
+    victim_op_t readable;
+    victim_open(&readable, P, NXC_OP_READ, 0x67);
+    unsigned long before = refused(P);
+    send_write(&h, NXC_CTRL_FLAG_AM, readable.key, g_junk, BUF_SIZE);
+    await_refusal(&h, before, "a WRITE into a readable op");
+    expect_status(readable.op, NXC_OP_INITIALIZED, "a readable op after a WRITE");
+    CHECK(all_bytes(readable.buf, BUF_SIZE, 0x67), "a WRITE wrote into a readable op");
+    victim_close(&readable);
     expect_status(v.op, NXC_OP_INITIALIZED, "after malformed messages");
     CHECK(all_bytes(v.buf, BUF_SIZE, 0x66), "a malformed message wrote into the buffer");
     /* none of them made its sender the owner: a well-formed BEGIN from
