@@ -62,8 +62,10 @@ class SerializedDescriptor(_Frozen):
 
     def __init__(self, device: str = "cpu", ptr: int = 0, size: int = 0) -> None:
         device = _str_field("SerializedDescriptor", "device", device).strip().lower()
-        if not (device == "cpu" or device.startswith("cuda")):
-            raise ValueError("SerializedDescriptor.device must be 'cpu' or 'cuda:<device_id>'.")
+        if not (device == "cpu" or device.startswith("cuda") or device.startswith("xpu")):
+            raise ValueError(
+                "SerializedDescriptor.device must be 'cpu', 'cuda:<device_id>' or 'xpu:<device_id>'."
+            )
         if _int_field("SerializedDescriptor", "ptr", ptr) == 0:
             raise ValueError("SerializedDescriptor.ptr cannot be zero (aka `null`).")
         if _int_field("SerializedDescriptor", "size", size) < 0:
@@ -76,6 +78,11 @@ class SerializedDescriptor(_Frozen):
 
     def to_descriptor(self) -> Descriptor:
         return Descriptor((self._ptr, self._size, self._device, None))
+
+    def __call__(self) -> "SerializedDescriptor":
+        """Itself: lets ``Descriptor.metadata()`` (Dynamo's earlier method)
+        work now that ``Descriptor.metadata`` is a property (its newer form)."""
+        return self
 
     def model_dump(self) -> dict:
         return {"device": self._device, "ptr": self._ptr, "size": self._size}
@@ -121,7 +128,7 @@ def _validate_rdma(
     if operation_kind is _UNSET:
         operation_kind = 0
     elif _int_field("RdmaMetadata", "operation_kind", operation_kind) not in (1, 2):
-        raise ValueError(
+        raise TypeError(  # Dynamo's validator raises TypeError here
             f"RdmaMetadata.operation_kind must be 1 (READ) or 2 (WRITE), got {operation_kind}"
         )
     return (descs, nixl_metadata, notification_key, operation_kind)
