@@ -646,7 +646,11 @@ class AbstractOperation(ABC):
                 raise TypeError("Argument `notification_key` must be `str` or `None`.")
             if len(notification_key) == 0:
                 raise ValueError("Argument `notification_key` must not be an empty string.")
-        descs = as_descriptor_list(local_descriptors)  # [] is the C library's ValueError
+        descs = as_descriptor_list(local_descriptors)
+        if not descs:
+            raise _lib.make_error(
+                _lib.NXC_ERR_INVALID_ARG, "Argument `local_descriptors` must not be an empty list."
+            )
         if len(descs) > 1:
             kind = descs[0]._device._kind
             if any(d._device._kind is not kind for d in descs):
@@ -898,6 +902,8 @@ class ActiveOperation(AbstractOperation):
             raise TypeError("Argument `remote` must be valid `nixl_connect.Remote`.")
         if not isinstance(operation_kind, OperationKind):
             raise TypeError("Argument `operation_kind` must `nixl_connect.OperationKind`.")
+        if operation_kind is not OperationKind.READ and operation_kind is not OperationKind.WRITE:
+            raise ValueError("Argument `operation_kind` must be either `READ` or `WRITE`.")
         if not isinstance(notification_key, str):
             raise TypeError("Argument `notification_key` must be `str`.")
         if len(notification_key) == 0:

@@ -148,6 +148,10 @@ def test_wrong_kind_from_the_constructors_is_a_value_error(pair):
                 nc.WriteOperation(conn, nc.Descriptor(bytes(16)), r.metadata())
             with pytest.raises(RuntimeError):
                 await a.begin_write(nc.Descriptor(bytes(16)), r.metadata())
+            remote = nc.Remote(conn, w.metadata().nixl_metadata)
+            with pytest.raises(ValueError):  # checked before the metadata is rebuilt
+                nc.ActiveOperation(remote, nc.OperationKind.UNSPECIFIED, nc.Descriptor(bytes(16)),
+                                   w.metadata().to_descriptors(), w.metadata().notification_key)
         assert not a._ops
 
     run(main())
@@ -175,6 +179,8 @@ def test_operation_arguments(pair):
     with pytest.raises(ValueError):
         Op(p, nc.OperationKind.READ, d, None, "")
     assert Op(p, nc.OperationKind.READ, d, None, "key").operation_kind == nc.OperationKind.READ
+    with pytest.raises(ValueError, match="empty list"):
+        Op(p, nc.OperationKind.READ, [])
     mixed = [d, nc.Descriptor((4096, 8, "cuda:0"))]
     with pytest.raises(ValueError, match="same memory type"):
         Op(p, nc.OperationKind.READ, mixed)
