@@ -820,7 +820,9 @@ class AbstractOperation(ABC):
 
 class PassiveOperation(AbstractOperation):
     """Memory exposed to one peer (Dynamo's ``PassiveOperation``): the base
-    of :class:`ReadableOperation` and :class:`WritableOperation`."""
+    of :class:`ReadableOperation` and :class:`WritableOperation`. Abstract,
+    as in Dynamo: a subclass defines ``wait_for_completion`` (usually as
+    ``await self._wait_for_completion_()``)."""
 
     _md: Optional[RdmaMetadata] = None
 
@@ -837,8 +839,6 @@ class PassiveOperation(AbstractOperation):
         else:
             fn = _lib.nxc_create_readable
         self._start(self._connector._create(fn, self._descs))
-
-    wait_for_completion = AbstractOperation._wait_for_completion_
 
     def metadata(self, hex_encode: bool = False) -> RdmaMetadata:
         """The :class:`RdmaMetadata` to hand to the peer. ``hex_encode=True``
@@ -870,6 +870,8 @@ class ReadableOperation(PassiveOperation):
     ) -> None:
         super().__init__(connection, OperationKind.READ, local_descriptors)
 
+    wait_for_completion = AbstractOperation._wait_for_completion_
+
 
 class WritableOperation(PassiveOperation):
     """Memory exposed to be written by one peer (``Connector.create_writable``)."""
@@ -879,6 +881,8 @@ class WritableOperation(PassiveOperation):
     ) -> None:
         super().__init__(connection, OperationKind.WRITE, local_descriptors)
 
+    wait_for_completion = AbstractOperation._wait_for_completion_
+
 
 class ActiveOperation(AbstractOperation):
     """A transfer this worker drives (Dynamo's ``ActiveOperation``): the base
@@ -887,7 +891,9 @@ class ActiveOperation(AbstractOperation):
     Dynamo's constructor (a :class:`Remote`, the kind, local and remote
     descriptors, the notification key) is accepted: the metadata is rebuilt
     from those parts and checked by the C parser. The transfer is posted
-    before the constructor returns.
+    before the constructor returns. Abstract, as in Dynamo: a subclass
+    defines ``wait_for_completion`` and ``cancel`` (usually through
+    ``_wait_for_completion_()`` and ``AbstractOperation.cancel``).
     """
 
     def __init__(
@@ -926,7 +932,10 @@ class ActiveOperation(AbstractOperation):
         self._remote = remote
         self._start(self._connector._begin(kind, md, self._descs))
 
-    wait_for_completion = AbstractOperation._wait_for_completion_
+    @abstractmethod
+    def cancel(self) -> None:
+        """Abstract here as in Dynamo; the subclasses use
+        :meth:`AbstractOperation.cancel`."""
 
     @property
     def remote(self) -> Remote:
@@ -947,6 +956,9 @@ class ReadOperation(ActiveOperation):
             raise TypeError("Argument `remote_metadata` must be `RdmaMetadata`.")
         remote = Remote._of(connection, remote_metadata)
         self._begin_active(remote, OperationKind.READ, local_descriptors, remote_metadata)
+
+    wait_for_completion = AbstractOperation._wait_for_completion_
+    cancel = AbstractOperation.cancel
 
     def results(self) -> list[Descriptor]:
         """The local descriptors, once COMPLETE; :class:`NixlConnectError`
@@ -980,3 +992,6 @@ class WriteOperation(ActiveOperation):
             raise TypeError("Argument `remote_metadata` must be `RdmaMetadata`.")
         remote = Remote._of(connection, remote_metadata)
         self._begin_active(remote, OperationKind.WRITE, local_descriptors, remote_metadata)
+
+    wait_for_completion = AbstractOperation._wait_for_completion_
+    cancel = AbstractOperation.cancel

@@ -148,10 +148,14 @@ def test_wrong_kind_from_the_constructors_is_a_value_error(pair):
                 nc.WriteOperation(conn, nc.Descriptor(bytes(16)), r.metadata())
             with pytest.raises(RuntimeError):
                 await a.begin_write(nc.Descriptor(bytes(16)), r.metadata())
+            class Push(nc.ActiveOperation):
+                wait_for_completion = nc.WriteOperation.wait_for_completion
+                cancel = nc.WriteOperation.cancel
+
             remote = nc.Remote(conn, w.metadata().nixl_metadata)
             with pytest.raises(ValueError):  # checked before the metadata is rebuilt
-                nc.ActiveOperation(remote, nc.OperationKind.UNSPECIFIED, nc.Descriptor(bytes(16)),
-                                   w.metadata().to_descriptors(), w.metadata().notification_key)
+                Push(remote, nc.OperationKind.UNSPECIFIED, nc.Descriptor(bytes(16)),
+                     w.metadata().to_descriptors(), w.metadata().notification_key)
         assert not a._ops
 
     run(main())
