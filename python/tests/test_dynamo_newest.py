@@ -202,3 +202,21 @@ def test_metadata_operation_kind_out_of_range_is_a_type_error():
             nc.RdmaMetadata.model_validate({"descriptors": [desc], "operation_kind": kind})
     assert nc.RdmaMetadata(descriptors=[desc]).operation_kind == 0  # a default is not checked
     assert nc.RdmaMetadata(descriptors=[desc], operation_kind=2).operation_kind == 2
+
+
+def test_pydantic_validators_are_public_classmethods():
+    assert nc.SerializedDescriptor.validate_device(" CUDA:1 ") == "cuda:1"
+    assert nc.SerializedDescriptor.validate_device("xpu:0") == "xpu:0"
+    with pytest.raises(TypeError):
+        nc.SerializedDescriptor.validate_device(1)
+    with pytest.raises(ValueError):
+        nc.SerializedDescriptor.validate_device("tpu")
+    assert nc.SerializedDescriptor.validate_ptr(4096) == 4096
+    with pytest.raises(ValueError):
+        nc.SerializedDescriptor.validate_ptr(0)
+    assert nc.SerializedDescriptor.validate_size(0) == 0
+    with pytest.raises(ValueError):
+        nc.SerializedDescriptor.validate_size(-1)
+    assert nc.RdmaMetadata.validate_operation_kind(1) == 1
+    with pytest.raises(TypeError):
+        nc.RdmaMetadata.validate_operation_kind(4)
