@@ -75,13 +75,16 @@ async def main(size: int, iters: int) -> None:
         for mode, slot in modes.items():
             figures = [await timed(iters, lambda: expose(passive, slot))]
             for kind in ("write", "read"):
-                figures.append(await timed(iters, lambda: cycle(passive, active, slot, local, kind)))
+                step = lambda: cycle(passive, active, slot, local, kind)  # noqa: E731
+                figures.append(await timed(iters, step))
             print(f"{mode:8} " + " ".join(f"{w:8.0f} ({c:7.0f})" for w, c in figures))
         pool_slot.deregister_with_connector(passive)
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--size", type=int, default=4096, help="bytes per op [4096]")
     ap.add_argument("--iters", type=int, default=5000, help="timed ops per figure [5000]")
     args = ap.parse_args()

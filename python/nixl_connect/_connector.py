@@ -564,8 +564,9 @@ class Remote:
     ``b64:`` or hex text of ``RdmaMetadata``, or the raw blob as bytes).
 
     The blob is checked by the C library's strict parser when the Remote is
-    made (a ``ValueError`` if it does not parse). Endpoints to the worker are kept by the C connector, shared
-    and reference-counted, so making and dropping a Remote costs nothing.
+    made (a ``ValueError`` if it does not parse, as in Dynamo). Endpoints to
+    the worker are kept by the C connector, shared and reference-counted, so
+    making and dropping a Remote costs nothing.
     """
 
     def __init__(self, connection: Connection | Connector, nixl_metadata: bytes | str) -> None:
@@ -578,8 +579,15 @@ class Remote:
             nixl_metadata = "b64:" + base64.b64encode(zlib.compress(nixl_metadata)).decode()
         self._connection = connection
         self._nixl_metadata = nixl_metadata
-        self._md: Optional[RdmaMetadata] = None
-        self.name  # a blob that does not parse fails here, as Dynamo's does (ValueError)
+        # The blob travels only inside metadata: wrap it in the smallest one
+        # and parse it now, so a bad blob fails here, as in Dynamo.
+        self._md = RdmaMetadata(
+            descriptors=[{"device": "cpu", "ptr": 1, "size": 0}],
+            nixl_metadata=nixl_metadata,
+            notification_key="0" * 32,
+            operation_kind=int(OperationKind.READ),
+        )
+        self._md._c_metadata()
 
     @classmethod
     def _of(cls, connection: Any, md: RdmaMetadata) -> "Remote":
@@ -594,13 +602,6 @@ class Remote:
     @property
     def name(self) -> str:
         """The remote worker's name (its ``worker_id``)."""
-        if self._md is None:
-            self._md = RdmaMetadata(
-                descriptors=[{"device": "cpu", "ptr": 1, "size": 0}],
-                nixl_metadata=self._nixl_metadata,
-                notification_key="0" * 32,
-                operation_kind=int(OperationKind.READ),
-            )
         return self._md.worker_name
 
     @property

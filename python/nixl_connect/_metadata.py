@@ -75,7 +75,8 @@ class SerializedDescriptor(_Frozen):
         v = v.strip().lower()
         if not (v == "cpu" or v.startswith("cuda") or v.startswith("xpu")):
             raise ValueError(
-                "SerializedDescriptor.device must be 'cpu', 'cuda:<device_id>' or 'xpu:<device_id>'."
+                "SerializedDescriptor.device must be 'cpu', 'cuda:<device_id>' "
+                "or 'xpu:<device_id>'."
             )
         return v
 
@@ -147,7 +148,8 @@ def _validate_rdma(
     if operation_kind is _UNSET:
         operation_kind = 0
     else:
-        RdmaMetadata.validate_operation_kind(_int_field("RdmaMetadata", "operation_kind", operation_kind))
+        _int_field("RdmaMetadata", "operation_kind", operation_kind)
+        RdmaMetadata.validate_operation_kind(operation_kind)
     return (descs, nixl_metadata, notification_key, operation_kind)
 
 
