@@ -13,7 +13,11 @@ Measures, with a passive worker in a child process (this script with
   cycle    the application's whole loop, one op at a time: create the
            passive op, serialize its metadata, send it, parse, begin,
            complete on both sides, release (ops/s); with --prereg the
-           passive buffer is one Descriptor registered once.
+           passive buffer is one Descriptor registered once;
+  cpu us   the CPU time of both processes per full cycle (process_time),
+           which stays meaningful on a loaded machine where ops/s does not
+           (with the default spin_us it includes the spinning; compare
+           with --spin-us 0 for the work alone).
 Ends with how many completions the C library failed to announce on the
 connector fd (lost wake-ups, found by the timer the C library's
 nxc_connector_timeout_ms asks for).
@@ -52,6 +56,7 @@ async def passive(spin_us: int) -> None:
                 return
             cmd = json.loads(line)
             kind, size, n = cmd["kind"], cmd["size"], cmd["n"]
+            cpu0 = time.process_time()
             create = conn.create_writable if kind == "write" else conn.create_readable
             if cmd["mode"] == "lat":
                 buf = bytearray(size * n)
@@ -80,7 +85,8 @@ async def passive(spin_us: int) -> None:
                     with create(nc.Descriptor(buf)) as op:
                         writer.write(op.metadata().model_dump_json().encode() + b"\n")
                         await op.wait_for_completion()
-            writer.write(json.dumps({"lost_wakeups": conn.lost_wakeups}).encode() + b"\n")
+            writer.write(json.dumps({"lost_wakeups": conn.lost_wakeups,
+                                     "cpu_s": time.process_time() - cpu0}).encode() + b"\n")
             await writer.drain()
 
 
@@ -123,26 +129,31 @@ async def active(args) -> None:
             m = args.cycles
             child.stdin.write(json.dumps({"mode": "cycle", "kind": kind, "size": size, "n": m,
                                           "prereg": args.prereg}).encode() + b"\n")
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.process_time()
             for _ in range(m):
                 md = nc.RdmaMetadata.model_validate_json(await child.stdout.readline())
                 with await start(md) as op:
                     await op.wait_for_completion()
-            passive_lost = json.loads(await child.stdout.readline())["lost_wakeups"]
             rate = m / (time.perf_counter() - t0)
-            results.append((kind, size, pct(lat, 50), pct(lat, 90), pct(lat, 99), rate))
+            active_cpu = time.process_time() - cpu0
+            end = json.loads(await child.stdout.readline())
+            passive_lost = end["lost_wakeups"]
+            cpu_us = (active_cpu + end["cpu_s"]) / m * 1e6
+            results.append((kind, size, pct(lat, 50), pct(lat, 90), pct(lat, 99), rate, cpu_us))
         lost = (conn.lost_wakeups, passive_lost)
     child.stdin.close()
     await child.wait()
     if args.json:
-        for kind, size, p50, p90, p99, rate in results:
+        for kind, size, p50, p90, p99, rate, cpu_us in results:
             print(json.dumps({"op": kind, "size": size, "p50_us": round(p50, 1), "p90_us": round(p90, 1),
                               "p99_us": round(p99, 1), "cycle_ops_s": round(rate),
+                              "cycle_cpu_us": round(cpu_us, 1),
                               "lost_wakeups": {"active": lost[0], "passive": lost[1]}}))
         return
-    print(f"{'op':6} {'size':>6} {'p50 us':>8} {'p90 us':>8} {'p99 us':>8} {'cycle ops/s':>12}")
-    for kind, size, p50, p90, p99, rate in results:
-        print(f"{kind:6} {size:>6} {p50:8.1f} {p90:8.1f} {p99:8.1f} {rate:12.0f}")
+    print(f"{'op':6} {'size':>6} {'p50 us':>8} {'p90 us':>8} {'p99 us':>8} {'cycle ops/s':>12}"
+          f" {'cpu us':>7}")
+    for kind, size, p50, p90, p99, rate, cpu_us in results:
+        print(f"{kind:6} {size:>6} {p50:8.1f} {p90:8.1f} {p99:8.1f} {rate:12.0f} {cpu_us:7.1f}")
     print(f"# spin_us {args.spin_us}; wake-ups lost by the C library and rescued by the "
           f"nxc_connector_timeout_ms timer: active {lost[0]}, passive {lost[1]}")
 

@@ -150,7 +150,7 @@ class Connector:
         self._loops: dict[asyncio.AbstractEventLoop, _LoopState] = {}
         self._ops: "weakref.WeakSet[AbstractOperation]" = weakref.WeakSet()
         self._registered: "weakref.WeakSet[Descriptor]" = weakref.WeakSet()
-        self._connection_count = 0
+        self._shared: Optional[Connection] = None
         self._releaser: Optional[concurrent.futures.ThreadPoolExecutor] = None
         self._lock = threading.Lock()
         self._lost_wakeups = 0
@@ -190,12 +190,12 @@ class Connector:
         connector.create_readable(d)`` returns the same object), so code
         written for either Dynamo version works.
         """
-        return ReadableOperation(self, local_descriptors)
+        return ReadableOperation(self._connection(), local_descriptors)
 
     def create_writable(self, local_descriptors: Descriptor | list[Descriptor]) -> "WritableOperation":
         """Exposes ``local_descriptors`` to be written by one peer (see
         :meth:`create_readable`). Read-only buffers are refused (TypeError)."""
-        return WritableOperation(self, local_descriptors)
+        return WritableOperation(self._connection(), local_descriptors)
 
     async def begin_read(
         self,
@@ -205,7 +205,7 @@ class Connector:
         """Starts reading the memory ``remote_metadata`` exposes (a
         ReadableOperation's) into ``local_descriptors``; the transfer is
         posted before this returns."""
-        return ReadOperation(self, remote_metadata, local_descriptors)
+        return ReadOperation(self._connection(), remote_metadata, local_descriptors)
 
     async def begin_write(
         self,
@@ -214,14 +214,19 @@ class Connector:
     ) -> "WriteOperation":
         """Starts writing ``local_descriptors`` into the memory
         ``remote_metadata`` exposes (a WritableOperation's)."""
-        return WriteOperation(self, local_descriptors, remote_metadata)
+        return WriteOperation(self._connection(), local_descriptors, remote_metadata)
 
     async def _create_connection(self) -> "Connection":
-        """A new :class:`Connection` of this connector (Dynamo makes one per
-        operation; here they all share this connector)."""
-        self._connection_count += 1
-        conn = Connection(self, self._connection_count)
+        """The connector's one shared :class:`Connection` (as in Dynamo,
+        which makes it on first use and hands it to every operation)."""
+        conn = self._connection()
         await conn.initialize()
+        return conn
+
+    def _connection(self) -> "Connection":
+        conn = self._shared
+        if conn is None:
+            conn = self._shared = _SharedConnection(self)
         return conn
 
     # -- lifetime
@@ -284,6 +289,16 @@ class Connector:
 
     def __str__(self) -> str:
         return self._name
+
+    def __eq__(self, other: object) -> bool:
+        """Connectors of the same ``worker_id`` are equal (as in Dynamo)."""
+        return isinstance(other, Connector) and self._name == other._name
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        return hash(self._name)
 
     # -- internals
 
@@ -474,7 +489,12 @@ def _teardown(c: int, fd: int, loops: list) -> None:
 
 def _connector_of(connection: Any) -> Connector:
     if isinstance(connection, Connection):
-        return connection._connector
+        conn = connection._connector
+        if conn is None:
+            raise NixlConnectError(
+                _lib.NXC_ERR_STATE, f"the connector of connection {connection.name} is gone"
+            )
+        return conn
     if isinstance(connection, Connector):
         return connection
     raise TypeError("Argument `connection` must be `nixl_connect.Connection` (or `Connector`).")
@@ -520,14 +540,33 @@ class Connection:
         return self._name
 
 
+class _SharedConnection(Connection):
+    """The connection a connector hands to its own operations (number 1).
+    It refers to its connector weakly: the connector holds it, and a cycle
+    would delay the connector's teardown to a garbage collection. Its
+    operations keep the connector alive themselves."""
+
+    def __init__(self, connector: Connector) -> None:
+        super().__init__(connector, 1)
+
+    @property
+    def _connector(self) -> Optional[Connector]:  # type: ignore[override]
+        return self._ref()
+
+    @_connector.setter
+    def _connector(self, connector: Connector) -> None:
+        self._ref = weakref.ref(connector)
+
+
 class Remote:
     """Dynamo's ``Remote``: the worker on the other side of an operation,
     named by the agent blob of its metadata (``nixl_metadata``: the
     ``b64:`` or hex text of ``RdmaMetadata``, or the raw blob as bytes).
 
-    The blob is checked by the C library's strict parser when the name is
-    first read. Endpoints to the worker are kept by the C connector, shared
-    and reference-counted, so making and dropping a Remote costs nothing.
+    The blob is checked by the C library's strict parser when the Remote is
+    made (a ``ValueError`` if it does not parse, as in Dynamo). Endpoints to
+    the worker are kept by the C connector, shared and reference-counted, so
+    making and dropping a Remote costs nothing.
     """
 
     def __init__(self, connection: Connection | Connector, nixl_metadata: bytes | str) -> None:
@@ -540,7 +579,15 @@ class Remote:
             nixl_metadata = "b64:" + base64.b64encode(zlib.compress(nixl_metadata)).decode()
         self._connection = connection
         self._nixl_metadata = nixl_metadata
-        self._md: Optional[RdmaMetadata] = None
+        # The blob travels only inside metadata: wrap it in the smallest one
+        # and parse it now, so a bad blob fails here, as in Dynamo.
+        self._md = RdmaMetadata(
+            descriptors=[{"device": "cpu", "ptr": 1, "size": 0}],
+            nixl_metadata=nixl_metadata,
+            notification_key="0" * 32,
+            operation_kind=int(OperationKind.READ),
+        )
+        self._md._c_metadata()
 
     @classmethod
     def _of(cls, connection: Any, md: RdmaMetadata) -> "Remote":
@@ -555,13 +602,6 @@ class Remote:
     @property
     def name(self) -> str:
         """The remote worker's name (its ``worker_id``)."""
-        if self._md is None:
-            self._md = RdmaMetadata(
-                descriptors=[{"device": "cpu", "ptr": 1, "size": 0}],
-                nixl_metadata=self._nixl_metadata,
-                notification_key="0" * 32,
-                operation_kind=int(OperationKind.READ),
-            )
         return self._md.worker_name
 
     @property
@@ -602,7 +642,20 @@ class AbstractOperation(ABC):
         conn = _connector_of(connection)
         if operation_kind is not OperationKind.READ and operation_kind is not OperationKind.WRITE:
             raise ValueError("Argument `operation_kind` must be either `READ` or `WRITE`.")
-        descs = as_descriptor_list(local_descriptors)  # [] is the C library's ValueError
+        if notification_key is not None:
+            if not isinstance(notification_key, str):
+                raise TypeError("Argument `notification_key` must be `str` or `None`.")
+            if len(notification_key) == 0:
+                raise ValueError("Argument `notification_key` must not be an empty string.")
+        descs = as_descriptor_list(local_descriptors)
+        if not descs:
+            raise _lib.make_error(
+                _lib.NXC_ERR_INVALID_ARG, "Argument `local_descriptors` must not be an empty list."
+            )
+        if len(descs) > 1:
+            kind = descs[0]._device._kind
+            if any(d._device._kind is not kind for d in descs):
+                raise ValueError("All local descriptors must have the same memory type.")
         self._connection = connection
         self._connector = conn
         self._kind = operation_kind
@@ -768,7 +821,9 @@ class AbstractOperation(ABC):
 
 class PassiveOperation(AbstractOperation):
     """Memory exposed to one peer (Dynamo's ``PassiveOperation``): the base
-    of :class:`ReadableOperation` and :class:`WritableOperation`."""
+    of :class:`ReadableOperation` and :class:`WritableOperation`. Abstract,
+    as in Dynamo: a subclass defines ``wait_for_completion`` (usually as
+    ``await self._wait_for_completion_()``)."""
 
     _md: Optional[RdmaMetadata] = None
 
@@ -785,8 +840,6 @@ class PassiveOperation(AbstractOperation):
         else:
             fn = _lib.nxc_create_readable
         self._start(self._connector._create(fn, self._descs))
-
-    wait_for_completion = AbstractOperation._wait_for_completion_
 
     def metadata(self, hex_encode: bool = False) -> RdmaMetadata:
         """The :class:`RdmaMetadata` to hand to the peer. ``hex_encode=True``
@@ -818,6 +871,8 @@ class ReadableOperation(PassiveOperation):
     ) -> None:
         super().__init__(connection, OperationKind.READ, local_descriptors)
 
+    wait_for_completion = AbstractOperation._wait_for_completion_
+
 
 class WritableOperation(PassiveOperation):
     """Memory exposed to be written by one peer (``Connector.create_writable``)."""
@@ -827,6 +882,8 @@ class WritableOperation(PassiveOperation):
     ) -> None:
         super().__init__(connection, OperationKind.WRITE, local_descriptors)
 
+    wait_for_completion = AbstractOperation._wait_for_completion_
+
 
 class ActiveOperation(AbstractOperation):
     """A transfer this worker drives (Dynamo's ``ActiveOperation``): the base
@@ -835,7 +892,9 @@ class ActiveOperation(AbstractOperation):
     Dynamo's constructor (a :class:`Remote`, the kind, local and remote
     descriptors, the notification key) is accepted: the metadata is rebuilt
     from those parts and checked by the C parser. The transfer is posted
-    before the constructor returns.
+    before the constructor returns. Abstract, as in Dynamo: a subclass
+    defines ``wait_for_completion`` and ``cancel`` (usually through
+    ``_wait_for_completion_()`` and ``AbstractOperation.cancel``).
     """
 
     def __init__(
@@ -850,13 +909,15 @@ class ActiveOperation(AbstractOperation):
             raise TypeError("Argument `remote` must be valid `nixl_connect.Remote`.")
         if not isinstance(operation_kind, OperationKind):
             raise TypeError("Argument `operation_kind` must `nixl_connect.OperationKind`.")
+        if operation_kind is not OperationKind.READ and operation_kind is not OperationKind.WRITE:
+            raise ValueError("Argument `operation_kind` must be either `READ` or `WRITE`.")
         if not isinstance(notification_key, str):
             raise TypeError("Argument `notification_key` must be `str`.")
         if len(notification_key) == 0:
             raise ValueError("Argument `notification_key` must not be an empty string.")
         remote_list = as_descriptor_list(remote_descriptors, "remote_descriptors")
         md = RdmaMetadata(
-            descriptors=[d.metadata() for d in remote_list],
+            descriptors=[d.metadata for d in remote_list],
             nixl_metadata=remote.nixl_metadata,
             notification_key=notification_key,
             operation_kind=int(operation_kind),
@@ -872,7 +933,10 @@ class ActiveOperation(AbstractOperation):
         self._remote = remote
         self._start(self._connector._begin(kind, md, self._descs))
 
-    wait_for_completion = AbstractOperation._wait_for_completion_
+    @abstractmethod
+    def cancel(self) -> None:
+        """Abstract here as in Dynamo; the subclasses use
+        :meth:`AbstractOperation.cancel`."""
 
     @property
     def remote(self) -> Remote:
@@ -893,6 +957,9 @@ class ReadOperation(ActiveOperation):
             raise TypeError("Argument `remote_metadata` must be `RdmaMetadata`.")
         remote = Remote._of(connection, remote_metadata)
         self._begin_active(remote, OperationKind.READ, local_descriptors, remote_metadata)
+
+    wait_for_completion = AbstractOperation._wait_for_completion_
+    cancel = AbstractOperation.cancel
 
     def results(self) -> list[Descriptor]:
         """The local descriptors, once COMPLETE; :class:`NixlConnectError`
@@ -926,3 +993,6 @@ class WriteOperation(ActiveOperation):
             raise TypeError("Argument `remote_metadata` must be `RdmaMetadata`.")
         remote = Remote._of(connection, remote_metadata)
         self._begin_active(remote, OperationKind.WRITE, local_descriptors, remote_metadata)
+
+    wait_for_completion = AbstractOperation._wait_for_completion_
+    cancel = AbstractOperation.cancel

@@ -170,8 +170,10 @@ for _code, _name in ERROR_NAMES.items():
     globals()[_name] = _code
 
 # Where Dynamo raises ValueError (bad arguments, sizes, devices, metadata that
-# does not validate), the exception is also a ValueError.
-_VALUE_ERRORS = {-1, -3, -5, -13}
+# does not validate), the exception is also a ValueError. A wrong kind is a
+# RuntimeError from Dynamo's begin_read/begin_write and a ValueError from its
+# ReadOperation/WriteOperation constructors: ours is both.
+_VALUE_ERRORS = {-1, -3, -4, -5, -13}
 
 
 class NixlConnectError(RuntimeError):
@@ -193,7 +195,8 @@ class NixlConnectError(RuntimeError):
 
 class NixlConnectValueError(NixlConnectError, ValueError):
     """A :class:`NixlConnectError` for bad input (invalid argument, bad
-    metadata, size mismatch, bad device): also a ``ValueError``, as in Dynamo."""
+    metadata, wrong kind, size mismatch, bad device): also a ``ValueError``,
+    as in Dynamo."""
 
 
 def strerror(code: int) -> str:

@@ -61,14 +61,36 @@ class SerializedDescriptor(_Frozen):
     _FIELDS = ("device", "ptr", "size")
 
     def __init__(self, device: str = "cpu", ptr: int = 0, size: int = 0) -> None:
-        device = _str_field("SerializedDescriptor", "device", device).strip().lower()
-        if not (device == "cpu" or device.startswith("cuda")):
-            raise ValueError("SerializedDescriptor.device must be 'cpu' or 'cuda:<device_id>'.")
-        if _int_field("SerializedDescriptor", "ptr", ptr) == 0:
-            raise ValueError("SerializedDescriptor.ptr cannot be zero (aka `null`).")
-        if _int_field("SerializedDescriptor", "size", size) < 0:
-            raise ValueError("SerializedDescriptor.size must be greater than or equal to zero.")
+        device = self.validate_device(_str_field("SerializedDescriptor", "device", device))
+        ptr = self.validate_ptr(_int_field("SerializedDescriptor", "ptr", ptr))
+        size = self.validate_size(_int_field("SerializedDescriptor", "size", size))
         self._init(_device=device, _ptr=ptr, _size=size)
+
+    # Dynamo's pydantic field validators, public classmethods there too.
+
+    @classmethod
+    def validate_device(cls, v: str) -> str:
+        if not isinstance(v, str):
+            raise TypeError("Argument `device` must be `str`.")
+        v = v.strip().lower()
+        if not (v == "cpu" or v.startswith("cuda") or v.startswith("xpu")):
+            raise ValueError(
+                "SerializedDescriptor.device must be 'cpu', 'cuda:<device_id>' "
+                "or 'xpu:<device_id>'."
+            )
+        return v
+
+    @classmethod
+    def validate_ptr(cls, v: int) -> int:
+        if v == 0:
+            raise ValueError("SerializedDescriptor.ptr cannot be zero (aka `null`).")
+        return v
+
+    @classmethod
+    def validate_size(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError("SerializedDescriptor.size must be greater than or equal to zero.")
+        return v
 
     device = property(lambda self: self._device)
     ptr = property(lambda self: self._ptr)
@@ -76,6 +98,11 @@ class SerializedDescriptor(_Frozen):
 
     def to_descriptor(self) -> Descriptor:
         return Descriptor((self._ptr, self._size, self._device, None))
+
+    def __call__(self) -> "SerializedDescriptor":
+        """Itself: lets ``Descriptor.metadata()`` (Dynamo's earlier method)
+        work now that ``Descriptor.metadata`` is a property (its newer form)."""
+        return self
 
     def model_dump(self) -> dict:
         return {"device": self._device, "ptr": self._ptr, "size": self._size}
@@ -120,10 +147,9 @@ def _validate_rdma(
     # As with Dynamo's pydantic validator, only a value given is checked.
     if operation_kind is _UNSET:
         operation_kind = 0
-    elif _int_field("RdmaMetadata", "operation_kind", operation_kind) not in (1, 2):
-        raise ValueError(
-            f"RdmaMetadata.operation_kind must be 1 (READ) or 2 (WRITE), got {operation_kind}"
-        )
+    else:
+        _int_field("RdmaMetadata", "operation_kind", operation_kind)
+        RdmaMetadata.validate_operation_kind(operation_kind)
     return (descs, nixl_metadata, notification_key, operation_kind)
 
 
@@ -242,6 +268,14 @@ class RdmaMetadata(_Frozen):
         if not isinstance(text, str):
             raise TypeError(f"model_validate_json needs str or bytes, got {type(text).__name__}")
         return cls._from_text(text, _parse(text))
+
+    @classmethod
+    def validate_operation_kind(cls, v: int) -> int:
+        """Dynamo's field validator: ``TypeError`` unless 1 (READ) or 2
+        (WRITE) (Dynamo's admits 3, which names no kind)."""
+        if v not in (1, 2):
+            raise TypeError(f"RdmaMetadata.operation_kind must be 1 (READ) or 2 (WRITE), got {v}")
+        return v
 
     def _hex_encoded(self) -> "RdmaMetadata":
         """The same metadata with ``nixl_metadata`` as bare hex (Dynamo's

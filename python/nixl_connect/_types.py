@@ -11,22 +11,26 @@ from . import _lib
 
 
 class DeviceKind(IntEnum):
-    """Kind of memory a descriptor refers to (numbers as in Dynamo)."""
+    """Kind of memory a descriptor refers to (numbers as in Dynamo). The C
+    library moves HOST memory; CUDA and XPU (Intel Level-Zero) descriptors
+    can be made and serialized, and operations over them are refused with
+    NXC_ERR_UNSUPPORTED."""
 
     UNSPECIFIED = 0
     HOST = 1
     CUDA = 2
+    XPU = 3
 
     def __str__(self) -> str:
-        return {1: "cpu", 2: "cuda"}.get(int(self), "<invalid>")
+        return {1: "cpu", 2: "cuda", 3: "xpu"}.get(int(self), "<invalid>")
 
     @property
     def nixl_mem_type(self) -> str:
-        """NIXL's name of this memory type: "DRAM" (HOST) or "VRAM" (CUDA);
-        ``ValueError`` for UNSPECIFIED."""
+        """NIXL's name of this memory type: "DRAM" (HOST) or "VRAM" (CUDA,
+        XPU); ``ValueError`` for UNSPECIFIED."""
         if self is DeviceKind.HOST:
             return "DRAM"
-        if self is DeviceKind.CUDA:
+        if self is DeviceKind.CUDA or self is DeviceKind.XPU:
             return "VRAM"
         raise ValueError(f"{self.name} memory has no NIXL memory type.")
 
@@ -61,9 +65,10 @@ STATUS = tuple(OperationStatus)
 
 
 class Device:
-    """A device: ``Device("cpu")``, ``Device("cuda:1")`` or
-    ``Device((DeviceKind.CUDA, 1))``. Strings are parsed by the C library
-    (``cpu``, ``host``, ``cuda``, ``gpu``, ``cuda:N``, ``gpu:N``)."""
+    """A device: ``Device("cpu")``, ``Device("cuda:1")``, ``Device("xpu:0")``
+    or ``Device((DeviceKind.CUDA, 1))``. Strings are parsed by the C library
+    (``cpu``, ``host``, ``cuda``, ``gpu``, ``cuda:N``, ``gpu:N``), except
+    ``xpu``/``xpu:N``, which it does not know."""
 
     __slots__ = ("_kind", "_id")
     _parsed: dict[str, tuple[DeviceKind, int]] = {}
@@ -73,6 +78,8 @@ class Device:
             raise ValueError("Argument `metadata` cannot be `None`.")
         if isinstance(metadata, str):
             kind_id = Device._parsed.get(metadata)
+            if kind_id is None:
+                kind_id = _parse_xpu(metadata)
             if kind_id is None:
                 dev = _lib.nxc_device_t()
                 rc = _lib.nxc_device_parse(metadata.encode("utf-8", "replace"), ctypes.byref(dev))
@@ -103,7 +110,7 @@ class Device:
         return self._id
 
     def __str__(self) -> str:
-        return f"cuda:{self._id}" if self._kind == DeviceKind.CUDA else "cpu"
+        return "cpu" if self._kind == DeviceKind.HOST else f"{self._kind}:{self._id}"
 
     def __repr__(self) -> str:
         return f"Device(kind={self._kind}, id={self._id})"
@@ -113,6 +120,17 @@ class Device:
 
     def __hash__(self) -> int:
         return hash((self._kind, self._id))
+
+
+def _parse_xpu(text: str) -> Optional[tuple[DeviceKind, int]]:
+    """``xpu`` or ``xpu:N`` (case and surrounding blanks ignored, as the C
+    parser does for the others); None for anything else."""
+    kind, colon, number = text.strip().lower().partition(":")
+    if kind != "xpu":
+        return None
+    if colon and not (number.isdigit() and int(number) <= 65535):
+        raise ValueError(f'device "{text}" is not "xpu" or "xpu:N" (N from 0 to 65535)')
+    return DeviceKind.XPU, int(number) if colon else 0
 
 
 _HOST = Device((DeviceKind.HOST, 0))
@@ -286,8 +304,10 @@ class Descriptor:
         self._size = t.numel() * t.element_size()
         if t.is_cuda:
             self._device = Device((DeviceKind.CUDA, t.get_device()))
+        elif t.device.type == "xpu":
+            self._device = Device((DeviceKind.XPU, t.get_device()))
         elif t.device.type != "cpu":
-            raise ValueError(f"tensors on {t.device} are not supported (cpu or cuda only)")
+            raise ValueError(f"tensors on {t.device} are not supported (cpu, cuda or xpu only)")
         if self._size == 0:
             self._ptr = _EMPTY_ADDR
 
@@ -342,8 +362,11 @@ class Descriptor:
         """The object this descriptor was made from (kept alive by it)."""
         return self._ref
 
+    @property
     def metadata(self):
-        """This descriptor as a :class:`SerializedDescriptor` (Dynamo's)."""
+        """This descriptor as a :class:`SerializedDescriptor` (a property, as
+        in Dynamo; calling it, ``d.metadata()``, as Dynamo's earlier
+        releases did, returns the same object)."""
         from ._metadata import SerializedDescriptor
 
         if self._serialized is None:
@@ -410,16 +433,15 @@ class Descriptor:
     def deregister_with_connector(self, connection: Any) -> None:
         """Ends :meth:`register_with_connector`: the memory is deregistered
         at once, or when the last open operation over it is released.
-        ``RuntimeError`` for a connector it was not registered with; nothing
-        happens if it is not registered."""
+        ``RuntimeError``, as in Dynamo, for a connector it is not registered
+        with, including when it is not registered at all."""
         conn = _connector_arg(connection)
         reg = self._reg
-        if reg is None:
-            return
-        if self._reg_connector is not conn:
+        if reg is None or self._reg_connector is not conn:
+            where = "no connector" if reg is None else self._reg_connector.name
             raise RuntimeError(
                 "Descriptor can only be deregistered from the connector it was registered "
-                f"with ({self._reg_connector.name}), not {conn.name}."
+                f"with ({where}), not {conn.name}."
             )
         self._reg, self._reg_connector = None, None
         conn._registered.discard(self)
@@ -461,6 +483,11 @@ def as_descriptor_list(local: Any, argument: str = "local_descriptors") -> list[
 def c_descriptors(descs: list[Descriptor]) -> ctypes.Array:
     arr = (_lib.nxc_descriptor_t * max(len(descs), 1))()
     for i, d in enumerate(descs):
+        if d._device._kind is DeviceKind.XPU:  # the C library has no such kind
+            raise _lib.NixlConnectError(
+                _lib.NXC_ERR_UNSUPPORTED,
+                f"descriptor {i} is XPU memory ({d._device}); this library moves host memory only",
+            )
         c = arr[i]
         c.ptr = d._ptr
         c.size = d._size

@@ -36,6 +36,11 @@ def test_operation_hierarchy():
         assert issubclass(cls, nc.AbstractOperation)
     with pytest.raises(TypeError):  # abstract: wait_for_completion
         nc.AbstractOperation(None, nc.OperationKind.READ, [])
+    with pytest.raises(TypeError):  # abstract as in Dynamo
+        nc.PassiveOperation(None, nc.OperationKind.READ, [])
+    assert {"wait_for_completion", "cancel"} <= nc.ActiveOperation.__abstractmethods__
+    for cls in (nc.ReadableOperation, nc.WritableOperation, nc.ReadOperation, nc.WriteOperation):
+        assert not cls.__abstractmethods__, cls
 
 
 def test_user_subclass_of_abstract_operation(pair):
@@ -97,14 +102,23 @@ def test_connection_and_remote(pair):
             await readable.wait_for_completion()
         assert out == src
 
-        # Dynamo's general ActiveOperation constructor: a Remote and the parts.
+        # Dynamo's general ActiveOperation constructor (a Remote and the
+        # parts), through a subclass: ActiveOperation is abstract, as in Dynamo.
+        class Push(nc.ActiveOperation):
+            async def wait_for_completion(self) -> None:
+                await self._wait_for_completion_()
+
+            def cancel(self) -> None:
+                nc.AbstractOperation.cancel(self)
+
         inbox = bytearray(4096)
         with nc.WritableOperation(p, nc.Descriptor(inbox)) as writable:
             wmd = writable.metadata()
-            op = nc.ActiveOperation(
-                nc.Remote(conn, wmd.nixl_metadata), nc.OperationKind.WRITE,
-                nc.Descriptor(bytes(src)), wmd.to_descriptors(), wmd.notification_key,
-            )
+            parts = (nc.Remote(conn, wmd.nixl_metadata), nc.OperationKind.WRITE,
+                     nc.Descriptor(bytes(src)), wmd.to_descriptors(), wmd.notification_key)
+            with pytest.raises(TypeError):  # abstract: wait_for_completion, cancel
+                nc.ActiveOperation(*parts)
+            op = Push(*parts)
             with op:
                 await op.wait_for_completion()
             await writable.wait_for_completion()
@@ -205,7 +219,8 @@ def test_registered_descriptor_is_reused_and_kept(pair, monkeypatch):
     assert len(calls) == 1
     slot.deregister_with_connector(p)
     assert not slot.is_registered
-    slot.deregister_with_connector(p)  # not registered: nothing happens
+    with pytest.raises(RuntimeError):  # not registered any more: Dynamo raises too
+        slot.deregister_with_connector(p)
 
 
 def test_registration_through_a_connection(pair):
@@ -267,7 +282,8 @@ def test_close_ends_registrations():
     d.register_with_connector(c)
     c.close()
     assert not d.is_registered
-    d.deregister_with_connector(c)  # after close: nothing to do, no crash
+    with pytest.raises(RuntimeError):  # after close it is not registered: no crash
+        d.deregister_with_connector(c)
 
 
 # ---- import without the C library ------------------------------------------------------

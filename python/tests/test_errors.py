@@ -36,7 +36,7 @@ def test_tampered_metadata_fields(pair):
     good = json.loads(w.metadata().model_dump_json())
     cases = {
         "unknown field": {**good, "extra": 1},
-        "kind 3": {**good, "operation_kind": 3},
+        "kind 3": {**good, "operation_kind": 3},  # from fields: TypeError (test_dynamo_api)
         "kind as text": {**good, "operation_kind": "2"},
         "null pointer": {**good, "descriptors": [{**good["descriptors"][0], "ptr": 0}]},
         "negative size": {**good, "descriptors": [{**good["descriptors"][0], "size": -1}]},
@@ -49,7 +49,7 @@ def test_tampered_metadata_fields(pair):
             nc.RdmaMetadata.model_validate_json(json.dumps(obj))
         assert e.value.name == "NXC_ERR_BAD_METADATA", what
         # The same, built from fields: refused in Python or by the C parser at begin.
-        with pytest.raises(ValueError):
+        with pytest.raises(TypeError if what == "kind 3" else ValueError):
             md = nc.RdmaMetadata.model_validate(obj)
             run(pair[1].begin_write(nc.Descriptor(bytearray(16)), md))
     w.release()
@@ -111,7 +111,7 @@ def test_argument_types(pair):
     assert "NULL" in e.value.detail
     with pytest.raises(ValueError) as e:
         p.create_readable([nc.Descriptor(bytearray(4)), nc.Descriptor((4096, 4, "cuda:0"))])
-    assert e.value.name == "NXC_ERR_DEVICE"
+    assert "same memory type" in str(e.value)  # Dynamo's check, before the C library
 
     async def main():
         w = p.create_writable(nc.Descriptor(bytearray(4)))
