@@ -1,7 +1,7 @@
 /* The rendezvous active-message protocol (see transport.h). One message per
- * run of adjacent non-empty descriptors (up to NXC_AM_JOIN_MAX); its 36-byte header names the op's
- * key, the first descriptor, how many, the sender's pid and the active
- * op's tag. The receiver checks them and the size against its own op (and
+ * run of adjacent non-empty descriptors (up to NXC_AM_JOIN_MAX); its
+ * 36-byte header names the op's key, the first descriptor, how many, the
+ * sender's pid and the active op's tag. The receiver checks them and the size against its own op (and
  * its owner) before a single byte is written, and receives large messages
  * zero-copy straight into the buffer. */
 #include <stdlib.h>
@@ -14,7 +14,8 @@
 /* Adjacent buffers are joined into one message only up to this size, so
  * that a large transfer completes (and nxc_op_bytes_done() advances) in
  * steps: a buffer larger than this is still one message of its own. The
- * per-message cost at this size is lost in the noise (docs/PERFORMANCE.md). */
+ * cost is one more rendezvous handshake (microseconds) per 16 MiB (a
+ * millisecond or more of copying); docs/PERFORMANCE.md has the runs. */
 #define NXC_AM_JOIN_MAX (16u << 20)
 
 /* One data message in flight: the header UCX reads until the send

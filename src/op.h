@@ -68,7 +68,7 @@ struct nxc_op {
     unsigned          receiving;
     int               done_heard; /* passive: the peer said DONE */
     /* Sending side of the AM protocol (active write, passive read). */
-    struct nxc_am_send *sends;    /* one slot per descriptor, the first of each message's (am.c) */
+    struct nxc_am_send *sends;    /* a slot per descriptor; each message uses its first's (am.c) */
     size_t            sends_left;
     size_t            sent;       /* bytes of the sends that completed (nxc_op_bytes_done) */
     ucs_status_t      send_status;
