@@ -823,7 +823,7 @@ NXC_API nxc_op_kind_t nxc_op_kind(const nxc_op_t *op);
  *   finished (for large messages: fetched by the peer).
  * - It advances in whole messages: over the active-message protocol (the
  *   default without RDMA hardware) one per run of adjacent descriptors,
- *   runs being cut at 16 MiB, so a single descriptor moves as one message
+ *   runs being cut at 64 MiB, so a single descriptor moves as one message
  *   and counts all at once. Cut a buffer into several descriptors to see
  *   finer steps.
  * - With the one-sided RMA protocol (RDMA hardware, NXC_PROTOCOL=rma) and

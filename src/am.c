@@ -14,9 +14,10 @@
 /* Adjacent buffers are joined into one message only up to this size, so
  * that a large transfer completes (and nxc_op_bytes_done() advances) in
  * steps: a buffer larger than this is still one message of its own. The
- * cost is one more rendezvous handshake (microseconds) per 16 MiB (a
- * millisecond or more of copying); docs/PERFORMANCE.md has the runs. */
-#define NXC_AM_JOIN_MAX (16u << 20)
+ * cost is one more rendezvous handshake (microseconds) per 64 MiB (5 ms
+ * or more of copying), and none for transfers up to 64 MiB, which move as
+ * before; docs/PERFORMANCE.md has the runs. */
+#define NXC_AM_JOIN_MAX (64u << 20)
 
 /* One data message in flight: the header UCX reads until the send
  * completes, and what its completion counts. */
@@ -121,7 +122,7 @@ static void send_run(nxc_op_t *op, size_t first, size_t count, size_t len)
 
 /* Sends every non-empty descriptor to the op's peer (active write, or the
  * passive side of a read), runs of adjacent buffers as one message: a KV
- * cache split in 4096 blocks of one region travels in 16 MiB messages. */
+ * cache split in 4096 blocks of one region travels in 64 MiB messages. */
 static void send_all(nxc_op_t *op)
 {
     op->sends = malloc(op->n * sizeof(*op->sends));

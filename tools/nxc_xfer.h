@@ -34,11 +34,11 @@ int xargs_parse(const char *cmd, int argc, char **argv, int max_pos, xargs_t *a)
 int xargs_connector(const xargs_t *a, nxc_connector_t **c);
 
 /* ---- files and descriptors (nxc_xfer.c) ---------------------------------------- */
-/* An exposed file is cut into descriptors of 16 MiB, more for files over
- * 16 GiB (at most 1024 of them, of at most 1 GiB): the transfer then moves
+/* An exposed file is cut into descriptors of 64 MiB, more for files over
+ * 64 GiB (at most 1024 of them, of at most 1 GiB): the transfer then moves
  * in steps that the progress line can count (nxc_op_bytes_done()), with
  * metadata of a few KiB. */
-#define PIECE_MIN   (16 * MIB)
+#define PIECE_MIN   (64 * MIB)
 #define PIECE_MAX   GIB
 #define PIECES_MAX  1024
 

@@ -2,10 +2,12 @@
 # The progress line of put and recv (the same code serves get and serve):
 # on a terminal it shows a percent and a rate (like curl), counted by
 # nxc_op_bytes_done(); with standard error in a file nothing but the final
-# rate line. Over UCX_TLS=tcp; the peer is paused and resumed in a loop
-# (SIGSTOP 150 ms, SIGCONT 20 ms: even at 6 GB/s only 120 MB move per
-# window) so that the transfer spans several refreshes of the line (every
-# 100 ms) however fast the machine is.
+# rate line. nxc moves the 256 MiB file in 4 messages of 64 MiB, over
+# UCX_TLS=tcp; the peer is paused and resumed in a loop (SIGSTOP 150 ms,
+# SIGCONT 20 ms: even at 6 GB/s, 120 MB a window, the first window ends
+# with at most 1 message done and the second with at most 3) so that the
+# line is refreshed (every 100 ms) with two different counts before the end
+# however fast the machine is.
 source "$(dirname "$0")/lib.sh"
 PTY_RUN="python3 $(dirname "$0")/pty_run.py"
 export UCX_TLS=tcp

@@ -1,6 +1,6 @@
 /* nxc_op_bytes_done(): on both sides of reads and writes, sampled after
  * every step of driving, the count never falls, never exceeds the total,
- * moves in whole messages (runs of adjacent buffers cut at 16 MiB; with
+ * moves in whole messages (runs of adjacent buffers cut at 64 MiB; with
  * NXC_PROTOCOL=rma it stays 0 until COMPLETE), starts at 0 and is exactly
  * the total once COMPLETE. Two connectors in one process. */
 #include <stdlib.h>
@@ -16,8 +16,8 @@ typedef struct layout {
 } layout_t;
 
 static const layout_t layouts[] = {
-    { "4 x 20 MiB", 4, 20 * MiB, 20 * MiB },   /* one message per buffer */
-    { "64 x 1 MiB", 64, MiB, 16 * MiB },       /* joined, cut at 16 MiB */
+    { "2 x 64 MiB", 2, 64 * MiB, 64 * MiB },   /* one message per buffer */
+    { "96 x 1 MiB", 96, MiB, 64 * MiB },       /* joined, cut at 64 MiB */
 };
 
 typedef struct sample {
