@@ -813,6 +813,37 @@ NXC_API int nxc_op_error(nxc_op_t *op, const char **detail);
 NXC_API nxc_op_kind_t nxc_op_kind(const nxc_op_t *op);
 
 /**
+ * @brief How many of the op's bytes this side has moved so far, for a
+ *        progress display. It never drives the transport (nxc_op_wait()
+ *        and nxc_connector_progress() do) and never over-counts.
+ *
+ * What it counts depends on the side and the protocol:
+ * - The side that *receives* the data (a writable op, an active read)
+ *   counts bytes in place in its buffers; the side that *sends* it (an
+ *   active write, a readable op) counts bytes whose sends the transport has
+ *   finished (for large messages: fetched by the peer).
+ * - It advances in whole messages: over the active-message protocol (the
+ *   default without RDMA hardware) one per run of adjacent descriptors,
+ *   runs being cut at 64 MiB, so a single descriptor moves as one message
+ *   and counts all at once. Cut a buffer into several descriptors to see
+ *   finer steps.
+ * - With the one-sided RMA protocol (RDMA hardware, NXC_PROTOCOL=rma) and
+ *   with NIXL peers (::NXC_WIRE_NIXL) the transport reports nothing
+ *   before the end: the count stays 0 until the op is COMPLETE.
+ *
+ * So it is a lower bound of what has really moved, exactly the sum of the
+ * descriptor sizes once the op is ::NXC_OP_COMPLETE; a CANCELLED or
+ * ERRORED op keeps what it had counted.
+ * @param [in]  op    the op.
+ * @param [out] bytes the count.
+ * @return ::NXC_OK, ::NXC_ERR_INVALID_ARG (NULL argument), ::NXC_ERR_STATE
+ *         (in a forked child).
+ * @note Thread-safe; takes the connector's lock briefly, so polling it
+ *       every few milliseconds from another thread costs little.
+ */
+NXC_API int nxc_op_bytes_done(const nxc_op_t *op, uint64_t *bytes);
+
+/**
  * @brief Releases an op. An op still in flight is cancelled first, and the
  *        call returns only once the transport no longer touches its local
  *        buffers, so the caller may free them right after. A passive op's

@@ -1,7 +1,7 @@
 /* The rendezvous active-message protocol (see transport.h). One message per
- * run of adjacent non-empty descriptors; its 36-byte header names the op's
- * key, the first descriptor, how many, the sender's pid and the active
- * op's tag. The receiver checks them and the size against its own op (and
+ * run of adjacent non-empty descriptors (up to NXC_AM_JOIN_MAX); its
+ * 36-byte header names the op's key, the first descriptor, how many, the
+ * sender's pid and the active op's tag. The receiver checks them and the size against its own op (and
  * its owner) before a single byte is written, and receives large messages
  * zero-copy straight into the buffer. */
 #include <stdlib.h>
@@ -10,6 +10,22 @@
 #include "bytes.h"
 #include "error.h"
 #include "transport.h"
+
+/* Adjacent buffers are joined into one message only up to this size, so
+ * that a large transfer completes (and nxc_op_bytes_done() advances) in
+ * steps: a buffer larger than this is still one message of its own. The
+ * cost is one more rendezvous handshake (microseconds) per 64 MiB (5 ms
+ * or more of copying), and none for transfers up to 64 MiB, which move as
+ * before; docs/PERFORMANCE.md has the runs. */
+#define NXC_AM_JOIN_MAX (64u << 20)
+
+/* One data message in flight: the header UCX reads until the send
+ * completes, and what its completion counts. */
+struct nxc_am_send {
+    uint8_t   hdr[NXC_DATA_HDR];
+    size_t    len;
+    nxc_op_t *op;
+};
 
 static int adjacent(const nxc_descriptor_t *d, size_t i)
 {
@@ -57,22 +73,34 @@ int nxc_am_prepare(nxc_op_t *op, const nxc_metadata_t *md)
 
 void nxc_am_release(nxc_op_t *op)
 {
-    free(op->data_hdr);
+    free(op->sends);
     free(op->claimed);
-    op->data_hdr = NULL;
+    op->sends = NULL;
     op->claimed = NULL;
+}
+
+static void count_sent(struct nxc_am_send *s, ucs_status_t st)
+{
+    if (st == UCS_OK)
+        s->op->sent += s->len;
+    nxc_transport_sent_one(s->op, st);
 }
 
 static void data_sent_cb(void *req, ucs_status_t st, void *user)
 {
+    struct nxc_am_send *s = user;
+    nxc_op_t *op = s->op;
     ucp_request_free(req);
-    nxc_transport_sent_one(user, st);
-    nxc_op_request_done(user);
+    count_sent(s, st);
+    nxc_op_request_done(op);
 }
 
 static void send_run(nxc_op_t *op, size_t first, size_t count, size_t len)
 {
-    uint8_t *h = op->data_hdr + first * NXC_DATA_HDR;
+    struct nxc_am_send *s = &op->sends[first];
+    uint8_t *h = s->hdr;
+    s->len = len;
+    s->op = op;
     memcpy(h, op->key, NXC_KEY_BYTES);
     nxc_put_u32(h + 16, (uint32_t)first);
     nxc_put_u32(h + 20, (uint32_t)count);
@@ -81,7 +109,7 @@ static void send_run(nxc_op_t *op, size_t first, size_t count, size_t len)
     ucp_request_param_t param = {
         .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
         .cb.send = data_sent_cb,
-        .user_data = op,
+        .user_data = s,
     };
     op->sends_left++;
     ucs_status_ptr_t req = ucp_am_send_nbx(op->peer->ep, NXC_AM_DATA_ID, h, NXC_DATA_HDR,
@@ -89,22 +117,23 @@ static void send_run(nxc_op_t *op, size_t first, size_t count, size_t len)
     if (req != NULL && !UCS_PTR_IS_ERR(req))
         op->inflight++;
     else
-        nxc_transport_sent_one(op, UCS_PTR_STATUS(req));
+        count_sent(s, UCS_PTR_STATUS(req));
 }
 
 /* Sends every non-empty descriptor to the op's peer (active write, or the
  * passive side of a read), runs of adjacent buffers as one message: a KV
- * cache split in 4096 blocks of one region travels as one transfer. */
+ * cache split in 4096 blocks of one region travels in 64 MiB messages. */
 static void send_all(nxc_op_t *op)
 {
-    op->data_hdr = malloc(op->n * NXC_DATA_HDR + 1);
-    op->send_status = op->data_hdr ? UCS_OK : UCS_ERR_NO_MEMORY;
+    op->sends = malloc(op->n * sizeof(*op->sends));
+    op->send_status = op->sends ? UCS_OK : UCS_ERR_NO_MEMORY;
     op->sends_left = 1; /* held until every send is posted */
-    for (size_t i = 0; i < op->n && op->data_hdr != NULL; i++) {
+    for (size_t i = 0; i < op->n && op->sends != NULL; i++) {
         if (op->descs[i].size == 0)
             continue;
         size_t first = i, len = op->descs[i].size;
-        while (i + 1 < op->n && joinable(op, i) && len + op->descs[i + 1].size > len)
+        while (i + 1 < op->n && len < NXC_AM_JOIN_MAX && joinable(op, i) &&
+               len + op->descs[i + 1].size > len)
             len += op->descs[++i].size;
         send_run(op, first, i - first + 1, len);
     }
@@ -121,7 +150,7 @@ void nxc_am_start(nxc_op_t *op)
 
 void nxc_am_serve_read(nxc_op_t *op)
 {
-    if (op->data_hdr == NULL) /* a repeated BEGIN does not send twice */
+    if (op->sends == NULL) /* a repeated BEGIN does not send twice */
         send_all(op);
 }
 

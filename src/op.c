@@ -625,6 +625,20 @@ nxc_op_kind_t nxc_op_kind(const nxc_op_t *op)
     return op == NULL ? NXC_OP_KIND_UNSPECIFIED : op->kind;
 }
 
+/* A sending op counts its finished sends, a receiving one its landed
+ * buffers; the other counter stays 0. */
+int nxc_op_bytes_done(const nxc_op_t *op, uint64_t *bytes)
+{
+    if (op == NULL || bytes == NULL)
+        return nxc_fail(NXC_ERR_INVALID_ARG, "op and bytes must not be NULL");
+    if (nxc_check_process(op->c) != NXC_OK)
+        return NXC_ERR_STATE;
+    nxc_lock(op->c);
+    *bytes = op->status == NXC_OP_COMPLETE ? op->expected : op->landed + op->sent;
+    nxc_unlock(op->c);
+    return NXC_OK;
+}
+
 /* Requests to a dead peer whose endpoint UCX cannot close (same-host peer,
  * no peer-error mode) never complete; UCX will not run them either. */
 static int stuck_on_dead_peer(const nxc_op_t *op)

@@ -68,8 +68,9 @@ struct nxc_op {
     unsigned          receiving;
     int               done_heard; /* passive: the peer said DONE */
     /* Sending side of the AM protocol (active write, passive read). */
-    uint8_t          *data_hdr;   /* one NXC_DATA_HDR header per message */
+    struct nxc_am_send *sends;    /* a slot per descriptor; each message uses its first's (am.c) */
     size_t            sends_left;
+    size_t            sent;       /* bytes of the sends that completed (nxc_op_bytes_done) */
     ucs_status_t      send_status;
     uint8_t          *ctrl_begin; /* BEGIN may carry our worker address */
 

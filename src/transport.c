@@ -146,7 +146,7 @@ static int create_context(nxc_connector_t *c)
     st = ucp_init(&params, config, &c->context);
     ucp_config_release(config);
     if (st != UCS_OK)
-        return nxc_ucx_fail(st, "ucp_init");
+        return nxc_ucx_init_failed(st, &params);
     ucp_context_attr_t attr = { .field_mask = UCP_ATTR_FIELD_MEMORY_TYPES };
     if (ucp_context_query(c->context, &attr) == UCS_OK)
         c->memory_types = attr.memory_types;

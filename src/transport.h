@@ -55,6 +55,11 @@ void nxc_transport_fini(nxc_connector_t *c);
  * cause and the sentence names it, else NXC_ERR_TRANSPORT. Returns the code. */
 int nxc_ucx_fail(ucs_status_t st, const char *what);
 
+/* tls_hint.c: nxc_ucx_fail() for ucp_init, except that when UCX_TLS is set
+ * and UCX found no usable transport the sentence names UCX_TLS and lists
+ * the transports UCX offers here. */
+int nxc_ucx_init_failed(ucs_status_t st, const ucp_params_t *params);
+
 /* Re-arms the event fd: 0 when armed, 1 when events are pending (progress
  * again first), negative on error. */
 int  nxc_transport_arm(nxc_connector_t *c);

@@ -109,7 +109,7 @@ static int await_op(const role_t *r, const xargs_t *a, xfile_t *f, nxc_op_t *op,
                  human_bytes(f->size, h, sizeof h));
     }
     uint64_t start = now_ns();
-    int rc = xwait(op, what, a->deadline);
+    int rc = xwait(op, what, f->size, a->deadline);
     nats_offer_close(offer);
     if (rc == NXC_OK) {
         out->bytes = f->size;
@@ -149,7 +149,7 @@ static int transfer(const role_t *r, const xargs_t *a, xfile_t *f,
 
 /* ---- the file and the metadata ------------------------------------------------ */
 
-/* The passive side's file, cut into descriptors of at most PIECE_MAX. */
+/* The passive side's file, cut into descriptors (xfile_pieces()). */
 static int prepare_passive(const role_t *r, const xargs_t *a, xfile_t *f)
 {
     int rc = reads_file(r) ? xfile_open_read(r->cmd, a->pos[0], f)

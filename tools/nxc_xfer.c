@@ -202,16 +202,23 @@ int xfile_create(const char *cmd, const char *path, uint64_t size, xfile_t *f)
     return map_file(cmd, f, fd, PROT_READ | PROT_WRITE, MAP_SHARED);
 }
 
+/* PIECE_MIN, or a PIECES_MAX-th of the file in whole pages, up to PIECE_MAX. */
+static uint64_t piece_size(uint64_t size)
+{
+    uint64_t p = ((size + PIECES_MAX - 1) / PIECES_MAX + 4095) & ~4095ull;
+    return p < PIECE_MIN ? PIECE_MIN : p > PIECE_MAX ? PIECE_MAX : p;
+}
+
 int xfile_pieces(const char *cmd, xfile_t *f)
 {
-    f->n = f->size ? (size_t)((f->size + PIECE_MAX - 1) / PIECE_MAX) : 1;
+    uint64_t piece = piece_size(f->size);
+    f->n = f->size ? (size_t)((f->size + piece - 1) / piece) : 1;
     f->descs = calloc(f->n, sizeof *f->descs);
     if (!f->descs)
         return runtime_error("%s: out of memory", cmd);
     for (size_t i = 0; i < f->n; i++) {
-        uint64_t off = (uint64_t)i * PIECE_MAX, left = f->size - off;
-        split_descs((char *)f->map + off, left < PIECE_MAX ? left : PIECE_MAX, 1,
-                    &f->descs[i]);
+        uint64_t off = (uint64_t)i * piece, left = f->size - off;
+        split_descs((char *)f->map + off, left < piece ? left : piece, 1, &f->descs[i]);
     }
     return 0;
 }
@@ -336,23 +343,65 @@ void xdie_interrupted(const char *cmd)
 
 /* ---- waiting ------------------------------------------------------------------- */
 
-static void show(const char *what, uint64_t start, bool *shown)
+/* The progress line of one wait, refreshed at most every REFRESH_NS. */
+#define REFRESH_NS 100000000ull
+
+typedef struct progress {
+    const char *what;
+    uint64_t    total;
+    uint64_t    start;       /* ns */
+    uint64_t    shown_at;    /* ns of the last refresh, 0: never */
+    uint64_t    first_ns;    /* the first refresh that saw bytes moved, 0: none yet */
+    uint64_t    first_bytes; /* what it saw: the rate counts from there */
+} progress_t;
+
+static void show_time_left(double seconds)
 {
-    fprintf(stderr, "\r\033[K%s... %.1f s", what, (double)(now_ns() - start) / 1e9);
-    *shown = true;
+    unsigned long s = (unsigned long)(seconds + 0.5);
+    if (s >= 3600)
+        fprintf(stderr, "  ETA %lu:%02lu:%02lu", s / 3600, s / 60 % 60, s % 60);
+    else
+        fprintf(stderr, "  ETA %lu:%02lu", s / 60, s % 60);
 }
 
-int xwait(nxc_op_t *op, const char *what, uint64_t deadline)
+/* Bytes moved, percent, rate and time left, as nxc_op_bytes_done() counts
+ * them; before it counts any (the peer has not begun, or the protocol
+ * tells nothing before the end) only the time waited: no invented progress. */
+static void show(nxc_op_t *op, progress_t *p)
 {
-    uint64_t start = now_ns();
-    bool tty = isatty(2) != 0, shown = false;
+    uint64_t now = now_ns(), done = 0;
+    char h[32], t[32];
+    if (p->shown_at && now - p->shown_at < REFRESH_NS)
+        return;
+    p->shown_at = now;
+    if (nxc_op_bytes_done(op, &done) != NXC_OK || done == 0 || p->total == 0) {
+        fprintf(stderr, "\r\033[K%s... %.1f s", p->what, (double)(now - p->start) / 1e9);
+        return;
+    }
+    if (!p->first_ns) {
+        p->first_ns = now;
+        p->first_bytes = done;
+    }
+    fprintf(stderr, "\r\033[K%3u%%  %s of %s", (unsigned)(done * 100 / p->total),
+            human_bytes(done, h, sizeof h), human_bytes(p->total, t, sizeof t));
+    if (done > p->first_bytes) {   /* so now > first_ns too */
+        double rate = (double)(done - p->first_bytes) / ((double)(now - p->first_ns) / 1e9);
+        fprintf(stderr, "  %s/s", human_bytes((uint64_t)rate, h, sizeof h));
+        show_time_left((double)(p->total - done) / rate);
+    }
+}
+
+int xwait(nxc_op_t *op, const char *what, uint64_t total, uint64_t deadline)
+{
+    progress_t p = { .what = what, .total = total, .start = now_ns() };
+    bool tty = isatty(2) != 0;
     int rc;
     in_transfer = 1;
     while ((rc = nxc_op_wait(op, SLICE_MS)) == NXC_ERR_TIMED_OUT &&
            (!deadline || now_ns() < deadline) && !caught)
         if (tty)
-            show(what, start, &shown);
-    if (shown)
+            show(op, &p);
+    if (p.shown_at)
         fputs("\r\033[K", stderr);
     /* A signal after COMPLETE changes nothing: the data is where it belongs. */
     if (caught && rc != NXC_OK && nxc_op_cancel(op) == NXC_OK &&

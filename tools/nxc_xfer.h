@@ -34,7 +34,13 @@ int xargs_parse(const char *cmd, int argc, char **argv, int max_pos, xargs_t *a)
 int xargs_connector(const xargs_t *a, nxc_connector_t **c);
 
 /* ---- files and descriptors (nxc_xfer.c) ---------------------------------------- */
-#define PIECE_MAX GIB   /* bytes per descriptor of an exposed file */
+/* An exposed file is cut into descriptors of 64 MiB, more for files over
+ * 64 GiB (at most 1024 of them, of at most 1 GiB): the transfer then moves
+ * in steps that the progress line can count (nxc_op_bytes_done()), with
+ * metadata of a few KiB. */
+#define PIECE_MIN   (64 * MIB)
+#define PIECE_MAX   GIB
+#define PIECES_MAX  1024
 
 typedef struct xfile {
     const char       *path;    /* "-": standard input or output */
@@ -55,7 +61,7 @@ int xfile_open_read(const char *cmd, const char *path, xfile_t *f);
  * exists, SIGINT/SIGTERM outside a transfer remove it before the process
  * dies. */
 int xfile_create(const char *cmd, const char *path, uint64_t size, xfile_t *f);
-/* Descriptors of at most PIECE_MAX bytes covering the file. */
+/* Descriptors covering the file, cut as said at PIECE_MIN. */
 int xfile_pieces(const char *cmd, xfile_t *f);
 /* Descriptors with the sizes of @p md's, back to back in the file; the
  * file's size must equal their total (sizes_total() gives it). */
@@ -79,9 +85,11 @@ void xdie_interrupted(const char *cmd);
 
 /* ---- waiting (nxc_xfer.c) ------------------------------------------------------ */
 /* Waits for @p op until the deadline or a signal (the op is then cancelled
- * and NXC_ERR_CANCELLED returned), refreshing "<what>... 1.2 s" on a
- * terminal; NXC_ERR_TIMED_OUT once the deadline has passed. */
-int xwait(nxc_op_t *op, const char *what, uint64_t deadline);
+ * and NXC_ERR_CANCELLED returned); NXC_ERR_TIMED_OUT once the deadline has
+ * passed. On a terminal it refreshes a progress line: "<what>... 1.2 s"
+ * until the first bytes of the @p total have moved, then (like curl) the
+ * bytes moved, the percent, the rate and the time left. */
+int xwait(nxc_op_t *op, const char *what, uint64_t total, uint64_t deadline);
 void print_rate(const char *verb, uint64_t bytes, uint64_t ns, const char *note);
 
 /* ---- metadata channels (nxc_xfer.c; NATS in nxc_xfer_nats.c) --------------------- */

@@ -88,6 +88,7 @@ _str = ctypes.c_char_p
 _PROTOTYPES = {
     "nxc_version": (_str,),
     "nxc_strerror": (_str, _int),
+    "nxc_err_name": (_str, _int),
     "nxc_last_error": (_str,),
     "nxc_device_parse": (_int, _str, ctypes.POINTER(nxc_device_t)),
     "nxc_device_format": (_int, nxc_device_t, _str, _size),
@@ -148,32 +149,24 @@ def __getattr__(name: str):
 
 # ---- errors -----------------------------------------------------------------
 
-#: Error codes of include/nixl_connect.h (pinned values).
-ERROR_NAMES = {
-    -1: "NXC_ERR_INVALID_ARG",
-    -2: "NXC_ERR_NO_MEMORY",
-    -3: "NXC_ERR_BAD_METADATA",
-    -4: "NXC_ERR_WRONG_KIND",
-    -5: "NXC_ERR_SIZE_MISMATCH",
-    -6: "NXC_ERR_STATE",
-    -7: "NXC_ERR_TIMED_OUT",
-    -8: "NXC_ERR_CANCELLED",
-    -9: "NXC_ERR_PEER_FAILED",
-    -10: "NXC_ERR_PEER_ABORTED",
-    -11: "NXC_ERR_TRANSPORT",
-    -12: "NXC_ERR_UNSUPPORTED",
-    -13: "NXC_ERR_DEVICE",
-    -14: "NXC_ERR_SYSTEM",
-    -15: "NXC_ERR_RECURSIVE",
-}
-for _code, _name in ERROR_NAMES.items():
-    globals()[_name] = _code
+# The codes this package raises or sorts itself (pinned values of
+# include/nixl_connect.h). The name of any code comes from the library
+# (nxc_err_name), when an error is made: the library is loaded by then.
+NXC_ERR_INVALID_ARG = -1
+NXC_ERR_BAD_METADATA = -3
+NXC_ERR_WRONG_KIND = -4
+NXC_ERR_SIZE_MISMATCH = -5
+NXC_ERR_STATE = -6
+NXC_ERR_CANCELLED = -8
+NXC_ERR_UNSUPPORTED = -12
+NXC_ERR_DEVICE = -13
 
 # Where Dynamo raises ValueError (bad arguments, sizes, devices, metadata that
 # does not validate), the exception is also a ValueError. A wrong kind is a
 # RuntimeError from Dynamo's begin_read/begin_write and a ValueError from its
 # ReadOperation/WriteOperation constructors: ours is both.
-_VALUE_ERRORS = {-1, -3, -4, -5, -13}
+_VALUE_ERRORS = {NXC_ERR_INVALID_ARG, NXC_ERR_BAD_METADATA, NXC_ERR_WRONG_KIND,
+                 NXC_ERR_SIZE_MISMATCH, NXC_ERR_DEVICE}
 
 
 class NixlConnectError(RuntimeError):
@@ -188,7 +181,7 @@ class NixlConnectError(RuntimeError):
 
     def __init__(self, code: int, detail: str = "") -> None:
         self.code = code
-        self.name = ERROR_NAMES.get(code, f"NXC_ERR({code})")
+        self.name = err_name(code)
         self.detail = detail or strerror(code)
         super().__init__(f"{self.detail} [{self.name}]")
 
@@ -202,6 +195,13 @@ class NixlConnectValueError(NixlConnectError, ValueError):
 def strerror(code: int) -> str:
     require()
     return nxc_strerror(code).decode("utf-8", "replace")
+
+
+def err_name(code: int) -> str:
+    """The code's name as in the header, e.g. "NXC_ERR_TIMED_OUT" (the
+    library's nxc_err_name: "NXC_ERR_UNKNOWN" for a code it does not know)."""
+    require()
+    return nxc_err_name(code).decode()
 
 
 def make_error(code: int, detail: str) -> NixlConnectError:

@@ -231,3 +231,14 @@ def test_closed_connector():
     assert op.status == nc.OperationStatus.CANCELLED  # released by close
     with pytest.raises(nc.NixlConnectError, match="closed"):
         c.create_readable(d)
+
+
+def test_error_names_come_from_the_library():
+    """Names are the C library's nxc_err_name(), not a table of our own:
+    every pinned code by its header name, an unknown code as the library
+    calls it."""
+    names = {-1: "NXC_ERR_INVALID_ARG", -7: "NXC_ERR_TIMED_OUT", -11: "NXC_ERR_TRANSPORT",
+             -14: "NXC_ERR_SYSTEM", -15: "NXC_ERR_RECURSIVE"}
+    for code, name in names.items():
+        assert nc.NixlConnectError(code).name == name
+    assert nc.NixlConnectError(-99).name == "NXC_ERR_UNKNOWN"

@@ -137,4 +137,13 @@ for k in ("nxc", "libnixl_connect", "connector", "huge_pages", "pidfd_open", "cm
 assert "compatible" in d["libnixl_connect"] and "transports/devices:" in d["connector"], d
 ' "$TMP/out" && pass || fail "info --json: exit $RC: $(cat "$TMP/out" "$TMP/err")"
 
+# 8. UCX_TLS naming no usable transport: the sentence names UCX_TLS and lists
+#    what UCX offers (UCX says so only in a warning of its own)
+UCX_TLS=bogus run info
+grep -Eq "^connector .*UCX_TLS=bogus.* offers .*\btcp\b" "$TMP/out" && pass \
+    || fail "UCX_TLS=bogus info: $(cat "$TMP/out")"
+UCX_TLS=bogus run recv --size 1 "$TMP/o8.bin"
+[ "$RC" -eq 1 ] && grep -Eq "^nxc: recv: .*UCX_TLS=bogus.* offers .*\btcp\b" "$TMP/err" \
+    && [ ! -e "$TMP/o8.bin" ] && pass || fail "UCX_TLS=bogus recv: exit $RC: $(cat "$TMP/err")"
+
 finish
