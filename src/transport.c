@@ -138,6 +138,17 @@ static int create_context(nxc_connector_t *c)
     ucs_status_t st = ucp_config_read(NULL, NULL, &config);
     if (st != UCS_OK)
         return nxc_ucx_fail(st, "reading the UCX configuration (UCX_* variables)");
+    /* UCX progresses a shared-memory interface only after a peer's
+     * datagram to its abstract unix socket woke it, and such sockets belong
+     * to one network namespace: a peer in another network namespace of this
+     * host (a container sharing our IPC namespace) writes its wire-up into
+     * our FIFO, its wake-up is lost, and nobody ever reads the FIFO. Polling
+     * every interface reads it (our sleeps are bounded while ops are open). */
+    if (getenv("UCX_ADAPTIVE_PROGRESS") == NULL &&
+        (st = ucp_config_modify(config, "ADAPTIVE_PROGRESS", "n")) != UCS_OK) {
+        ucp_config_release(config);
+        return nxc_ucx_fail(st, "setting UCX_ADAPTIVE_PROGRESS");
+    }
     ucp_params_t params = {
         .field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED,
         .features = UCP_FEATURE_RMA | UCP_FEATURE_AM | UCP_FEATURE_WAKEUP,
