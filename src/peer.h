@@ -30,6 +30,7 @@ typedef struct nxc_peer {
     char             name[NXC_NAME_MAX + 1];
     nxc_identity_t   identity;
     int              same_host;
+    int              via_shm;   /* UCX may use shared memory to it (peer.c) */
     int              ucx_reports_failure; /* endpoint in UCX peer-error mode */
     ucp_ep_h         ep;        /* NULL until we need to send to it */
     uint8_t         *worker_addr;
@@ -44,8 +45,7 @@ typedef struct nxc_peer {
         ucp_rkey_h rkey;
     }                rkey_cache[NXC_PEER_RKEY_CACHE];
     unsigned         n_cached_rkeys;
-    /* Reachability: set at once for a same-host peer in our namespaces
-     * (shared memory reaches it: peer.c), else once a message we sent it
+    /* Reachability: set at once for a peer via_shm, else once a message we sent it
      * completed or it sent us one. Until then, waiting_since is when we
      * first posted one (0: none posted yet). */
     int              reached;

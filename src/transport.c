@@ -18,10 +18,12 @@
 
 
 /* Whether an endpoint to a peer should ask UCX for peer-failure reports.
- * Same host: no (it would disable shared memory; a pidfd watches instead). */
+ * Not to a peer over shared memory (it would disable that; a pidfd watches
+ * instead); to every other, which the mode keeps off shared memory. */
 static int wants_peer_error_mode(const nxc_connector_t *c, const nxc_peer_t *p)
 {
-    return !(p->same_host && c->has_shm);
+    (void)c;
+    return !p->via_shm;
 }
 
 /* Whether the context's resources (ucp_context_print_info) name any of
@@ -138,17 +140,6 @@ static int create_context(nxc_connector_t *c)
     ucs_status_t st = ucp_config_read(NULL, NULL, &config);
     if (st != UCS_OK)
         return nxc_ucx_fail(st, "reading the UCX configuration (UCX_* variables)");
-    /* UCX progresses a shared-memory interface only after a peer's
-     * datagram to its abstract unix socket woke it, and such sockets belong
-     * to one network namespace: a peer in another network namespace of this
-     * host (a container sharing our IPC namespace) writes its wire-up into
-     * our FIFO, its wake-up is lost, and nobody ever reads the FIFO. Polling
-     * every interface reads it (our sleeps are bounded while ops are open). */
-    if (getenv("UCX_ADAPTIVE_PROGRESS") == NULL &&
-        (st = ucp_config_modify(config, "ADAPTIVE_PROGRESS", "n")) != UCS_OK) {
-        ucp_config_release(config);
-        return nxc_ucx_fail(st, "setting UCX_ADAPTIVE_PROGRESS");
-    }
     ucp_params_t params = {
         .field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED,
         .features = UCP_FEATURE_RMA | UCP_FEATURE_AM | UCP_FEATURE_WAKEUP,
@@ -463,7 +454,7 @@ int nxc_transport_connect(nxc_connector_t *c, nxc_peer_t *p, const uint8_t *addr
  * large transfers (see nxc_mem_alloc in the header for the figures). */
 static int rma_is_real(const nxc_op_t *op, const nxc_metadata_t *md)
 {
-    if (!op->peer->same_host || !op->c->has_shm || md->blob.n_regions == 0)
+    if (!op->peer->via_shm || md->blob.n_regions == 0)
         return 0;
     for (uint32_t r = 0; r < md->blob.n_regions; r++)
         if (!(md->blob.regions[r].flags & NXC_REGION_UCX_ALLOCATED))

@@ -5,14 +5,17 @@
 # 'unshare' can make them, and no UCX_* variable at all. Each combination
 # moves SIZE_MIB MiB both ways ('nxc serve' in A / 'nxc get' in B, then
 # 'nxc recv' in A / 'nxc put' in B; metadata in files), verified by cmp,
-# and the veth counters say which way the bytes went:
+# and the veth counters show that every byte went over TCP on the veth:
 #
-#   netns            same IPC and pid namespaces: shared memory or CMA, so
-#                    fewer bytes than were moved cross the veth
-#   netns+pid        same IPC namespace, own pid namespace: UCX's shared
-#                    memory (sysv) or TCP; either is right, the data must move
-#   netns+ipc        own IPC namespace: TCP, every byte over the veth
-#   netns+ipc+pid    own IPC and pid namespaces (a container): TCP, the same
+#   netns            same IPC and pid namespaces
+#   netns+pid        same IPC namespace, own pid namespace
+#   netns+ipc        own IPC namespace
+#   netns+ipc+pid    own IPC and pid namespaces (a container)
+#
+# Shared memory does not work across network namespaces with UCX 1.13 (its
+# wake-up is a datagram to an abstract unix socket, which belongs to one
+# network namespace: see src/peer.c, docs/PERFORMANCE.md), so the library
+# keeps such peers on TCP; with the defaults UCX would hang.
 #
 # Then a dead peer across pid namespaces: 'nxc serve' in A in its own pid
 # namespace is stopped (SIGSTOP), a 'nxc get' in B starts, and the server
@@ -64,10 +67,9 @@ run_in() {
 
 wait_for_file() { for _ in $(seq 1 200); do [ -s "$1" ] && return 0; sleep 0.05; done; return 1; }
 
-# move NAME WRAP EXPECT: both directions with B in WRAP's namespaces.
-# EXPECT: shm (less than BYTES over the veth), tcp (at least BYTES), any.
+# move NAME WRAP: both directions with B in WRAP's namespaces.
 move() {
-    local name=$1 wrap=$2 expect=$3 dir
+    local name=$1 wrap=$2 dir
     for dir in read write; do
         rm -f "$NETNS_TMP/md.json" "$NETNS_TMP/out.bin"
         local tx0 tx1 prc arc spid
@@ -99,19 +101,15 @@ move() {
             continue
         fi
         cmp -s "$SRC" "$NETNS_TMP/out.bin" || fail "$name $dir: the copy differs from the source"
-        case $expect in
-        shm) [ $over -lt $BYTES ] ||
-                 fail "$name $dir: $over bytes crossed the veth: not shared memory or CMA" ;;
-        tcp) [ $over -ge $BYTES ] ||
-                 fail "$name $dir: only $over bytes crossed the veth, fewer than moved" ;;
-        esac
+        [ $over -ge $BYTES ] ||
+            fail "$name $dir: only $over bytes crossed the veth, fewer than moved"
     done
 }
 
-move "netns" "" shm
-move "netns+pid" pid any
-move "netns+ipc" ipc tcp
-move "netns+ipc+pid" ipc+pid tcp
+move "netns" ""
+move "netns+pid" pid
+move "netns+ipc" ipc
+move "netns+ipc+pid" ipc+pid
 
 # A dead peer in another pid namespace.
 rm -f "$NETNS_TMP/md.json"
