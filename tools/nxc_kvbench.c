@@ -72,6 +72,7 @@ void kvbench_help(void)
 "  --mem KIND           malloc, or ucx (nxc_mem_alloc) [default: malloc]\n"
 "  --nats URL           NATS server(s) for the metadata [default: start a\n"
 "                       nats-server on 127.0.0.1 for the run]\n"
+"  --nats-creds FILE    a NATS credentials file (.creds) for --nats\n"
 "  --netns P,D          run the prefill workers in network namespace P and\n"
 "                       the decode workers in D (names as 'ip netns' shows\n"
 "                       them; needs root, and --nats reachable from both)\n"
@@ -103,6 +104,7 @@ typedef struct kv_cfg {
     uint64_t      num_iter, warmup_iter, inflight;
     bool          check, enable_pt, json, ucx_mem;
     const char   *nats;
+    const char   *nats_creds;   /* --nats-creds FILE, or NULL */
     char          netns[2][64]; /* --netns: prefill's, decode's; "" for ours */
     double        timeout_s;
     char          run[20];      /* subject prefix, unique per run */
@@ -129,7 +131,7 @@ typedef struct kv_sample {
 
 enum {
     O_OP = OPT_LONG, O_SCHEME, O_PREFILL, O_DECODE, O_LAYERS, O_BLOCKS, O_BSIZE,
-    O_ITER, O_WARMUP, O_INFLIGHT, O_CHECK, O_PT, O_MEM, O_NATS, O_NETNS, O_TIMEOUT,
+    O_ITER, O_WARMUP, O_INFLIGHT, O_CHECK, O_PT, O_MEM, O_NATS, O_CREDS, O_NETNS, O_TIMEOUT,
     O_JSON, O_HELP = 'h'
 };
 
@@ -148,6 +150,7 @@ static const struct option kv_opts[] = {
     { "enable_pt",         no_argument,       NULL, O_PT },
     { "mem",               required_argument, NULL, O_MEM },
     { "nats",              required_argument, NULL, O_NATS },
+    { "nats-creds",        required_argument, NULL, O_CREDS },
     { "netns",             required_argument, NULL, O_NETNS },
     { "timeout",           required_argument, NULL, O_TIMEOUT },
     { "json",              no_argument,       NULL, O_JSON },
@@ -213,6 +216,7 @@ static int kv_option(kv_cfg_t *c, int id, const char *arg)
     case O_CHECK:    c->check = true; return 0;
     case O_PT:       c->enable_pt = true; return 0;
     case O_NATS:     c->nats = arg; return 0;
+    case O_CREDS:    c->nats_creds = arg; return 0;
     case O_NETNS:    return parse_netns(arg, c);
     case O_TIMEOUT:  return parse_seconds("--timeout", arg, &c->timeout_s);
     case O_JSON:     c->json = true; return 0;
@@ -285,6 +289,8 @@ static int kv_parse(int argc, char **argv, kv_cfg_t *c, bool *help)
     }
     if (check_scheme(c) != 0 || check_sizes(c) != 0)
         return NXC_EXIT_USAGE;
+    if (c->nats_creds && !c->nats)
+        return usage_error("kvbench: --nats-creds needs --nats URL");
     if (c->netns[0][0] && !c->nats) /* ours listens on 127.0.0.1 */
         return usage_error("kvbench: --netns needs --nats URL, a server both namespaces reach");
     snprintf(c->run, sizeof c->run, "kvbench.%x%04x", (unsigned)getpid(),
@@ -520,7 +526,10 @@ static int worker_setup(worker_t *w)
     int rc = nxc_connector_create(&cc, &w->conn);
     if (rc != NXC_OK)
         return lib_error(rc, "kvbench: %s: cannot create a connector", w->name);
-    nxc_nats_config_t nc = { .field_mask = NXC_NATS_CONFIG_TIMEOUT, .timeout_ms = 5000 };
+    nxc_nats_config_t nc = { .field_mask = NXC_NATS_CONFIG_TIMEOUT, .timeout_ms = 5000,
+                             .creds_file = c->nats_creds };
+    if (c->nats_creds)
+        nc.field_mask |= NXC_NATS_CONFIG_CREDS;
     if ((rc = nxc_nats_connect(c->nats, &nc, &w->nats)) != NXC_OK)
         return nats_fail(rc, w, "cannot connect to NATS");
     unsigned total = pair_count(c);

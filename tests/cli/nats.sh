@@ -125,6 +125,10 @@ if python3 -c 'import cryptography' 2>/dev/null; then
     expect_fail "refused this client" get "${J[@]}" --subject jwt.a --timeout 2 "$TMP/x"
     expect_fail "refused this client" get "${J[@]}" --nats-creds "$TMP/jwt/stranger.creds" \
         --subject jwt.a --timeout 2 "$TMP/x"
+    run kvbench --nats "nats://127.0.0.1:$JPORT" --nats-creds "$TMP/jwt/user.creds" \
+        --num_layers 2 --num_blocks 4 --num_iter 3 --timeout 60 --json
+    [ "$RC" -eq 0 ] && grep -q '"requests":3,' "$TMP/out" && pass ||
+        fail "kvbench --nats-creds: exit $RC: $(cat "$TMP/err" "$TMP/out")"
     expect_fail "cannot read credentials file" get "${J[@]}" --nats-creds "$TMP/jwt/no.creds" \
         --subject jwt.a --timeout 2 "$TMP/x"
 else

@@ -10,7 +10,8 @@
  *            (none hangs) with OK or a clear code (TIMED_OUT,
  *            NO_RESPONDERS while the subscriptions move); after the kill,
  *            new requests and sends succeed through the other servers;
- *            every message received is one that was sent.
+ *            every message received is one that was sent. As root, CTest
+ *            runs it in a network namespace of its own (in_netns.sh).
  *   tls:     a server with TLS that verifies clients (throwaway CA and
  *            certificates made here with openssl): request/reply works with
  *            the CA and a client certificate; without TLS, or without the
