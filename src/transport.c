@@ -20,9 +20,8 @@
 /* Whether an endpoint to a peer should ask UCX for peer-failure reports.
  * Not to a peer over shared memory (it would disable that; a pidfd watches
  * instead); to every other, which the mode keeps off shared memory. */
-static int wants_peer_error_mode(const nxc_connector_t *c, const nxc_peer_t *p)
+static int wants_peer_error_mode(const nxc_peer_t *p)
 {
-    (void)c;
     return !p->via_shm;
 }
 
@@ -384,7 +383,7 @@ static void endpoint_failed(void *arg, ucp_ep_h ep, ucs_status_t status)
 
 static int create_endpoint(nxc_connector_t *c, nxc_peer_t *p)
 {
-    p->ucx_reports_failure = wants_peer_error_mode(c, p);
+    p->ucx_reports_failure = wants_peer_error_mode(p);
     ucp_ep_params_t params = {
         .field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS |
                       UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE |
