@@ -106,6 +106,7 @@ static nxc_peer_t *new_peer(nxc_connector_t *c, const char *name, size_t name_le
     p->pidfd = -1;
     watch_process(c, p);
     p->via_shm = via_shared_memory(c, p);
+    c->n_shm_peers += (unsigned)p->via_shm;
     p->reached = p->via_shm;
     p->next = c->peers;
     c->peers = p;
@@ -202,6 +203,7 @@ static void drop_cached_rkeys(nxc_peer_t *p)
 
 static void free_peer(nxc_connector_t *c, nxc_peer_t *p)
 {
+    c->n_shm_peers -= (unsigned)p->via_shm;
     drop_cached_rkeys(p);
     nxc_transport_disconnect(c, p);
     if (p->pidfd >= 0) {
