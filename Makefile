@@ -14,7 +14,7 @@ BUILD_PACKAGES := build-essential cmake pkg-config libucx-dev zlib1g-dev libnats
 TEST_PACKAGES  := $(BUILD_PACKAGES) ucx-utils libcmocka-dev clang libclang-rt-14-dev \
                   valgrind python3 python3-numpy python3-pytest python3-venv \
                   python3-pip python3-setuptools python3-wheel iproute2 procps nats-server \
-                  openssl
+                  openssl python3-cryptography
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
 BUILD_TSAN ?= build-tsan

@@ -136,7 +136,8 @@ enum {
     NXC_NATS_CONFIG_TIMEOUT     = 1u << 0,
     NXC_NATS_CONFIG_MAX_MESSAGE = 1u << 1,
     NXC_NATS_CONFIG_RECONNECT   = 1u << 2,
-    NXC_NATS_CONFIG_TLS         = 1u << 3
+    NXC_NATS_CONFIG_TLS         = 1u << 3,
+    NXC_NATS_CONFIG_CREDS       = 1u << 4
 };
 
 /** @brief Connection parameters (same field_mask idiom as the core). */
@@ -166,6 +167,11 @@ typedef struct nxc_nats_config {
     const char *tls_cert_file;
     /** With `NXC_NATS_CONFIG_TLS`: the private key of tls_cert_file (PEM). */
     const char *tls_key_file;
+    /** With `NXC_NATS_CONFIG_CREDS`: a NATS credentials file (`.creds`, as
+     *  `nsc` writes it: the user's JWT and NKey seed), for servers with
+     *  decentralized (operator/account JWT) authentication. Read at every
+     *  connect and reconnect; the seed signs the server's challenge. */
+    const char *creds_file;
 } nxc_nats_config_t;
 
 /**
@@ -176,8 +182,10 @@ typedef struct nxc_nats_config {
  * @param [in]  cfg  NULL for defaults; read during the call.
  * @param [out] out  the connection; close it with nxc_nats_close().
  * @return ::NXC_OK, ::NXC_ERR_INVALID_ARG (NULL, empty or malformed URL
- *         list, bad config, an unreadable TLS file),
- *         ::NXC_NATS_ERR_NO_SERVER, ::NXC_ERR_NO_MEMORY, ::NXC_NATS_ERR_NATS.
+ *         list, bad config, an unreadable TLS or credentials file),
+ *         ::NXC_NATS_ERR_NO_SERVER, ::NXC_ERR_NO_MEMORY, ::NXC_NATS_ERR_NATS
+ *         (also when the server refuses the client's credentials: the
+ *         detail says so).
  * @note Thread-safe. Returns within about the timeout per URL listed.
  */
 NXC_NATS_API int nxc_nats_connect(const char *url, const nxc_nats_config_t *cfg,

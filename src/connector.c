@@ -377,7 +377,7 @@ static uint64_t spin_window_ns(const nxc_connector_t *c)
      * next to the transport's latency, and spinning steals the CPU the
      * kernel needs to move the bytes (measured: 16 MiB reads over TCP
      * loopback fell from 3.6 to 1.4 GB/s on two cores). */
-    if (c->n_in_progress > 0 && c->has_shm)
+    if (c->n_in_progress > 0 && c->n_shm_peers > 0)
         us *= BUSY_SPIN_FACTOR;
     return us * 1000u;
 }

@@ -38,6 +38,7 @@ struct nxc_connector {
     size_t          worker_addr_len;
     uint64_t        memory_types;  /* what UCX can register */
     int             has_shm;       /* UCX may use shared memory to same-host peers */
+    unsigned        n_shm_peers;   /* known peers it does use it to (peer.c) */
 
     int             epfd;          /* the fd users poll: UCX efd + wake + pidfds */
     int             ucx_efd;

@@ -67,18 +67,25 @@ static int shares_namespace(uint32_t pid, const char *ns)
     return stat(path, &ours) == 0 && ours.st_ino == theirs.st_ino && ours.st_dev == theirs.st_dev;
 }
 
-/* A same-host peer in our network, IPC and mount namespaces is reached
- * through UCX's shared memory, which needs nothing from it but its progress:
- * an answer that is late means the peer is busy (64 writers queue behind
- * its 64-slot receive FIFO, and it serves them as its CPU allows), never
- * that UCX cannot reach it, and its death is seen by its pidfd. The
- * first-answer deadline (nxc_peers_check_reached) is for every other peer,
- * where a missing answer is the only sign: another host, TCP, or another
- * namespace, whose shared-memory wire-up UCX 1.13 never answers. Failing a
+/* Whether UCX may reach the peer over shared memory: on our host, in our
+ * pid, network, IPC and mount namespaces. Another network namespace is not
+ * enough: UCX 1.13 reads a shared-memory FIFO only after a datagram to the
+ * receiver's abstract unix socket woke it (adaptive progress), and abstract
+ * sockets belong to one network namespace, so a wire-up written into the
+ * FIFO of a peer in another one is never read (docs/PERFORMANCE.md,
+ * containers). Such a peer gets an endpoint in peer-error mode, which UCX
+ * builds on TCP only.
+ *
+ * Such a peer is also reached from the start: shared memory needs nothing
+ * from it but its progress, so an answer that is late means the peer is
+ * busy (64 writers queue behind its 64-slot receive FIFO, and it serves
+ * them as its CPU allows), never that UCX cannot reach it, and its death is
+ * seen by its pidfd. The first-answer deadline (nxc_peers_check_reached) is
+ * for every other peer, where a missing answer is the only sign. Failing a
  * live shared-memory peer would not even stop our messages (its endpoint
  * cannot be force-closed): they land after our op ended, and its op then
  * waits for a DONE that never comes. */
-static int reached_by_shared_memory(const nxc_connector_t *c, const nxc_peer_t *p)
+static int via_shared_memory(const nxc_connector_t *c, const nxc_peer_t *p)
 {
     return p->same_host && c->has_shm && shares_namespace(p->identity.pid, "net") &&
            shares_namespace(p->identity.pid, "ipc") && shares_namespace(p->identity.pid, "mnt");
@@ -98,7 +105,9 @@ static nxc_peer_t *new_peer(nxc_connector_t *c, const char *name, size_t name_le
     p->same_host = nxc_identity_same_host(id, &c->identity);
     p->pidfd = -1;
     watch_process(c, p);
-    p->reached = reached_by_shared_memory(c, p);
+    p->via_shm = via_shared_memory(c, p);
+    c->n_shm_peers += (unsigned)p->via_shm;
+    p->reached = p->via_shm;
     p->next = c->peers;
     c->peers = p;
     return p;
@@ -194,6 +203,7 @@ static void drop_cached_rkeys(nxc_peer_t *p)
 
 static void free_peer(nxc_connector_t *c, nxc_peer_t *p)
 {
+    c->n_shm_peers -= (unsigned)p->via_shm;
     drop_cached_rkeys(p);
     nxc_transport_disconnect(c, p);
     if (p->pidfd >= 0) {

@@ -8,10 +8,12 @@
  * marked dead, every op that depends on it is failed, and its endpoint is
  * closed.
  *
- * Death detection: across hosts UCX's peer error handling reports it. On one
- * host that mode would cost the shared-memory transports (SPEC section 5), so
- * endpoints are created without it and the peer process is watched with a
- * pidfd registered in the connector's epoll set instead. */
+ * Death detection: across hosts UCX's peer error handling reports it. To a
+ * peer over shared memory (same host and namespaces: via_shm) that mode
+ * would cost the shared-memory transports (SPEC section 5), so its endpoint
+ * is created without it and a pidfd registered in the connector's epoll set
+ * watches the process instead; a same-host peer in another network, IPC or
+ * mount namespace gets both (TCP in peer-error mode, and the pidfd). */
 #ifndef NXC_PEER_H
 #define NXC_PEER_H
 
@@ -30,6 +32,7 @@ typedef struct nxc_peer {
     char             name[NXC_NAME_MAX + 1];
     nxc_identity_t   identity;
     int              same_host;
+    int              via_shm;   /* UCX may use shared memory to it (peer.c) */
     int              ucx_reports_failure; /* endpoint in UCX peer-error mode */
     ucp_ep_h         ep;        /* NULL until we need to send to it */
     uint8_t         *worker_addr;
@@ -44,10 +47,9 @@ typedef struct nxc_peer {
         ucp_rkey_h rkey;
     }                rkey_cache[NXC_PEER_RKEY_CACHE];
     unsigned         n_cached_rkeys;
-    /* Reachability: set at once for a same-host peer in our namespaces
-     * (shared memory reaches it: peer.c), else once a message we sent it
-     * completed or it sent us one. Until then, waiting_since is when we
-     * first posted one (0: none posted yet). */
+    /* Reachability: set at once for a peer via_shm, else once a message
+     * we sent it completed or it sent us one. Until then, waiting_since is
+     * when we first posted one (0: none posted yet). */
     int              reached;
     uint64_t         waiting_since;
     int              dead;

@@ -18,10 +18,11 @@
 
 
 /* Whether an endpoint to a peer should ask UCX for peer-failure reports.
- * Same host: no (it would disable shared memory; a pidfd watches instead). */
-static int wants_peer_error_mode(const nxc_connector_t *c, const nxc_peer_t *p)
+ * Not to a peer over shared memory (it would disable that; a pidfd watches
+ * instead); to every other, which the mode keeps off shared memory. */
+static int wants_peer_error_mode(const nxc_peer_t *p)
 {
-    return !(p->same_host && c->has_shm);
+    return !p->via_shm;
 }
 
 /* Whether the context's resources (ucp_context_print_info) name any of
@@ -382,7 +383,7 @@ static void endpoint_failed(void *arg, ucp_ep_h ep, ucs_status_t status)
 
 static int create_endpoint(nxc_connector_t *c, nxc_peer_t *p)
 {
-    p->ucx_reports_failure = wants_peer_error_mode(c, p);
+    p->ucx_reports_failure = wants_peer_error_mode(p);
     ucp_ep_params_t params = {
         .field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS |
                       UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE |
@@ -452,7 +453,7 @@ int nxc_transport_connect(nxc_connector_t *c, nxc_peer_t *p, const uint8_t *addr
  * large transfers (see nxc_mem_alloc in the header for the figures). */
 static int rma_is_real(const nxc_op_t *op, const nxc_metadata_t *md)
 {
-    if (!op->peer->same_host || !op->c->has_shm || md->blob.n_regions == 0)
+    if (!op->peer->via_shm || md->blob.n_regions == 0)
         return 0;
     for (uint32_t r = 0; r < md->blob.n_regions; r++)
         if (!(md->blob.regions[r].flags & NXC_REGION_UCX_ALLOCATED))

@@ -15,12 +15,14 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/eventfd.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -70,6 +72,10 @@ void kvbench_help(void)
 "  --mem KIND           malloc, or ucx (nxc_mem_alloc) [default: malloc]\n"
 "  --nats URL           NATS server(s) for the metadata [default: start a\n"
 "                       nats-server on 127.0.0.1 for the run]\n"
+"  --nats-creds FILE    a NATS credentials file (.creds) for --nats\n"
+"  --netns P,D          run the prefill workers in network namespace P and\n"
+"                       the decode workers in D (names as 'ip netns' shows\n"
+"                       them; needs root, and --nats reachable from both)\n"
 "  --timeout SEC        fail when the run takes longer [default: 300]\n"
 "  --json               one JSON object instead of the table\n"
 "  -h, --help           show this help and exit\n",
@@ -98,6 +104,8 @@ typedef struct kv_cfg {
     uint64_t      num_iter, warmup_iter, inflight;
     bool          check, enable_pt, json, ucx_mem;
     const char   *nats;
+    const char   *nats_creds;   /* --nats-creds FILE, or NULL */
+    char          netns[2][64]; /* --netns: prefill's, decode's; "" for ours */
     double        timeout_s;
     char          run[20];      /* subject prefix, unique per run */
 } kv_cfg_t;
@@ -123,7 +131,7 @@ typedef struct kv_sample {
 
 enum {
     O_OP = OPT_LONG, O_SCHEME, O_PREFILL, O_DECODE, O_LAYERS, O_BLOCKS, O_BSIZE,
-    O_ITER, O_WARMUP, O_INFLIGHT, O_CHECK, O_PT, O_MEM, O_NATS, O_TIMEOUT,
+    O_ITER, O_WARMUP, O_INFLIGHT, O_CHECK, O_PT, O_MEM, O_NATS, O_CREDS, O_NETNS, O_TIMEOUT,
     O_JSON, O_HELP = 'h'
 };
 
@@ -142,6 +150,8 @@ static const struct option kv_opts[] = {
     { "enable_pt",         no_argument,       NULL, O_PT },
     { "mem",               required_argument, NULL, O_MEM },
     { "nats",              required_argument, NULL, O_NATS },
+    { "nats-creds",        required_argument, NULL, O_CREDS },
+    { "netns",             required_argument, NULL, O_NETNS },
     { "timeout",           required_argument, NULL, O_TIMEOUT },
     { "json",              no_argument,       NULL, O_JSON },
     { "help",              no_argument,       NULL, O_HELP },
@@ -174,6 +184,22 @@ static int parse_scheme(const char *arg, scheme_t *s)
     return usage_error("kvbench: --scheme: '%s' is not pairwise, manytoone or onetomany", arg);
 }
 
+#define NAME_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
+
+/* "P,D": two names of at most 63 letters, digits, '.', '_' or '-'. */
+static int parse_netns(const char *arg, kv_cfg_t *c)
+{
+    const char *comma = strchr(arg, ',');
+    size_t lp = comma ? (size_t)(comma - arg) : 0, ld = comma ? strlen(comma + 1) : 0;
+    if (!comma || lp == 0 || ld == 0 || lp >= sizeof c->netns[0] ||
+        ld >= sizeof c->netns[1] || strspn(arg, NAME_CHARS) != lp ||
+        strspn(comma + 1, NAME_CHARS) != ld)
+        return usage_error("kvbench: --netns: '%s' is not PREFILL_NS,DECODE_NS", arg);
+    memcpy(c->netns[0], arg, lp);
+    memcpy(c->netns[1], comma + 1, ld);
+    return 0;
+}
+
 static int kv_option(kv_cfg_t *c, int id, const char *arg)
 {
     switch (id) {
@@ -190,6 +216,8 @@ static int kv_option(kv_cfg_t *c, int id, const char *arg)
     case O_CHECK:    c->check = true; return 0;
     case O_PT:       c->enable_pt = true; return 0;
     case O_NATS:     c->nats = arg; return 0;
+    case O_CREDS:    c->nats_creds = arg; return 0;
+    case O_NETNS:    return parse_netns(arg, c);
     case O_TIMEOUT:  return parse_seconds("--timeout", arg, &c->timeout_s);
     case O_JSON:     c->json = true; return 0;
     case O_MEM:
@@ -261,6 +289,10 @@ static int kv_parse(int argc, char **argv, kv_cfg_t *c, bool *help)
     }
     if (check_scheme(c) != 0 || check_sizes(c) != 0)
         return NXC_EXIT_USAGE;
+    if (c->nats_creds && !c->nats)
+        return usage_error("kvbench: --nats-creds needs --nats URL");
+    if (c->netns[0][0] && !c->nats) /* ours listens on 127.0.0.1 */
+        return usage_error("kvbench: --netns needs --nats URL, a server both namespaces reach");
     snprintf(c->run, sizeof c->run, "kvbench.%x%04x", (unsigned)getpid(),
              (unsigned)(now_ns() & 0xffff));
     return 0;
@@ -494,7 +526,10 @@ static int worker_setup(worker_t *w)
     int rc = nxc_connector_create(&cc, &w->conn);
     if (rc != NXC_OK)
         return lib_error(rc, "kvbench: %s: cannot create a connector", w->name);
-    nxc_nats_config_t nc = { .field_mask = NXC_NATS_CONFIG_TIMEOUT, .timeout_ms = 5000 };
+    nxc_nats_config_t nc = { .field_mask = NXC_NATS_CONFIG_TIMEOUT, .timeout_ms = 5000,
+                             .creds_file = c->nats_creds };
+    if (c->nats_creds)
+        nc.field_mask |= NXC_NATS_CONFIG_CREDS;
     if ((rc = nxc_nats_connect(c->nats, &nc, &w->nats)) != NXC_OK)
         return nats_fail(rc, w, "cannot connect to NATS");
     unsigned total = pair_count(c);
@@ -990,13 +1025,42 @@ static int write_all(int fd, const void *buf, size_t len)
     return 0;
 }
 
+/* Moves this worker into its --netns namespace, before any socket exists,
+ * as 'ip netns exec' does: UCX lists network devices in /sys/class/net,
+ * which shows the namespace of whoever mounted /sys, so the worker gets a
+ * mount namespace of its own with a /sys of its network namespace. */
+static int join_netns(const kv_cfg_t *c, const worker_t *w)
+{
+    const char *ns = c->netns[w->id.decode];
+    if (!ns[0])
+        return 0;
+    char path[96];
+    snprintf(path, sizeof path, "/run/netns/%s", ns);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    const char *step = "open";
+    int ok = fd >= 0 && (step = "setns", setns(fd, CLONE_NEWNET) == 0) &&
+             (step = "unshare(CLONE_NEWNS)", unshare(CLONE_NEWNS) == 0) &&
+             (step = "mount --make-rslave /", mount("", "/", NULL, MS_SLAVE | MS_REC, NULL) == 0) &&
+             (step = "umount /sys", umount2("/sys", MNT_DETACH) == 0) &&
+             (step = "mount sysfs", mount(ns, "/sys", "sysfs", 0, NULL) == 0);
+    int err = errno;
+    if (fd >= 0)
+        close(fd);
+    if (!ok)
+        return runtime_error("kvbench: %s: cannot join network namespace '%s' (%s: %s; "
+                             "needs root)", w->name, ns, step, strerror(err));
+    return 0;
+}
+
 /* The whole life of a forked worker; its exit status. */
 static int worker_main(const kv_cfg_t *c, unsigned index, int out_fd)
 {
     worker_t w = { .cfg = c, .id = worker_at(c, index) };
     worker_name(w.id, w.name, sizeof w.name);
     w.deadline = now_ns() + (uint64_t)(c->timeout_s * 1e9);
-    int rc = worker_setup(&w);
+    int rc = join_netns(c, &w);
+    if (rc == 0)
+        rc = worker_setup(&w);
     if (rc == 0) {
         double cpu0 = cpu_seconds();
         uint64_t t0 = now_ns();
@@ -1308,14 +1372,16 @@ static void print_json(const kv_cfg_t *c, const child_t *ch, unsigned n, const s
            ",\"num_decode\":%" PRIu64 ",\"num_layers\":%" PRIu64 ",\"num_blocks\":%" PRIu64
            ",\"block_size\":%" PRIu64 ",\"kv_bytes\":%" PRIu64 ",\"num_iter\":%" PRIu64
            ",\"warmup_iter\":%" PRIu64 ",\"inflight\":%" PRIu64 ",\"check_consistency\":%s"
-           ",\"enable_pt\":%s,\"mem\":\"%s\",\"requests\":%" PRIu64 ",\"bytes\":%" PRIu64
+           ",\"enable_pt\":%s,\"mem\":\"%s\",\"netns\":\"%s%s%s\",\"requests\":%" PRIu64
+           ",\"bytes\":%" PRIu64
            ",\"wall_s\":%.6g,\"goodput_gbps\":%.6g,\"requests_per_s\":%.6g"
            ",\"latency_ms\":{\"p50\":%.6g,\"p99\":%.6g,\"max\":%.6g},\"cpu_s_total\":%.6g"
            ",\"cpus\":%ld,\"pairs\":[",
            nxc_op_kind_name(c->op), scheme_names[c->scheme], c->prefill, c->decode,
            c->layers, c->blocks, c->block_size, kv_bytes(c), c->num_iter, c->warmup_iter,
            c->inflight, c->check ? "true" : "false", c->enable_pt ? "true" : "false",
-           c->ucx_mem ? "ucx" : "malloc", s->requests, s->bytes, s->wall_s, s->gbps, s->rps,
+           c->ucx_mem ? "ucx" : "malloc", c->netns[0], c->netns[0][0] ? "," : "", c->netns[1],
+           s->requests, s->bytes, s->wall_s, s->gbps, s->rps,
            s->lat.p50, s->lat.p99, s->lat.max, s->cpu_total_s, sysconf(_SC_NPROCESSORS_ONLN));
     for (unsigned p = 0; p < pair_count(c); p++) {
         pair_t pr = pair_at(c, p);
@@ -1345,6 +1411,8 @@ static void print_table(const kv_cfg_t *c, const child_t *ch, unsigned n, const 
            c->op == NXC_OP_WRITE ? "decode exposes writables, prefill writes"
                                  : "prefill exposes readables, decode reads",
            scheme_names[c->scheme], c->prefill, c->decode);
+    if (c->netns[0][0])
+        printf("network namespaces: prefill in %s, decode in %s\n", c->netns[0], c->netns[1]);
     printf("KV cache per request: %" PRIu64 " layers x %" PRIu64 " blocks x %s = %s; "
            "%" PRIu64 " in flight per pair\n", c->layers, c->blocks,
            human_bytes(c->block_size, h, sizeof h),

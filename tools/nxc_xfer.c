@@ -18,12 +18,13 @@
 
 /* ---- options ------------------------------------------------------------------- */
 
-enum { X_TIMEOUT = OPT_LONG, X_NATS, X_SUBJECT, X_SIZE, X_JSON, X_NIXL, X_HELP = 'h' };
+enum { X_TIMEOUT = OPT_LONG, X_NATS, X_SUBJECT, X_CREDS, X_SIZE, X_JSON, X_NIXL, X_HELP = 'h' };
 
 #define XFER_OPTS \
     { "timeout", required_argument, NULL, X_TIMEOUT }, \
     { "nats",    required_argument, NULL, X_NATS }, \
     { "subject", required_argument, NULL, X_SUBJECT }, \
+    { "nats-creds", required_argument, NULL, X_CREDS }, \
     { "json",    no_argument,       NULL, X_JSON }, \
     { "nixl",    no_argument,       NULL, X_NIXL }, \
     { "help",    no_argument,       NULL, X_HELP }
@@ -47,6 +48,7 @@ static int take_option(const char *cmd, int id, const char *arg, int max_pos, xa
         return 0;
     case X_NATS:    a->nats = arg; return 0;
     case X_SUBJECT: a->subject = arg; return 0;
+    case X_CREDS:   a->nats_creds = arg; return 0;
     case X_TIMEOUT:
         return parse_seconds("--timeout", arg, &a->timeout) ? NXC_EXIT_USAGE : 0;
     case X_SIZE:
@@ -64,6 +66,8 @@ static int take_option(const char *cmd, int id, const char *arg, int max_pos, xa
  * so a wrong command line gets the same answer in every build. */
 static int check_nats_args(const char *cmd, const xargs_t *a, int max_pos)
 {
+    if (a->nats_creds && !a->nats)
+        return usage_error("%s: --nats-creds needs --nats URL", cmd);
     if (!a->nats && !a->subject)
         return 0;
     if (!a->nats)

@@ -16,6 +16,7 @@ typedef struct xargs {
     double      timeout;    /* seconds, 0: none */
     const char *nats;       /* --nats URL, or NULL */
     const char *subject;    /* --subject S, or NULL */
+    const char *nats_creds; /* --nats-creds FILE, or NULL */
     uint64_t    size;       /* --size (recv only) */
     bool        has_size;
     bool        nixl;       /* --nixl (serve, recv): publish NIXL's format */
@@ -25,7 +26,7 @@ typedef struct xargs {
 } xargs_t;
 
 /* Parses the options of @p cmd ("serve", "get", "recv", "put"): --timeout,
- * --nats, --subject, --json, --help, and --size for recv; at most @p max_pos
+ * --nats, --subject, --nats-creds, --json, --help, and --size for recv; at most @p max_pos
  * positional arguments. Checks that --nats and --subject come together and
  * that this build has NATS. Returns 0 or an exit code (message printed). */
 int xargs_parse(const char *cmd, int argc, char **argv, int max_pos, xargs_t *a);

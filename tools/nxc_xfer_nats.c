@@ -68,7 +68,10 @@ static int nats_open(const char *cmd, const xargs_t *a, nxc_nats_t **n)
     int left = remaining_ms(a->deadline);
     nxc_nats_config_t cfg = { .field_mask = NXC_NATS_CONFIG_TIMEOUT,
                               .timeout_ms = left < CONNECT_MS ? (left ? left : 1)
-                                                              : CONNECT_MS };
+                                                              : CONNECT_MS,
+                              .creds_file = a->nats_creds };
+    if (a->nats_creds)
+        cfg.field_mask |= NXC_NATS_CONFIG_CREDS;
     int rc = nxc_nats_connect(a->nats, &cfg, n);
     return rc == NXC_OK ? 0 : nats_error(rc, "%s: --nats %s", cmd, a->nats);
 }

@@ -254,10 +254,20 @@ typedef struct conn_params {
     size_t                   max;
     int                      reconnect_ms; /* 0: never */
     const nxc_nats_config_t *cfg;          /* TLS files, or NULL */
+    const char              *creds_file;   /* or NULL */
 } conn_params_t;
 
 #define CONFIG_BITS (NXC_NATS_CONFIG_TIMEOUT | NXC_NATS_CONFIG_MAX_MESSAGE | \
-                     NXC_NATS_CONFIG_RECONNECT | NXC_NATS_CONFIG_TLS)
+                     NXC_NATS_CONFIG_RECONNECT | NXC_NATS_CONFIG_TLS | \
+                     NXC_NATS_CONFIG_CREDS)
+
+static int check_readable(const char *what, const char *path)
+{
+    if (access(path, R_OK) != 0)
+        return fail(NXC_ERR_INVALID_ARG, "config: cannot read %s file '%s': %s", what, path,
+                    strerror(errno));
+    return NXC_OK;
+}
 
 static int check_tls(const nxc_nats_config_t *cfg)
 {
@@ -269,9 +279,8 @@ static int check_tls(const nxc_nats_config_t *cfg)
                     "together (a client certificate and its key)");
     const char *files[] = { cfg->tls_ca_file, cfg->tls_cert_file, cfg->tls_key_file };
     for (size_t i = 0; i < 3; i++)
-        if (files[i] && access(files[i], R_OK) != 0)
-            return fail(NXC_ERR_INVALID_ARG, "config: cannot read TLS file '%s': %s",
-                        files[i], strerror(errno));
+        if (files[i] && check_readable("TLS", files[i]) != NXC_OK)
+            return NXC_ERR_INVALID_ARG;
     return NXC_OK;
 }
 
@@ -302,6 +311,13 @@ static int check_config(const nxc_nats_config_t *cfg, conn_params_t *p)
         if (rc != NXC_OK)
             return rc;
         p->cfg = cfg;
+    }
+    if (cfg->field_mask & NXC_NATS_CONFIG_CREDS) {
+        if (!cfg->creds_file || !*cfg->creds_file)
+            return fail(NXC_ERR_INVALID_ARG, "config: NXC_NATS_CONFIG_CREDS needs creds_file");
+        if (check_readable("credentials", cfg->creds_file) != NXC_OK)
+            return NXC_ERR_INVALID_ARG;
+        p->creds_file = cfg->creds_file;
     }
     return NXC_OK;
 }
@@ -371,6 +387,8 @@ static natsStatus make_options(const char *url, const conn_params_t *p, natsOpti
         s = set_reconnect(o, p->reconnect_ms);
     if (s == NATS_OK && p->cfg)
         s = set_tls(o, p->cfg);
+    if (s == NATS_OK && p->creds_file) /* a chained file: JWT and seed in one */
+        s = natsOptions_SetUserCredentialsFromFiles(o, p->creds_file, NULL);
     if (s == NATS_OK)
         s = natsOptions_SetSendAsap(o, true);
     if (s == NATS_OK)
@@ -383,7 +401,8 @@ static natsStatus make_options(const char *url, const conn_params_t *p, natsOpti
     return NATS_OK;
 }
 
-/* Connect failures: a bad URL is the caller's; a protocol error or timeout
+/* Connect failures: a bad URL is the caller's; a refusal of our
+ * credentials is the server's verdict on them; a protocol error or timeout
  * means whatever listens there is not a working NATS server. */
 static int connect_fail(natsStatus s, const char *url, int timeout_ms)
 {
@@ -392,6 +411,13 @@ static int connect_fail(natsStatus s, const char *url, int timeout_ms)
     int rc = nats_fail(NULL, s, what);
     if (rc == NXC_ERR_INVALID_ARG || rc == NXC_ERR_NO_MEMORY)
         return rc;
+    if (s == NATS_CONNECTION_AUTH_FAILED) {
+        size_t used = strlen(g_detail);
+        snprintf(g_detail + used, sizeof g_detail - used, ": the server refused this "
+                 "client (no credentials given, or a creds_file whose user or account "
+                 "the server does not trust)");
+        return NXC_NATS_ERR_NATS;
+    }
     size_t used = strlen(g_detail);
     snprintf(g_detail + used, sizeof g_detail - used, " (nothing listening there, "
              "host unreachable or unknown, or no NATS greeting within %d ms)",

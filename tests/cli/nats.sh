@@ -2,7 +2,9 @@
 # nxc serve/get and recv/put with --nats against a real nats-server on
 # loopback (started here on a port it picks): 32 MiB files arrive intact in
 # both directions, whichever side starts first; no server, nobody serving,
-# nobody sending and nobody reading each exit 1 with a clear message.
+# nobody sending and nobody reading each exit 1 with a clear message; a
+# server with JWT auth is reached with --nats-creds and refuses clients
+# without it or with a user it does not trust.
 # In an nxc built without the NATS module, --nats must say so (exit 2).
 # Exit 77 (skipped) when nats-server is not installed.
 source "$(dirname "$0")/lib.sh"
@@ -99,6 +101,39 @@ expect_fail "nobody is listening" recv --nats "$URL" --subject nobody --timeout 
 expect_fail "timed out" serve --nats "$URL" --subject unread --timeout 1 "$SRC"
 # 6. a subject NATS cannot carry
 expect_fail "wildcard" get --nats "$URL" --subject 'files.*' --timeout 1 "$TMP/x"
+
+# 7. a server with operator/account JWT auth: --nats-creds (keys and JWTs
+#    made offline by tests/nats/make_creds.py; needs python3-cryptography)
+run get --nats-creds "$TMP/none.creds" --subject s "$TMP/x"
+[ "$RC" -eq 2 ] && grep -q "needs --nats" "$TMP/err" && pass ||
+    fail "--nats-creds without --nats: exit $RC: $(cat "$TMP/err")"
+if python3 -c 'import cryptography' 2>/dev/null; then
+    mkdir "$TMP/jwt" && python3 "$(dirname "$0")/../nats/make_creds.py" "$TMP/jwt" ||
+        fail "make_creds.py failed"
+    "$NATS_SERVER" -c "$TMP/jwt/server.conf" -a 127.0.0.1 -p -1 -l "$TMP/jwt/nats.log" &
+    JPORT=
+    for _ in $(seq 1 200); do
+        JPORT=$(sed -n 's/.*Listening for client connections on 127.0.0.1:\([0-9]*\).*/\1/p' "$TMP/jwt/nats.log" 2>/dev/null)
+        [ -n "$JPORT" ] && break
+        sleep 0.05
+    done
+    J=(--nats "nats://127.0.0.1:$JPORT" --timeout 60)
+    pair "serve, then get, with --nats-creds" serve "${J[@]}" --nats-creds "$TMP/jwt/user.creds" \
+        --subject jwt.a "$SRC" -- get "${J[@]}" --nats-creds "$TMP/jwt/user.creds" \
+        --subject jwt.a "$TMP/j1"
+    check_copy "serve/get with --nats-creds" "$TMP/j1"
+    expect_fail "refused this client" get "${J[@]}" --subject jwt.a --timeout 2 "$TMP/x"
+    expect_fail "refused this client" get "${J[@]}" --nats-creds "$TMP/jwt/stranger.creds" \
+        --subject jwt.a --timeout 2 "$TMP/x"
+    run kvbench --nats "nats://127.0.0.1:$JPORT" --nats-creds "$TMP/jwt/user.creds" \
+        --num_layers 2 --num_blocks 4 --num_iter 3 --timeout 60 --json
+    [ "$RC" -eq 0 ] && grep -q '"requests":3,' "$TMP/out" && pass ||
+        fail "kvbench --nats-creds: exit $RC: $(cat "$TMP/err" "$TMP/out")"
+    expect_fail "cannot read credentials file" get "${J[@]}" --nats-creds "$TMP/jwt/no.creds" \
+        --subject jwt.a --timeout 2 "$TMP/x"
+else
+    echo "note: no python3-cryptography: --nats-creds against a JWT server not checked"
+fi
 
 kill $NATS_PID
 finish

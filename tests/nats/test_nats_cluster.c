@@ -10,13 +10,22 @@
  *            (none hangs) with OK or a clear code (TIMED_OUT,
  *            NO_RESPONDERS while the subscriptions move); after the kill,
  *            new requests and sends succeed through the other servers;
- *            every message received is one that was sent.
+ *            every message received is one that was sent. As root, CTest
+ *            runs it in a network namespace of its own (in_netns.sh).
  *   tls:     a server with TLS that verifies clients (throwaway CA and
  *            certificates made here with openssl): request/reply works with
  *            the CA and a client certificate; without TLS, or without the
  *            client certificate, connecting fails; missing or unreadable
  *            files are refused as INVALID_ARG before any connection.
- * Exit 77 (skipped) without nats-server, or without openssl for tls.
+ *   creds:   a server with decentralized auth (an operator JWT, a memory
+ *            resolver preloaded with an account JWT; throwaway keys and
+ *            JWTs made offline by make_creds.py): request/reply works with
+ *            the user's .creds file; without one, or with a user of an
+ *            account the server does not know, connecting fails with a
+ *            sentence saying the server refused the client; a missing
+ *            file is INVALID_ARG before any connection.
+ * Exit 77 (skipped) without nats-server, without openssl for tls, without
+ * python3-cryptography for creds.
  */
 #include <nixl_connect_nats.h>
 
@@ -341,6 +350,75 @@ static int test_tls(void)
     return 0;
 }
 
+/* ---- credentials (decentralized JWT auth) ----------------------------------- */
+
+static int creds_connect(const char *url, const char *file, nxc_nats_t **n)
+{
+    char path[160];
+    snprintf(path, sizeof path, "%s/%s", g_dir, file);
+    nxc_nats_config_t cfg = { .field_mask = NXC_NATS_CONFIG_CREDS | NXC_NATS_CONFIG_TIMEOUT,
+                              .timeout_ms = 2000, .creds_file = path };
+    return nxc_nats_connect(url, &cfg, n);
+}
+
+static int test_creds(void)
+{
+    if (system("python3 -c 'import cryptography' >/dev/null 2>&1") != 0) {
+        printf("SKIP: no python3-cryptography (apt-get install python3-cryptography)\n");
+        return NATS_TEST_SKIP;
+    }
+    const char *tmp = getenv("TMPDIR");
+    snprintf(g_dir, sizeof g_dir, "%s/nxc-nats-creds.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    CHECK(mkdtemp(g_dir) != NULL, "mkdtemp");
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "python3 '%s' '%s'", NXC_MAKE_CREDS, g_dir);
+    CHECK(system(cmd) == 0, "%s", cmd);
+    char conf[8192], path[160];
+    snprintf(path, sizeof path, "%s/server.conf", g_dir);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL, "%s", path);
+    size_t len = fread(conf, 1, sizeof conf - 1, f);
+    fclose(f);
+    CHECK(len > 0 && len < sizeof conf - 1, "%s: %zu bytes", path, len);
+    conf[len] = '\0';
+    nats_server_t s;
+    CHECK(nats_server_start_conf(&s, conf) == 0, "JWT server did not start");
+
+    nxc_nats_t *a = NULL, *b = NULL, *x = NULL;
+    CHECK(creds_connect(s.url, "user.creds", &a) == NXC_OK, "connect with user.creds: %s",
+          nxc_nats_last_error());
+    CHECK(creds_connect(s.url, "user.creds", &b) == NXC_OK, "second connect");
+    nxc_nats_server_t *srv = NULL;
+    CHECK(nxc_nats_serve(a, "creds.md", "{\"x\":1}", 7, &srv) == NXC_OK, "serve");
+    char *json = NULL;
+    CHECK(nxc_nats_request(b, "creds.md", 2000, &json, NULL) == NXC_OK, "request");
+    CHECK(strcmp(json, "{\"x\":1}") == 0, "answer '%s'", json);
+    nxc_nats_free(json);
+
+    int rc = nxc_nats_connect(s.url, NULL, &x);
+    CHECK(rc == NXC_NATS_ERR_NATS && strstr(nxc_nats_last_error(), "refused this client"),
+          "without credentials: %d (%s)", rc, nxc_nats_last_error());
+    printf("  without credentials: %s (%s)\n", nxc_nats_strerror(rc), nxc_nats_last_error());
+    rc = creds_connect(s.url, "stranger.creds", &x);
+    CHECK(rc == NXC_NATS_ERR_NATS && strstr(nxc_nats_last_error(), "refused this client"),
+          "a user of an account the server does not know: %d (%s)", rc,
+          nxc_nats_last_error());
+    rc = creds_connect(s.url, "no-such.creds", &x);
+    CHECK(rc == NXC_ERR_INVALID_ARG && strstr(nxc_nats_last_error(), "no-such.creds"),
+          "missing creds file: %d", rc);
+    nxc_nats_config_t none = { .field_mask = NXC_NATS_CONFIG_CREDS };
+    CHECK(nxc_nats_connect(s.url, &none, &x) == NXC_ERR_INVALID_ARG, "CREDS without a file");
+
+    nxc_nats_server_stop(srv);
+    nxc_nats_close(a);
+    nxc_nats_close(b);
+    nats_server_stop(&s, SIGTERM);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+    CHECK(system(cmd) == 0, "rm");
+    printf("creds: PASS\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (!nats_server_binary()) {
@@ -352,6 +430,8 @@ int main(int argc, char **argv)
         return test_cluster();
     if (argc == 2 && strcmp(argv[1], "tls") == 0)
         return test_tls();
-    fprintf(stderr, "usage: %s cluster|tls\n", argv[0]);
+    if (argc == 2 && strcmp(argv[1], "creds") == 0)
+        return test_creds();
+    fprintf(stderr, "usage: %s cluster|tls|creds\n", argv[0]);
     return 2;
 }

@@ -3,8 +3,10 @@
 # nats-server in A listening on A's veth address. Sourced by
 # tests/netns/two_hosts.sh and bench/netns.sh.
 #
-# Names carry the shell's pid, so concurrent runs never collide; the
-# addresses may repeat because every namespace has its own stack.
+# Names carry the shell's pid, so concurrent runs never collide, and start
+# with $NXC_NETNS_PREFIX when set (at most 4 characters: interface names
+# have 15); the addresses may repeat because every namespace has its own
+# stack.
 #
 # UCX in each namespace is restricted to TCP over that namespace's veth
 # (UCX_TLS=tcp, UCX_NET_DEVICES=<veth>): the two processes share a kernel
@@ -12,10 +14,10 @@
 # would prove nothing about two hosts. The veth byte counters show the
 # bytes really crossed the link.
 
-NS_A=nxcA$$
-NS_B=nxcB$$
-VETH_A=nxva$$          # at most 15 characters (IFNAMSIZ)
-VETH_B=nxvb$$
+NS_A=${NXC_NETNS_PREFIX:-nxc}A$$
+NS_B=${NXC_NETNS_PREFIX:-nxc}B$$
+VETH_A=${NXC_NETNS_PREFIX:-nx}va$$          # at most 15 characters (IFNAMSIZ)
+VETH_B=${NXC_NETNS_PREFIX:-nx}vb$$
 ADDR_A=10.77.0.1
 ADDR_B=10.77.0.2
 NATS_URL=nats://$ADDR_A:4222

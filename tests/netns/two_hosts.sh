@@ -7,7 +7,8 @@
 # byte counters must grow by at least that much in the direction the data
 # went (A->B for the read, B->A for the write): proof that the bytes crossed
 # the link rather than shared memory. Last, 'nxc bench --netns' runs its
-# two workers in the two namespaces (small sizes, results verified).
+# two workers in the two namespaces (small sizes, results verified), and
+# 'nxc kvbench --netns' a prefill and a decode worker, both directions.
 #
 # usage: two_hosts.sh path/to/nxc [SIZE_MIB]
 # Exit 77 (skipped) when namespaces cannot be created (not root, no
@@ -90,6 +91,22 @@ assert len(rows) == 4, rows
 assert all(r["verified"] is True and r["gbps"] > 0 and r["tls"] == "tcp" for r in rows), rows
 PY
     fail "nxc bench --netns: exit $brc: $(cat "$NETNS_TMP/bench.err" "$NETNS_TMP/bench.json")"
+
+# nxc kvbench across the namespaces (--netns): prefill in A, decode in B,
+# both directions, every block's stamp checked by the workers; no UCX_*
+# setting (another network namespace is reached over TCP by itself)
+for op in WRITE READ; do
+    env -u UCX_TLS -u UCX_NET_DEVICES "$NXC" kvbench --netns "$NS_A,$NS_B" --nats "$NATS_URL" \
+        --op_type $op --num_layers 4 --num_blocks 16 --num_iter 10 --timeout 60 --json \
+        >"$NETNS_TMP/kv.json" 2>"$NETNS_TMP/kv.err"
+    krc=$?
+    python3 - "$NETNS_TMP/kv.json" <<'PY' && [ $krc -eq 0 ] ||
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["requests"] == 10 and r["goodput_gbps"] > 0 and r["netns"].count(",") == 1, r
+PY
+        fail "nxc kvbench --netns $op: exit $krc: $(cat "$NETNS_TMP/kv.err" "$NETNS_TMP/kv.json")"
+done
 
 [ $FAILS -eq 0 ] && echo "two hosts: read and write of $BYTES bytes verified over the veth"
 [ $FAILS -eq 0 ]
