@@ -845,9 +845,19 @@ NXC_API int nxc_op_bytes_done(const nxc_op_t *op, uint64_t *bytes);
 
 /**
  * @brief Releases an op. An op still in flight is cancelled first, and the
- *        call returns only once the transport no longer touches its local
+ *        call returns once the transport no longer touches its local
  *        buffers, so the caller may free them right after. A passive op's
  *        memory stops being exposed. NULL is a no-op.
+ *
+ * Known limit (found 2026-11-30, not yet fixed): data this side *sends*
+ * (an active write, or the data of a readable op) may be pulled by the
+ * peer (UCX's rendezvous reads it with CMA). Release waits for that pull
+ * for at most about 1 s; a peer slower than that (starved of CPU, or not
+ * driving its connector) may still read the buffer after release returned.
+ * Its op then ends ERRORED (::NXC_ERR_PEER_ABORTED), never COMPLETE, but
+ * bytes written into the buffer after release may reach the peer's buffer.
+ * Received data has no such limit: release waits up to 10 s for it, then
+ * declares the peer failed.
  */
 NXC_API void nxc_op_release(nxc_op_t *op);
 /** @} */
