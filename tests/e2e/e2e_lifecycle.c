@@ -7,9 +7,11 @@
  *   proc:  our connector against an nxc_test_peer process.
  *
  * 1. Timeout: nxc_op_wait(op, 200) on an untouched passive op returns
- *    NXC_ERR_TIMED_OUT after >= 200 ms and < 500 ms (loose: the machine is
- *    shared with sanitizers), the op is unchanged and still waitable;
- *    nxc_op_wait(op, 0) returns at once (< 50 ms); the op then completes.
+ *    NXC_ERR_TIMED_OUT after >= 200 ms and without hanging (< 3 s: an upper
+ *    bound any tighter fails on a starved machine, and is a benchmark's
+ *    business), the op is unchanged and still waitable; nxc_op_wait(op, 0)
+ *    returns without waiting (< 1 s, the same reasoning); the op then
+ *    completes.
  * 2. Cancel on COMPLETE: NXC_OK, status stays COMPLETE, results still work.
  * 3. Cancel of an INITIALIZED passive op: CANCELLED, wait returns
  *    NXC_ERR_CANCELLED, a second cancel changes nothing, results refused.
@@ -163,19 +165,19 @@ static void test_timeout_and_cancel_complete(env_t *e)
     int rc = nxc_op_wait(p, 200);
     double dt = e2e_now_ms() - t0;
     CHECK_RC(rc, NXC_ERR_TIMED_OUT, "(wait 200 ms on untouched op)");
-    CHECK(dt >= 199.5 && dt < 500.0, "wait(200) took %.1f ms (want >= 200, < 500)", dt);
+    CHECK(dt >= 199.5 && dt < 3000.0, "wait(200) took %.1f ms (want >= 200, < 3000)", dt);
     CHECK(nxc_op_status(p) == NXC_OP_INITIALIZED, "after timeout: %s",
           nxc_op_status_name(nxc_op_status(p)));
 
     t0 = e2e_now_ms();
     CHECK_RC(nxc_op_wait(p, 0), NXC_ERR_TIMED_OUT, "(wait 0)");
     dt = e2e_now_ms() - t0;
-    CHECK(dt < 50.0, "wait(0) took %.1f ms", dt);
+    CHECK(dt < 1000.0, "wait(0) took %.1f ms", dt);
 
     t0 = e2e_now_ms();
     CHECK_RC(nxc_op_wait(p, 200), NXC_ERR_TIMED_OUT, "(second wait 200 ms)");
     dt = e2e_now_ms() - t0;
-    CHECK(dt >= 199.5 && dt < 500.0, "second wait(200) took %.1f ms", dt);
+    CHECK(dt >= 199.5 && dt < 3000.0, "second wait(200) took %.1f ms", dt);
     CHECK(e2e_bufs_verify(&pb, E2E_INIT_XOR, NULL, NULL) == 0, "untouched buffer changed");
 
     /* still waitable: it completes */
