@@ -55,6 +55,7 @@ registration.h          transport/registration.h
 rma.c                   transport/rma.c
 transport.c             transport/transport.c
 transport.h             transport/transport.h
+tls_hint.c              transport/tls_hint.c
 '
 # Layer folders, lowest first; CMake globs them in this order.
 LAYERS="common codec engine transport"
