@@ -21,11 +21,11 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "ctrl.h"
-#include "encoding.h"
-#include "error.h"
-#include "metadata.h"
-#include "nixl_blob.h"
+#include "codec/ctrl.h"
+#include "codec/metadata.h"
+#include "codec/nixl_blob.h"
+#include "common/encoding.h"
+#include "common/error.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

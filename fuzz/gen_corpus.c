@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "encoding.h"
-#include "error.h"
-#include "metadata.h"
+#include "codec/metadata.h"
+#include "common/encoding.h"
+#include "common/error.h"
 
 static const char *out_dir;
 

@@ -27,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "connector.h" /* private: the peer list, to count endpoints */
+#include "engine/connector.h" /* private: the peer list, to count endpoints */
 
 #define OP_SIZE (16 * KiB)
 #define DRAIN_MS 120000

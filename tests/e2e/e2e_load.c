@@ -43,7 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "connector.h" /* private: the peer list, to count endpoints */
+#include "engine/connector.h" /* private: the peer list, to count endpoints */
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define UNDER_SANITIZER 1

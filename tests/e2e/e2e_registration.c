@@ -22,7 +22,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "../../src/registration.h"
+#include "transport/registration.h"
 #include "e2e_common.h"
 
 #define SIZE (64u << 10)

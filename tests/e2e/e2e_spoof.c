@@ -32,11 +32,11 @@
 #include <unistd.h>
 #include <ucp/api/ucp.h>
 
-#include "bytes.h"
-#include "connector.h"
-#include "metadata.h"
-#include "op.h"
-#include "transport.h"
+#include "codec/metadata.h"
+#include "common/bytes.h"
+#include "engine/connector.h"
+#include "engine/op.h"
+#include "transport/transport.h"
 
 #define CTRL_VERSION   3u  /* ctrl.h: the control message layout */
 #define CTRL_FIXED_LEN 57u

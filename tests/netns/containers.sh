@@ -14,7 +14,7 @@
 #
 # Shared memory does not work across network namespaces with UCX 1.13 (its
 # wake-up is a datagram to an abstract unix socket, which belongs to one
-# network namespace: see src/peer.c, docs/PERFORMANCE.md), so the library
+# network namespace: see src/engine/peer.c, docs/PERFORMANCE.md), so the library
 # keeps such peers on TCP; with the defaults UCX would hang.
 #
 # Then a dead peer across pid namespaces: 'nxc serve' in A in its own pid
@@ -22,7 +22,7 @@
 # is killed 1 s later. The get must fail as NXC_ERR_PEER_FAILED through
 # UCX's report on the TCP endpoint (here ~1.1 s), neither the 5 s
 # first-answer deadline nor a pidfd: the server's pid means nothing in our
-# pid namespace, so no pidfd may watch it (src/util.c
+# pid namespace, so no pidfd may watch it (src/common/util.c
 # nxc_identity_same_host). The elapsed time is printed, not asserted.
 #
 # usage: containers.sh path/to/nxc [SIZE_MIB]

@@ -10,9 +10,9 @@
 #include <cmocka.h>
 #include <zlib.h>
 
-#include "encoding.h"
-#include "error.h"
-#include "metadata.h"
+#include "codec/metadata.h"
+#include "common/encoding.h"
+#include "common/error.h"
 
 /* ---- fixtures --------------------------------------------------------- */
 

@@ -13,10 +13,10 @@
 #include <cmocka.h>
 #include <zlib.h>
 
-#include "encoding.h"
-#include "error.h"
-#include "metadata.h"
-#include "nixl_blob.h"
+#include "codec/metadata.h"
+#include "codec/nixl_blob.h"
+#include "common/encoding.h"
+#include "common/error.h"
 
 static const char *fixture_dir;
 

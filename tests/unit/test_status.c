@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "error.h"
+#include "common/error.h"
 #include "nixl_connect.h"
 
 static void test_status_names(void **state)

@@ -1,16 +1,16 @@
-#include "op.h"
+#include "engine/op.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "connector.h"
-#include "error.h"
-#include "log.h"
-#include "nixl_peer.h"
-#include "transport.h"
-#include "util.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "engine/connector.h"
+#include "transport/nixl_peer.h"
+#include "transport/transport.h"
 
 /* Release waits for UCX to stop *writing* into an op's buffers (receives)
  * for up to this long before it declares the peer failed and closes its

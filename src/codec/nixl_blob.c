@@ -2,8 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "nixl_blob.h"
+#include "codec/nixl_blob.h"
+#include "common/error.h"
 
 #define UCX_BACKEND      "UCX"
 #define UCX_BACKEND_LEN  3

@@ -25,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "metadata.h"
+#include "codec/metadata.h"
 
 #define NXC_NIXL_MAGIC     "nixlSerDes|"
 #define NXC_NIXL_MAGIC_LEN 11

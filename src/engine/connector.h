@@ -16,9 +16,9 @@
 #include <stdatomic.h>
 #include <ucp/api/ucp.h>
 
-#include "metadata.h"
-#include "op.h"
-#include "peer.h"
+#include "codec/metadata.h"
+#include "engine/op.h"
+#include "engine/peer.h"
 
 #define NXC_CLOSED_KEYS 256 /* see closed below */
 

@@ -19,7 +19,7 @@
 
 #include <ucp/api/ucp.h>
 
-#include "metadata.h"
+#include "codec/metadata.h"
 
 typedef struct nxc_connector nxc_connector_t;
 

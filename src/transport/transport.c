@@ -1,4 +1,4 @@
-#include "transport.h"
+#include "transport/transport.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -9,12 +9,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "error.h"
-#include "log.h"
-#include "nixl_blob.h"
-#include "nixl_peer.h"
-#include "util.h"
-#include "registration.h"
+#include "codec/nixl_blob.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "transport/nixl_peer.h"
+#include "transport/registration.h"
 
 
 /* Whether an endpoint to a peer should ask UCX for peer-failure reports.

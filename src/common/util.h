@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "metadata.h"
+#include "codec/metadata.h"
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t nxc_now_ns(void);

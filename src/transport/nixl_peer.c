@@ -2,13 +2,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "connector.h"
-#include "encoding.h"
-#include "error.h"
-#include "nixl_blob.h"
-#include "nixl_peer.h"
-#include "transport.h"
-#include "util.h"
+#include "codec/nixl_blob.h"
+#include "common/encoding.h"
+#include "common/error.h"
+#include "common/util.h"
+#include "engine/connector.h"
+#include "transport/nixl_peer.h"
+#include "transport/transport.h"
 
 int nxc_nixl_prepare(nxc_op_t *op, const nxc_metadata_t *md)
 {

@@ -17,9 +17,9 @@
 
 #include <ucp/api/ucp.h>
 
-#include "ctrl.h"
-#include "metadata.h"
-#include "peer.h"
+#include "codec/ctrl.h"
+#include "codec/metadata.h"
+#include "engine/peer.h"
 
 #define NXC_DATA_HDR 36                   /* key, first index, count, sender pid, tag */
 

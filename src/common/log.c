@@ -1,5 +1,5 @@
 /* NXC_LOG_LEVEL: see log.h. */
-#include "log.h"
+#include "common/log.h"
 
 #include <pthread.h>
 #include <stdarg.h>

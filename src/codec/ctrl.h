@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "metadata.h"
+#include "codec/metadata.h"
 
 /* BEGIN, DONE and ABORT go from the active to the passive side, ACK and
  * NACK back. Every BEGIN is answered: NACK at once if the op is not the

@@ -1,4 +1,4 @@
-#include "peer.h"
+#include "engine/peer.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -9,10 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "connector.h"
-#include "error.h"
-#include "transport.h"
-#include "util.h"
+#include "common/error.h"
+#include "common/util.h"
+#include "engine/connector.h"
+#include "transport/transport.h"
 
 static int same_incarnation(const nxc_peer_t *p, const char *name, size_t name_len,
                             const nxc_identity_t *id)

@@ -9,11 +9,11 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "encoding.h"
-#include "error.h"
-#include "json.h"
-#include "metadata.h"
-#include "nixl_blob.h"
+#include "codec/json.h"
+#include "codec/metadata.h"
+#include "codec/nixl_blob.h"
+#include "common/encoding.h"
+#include "common/error.h"
 
 #define B64_PREFIX     "b64:"
 #define B64_PREFIX_LEN 4

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bytes.h"
-#include "error.h"
-#include "transport.h"
+#include "common/bytes.h"
+#include "common/error.h"
+#include "transport/transport.h"
 
 /* Adjacent buffers are joined into one message only up to this size, so
  * that a large transfer completes (and nxc_op_bytes_done() advances) in

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "transport.h"
+#include "common/error.h"
+#include "transport/transport.h"
 
 /* Adds `name` to the list ("a, b, c") unless it is there already. */
 static void add_name(char *list, size_t size, const char *name)

@@ -1,12 +1,12 @@
 /* Strict JSON reader for the metadata schema; see json.h. */
-#include "json.h"
+#include "codec/json.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
+#include "common/error.h"
 
 void nxc_json_init(nxc_json_t *j, const char *text, size_t len)
 {

@@ -1,4 +1,4 @@
-#include "registration.h"
+#include "transport/registration.h"
 
 #include <sched.h>
 #include <stdlib.h>
@@ -7,8 +7,8 @@
 #include <ucm/api/ucm.h>
 #include <unistd.h>
 
-#include "error.h"
-#include "transport.h"
+#include "common/error.h"
+#include "transport/transport.h"
 
 
 /* The UCM handler also runs where instrumented code cannot: glibc

@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "metadata.h"
+#include "codec/metadata.h"
+#include "common/error.h"
 
 #define BLOB_HEADER_LEN   (4 + 2 + 2)
 #define BLOB_IDENTITY_LEN (4 + 8 + NXC_HOST_ID_BYTES)

@@ -1,4 +1,4 @@
-#include "util.h"
+#include "common/util.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -14,8 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "encoding.h"
-#include "error.h"
+#include "common/encoding.h"
+#include "common/error.h"
 
 uint64_t nxc_now_ns(void)
 {

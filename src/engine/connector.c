@@ -1,4 +1,4 @@
-#include "connector.h"
+#include "engine/connector.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -9,10 +9,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "error.h"
-#include "log.h"
-#include "transport.h"
-#include "util.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "transport/transport.h"
 
 #define DEFAULT_SPIN_US      50u
 #define BUSY_SPIN_FACTOR     20u   /* spin while transfers are in flight */

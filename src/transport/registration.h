@@ -47,7 +47,7 @@
 
 #include <stdatomic.h>
 
-#include "connector.h"
+#include "engine/connector.h"
 
 typedef enum nxc_reg_origin {
     NXC_REG_OP     = 0,

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "transport.h"
+#include "common/error.h"
+#include "transport/transport.h"
 
 int nxc_rma_prepare(nxc_op_t *op, const nxc_metadata_t *md)
 {

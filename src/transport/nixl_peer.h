@@ -20,7 +20,7 @@
 #ifndef NXC_NIXL_PEER_H
 #define NXC_NIXL_PEER_H
 
-#include "op.h"
+#include "engine/op.h"
 
 /* Prepares an active op toward a NIXL agent: protocol, rkeys, the
  * notification. */

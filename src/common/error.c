@@ -1,6 +1,6 @@
 /* The one error model: codes with fixed sentences, plus a thread-local
  * detail saying what exactly went wrong in the last failing call. */
-#include "error.h"
+#include "common/error.h"
 
 #include <stdarg.h>
 #include <stdbool.h>

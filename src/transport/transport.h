@@ -40,8 +40,8 @@
 #ifndef NXC_TRANSPORT_H
 #define NXC_TRANSPORT_H
 
-#include "connector.h"
-#include "ctrl.h"
+#include "codec/ctrl.h"
+#include "engine/connector.h"
 
 
 /* ---- transport.c ---- */

@@ -1,7 +1,7 @@
 /* Base64 (RFC 4648, standard alphabet, padded) and hex. */
-#include "encoding.h"
+#include "common/encoding.h"
 
-#include "metadata.h" /* nxc_hex_encode */
+#include "codec/metadata.h" /* nxc_hex_encode */
 
 static const char b64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -1,9 +1,9 @@
 /* The control-message codec (see ctrl.h). */
-#include "ctrl.h"
+#include "codec/ctrl.h"
 
 #include <string.h>
 
-#include "bytes.h"
+#include "common/bytes.h"
 
 size_t nxc_ctrl_len(const nxc_ctrl_msg_t *m)
 {
