@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/identity.h"
 #include "nixl_connect.h"
 
 #define NXC_BLOB_MAGIC       0x4258434eu /* "NCXB" read little-endian */
@@ -26,7 +27,6 @@
 #define NXC_KEY_BYTES        16          /* 128 random bits */
 #define NXC_KEY_HEX_LEN      (2 * NXC_KEY_BYTES)
 #define NXC_NAME_MAX         255
-#define NXC_HOST_ID_BYTES    16
 #define NXC_MAX_DESCRIPTORS  (1u << 20)  /* per op; far above any KV cache */
 #define NXC_MAX_METADATA_LEN (256u << 20)
 #define NXC_MAX_BLOB_LEN     (256u << 20) /* decompressed */
@@ -37,13 +37,6 @@
 
 /* Region flags. */
 #define NXC_REGION_UCX_ALLOCATED 0x1u /* memory came from UCX (shared segment) */
-
-/* Identity of a process: same host_id and pidns means a pidfd can watch it. */
-typedef struct nxc_identity {
-    uint32_t pid;
-    uint64_t pidns;                       /* inode of /proc/self/ns/pid */
-    uint8_t  host_id[NXC_HOST_ID_BYTES];  /* /proc/sys/kernel/random/boot_id */
-} nxc_identity_t;
 
 /* One registered, contiguous span of the op's memory. */
 typedef struct nxc_region {
@@ -102,8 +95,5 @@ int nxc_metadata_encode_wire(nxc_op_kind_t kind, const uint8_t key[NXC_KEY_BYTES
                              const nxc_descriptor_t *descs, size_t n,
                              const nxc_agent_blob_t *blob, nxc_wire_t wire, char **json,
                              size_t *json_len);
-
-/* Lowercase hex of `n` bytes into out (2n chars + NUL). */
-void nxc_hex_encode(const uint8_t *in, size_t n, char *out);
 
 #endif

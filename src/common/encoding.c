@@ -1,8 +1,6 @@
 /* Base64 (RFC 4648, standard alphabet, padded) and hex. */
 #include "common/encoding.h"
 
-#include "codec/metadata.h" /* nxc_hex_encode */
-
 static const char b64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 

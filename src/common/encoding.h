@@ -28,6 +28,9 @@ size_t nxc_base64_decoded_max(size_t n);
 bool nxc_base64_decode(const char *in, size_t n, uint8_t *out, size_t *out_len,
                        nxc_decode_error_t *err);
 
+/* Lowercase hex of `n` bytes into out (2n chars + NUL). */
+void nxc_hex_encode(const uint8_t *in, size_t n, char *out);
+
 /* Decodes an even-length hex string (either case) into n/2 bytes. */
 bool nxc_hex_decode(const char *in, size_t n, uint8_t *out, nxc_decode_error_t *err);
 

@@ -1,24 +1,15 @@
-/* Private: small OS helpers (time, randomness, process identity). */
+/* Private: small OS helpers (time, randomness, forks, process limits). */
 #ifndef NXC_UTIL_H
 #define NXC_UTIL_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "codec/metadata.h"
-
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t nxc_now_ns(void);
 
 /* Fills buf from the kernel's CSPRNG (getrandom). Returns 0 or NXC_ERR_SYSTEM. */
 int nxc_random_bytes(void *buf, size_t n);
-
-/* Who this process is: pid, pid namespace and boot id, so a peer on the
- * same host can watch us with a pidfd. Returns 0 or NXC_ERR_SYSTEM. */
-int nxc_identity_self(nxc_identity_t *out);
-
-/* True when a pidfd opened here can watch the process `id` names. */
-int nxc_identity_same_host(const nxc_identity_t *a, const nxc_identity_t *b);
 
 /* How many forks separate this process from the first one that asked (a
  * pthread_atfork handler counts them). A connector remembers the value at
@@ -36,8 +27,5 @@ const char *nxc_limit_hint(int out_of_memory);
  * assertion in its async thread) when the fd table fills while it starts,
  * so a connector is refused before UCX is called. */
 int nxc_require_free_fds(void);
-
-/* pidfd_open(2); -1 with errno on failure. */
-int nxc_pidfd_open(uint32_t pid);
 
 #endif

@@ -9,7 +9,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/encoding.h"
 #include "common/error.h"
+#include "common/identity.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "transport/transport.h"

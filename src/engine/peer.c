@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/identity.h"
 #include "common/util.h"
 #include "engine/connector.h"
 #include "transport/transport.h"
