@@ -19,7 +19,6 @@
 #define DEFAULT_SPIN_US      50u
 #define BUSY_SPIN_FACTOR     20u   /* spin while transfers are in flight */
 #define MAX_SPIN_US          1000000u
-#define INITIAL_KEY_BUCKETS  256u
 #define PROGRESS_BURST       64u   /* UCX progress calls per pass, to bound lock hold */
 #define FD_CHECK_INTERVAL    256u  /* spin passes between looks at pidfds */
 /* Longest sleep while any op is open and not final. UCX 1.13's wake-up
@@ -38,88 +37,6 @@
  * sleeps in epoll_wait holding its event. */
 #define NXC_TAG_UCX  0u
 #define NXC_TAG_WAKE 1u
-
-/* ---- key tables ----------------------------------------------------------- */
-
-static size_t bucket_of(const struct nxc_keytable *t, const uint8_t key[NXC_KEY_BYTES])
-{
-    uint64_t h;
-    memcpy(&h, key, sizeof(h)); /* keys are uniformly random already */
-    return (size_t)(h & (t->n_buckets - 1));
-}
-
-static int grow_keys(struct nxc_keytable *t)
-{
-    size_t old_n = t->n_buckets, new_n = old_n ? old_n * 2 : INITIAL_KEY_BUCKETS;
-    nxc_op_t **fresh = calloc(new_n, sizeof(*fresh));
-    if (fresh == NULL)
-        return nxc_fail(NXC_ERR_NO_MEMORY, "no memory to grow a key table to %zu", new_n);
-    nxc_op_t **old = t->buckets;
-    t->buckets = fresh;
-    t->n_buckets = new_n;
-    for (size_t b = 0; b < old_n; b++) {
-        for (nxc_op_t *op = old[b], *next; op != NULL; op = next) {
-            next = op->key_next;
-            size_t nb = bucket_of(t, op->key);
-            op->key_next = fresh[nb];
-            fresh[nb] = op;
-        }
-    }
-    free(old);
-    return NXC_OK;
-}
-
-int nxc_keys_insert(struct nxc_keytable *t, nxc_op_t *op)
-{
-    if (t->count >= t->n_buckets) {
-        int rc = grow_keys(t);
-        if (rc != NXC_OK)
-            return rc;
-    }
-    size_t b = bucket_of(t, op->key);
-    op->key_next = t->buckets[b];
-    t->buckets[b] = op;
-    op->key_table = t;
-    t->count++;
-    return NXC_OK;
-}
-
-nxc_op_t *nxc_keys_find(struct nxc_keytable *t, const uint8_t key[NXC_KEY_BYTES])
-{
-    if (t->n_buckets == 0)
-        return NULL;
-    for (nxc_op_t *op = t->buckets[bucket_of(t, key)]; op != NULL; op = op->key_next)
-        if (memcmp(op->key, key, NXC_KEY_BYTES) == 0)
-            return op;
-    return NULL;
-}
-
-nxc_op_t *nxc_keys_find_tagged(struct nxc_keytable *t, const uint8_t key[NXC_KEY_BYTES],
-                               uint64_t tag)
-{
-    if (t->n_buckets == 0)
-        return NULL;
-    for (nxc_op_t *op = t->buckets[bucket_of(t, key)]; op != NULL; op = op->key_next)
-        if (op->tag == tag && memcmp(op->key, key, NXC_KEY_BYTES) == 0)
-            return op;
-    return NULL;
-}
-
-void nxc_keys_remove(nxc_op_t *op)
-{
-    struct nxc_keytable *t = op->key_table;
-    if (t == NULL)
-        return;
-    for (nxc_op_t **pp = &t->buckets[bucket_of(t, op->key)]; *pp != NULL;
-         pp = &(*pp)->key_next) {
-        if (*pp == op) {
-            *pp = op->key_next;
-            break;
-        }
-    }
-    op->key_table = NULL;
-    t->count--;
-}
 
 /* ---- live ops ---------------------------------------------------------------- */
 
@@ -539,8 +456,8 @@ static void free_connector(nxc_connector_t *c)
         close(c->epfd);
     if (c->wakefd >= 0)
         close(c->wakefd);
-    free(c->passive_keys.buckets);
-    free(c->active_keys.buckets);
+    nxc_keys_fini(&c->passive_keys);
+    nxc_keys_fini(&c->active_keys);
     free(c->closing);
     pthread_cond_destroy(&c->changed);
     pthread_mutex_destroy(&c->lock);
@@ -610,9 +527,9 @@ int nxc_connector_create(const nxc_connector_config_t *cfg, nxc_connector_t **ou
     if (rc == NXC_OK)
         rc = init_fds(c);
     if (rc == NXC_OK)
-        rc = grow_keys(&c->passive_keys);
+        rc = nxc_keys_init(&c->passive_keys);
     if (rc == NXC_OK)
-        rc = grow_keys(&c->active_keys);
+        rc = nxc_keys_init(&c->active_keys);
     if (rc == NXC_OK) /* tags of two connectors' ops then never meet */
         rc = nxc_random_bytes(&c->next_tag, sizeof(c->next_tag));
     if (rc == NXC_OK)

@@ -17,6 +17,7 @@
 #include <ucp/api/ucp.h>
 
 #include "codec/metadata.h"
+#include "engine/keytable.h"
 #include "engine/op.h"
 #include "engine/peer.h"
 
@@ -60,12 +61,8 @@ struct nxc_connector {
                                       after the worker is destroyed */
     int             tearing_down;
     unsigned        zombies_done;  /* zombies whose requests all finished */
-    struct nxc_keytable {
-        nxc_op_t  **buckets;       /* chained on op->key_next */
-        size_t      n_buckets;     /* power of two */
-        size_t      count;
-    } passive_keys,                /* passive ops still waiting for their peer */
-      active_keys;                 /* active ops until final (key + tag) */
+    struct nxc_keytable passive_keys, /* passive ops still waiting for their peer */
+                        active_keys;  /* active ops until final (key + tag) */
     /* Keys of the last passive ops that ended, and how (a NACK reason): a
      * late BEGIN for one is told why (completed, cancelled, released...).
      * A fixed ring, so memory stays bounded: a BEGIN for a key not here
@@ -101,15 +98,6 @@ int nxc_check_process(const nxc_connector_t *c);
  * when someone is queued, so API calls never wait for a spin to end. */
 void nxc_lock(nxc_connector_t *c);
 void nxc_unlock(nxc_connector_t *c);
-
-/* Key tables: ops found by their 128-bit key (hash lookup). An op leaves
- * its table when it reaches a final state, so a key is consumed once. */
-int       nxc_keys_insert(struct nxc_keytable *t, nxc_op_t *op);
-nxc_op_t *nxc_keys_find(struct nxc_keytable *t, const uint8_t key[NXC_KEY_BYTES]);
-/* The active op with this key and tag (several may share a key). */
-nxc_op_t *nxc_keys_find_tagged(struct nxc_keytable *t, const uint8_t key[NXC_KEY_BYTES],
-                               uint64_t tag);
-void      nxc_keys_remove(nxc_op_t *op);
 
 /* Live op list. */
 void nxc_open_add(nxc_connector_t *c, nxc_op_t *op);
