@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/cursor.h"
 #include "codec/metadata.h"
 #include "common/error.h"
 
@@ -25,38 +26,6 @@
 #define REGION_MIN_LEN    (REGION_FIXED_LEN + 1)
 
 /* ---- encoding --------------------------------------------------------- */
-
-typedef struct writer {
-    uint8_t *p;
-} writer_t;
-
-static void put_bytes(writer_t *w, const void *src, size_t n)
-{
-    memcpy(w->p, src, n);
-    w->p += n;
-}
-
-static void put_u16(writer_t *w, uint16_t v)
-{
-    uint8_t b[2] = { (uint8_t)v, (uint8_t)(v >> 8) };
-    put_bytes(w, b, 2);
-}
-
-static void put_u32(writer_t *w, uint32_t v)
-{
-    uint8_t b[4];
-    for (int i = 0; i < 4; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
-    put_bytes(w, b, 4);
-}
-
-static void put_u64(writer_t *w, uint64_t v)
-{
-    uint8_t b[8];
-    for (int i = 0; i < 8; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
-    put_bytes(w, b, 8);
-}
 
 /* Checks what the decoder would refuse, so we never emit a blob our own
  * peers reject, and sums the encoded size. */
@@ -108,25 +77,25 @@ int nxc_blob_encode(const nxc_agent_blob_t *b, uint8_t **out, size_t *out_len)
     if (buf == NULL)
         return nxc_fail(NXC_ERR_NO_MEMORY, "agent blob: cannot allocate %zu bytes", size);
 
-    writer_t w = { buf };
-    put_u32(&w, NXC_BLOB_MAGIC);
-    put_u16(&w, NXC_BLOB_VERSION);
-    put_u16(&w, 0);
-    put_u16(&w, b->name_len);
-    put_bytes(&w, b->name, b->name_len);
-    put_u32(&w, b->identity.pid);
-    put_u64(&w, b->identity.pidns);
-    put_bytes(&w, b->identity.host_id, NXC_HOST_ID_BYTES);
-    put_u32(&w, b->worker_addr_len);
-    put_bytes(&w, b->worker_addr, b->worker_addr_len);
-    put_u32(&w, b->n_regions);
+    nxc_writer_t w = { buf };
+    nxc_write_u32(&w, NXC_BLOB_MAGIC);
+    nxc_write_u16(&w, NXC_BLOB_VERSION);
+    nxc_write_u16(&w, 0);
+    nxc_write_u16(&w, b->name_len);
+    nxc_write_bytes(&w, b->name, b->name_len);
+    nxc_write_u32(&w, b->identity.pid);
+    nxc_write_u64(&w, b->identity.pidns);
+    nxc_write_bytes(&w, b->identity.host_id, NXC_HOST_ID_BYTES);
+    nxc_write_u32(&w, b->worker_addr_len);
+    nxc_write_bytes(&w, b->worker_addr, b->worker_addr_len);
+    nxc_write_u32(&w, b->n_regions);
     for (uint32_t i = 0; i < b->n_regions; i++) {
         const nxc_region_t *r = &b->regions[i];
-        put_u64(&w, r->base);
-        put_u64(&w, r->len);
-        put_u32(&w, r->flags);
-        put_u32(&w, r->rkey_len);
-        put_bytes(&w, r->rkey, r->rkey_len);
+        nxc_write_u64(&w, r->base);
+        nxc_write_u64(&w, r->len);
+        nxc_write_u32(&w, r->flags);
+        nxc_write_u32(&w, r->rkey_len);
+        nxc_write_bytes(&w, r->rkey, r->rkey_len);
     }
     *out = buf;
     *out_len = size;
@@ -135,56 +104,42 @@ int nxc_blob_encode(const nxc_agent_blob_t *b, uint8_t **out, size_t *out_len)
 
 /* ---- decoding --------------------------------------------------------- */
 
-/* A bounds-checked cursor: every read says which field it is for, so a
- * short blob fails with a sentence naming the field it stopped in. */
-typedef struct reader {
-    const uint8_t *p;
-    size_t         left;
-    size_t         len; /* whole blob, for offsets */
-} reader_t;
-
-static size_t offset_of(const reader_t *r)
-{
-    return r->len - r->left;
-}
-
-static int truncated(const reader_t *r, const char *field, size_t need)
+/* Every read says which field it is for, so a short blob fails with a
+ * sentence naming the field it stopped in. */
+static int truncated(const nxc_reader_t *r, const char *field, size_t need)
 {
     return nxc_fail(NXC_ERR_BAD_METADATA,
                     "agent blob is truncated: %s needs %zu bytes at offset %zu, %zu remain",
-                    field, need, offset_of(r), r->left);
+                    field, need, nxc_reader_offset(r), r->left);
 }
 
-static int take(reader_t *r, size_t n, const char *field, const uint8_t **out)
+static int take(nxc_reader_t *r, size_t n, const char *field, const uint8_t **out)
 {
     if (r->left < n)
         return truncated(r, field, n);
-    *out = r->p;
-    r->p += n;
-    r->left -= n;
+    *out = nxc_reader_advance(r, n);
     return NXC_OK;
 }
 
-static int get_u16(reader_t *r, const char *field, uint16_t *v)
+static int get_u16(nxc_reader_t *r, const char *field, uint16_t *v)
 {
     const uint8_t *b = NULL;
     int rc = take(r, 2, field, &b);
     if (rc == NXC_OK)
-        *v = (uint16_t)(b[0] | b[1] << 8);
+        *v = nxc_get_u16(b);
     return rc;
 }
 
-static int get_u32(reader_t *r, const char *field, uint32_t *v)
+static int get_u32(nxc_reader_t *r, const char *field, uint32_t *v)
 {
     const uint8_t *b = NULL;
     int rc = take(r, 4, field, &b);
     if (rc == NXC_OK)
-        *v = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
-             (uint32_t)b[3] << 24;
+        *v = nxc_get_u32(b);
     return rc;
 }
 
-static int get_u64(reader_t *r, const char *field, uint64_t *v)
+static int get_u64(nxc_reader_t *r, const char *field, uint64_t *v)
 {
     uint32_t lo, hi;
     int rc = get_u32(r, field, &lo);
@@ -197,7 +152,7 @@ static int get_u64(reader_t *r, const char *field, uint64_t *v)
 
 /* A length field followed by that many bytes, checked against [1, max]
  * and against what remains before anything is taken. */
-static int get_counted(reader_t *r, uint32_t len, uint32_t max, const char *field,
+static int get_counted(nxc_reader_t *r, uint32_t len, uint32_t max, const char *field,
                        const uint8_t **out)
 {
     if (len == 0 || len > max)
@@ -207,7 +162,7 @@ static int get_counted(reader_t *r, uint32_t len, uint32_t max, const char *fiel
     return take(r, len, field, out);
 }
 
-static int decode_header(reader_t *r)
+static int decode_header(nxc_reader_t *r)
 {
     uint32_t magic;
     uint16_t version, reserved;
@@ -233,7 +188,7 @@ static int decode_header(reader_t *r)
     return NXC_OK;
 }
 
-static int decode_worker(reader_t *r, nxc_agent_blob_t *b)
+static int decode_worker(nxc_reader_t *r, nxc_agent_blob_t *b)
 {
     uint16_t name_len;
     uint32_t addr_len;
@@ -263,7 +218,7 @@ static int decode_worker(reader_t *r, nxc_agent_blob_t *b)
     return NXC_OK;
 }
 
-static int decode_region(reader_t *r, uint32_t i, nxc_region_t *out)
+static int decode_region(nxc_reader_t *r, uint32_t i, nxc_region_t *out)
 {
     int rc = get_u64(r, "region base", &out->base);
     if (rc == NXC_OK)
@@ -284,7 +239,7 @@ static int decode_region(reader_t *r, uint32_t i, nxc_region_t *out)
     return NXC_OK;
 }
 
-static int decode_regions(reader_t *r, nxc_agent_blob_t *b)
+static int decode_regions(nxc_reader_t *r, nxc_agent_blob_t *b)
 {
     uint32_t n;
     int rc = get_u32(r, "region count", &n);
@@ -317,7 +272,7 @@ int nxc_blob_decode(const uint8_t *buf, size_t len, nxc_agent_blob_t *out)
 {
     if (buf == NULL || out == NULL)
         return nxc_fail(NXC_ERR_INVALID_ARG, "nxc_blob_decode: NULL argument");
-    reader_t r = { buf, len, len };
+    nxc_reader_t r = nxc_reader_at(buf, len, 0);
     nxc_agent_blob_t b;
     memset(&b, 0, sizeof b);
     int rc = decode_header(&r);
@@ -331,7 +286,7 @@ int nxc_blob_decode(const uint8_t *buf, size_t len, nxc_agent_blob_t *out)
         free(b.regions);
         return nxc_fail(NXC_ERR_BAD_METADATA,
                         "agent blob has %zu bytes of trailing garbage after offset %zu",
-                        r.left, offset_of(&r));
+                        r.left, nxc_reader_offset(&r));
     }
     *out = b;
     return NXC_OK;

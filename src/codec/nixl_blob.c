@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/cursor.h"
 #include "codec/nixl_blob.h"
 #include "common/error.h"
 
@@ -24,31 +25,12 @@ bool nxc_nixl_blob_is(const uint8_t *buf, size_t len)
 
 /* ---- decoding --------------------------------------------------------- */
 
-typedef struct reader {
-    const uint8_t *p;
-    size_t         left;
-    size_t         len; /* whole blob, for offsets */
-} reader_t;
-
-static size_t offset_of(const reader_t *r)
-{
-    return r->len - r->left;
-}
-
-static uint64_t load_u64(const uint8_t *b)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | b[i];
-    return v;
-}
-
 /* One record: the tag must be exactly `tag` (NIXL compares the tag bytes
  * and reads the length right after them), the value must fit in what
  * remains and be followed by '|'. */
-static int record(reader_t *r, const char *tag, const uint8_t **val, size_t *val_len)
+static int record(nxc_reader_t *r, const char *tag, const uint8_t **val, size_t *val_len)
 {
-    size_t tag_len = strlen(tag), at = offset_of(r);
+    size_t tag_len = strlen(tag), at = nxc_reader_offset(r);
     if (r->left < tag_len + 8)
         return nxc_fail(NXC_ERR_BAD_METADATA,
                         "NIXL agent blob is truncated: record \"%s\" needs %zu header bytes at "
@@ -57,7 +39,7 @@ static int record(reader_t *r, const char *tag, const uint8_t **val, size_t *val
     if (memcmp(r->p, tag, tag_len) != 0)
         return nxc_fail(NXC_ERR_BAD_METADATA,
                         "NIXL agent blob: expected record \"%s\" at offset %zu", tag, at);
-    uint64_t n = load_u64(r->p + tag_len);
+    uint64_t n = nxc_get_u64(r->p + tag_len);
     size_t rest = r->left - tag_len - 8;
     if (rest == 0 || n > rest - 1)
         return nxc_fail(NXC_ERR_BAD_METADATA,
@@ -71,13 +53,12 @@ static int record(reader_t *r, const char *tag, const uint8_t **val, size_t *val
                         at);
     *val = v;
     *val_len = (size_t)n;
-    r->p = v + n + 1;
-    r->left = rest - (size_t)n - 1;
+    nxc_reader_advance(r, tag_len + 8 + (size_t)n + 1);
     return NXC_OK;
 }
 
 /* A record whose value is a little-endian integer of exactly `width` bytes. */
-static int record_uint(reader_t *r, const char *tag, size_t width, uint64_t *out)
+static int record_uint(nxc_reader_t *r, const char *tag, size_t width, uint64_t *out)
 {
     const uint8_t *v = NULL;
     size_t n = 0;
@@ -90,12 +71,12 @@ static int record_uint(reader_t *r, const char *tag, size_t width, uint64_t *out
                         width);
     uint8_t b[8] = { 0 };
     memcpy(b, v, width);
-    *out = load_u64(b);
+    *out = nxc_get_u64(b);
     return NXC_OK;
 }
 
 /* A record whose value must be exactly the text `want`. */
-static int record_equal(reader_t *r, const char *tag, const char *want)
+static int record_equal(nxc_reader_t *r, const char *tag, const char *want)
 {
     const uint8_t *v = NULL;
     size_t n = 0;
@@ -107,7 +88,7 @@ static int record_equal(reader_t *r, const char *tag, const char *want)
 }
 
 /* A record holding 1..max bytes. */
-static int record_sized(reader_t *r, const char *tag, size_t max, const uint8_t **v, size_t *n)
+static int record_sized(nxc_reader_t *r, const char *tag, size_t max, const uint8_t **v, size_t *n)
 {
     int rc = record(r, tag, v, n);
     if (rc == NXC_OK && (*n == 0 || *n > max))
@@ -122,7 +103,7 @@ static bool is_ucx(const uint8_t *v, size_t n)
     return n == UCX_BACKEND_LEN && memcmp(v, UCX_BACKEND, UCX_BACKEND_LEN) == 0;
 }
 
-static int decode_agent(reader_t *r, nxc_agent_blob_t *b)
+static int decode_agent(nxc_reader_t *r, nxc_agent_blob_t *b)
 {
     const uint8_t *name = NULL;
     size_t name_len = 0;
@@ -137,7 +118,7 @@ static int decode_agent(reader_t *r, nxc_agent_blob_t *b)
 }
 
 /* The backends' connection records; keeps the UCX one's worker address. */
-static int decode_conns(reader_t *r, nxc_agent_blob_t *b)
+static int decode_conns(nxc_reader_t *r, nxc_agent_blob_t *b)
 {
     uint64_t count = 0;
     int rc = record_uint(r, "Conns", 8, &count);
@@ -166,7 +147,7 @@ static int decode_conns(reader_t *r, nxc_agent_blob_t *b)
 
 /* Grows the region array by n, refusing counts the bytes left cannot hold
  * (so a claimed count never drives an allocation). */
-static int reserve_regions(reader_t *r, nxc_agent_blob_t *b, uint64_t n, size_t *cap)
+static int reserve_regions(nxc_reader_t *r, nxc_agent_blob_t *b, uint64_t n, size_t *cap)
 {
     if (n > r->left / MIN_REGION_RECORD ||
         b->n_regions + n > (uint64_t)NXC_MAX_DESCRIPTORS)
@@ -186,11 +167,11 @@ static int reserve_regions(reader_t *r, nxc_agent_blob_t *b, uint64_t n, size_t 
     return NXC_OK;
 }
 
-static int decode_region(reader_t *r, bool keep, nxc_agent_blob_t *b)
+static int decode_region(nxc_reader_t *r, bool keep, nxc_agent_blob_t *b)
 {
     const uint8_t *v = NULL;
     size_t n = 0;
-    size_t at = offset_of(r);
+    size_t at = nxc_reader_offset(r);
     int rc = record(r, "", &v, &n);
     if (rc != NXC_OK)
         return rc;
@@ -199,7 +180,7 @@ static int decode_region(reader_t *r, bool keep, nxc_agent_blob_t *b)
                         "NIXL agent blob: region record at offset %zu holds %zu bytes, expected "
                         "%d plus a packed rkey of 1 to %u bytes",
                         at, n, BASIC_DESC_LEN, NXC_MAX_RKEY_LEN);
-    uint64_t base = load_u64(v), len = load_u64(v + 8);
+    uint64_t base = nxc_get_u64(v), len = nxc_get_u64(v + 8);
     if (len > UINT64_MAX - base)
         return nxc_fail(NXC_ERR_BAD_METADATA,
                         "NIXL agent blob: region at offset %zu [0x%llx,+%llu) wraps around", at,
@@ -217,7 +198,7 @@ static int decode_region(reader_t *r, bool keep, nxc_agent_blob_t *b)
 
 /* One section: a backend's descriptor list of one memory type. Regions of
  * other backends are checked and skipped: we cannot use their keys. */
-static int decode_section(reader_t *r, nxc_agent_blob_t *b, size_t *cap)
+static int decode_section(nxc_reader_t *r, nxc_agent_blob_t *b, size_t *cap)
 {
     const uint8_t *bk = NULL;
     size_t bk_len = 0;
@@ -241,7 +222,7 @@ static int decode_section(reader_t *r, nxc_agent_blob_t *b, size_t *cap)
     return rc;
 }
 
-static int decode_sections(reader_t *r, nxc_agent_blob_t *b)
+static int decode_sections(nxc_reader_t *r, nxc_agent_blob_t *b)
 {
     uint64_t count = 0;
     size_t cap = 0;
@@ -273,7 +254,7 @@ int nxc_nixl_blob_decode(const uint8_t *buf, size_t len, nxc_agent_blob_t *out)
     if (!nxc_nixl_blob_is(buf, len))
         return nxc_fail(NXC_ERR_BAD_METADATA,
                         "not a NIXL agent blob (it does not start with \"%s\")", NXC_NIXL_MAGIC);
-    reader_t r = { buf + NXC_NIXL_MAGIC_LEN, len - NXC_NIXL_MAGIC_LEN, len };
+    nxc_reader_t r = nxc_reader_at(buf, len, NXC_NIXL_MAGIC_LEN);
     nxc_agent_blob_t b;
     memset(&b, 0, sizeof b);
     int rc = decode_agent(&r, &b);
@@ -284,7 +265,7 @@ int nxc_nixl_blob_decode(const uint8_t *buf, size_t len, nxc_agent_blob_t *out)
     if (rc == NXC_OK && r.left != 0)
         rc = nxc_fail(NXC_ERR_BAD_METADATA,
                       "NIXL agent blob: %zu bytes of trailing garbage at offset %zu", r.left,
-                      offset_of(&r));
+                      nxc_reader_offset(&r));
     if (rc != NXC_OK) {
         free(b.regions);
         return rc;
@@ -297,33 +278,18 @@ int nxc_nixl_blob_decode(const uint8_t *buf, size_t len, nxc_agent_blob_t *out)
 
 /* ---- encoding --------------------------------------------------------- */
 
-typedef struct writer {
-    uint8_t *p;
-} writer_t;
-
-static void put_u64(writer_t *w, uint64_t v)
+static void put_record(nxc_writer_t *w, const char *tag, const void *v, size_t n)
 {
-    for (int i = 0; i < 8; i++)
-        *w->p++ = (uint8_t)(v >> (8 * i));
+    nxc_write_bytes(w, tag, strlen(tag));
+    nxc_write_u64(w, n);
+    nxc_write_bytes(w, v, n);
+    nxc_write_bytes(w, "|", 1);
 }
 
-static void put_record(writer_t *w, const char *tag, const void *v, size_t n)
-{
-    size_t t = strlen(tag);
-    memcpy(w->p, tag, t);
-    w->p += t;
-    put_u64(w, n);
-    if (n > 0)
-        memcpy(w->p, v, n);
-    w->p += n;
-    *w->p++ = '|';
-}
-
-static void put_record_u64(writer_t *w, const char *tag, uint64_t v, size_t width)
+static void put_record_u64(nxc_writer_t *w, const char *tag, uint64_t v, size_t width)
 {
     uint8_t b[8];
-    for (int i = 0; i < 8; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
+    nxc_put_u64(b, v);
     put_record(w, tag, b, width);
 }
 
@@ -357,7 +323,7 @@ int nxc_nixl_blob_encode(const nxc_agent_blob_t *b, uint8_t **out, size_t *out_l
     uint8_t *buf = malloc(size);
     if (buf == NULL)
         return nxc_fail(NXC_ERR_NO_MEMORY, "NIXL agent blob: cannot allocate %zu bytes", size);
-    writer_t w = { buf };
+    nxc_writer_t w = { buf };
     memcpy(w.p, NXC_NIXL_MAGIC, NXC_NIXL_MAGIC_LEN);
     w.p += NXC_NIXL_MAGIC_LEN;
     put_record(&w, "Agent", b->name, b->name_len);
@@ -377,10 +343,10 @@ int nxc_nixl_blob_encode(const nxc_agent_blob_t *b, uint8_t **out, size_t *out_l
         const nxc_region_t *rg = &b->regions[i];
         /* Empty tag: the record starts with its length; the value is the
          * basic descriptor followed by the rkey. */
-        put_u64(&w, BASIC_DESC_LEN + rg->rkey_len);
-        put_u64(&w, rg->base);
-        put_u64(&w, rg->len);
-        put_u64(&w, 0); /* devId: host memory */
+        nxc_write_u64(&w, BASIC_DESC_LEN + rg->rkey_len);
+        nxc_write_u64(&w, rg->base);
+        nxc_write_u64(&w, rg->len);
+        nxc_write_u64(&w, 0); /* devId: host memory */
         memcpy(w.p, rg->rkey, rg->rkey_len);
         w.p += rg->rkey_len;
         *w.p++ = '|';
@@ -396,7 +362,7 @@ int nxc_nixl_rkey_strip(const uint8_t *in, size_t len, uint8_t *out, size_t *out
 {
     if (len < 9)
         return nxc_fail(NXC_ERR_TRANSPORT, "a packed rkey of %zu bytes is too short", len);
-    uint64_t map = load_u64(in), kept = map;
+    uint64_t map = nxc_get_u64(in), kept = map;
     size_t r = 9, w = 9;
     out[8] = in[8];
     for (int bit = 0; bit < 64; bit++) {
@@ -431,7 +397,7 @@ int nxc_nixl_notif_encode(const char *name, size_t name_len, const char *msg, si
     uint8_t *buf = malloc(size);
     if (buf == NULL)
         return nxc_fail(NXC_ERR_NO_MEMORY, "no memory for a NIXL notification");
-    writer_t w = { buf };
+    nxc_writer_t w = { buf };
     memcpy(w.p, NXC_NIXL_MAGIC, NXC_NIXL_MAGIC_LEN);
     w.p += NXC_NIXL_MAGIC_LEN;
     put_record(&w, "name", name, name_len);
@@ -447,7 +413,7 @@ int nxc_nixl_notif_decode(const uint8_t *buf, size_t len, const char **name, siz
     if (!nxc_nixl_blob_is(buf, len))
         return nxc_fail(NXC_ERR_BAD_METADATA, "a NIXL notification must start with \"%s\"",
                         NXC_NIXL_MAGIC);
-    reader_t r = { buf + NXC_NIXL_MAGIC_LEN, len - NXC_NIXL_MAGIC_LEN, len };
+    nxc_reader_t r = nxc_reader_at(buf, len, NXC_NIXL_MAGIC_LEN);
     const uint8_t *n = NULL, *m = NULL;
     int rc = record_sized(&r, "name", NXC_NAME_MAX, &n, name_len);
     if (rc == NXC_OK)
