@@ -1,6 +1,7 @@
 /* Shared helpers of the end-to-end tests; see e2e_common.h. */
 #include "e2e_common.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -177,6 +178,31 @@ void e2e_sleep_ms(int ms)
     struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
+}
+
+int e2e_open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    CHECK(d != NULL, "cannot open /proc/self/fd: %s", strerror(errno));
+    int n = 0;
+    while (readdir(d) != NULL)
+        n++;
+    closedir(d);
+    return n - 3; /* ".", ".." and the DIR's own fd */
+}
+
+long e2e_rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    CHECK(f != NULL, "cannot open /proc/self/status: %s", strerror(errno));
+    char line[256];
+    long kib = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+            break;
+    fclose(f);
+    CHECK(kib > 0, "no VmRSS in /proc/self/status");
+    return kib;
 }
 
 uint32_t e2e_rand(void)

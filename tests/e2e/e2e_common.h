@@ -78,6 +78,11 @@ const char *e2e_transport(void);
 
 double e2e_now_ms(void);
 void e2e_sleep_ms(int ms);
+
+/* Leak checks: this process's open file descriptors (/proc/self/fd, not
+ * counting the one that reads it) and resident set (VmRSS, KiB). */
+int e2e_open_fds(void);
+long e2e_rss_kib(void);
 uint32_t e2e_rand(void); /* seeded by e2e_init */
 
 /* true if @p s contains @p v as a whole decimal number */

@@ -27,7 +27,6 @@
  */
 #include "e2e_common.h"
 
-#include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -101,23 +100,13 @@ static void check_usable(nxc_connector_t *A, uint32_t seed)
     e2e_peer_close(&peer);
 }
 
-static int open_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    CHECK(d, "opendir /proc/self/fd");
-    int n = 0;
-    while (readdir(d)) n++;
-    closedir(d);
-    return n - 3; /* ".", ".." and the DIR's own fd */
-}
-
 static int g_fds_first = -1;
 
 /* after each case: usable, and no descriptor left behind by dead peers */
 static void check_usable_and_count(nxc_connector_t *A, uint32_t seed, const char *after)
 {
     check_usable(A, seed);
-    int fds = open_fds();
+    int fds = e2e_open_fds();
     if (g_fds_first < 0) g_fds_first = fds;
     fprintf(stderr, "  after %s: %d open fds (first case: %d)\n", after, fds, g_fds_first);
 }
@@ -403,8 +392,8 @@ int main(void)
      * UCX closes the last peer's socket or eventfd lazily. A descriptor left
      * per dead peer grows by one per case, seven here (the mutation test,
      * pidfds not closed: 36 vs 25), so one fd of slack hides no leak. */
-    CHECK(open_fds() <= g_fds_first + 1, "%d fds open after the last case, %d after the "
-          "first: dead peers left descriptors behind", open_fds(), g_fds_first);
+    CHECK(e2e_open_fds() <= g_fds_first + 1, "%d fds open after the last case, %d after the "
+          "first: dead peers left descriptors behind", e2e_open_fds(), g_fds_first);
     e2e_step("nxc_connector_destroy");
     nxc_connector_destroy(A);
     return e2e_pass("dead passive and active peers detected, worst %.0f ms; connector reusable",

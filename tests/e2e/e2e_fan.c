@@ -22,12 +22,11 @@
  */
 #include "e2e_common.h"
 
-#include <dirent.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/connector.h" /* private: the peer list, to count endpoints */
+#include "e2e_private.h" /* the peer list, to count endpoints */
 
 #define OP_SIZE (16 * KiB)
 #define DRAIN_MS 120000
@@ -48,40 +47,11 @@ typedef struct fop {
     double         t_begin, t_done;
 } fop_t;
 
-static long rss_kib(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    CHECK(f != NULL, "cannot open /proc/self/status");
-    char line[256];
-    long kib = -1;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1) break;
-    fclose(f);
-    return kib;
-}
-
-static int fd_count(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    CHECK(d != NULL, "cannot open /proc/self/fd");
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.') n++;
-    closedir(d);
-    return n - 1;
-}
-
 /* Each peer known once, at most one endpoint each. */
 static void check_endpoints(nxc_connector_t *c, int talked_to)
 {
-    unsigned peers = 0, eps = 0;
-    nxc_lock(c);
-    for (nxc_peer_t *p = c->peers; p != NULL; p = p->next) {
-        peers++;
-        eps += p->ep != NULL;
-    }
-    nxc_unlock(c);
+    unsigned peers, eps;
+    e2e_count_peers(c, &peers, &eps);
     printf("  connector knows %u peer(s), %u endpoint(s), talked to %d\n", peers, eps,
            talked_to);
     CHECK(peers == (unsigned)talked_to && eps <= peers,
@@ -257,14 +227,14 @@ int main(int argc, char **argv)
         e2e_peer_start(&f.peers[p]);
     int talked = 0;
     round_with(&f, 1, &talked, "pair");
-    long rss_pair = rss_kib();
-    int fds_pair = fd_count();
+    long rss_pair = e2e_rss_kib();
+    int fds_pair = e2e_open_fds();
     round_with(&f, f.npeers, &talked, "full");
-    long rss_full = rss_kib();
-    int fds_full = fd_count();
+    long rss_full = e2e_rss_kib();
+    int fds_full = e2e_open_fds();
     round_with(&f, f.npeers, &talked, "again");
-    long rss_again = rss_kib();
-    int fds_again = fd_count();
+    long rss_again = e2e_rss_kib();
+    int fds_again = e2e_open_fds();
     printf("  VmRSS KiB: pair %ld, full %ld, again %ld; fds: pair %d, full %d, again %d "
            "(%d of them the peers' channels)\n", rss_pair, rss_full, rss_again, fds_pair,
            fds_full, fds_again, f.npeers);

@@ -24,7 +24,6 @@
  */
 #include "e2e_common.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -32,16 +31,6 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-static int open_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    CHECK(d, "opendir /proc/self/fd: %s", strerror(errno));
-    int n = 0;
-    while (readdir(d)) n++;
-    closedir(d);
-    return n - 3;
-}
 
 /* Runs body() in a child process and checks it exited 0. */
 static void in_child(void (*body)(void), const char *what)
@@ -68,7 +57,7 @@ static void fds_body(void)
 {
     struct rlimit rl;
     CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0, "getrlimit");
-    int base = open_fds();
+    int base = e2e_open_fds();
     for (int k = 0; k < 48; k++) {
         struct rlimit low = { (rlim_t)(base + k), rl.rlim_max };
         CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0, "setrlimit(%d): %s", base + k, strerror(errno));
@@ -108,7 +97,7 @@ static void fds_body(void)
     nxc_op_t *r = NULL, *a = NULL;
     CHECK_RC(nxc_create_readable(P, src.d, 1, &r), NXC_OK);
     nxc_metadata_t *md = e2e_parse(e2e_op_metadata(r));
-    struct rlimit none = { (rlim_t)open_fds(), rl.rlim_max };
+    struct rlimit none = { (rlim_t)e2e_open_fds(), rl.rlim_max };
     CHECK(setrlimit(RLIMIT_NOFILE, &none) == 0, "setrlimit: %s", strerror(errno));
     int rc = nxc_begin_read(A, md, dst.d, 1, &a);
     char detail[512];

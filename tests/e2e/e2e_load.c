@@ -37,13 +37,12 @@
  */
 #include "e2e_common.h"
 
-#include <dirent.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/connector.h" /* private: the peer list, to count endpoints */
+#include "e2e_private.h" /* the peer list, to count endpoints */
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define UNDER_SANITIZER 1
@@ -72,31 +71,6 @@
 
 /* ---------- process figures ---------- */
 
-static long rss_kib(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    CHECK(f != NULL, "cannot open /proc/self/status");
-    char line[256];
-    long kib = -1;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1) break;
-    fclose(f);
-    CHECK(kib > 0, "no VmRSS in /proc/self/status");
-    return kib;
-}
-
-static int fd_count(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    CHECK(d != NULL, "cannot open /proc/self/fd");
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.') n++;
-    closedir(d);
-    return n - 1; /* the directory's own fd */
-}
-
 typedef struct figures {
     long rss_kib;
     int fds;
@@ -105,7 +79,7 @@ typedef struct figures {
 static figures_t measure(const char *when)
 {
     if (!UNDER_SANITIZER) malloc_trim(0);
-    figures_t f = { rss_kib(), fd_count() };
+    figures_t f = { e2e_rss_kib(), e2e_open_fds() };
     printf("  %-34s VmRSS %7ld KiB, %3d fds\n", when, f.rss_kib, f.fds);
     return f;
 }
@@ -125,13 +99,8 @@ static void check_growth(figures_t start, figures_t end, long bound_mib)
  * connector's lock). */
 static void check_one_peer(nxc_connector_t *c, const char *who)
 {
-    unsigned peers = 0, eps = 0;
-    nxc_lock(c);
-    for (nxc_peer_t *p = c->peers; p != NULL; p = p->next) {
-        peers++;
-        eps += p->ep != NULL;
-    }
-    nxc_unlock(c);
+    unsigned peers, eps;
+    e2e_count_peers(c, &peers, &eps);
     printf("  %s knows %u peer(s), %u endpoint(s)\n", who, peers, eps);
     CHECK(peers == 1 && eps <= 1, "%s knows %u peers with %u endpoints; want 1 peer, at most "
           "one endpoint", who, peers, eps);
