@@ -500,9 +500,9 @@ NXC_API int nxc_connector_wakeups(nxc_connector_t *c, nxc_wakeup_stats_t *out);
  * Ops over this memory reuse its registration (no per-op ucp_mem_map), and a
  * peer on the same host writes or reads it with one-sided put/get into the
  * mapped segment instead of messages; the peer keeps the segment mapped
- * (its rkey cached) across ops. Measured here (nxc bench --mem ucx): 1 MiB
- * at 43-45 GB/s and 64 MiB at 11-12 GB/s, against ~12 and ~6.3 GB/s for
- * malloc'd memory. The allocation is advised to huge pages
+ * (its rkey cached) across ops, which moves bytes between processes on one
+ * host faster than malloc'd memory does (figures: docs/PERFORMANCE.md, "The
+ * allocator for exposed buffers"). The allocation is advised to huge pages
  * (madvise(MADV_HUGEPAGE), after UCX's own hugetlbfs attempt): it gets them
  * where the system allows transparent huge pages for shared memory
  * (/sys/kernel/mm/transparent_hugepage/shmem_enabled not "never") and

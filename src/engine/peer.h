@@ -10,10 +10,11 @@
  *
  * Death detection: across hosts UCX's peer error handling reports it. To a
  * peer over shared memory (same host and namespaces: via_shm) that mode
- * would cost the shared-memory transports (SPEC section 5), so its endpoint
- * is created without it and a pidfd registered in the connector's epoll set
- * watches the process instead; a same-host peer in another network, IPC or
- * mount namespace gets both (TCP in peer-error mode, and the pidfd). */
+ * would cost the shared-memory transports (UCX 1.13 offers none in
+ * peer-error mode: docs/INTEROP.md, NIXL peers), so its endpoint is created
+ * without it and a pidfd registered in the connector's epoll set watches
+ * the process instead; a same-host peer in another network, IPC or mount
+ * namespace gets both (TCP in peer-error mode, and the pidfd). */
 #ifndef NXC_PEER_H
 #define NXC_PEER_H
 

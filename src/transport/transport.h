@@ -5,7 +5,8 @@
  * rma.c        the one-sided protocol: ucp_put/get + flush;
  * am.c         the rendezvous active-message protocol.
  *
- * Which protocol (SPEC section 5): on this kind of machine, UCX has no
+ * Which protocol (figures: docs/PERFORMANCE.md, "What each protocol choice
+ * buys"): on this kind of machine, UCX has no
  * transport that does true one-sided put/get on ordinary (malloc'd) memory:
  * it emulates them with active messages, which needs the target's progress
  * and is 2-5x slower than rendezvous active messages (zero-copy over CMA on

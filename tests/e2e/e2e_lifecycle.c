@@ -1,5 +1,6 @@
 /*
- * e2e_lifecycle local|proc — waiting, cancelling, releasing (SPEC section 3).
+ * e2e_lifecycle local|proc — waiting, cancelling, releasing (the header's
+ * "Waiting, cancelling, releasing" group).
  *
  *   local: two connectors in this process, P (passive) and A (active); a
  *          thread drives P (poll on its fd + progress) as its own worker
