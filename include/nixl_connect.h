@@ -62,7 +62,13 @@
  * - A peer that leaves the first message of an op unanswered for 5 s (UCX
  *   cannot reach it over the transports it chose, e.g. another network
  *   namespace or a wrong UCX_NET_DEVICES, or it does not drive its
- *   connector) is declared failed the same way: the active op ends
+ *   connector; the environment variable NXC_REACH_TIMEOUT_MS, read when a
+ *   connector is created, changes the 5 s: at least 100 ms, else
+ *   nxc_connector_create() returns ::NXC_ERR_INVALID_ARG) is declared
+ *   failed the same way. The first answer is small (a BEGIN's
+ *   completion; toward a NIXL agent, a one-byte read before the data), so
+ *   a big transfer that takes longer than the deadline is never mistaken
+ *   for an unreachable peer. It is declared failed the active op ends
  *   ::NXC_ERR_PEER_FAILED with a sentence naming UCX_TLS and
  *   UCX_NET_DEVICES. An address UCX finds unreachable at once makes
  *   nxc_begin_read()/nxc_begin_write() return ::NXC_ERR_PEER_FAILED with

@@ -523,6 +523,8 @@ int nxc_connector_create(const nxc_connector_config_t *cfg, nxc_connector_t **ou
     if (rc == NXC_OK)
         rc = apply_config(c, cfg);
     if (rc == NXC_OK)
+        rc = nxc_reach_timeout_from_env(&c->reach_timeout_ms);
+    if (rc == NXC_OK)
         rc = nxc_identity_self(&c->identity);
     if (rc == NXC_OK)
         rc = init_fds(c);

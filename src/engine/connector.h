@@ -78,6 +78,7 @@ struct nxc_connector {
     nxc_registration_t *regs;      /* nxc_mem_alloc and nxc_mem_register memory */
     struct nxc_regcache *regcache; /* see registration.h; NULL when off */
     unsigned        reg_cache;     /* its capacity from the config */
+    unsigned        reach_timeout_ms; /* NXC_REACH_TIMEOUT_MS, or the default */
     ucs_status_ptr_t *closing;     /* endpoint close requests still running */
     size_t          n_closing, cap_closing;
     unsigned        n_answering;   /* passive ops whose ACK/NACK has not left yet */

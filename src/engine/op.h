@@ -56,6 +56,7 @@ struct nxc_op {
     nxc_wire_t        wire;       /* the peer's wire (nixl_peer.h for NIXL) */
     uint8_t          *nixl_notif; /* active op toward NIXL: the notification */
     size_t            nixl_notif_len;
+    uint8_t           nixl_probe;  /* where the 1-byte reachability probe lands */
     /* Per-descriptor bookkeeping of the AM protocol, on the receiving side
      * (passive write, active read): which buffers have been claimed by an
      * incoming message, how many are fully in place, how many receives are

@@ -1,6 +1,7 @@
 #include "engine/peer.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -271,6 +272,23 @@ void nxc_peer_fail(nxc_connector_t *c, nxc_peer_t *p, const char *fmt, ...)
     nxc_peer_unref(c, p);
 }
 
+int nxc_reach_timeout_from_env(unsigned *ms)
+{
+    *ms = NXC_REACH_TIMEOUT_MS;
+    const char *text = getenv("NXC_REACH_TIMEOUT_MS");
+    if (text == NULL || text[0] == '\0')
+        return NXC_OK;
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(text, &end, 10);
+    if (errno != 0 || *end != '\0' || text[0] == '-' || v < NXC_REACH_TIMEOUT_MIN_MS ||
+        v > UINT_MAX)
+        return nxc_fail(NXC_ERR_INVALID_ARG, "NXC_REACH_TIMEOUT_MS is '%s'; use a number of "
+                        "milliseconds, at least %d", text, NXC_REACH_TIMEOUT_MIN_MS);
+    *ms = (unsigned)v;
+    return NXC_OK;
+}
+
 void nxc_peers_check_reached(nxc_connector_t *c)
 {
     uint64_t now = nxc_now_ns();
@@ -278,16 +296,16 @@ void nxc_peers_check_reached(nxc_connector_t *c)
     for (nxc_peer_t *p = c->peers; p != NULL; p = p->next) {
         if (p->reached || p->waiting_since == 0 || p->dead || p->failing)
             continue;
-        if (now - p->waiting_since < NXC_REACH_TIMEOUT_MS * 1000000ull) {
+        if (now - p->waiting_since < c->reach_timeout_ms * 1000000ull) {
             waiting++;
             continue;
         }
         nxc_peer_report_failure(
-            p, "worker '%s' did not answer within %d s: UCX cannot reach it over the "
+            p, "worker '%s' did not answer within %g s: UCX cannot reach it over the "
             "transports it chose (check UCX_TLS and UCX_NET_DEVICES on both sides: another "
             "network namespace or host needs a device both reach, e.g. UCX_TLS=tcp "
             "UCX_NET_DEVICES=eth0), or it does not drive its connector",
-            p->name, NXC_REACH_TIMEOUT_MS / 1000);
+            p->name, c->reach_timeout_ms / 1000.0);
     }
     c->unreached_peers = waiting;
 }

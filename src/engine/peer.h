@@ -87,11 +87,19 @@ void nxc_peer_fail(nxc_connector_t *c, nxc_peer_t *p, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* How long a peer may leave our first message unanswered before it is
- * declared unreachable (see nxc_peers_check_reached). */
-#define NXC_REACH_TIMEOUT_MS 5000
+ * declared unreachable (see nxc_peers_check_reached), unless the
+ * environment variable NXC_REACH_TIMEOUT_MS says otherwise (slow links,
+ * tests): read once per connector, from NXC_REACH_TIMEOUT_MIN_MS up. */
+#define NXC_REACH_TIMEOUT_MS     5000
+#define NXC_REACH_TIMEOUT_MIN_MS 100
+
+/* The deadline for this connector: the default, or the environment's.
+ * NXC_ERR_INVALID_ARG with a detail for a value that is not a number of
+ * milliseconds of at least NXC_REACH_TIMEOUT_MIN_MS. */
+int nxc_reach_timeout_from_env(unsigned *ms);
 
 /* Reports peers whose first message has not completed within
- * NXC_REACH_TIMEOUT_MS as failed: UCX cannot reach them over the transports
+ * c->reach_timeout_ms as failed: UCX cannot reach them over the transports
  * it chose (a wrong UCX_NET_DEVICES, another network namespace, a
  * firewall), or they do not drive their connector. Never a same-host peer
  * in our namespaces over shared memory (reached from the start: peer.c).

@@ -25,15 +25,55 @@ void nxc_nixl_release(nxc_op_t *op)
     op->nixl_notif = NULL;
 }
 
+static void probed(nxc_op_t *op, ucs_status_t st)
+{
+    if (st == UCS_OK)
+        op->peer->reached = 1; /* else the data's flush reports the error */
+}
+
+static void probed_cb(void *req, ucs_status_t st, void *user)
+{
+    ucp_request_free(req);
+    probed(user, st);
+    nxc_op_request_done(user);
+}
+
+/* Reads one byte of the op's first remote buffer before the data moves:
+ * its answer is the agent's first, and proves UCX reaches it. The flush of
+ * the whole transfer would prove it too, but a big transfer to a busy agent
+ * may take longer than the reach deadline without anything being wrong. */
+static void probe_reach(nxc_op_t *op)
+{
+    for (size_t i = 0; i < op->n; i++) {
+        if (op->descs[i].size == 0)
+            continue;
+        ucp_request_param_t param = {
+            .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
+            .cb.send = probed_cb,
+            .user_data = op,
+        };
+        ucs_status_ptr_t req = ucp_get_nbx(op->peer->ep, &op->nixl_probe, 1, op->raddr[i],
+                                           op->rkeys[op->rkey_index[i]], &param);
+        if (req != NULL && !UCS_PTR_IS_ERR(req))
+            op->inflight++;
+        else
+            probed(op, UCS_PTR_STATUS(req));
+        return;
+    }
+}
+
 void nxc_nixl_start(nxc_op_t *op)
 {
     nxc_peer_t *p = op->peer;
-    /* The flush is our first message's answer: an agent UCX cannot reach
-     * is reported failed by nxc_peers_check_reached, as for our peers. */
+    /* An agent UCX cannot reach is reported failed by
+     * nxc_peers_check_reached, as for our peers; the probe's answer (or,
+     * failing a probe, the flush's) is the agent's first. */
     if (!p->reached && p->waiting_since == 0) {
         p->waiting_since = nxc_now_ns();
         op->c->unreached_peers++;
     }
+    if (!p->reached)
+        probe_reach(op);
     nxc_rma_start(op);
 }
 

@@ -90,6 +90,18 @@ static void test_connector_create(void)
     EXPECT_FAIL(nxc_connector_create(&cfg, &c), NXC_ERR_INVALID_ARG, "(spin_us 1000001)");
     CHECK(c == sentinel, "out written on failure");
 
+    /* NXC_REACH_TIMEOUT_MS, when set, is a number of ms of at least 100 */
+    static const char *bad_reach[] = { "abc", "50", "-5", "1000x", "99999999999999999999" };
+    for (size_t i = 0; i < sizeof bad_reach / sizeof bad_reach[0]; i++) {
+        setenv("NXC_REACH_TIMEOUT_MS", bad_reach[i], 1);
+        EXPECT_FAIL(nxc_connector_create(NULL, &c), NXC_ERR_INVALID_ARG, "(reach %s)",
+                    bad_reach[i]);
+        CHECK(strstr(nxc_last_error(), "NXC_REACH_TIMEOUT_MS") != NULL, "detail: %s",
+              nxc_last_error());
+        CHECK(c == sentinel, "out written on failure");
+    }
+    unsetenv("NXC_REACH_TIMEOUT_MS");
+
     /* a 255-byte name is fine and kept verbatim */
     memset(&cfg, 0, sizeof cfg);
     longname[255] = 0;

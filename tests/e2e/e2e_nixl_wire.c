@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "e2e_common.h"
+#include "e2e_private.h" /* whether a peer counts as reached */
 
 static nxc_connector_t *make_connector(nxc_wire_t wire, int thread)
 {
@@ -131,6 +132,71 @@ static void long_name(void)
     nxc_connector_destroy(c);
 }
 
+static void sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+/* A big first transfer to a NIXL agent that stops answering for a while is
+ * slow, not unreachable: the agent counts as reached once it answered
+ * anything (a 1-byte probe before the data), not once the whole transfer
+ * flushed. Both connectors are driven by hand here, so the agent answers
+ * only while this test progresses it; the deadline is shortened to 1 s
+ * (NXC_REACH_TIMEOUT_MS) and the agent kept silent for 1.5 s mid-transfer. */
+static const char *op_detail(nxc_op_t *op)
+{
+    const char *detail = NULL;
+    nxc_op_error(op, &detail);
+    return detail != NULL ? detail : "(no detail)";
+}
+
+static void slow_first_transfer(uint32_t seed)
+{
+    setenv("NXC_REACH_TIMEOUT_MS", "1000", 1);
+    nxc_connector_t *passive_c = make_connector(NXC_WIRE_NIXL, 0);
+    nxc_connector_t *active_c = make_connector(NXC_WIRE_NXC, 0);
+    unsetenv("NXC_REACH_TIMEOUT_MS");
+    size_t size = 64 * MiB;
+    e2e_bufs_t src, dst;
+    e2e_bufs_alloc(&src, seed, 1, &size);
+    e2e_bufs_alloc(&dst, seed, 1, &size);
+    e2e_bufs_fill(&src, 0);
+    e2e_bufs_fill(&dst, E2E_INIT_XOR);
+    nxc_op_t *passive = NULL, *active = NULL;
+    CHECK_RC(nxc_create_readable(passive_c, src.d, 1, &passive), NXC_OK);
+    const char *json = NULL;
+    size_t len = 0;
+    CHECK_RC(nxc_op_metadata(passive, &json, &len), NXC_OK);
+    nxc_metadata_t *md = NULL;
+    CHECK_RC(nxc_metadata_parse(json, len, &md), NXC_OK);
+    const char *agent = nxc_metadata_worker_name(md);
+    CHECK_RC(nxc_begin_read(active_c, md, dst.d, 1, &active), NXC_OK);
+    while (e2e_peer_reached(active_c, agent) != 1) {
+        CHECK(nxc_op_status(active) == NXC_OP_IN_PROGRESS,
+              "the read ended (%s) before its agent counted as reached: %s",
+              nxc_op_status_name(nxc_op_status(active)), op_detail(active));
+        nxc_connector_progress(passive_c);
+    }
+    for (double start = e2e_now_ms(); e2e_now_ms() - start < 1500; sleep_ms(1))
+        CHECK(nxc_op_status(active) != NXC_OP_ERRORED, "a silent agent was declared "
+              "unreachable although it had answered: %s", op_detail(active));
+    while (nxc_op_status(active) == NXC_OP_IN_PROGRESS)
+        nxc_connector_progress(passive_c);
+    CHECK(nxc_op_status(active) == NXC_OP_COMPLETE, "read: %s", op_detail(active));
+    CHECK_RC(nxc_op_wait(passive, 30000), NXC_OK, "the agent's op");
+    size_t bad_idx = 0, bad_off = 0;
+    CHECK(e2e_bufs_verify(&dst, 0, &bad_idx, &bad_off) == 0, "data differs at %zu", bad_off);
+    nxc_op_release(active);
+    nxc_op_release(passive);
+    nxc_metadata_free(md);
+    e2e_bufs_free(&src);
+    e2e_bufs_free(&dst);
+    nxc_connector_destroy(active_c);
+    nxc_connector_destroy(passive_c);
+}
+
 /* Dynamo's metadata of an agent that no longer exists. */
 static void dead_agent(nxc_connector_t *c, const char *path)
 {
@@ -170,6 +236,8 @@ int main(int argc, char **argv)
                      seed + moved++);
         }
     }
+    e2e_step("slow first transfer");
+    slow_first_transfer(seed + moved++);
     e2e_step("wrong key");
     wrong_key(passive_c, active_c, "0123456789abcdef0123456789abcdef");
     wrong_key(passive_c, active_c, "e62b03db-9091-48a5-850b-890ea72e19b4");
