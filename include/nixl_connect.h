@@ -855,15 +855,17 @@ NXC_API int nxc_op_bytes_done(const nxc_op_t *op, uint64_t *bytes);
  *        buffers, so the caller may free them right after. A passive op's
  *        memory stops being exposed. NULL is a no-op.
  *
- * Known limit (found 2026-11-30, not yet fixed): data this side *sends*
- * (an active write, or the data of a readable op) may be pulled by the
- * peer (UCX's rendezvous reads it with CMA). Release waits for that pull
- * for at most about 1 s; a peer slower than that (starved of CPU, or not
- * driving its connector) may still read the buffer after release returned.
- * Its op then ends ERRORED (::NXC_ERR_PEER_ABORTED), never COMPLETE, but
- * bytes written into the buffer after release may reach the peer's buffer.
- * Received data has no such limit: release waits up to 10 s for it, then
- * declares the peer failed.
+ * How long it may block: data this side *receives* is waited for up to
+ * 10 s, then the peer is declared failed (its endpoint closed, its other
+ * ops ::NXC_ERR_PEER_FAILED). Data this side *sends* (an active write, or
+ * the data of a readable op) may be pulled by the peer (UCX's rendezvous
+ * reads it, with CMA on one host): release waits up to 10 s for that pull
+ * too. Known limit: a peer that pulls nothing for longer (stopped, or
+ * starved of CPU for 10 s) is not failed (force-closing a live peer's TCP
+ * endpoint crashed UCX 1.13), so it may still read the buffer after
+ * release returned; its op then ends ERRORED (::NXC_ERR_PEER_ABORTED),
+ * never COMPLETE, but bytes written into the buffer after release may
+ * reach its buffer.
  */
 NXC_API void nxc_op_release(nxc_op_t *op);
 /** @} */

@@ -12,13 +12,16 @@
 #include "transport/nixl_peer.h"
 #include "transport/transport.h"
 
-/* Release waits for UCX to stop *writing* into an op's buffers (receives)
+/* Release waits for UCX to stop writing into an op's buffers (receives)
  * for up to this long before it declares the peer failed and closes its
- * endpoint; requests that only *read* them (sends, whose completion may
- * need the peer's progress) get the shorter grace, then the op is parked
- * and freed when they finish. */
-#define NXC_RELEASE_RECV_LIMIT_NS (10ull * 1000000000ull)
-#define NXC_RELEASE_SEND_GRACE_NS (1ull * 1000000000ull)
+ * endpoint, then as long for it to stop reading them (data sends, which a
+ * peer may pull): the caller may free the buffers once release returns.
+ * A peer that pulls nothing for that long is not failed: see
+ * drain_locked. Requests that touch only the op's own memory (control
+ * messages) get the shorter grace; then the op is parked and freed when
+ * they finish. */
+#define NXC_RELEASE_DATA_LIMIT_NS (10ull * 1000000000ull)
+#define NXC_RELEASE_CTRL_GRACE_NS (1ull * 1000000000ull)
 
 int nxc_op_is_final(const nxc_op_t *op)
 {
@@ -658,19 +661,37 @@ static int nothing_writes_into_it(void *arg)
     return drained_or_stuck(arg) || op->receiving == 0;
 }
 
-/* Waits until UCX no longer writes into the op's buffers, and for a while
- * until it no longer reads them either (see the limits above). */
+/* Data sent from the op's buffers has all left: AM sends completed (a
+ * rendezvous completes once the peer pulled it), and puts were flushed. */
+static int nothing_reads_from_it(void *arg)
+{
+    const nxc_op_t *op = arg;
+    int puts_pending = !op->passive && op->kind == NXC_OP_WRITE &&
+                       op->proto == NXC_PROTO_RMA && !op->moved;
+    return drained_or_stuck(arg) || (op->sends_left == 0 && !puts_pending);
+}
+
+/* Waits until UCX no longer writes into the op's buffers, then until it
+ * no longer reads them (see the limits above), and briefly for its control
+ * messages. A peer that keeps writing past the limit is declared failed
+ * (its endpoint closed, its requests ended, or left stuck on a dead peer:
+ * drained_or_stuck). One that has not pulled our data by then is left
+ * alone and the op parked, so UCX may still read the buffers: failing it
+ * would force-close its endpoint, and over TCP UCX 1.13 then crashed in
+ * uct_tcp_iface_progress once the live peer sent again (e2e_limits
+ * stalled, 2026-11-30). */
 static void drain_locked(nxc_op_t *op)
 {
     nxc_connector_t *c = op->c;
-    uint64_t start = nxc_now_ns();
-    if (nxc_drive_until(c, nothing_writes_into_it, op, start + NXC_RELEASE_RECV_LIMIT_NS) !=
-            NXC_OK && op->peer != NULL) {
+    if (nxc_drive_until(c, nothing_writes_into_it, op,
+                        nxc_now_ns() + NXC_RELEASE_DATA_LIMIT_NS) != NXC_OK &&
+        op->peer != NULL) {
         nxc_peer_fail(c, op->peer, "worker '%s' stopped sending the data of a released op "
-                      "for %llu s", op->peer->name, NXC_RELEASE_RECV_LIMIT_NS / 1000000000ull);
+                      "for %llu s", op->peer->name, NXC_RELEASE_DATA_LIMIT_NS / 1000000000ull);
         nxc_drive_until(c, nothing_writes_into_it, op, UINT64_MAX);
     }
-    nxc_drive_until(c, drained_or_stuck, op, nxc_now_ns() + NXC_RELEASE_SEND_GRACE_NS);
+    nxc_drive_until(c, nothing_reads_from_it, op, nxc_now_ns() + NXC_RELEASE_DATA_LIMIT_NS);
+    nxc_drive_until(c, drained_or_stuck, op, nxc_now_ns() + NXC_RELEASE_CTRL_GRACE_NS);
 }
 
 void nxc_op_release_locked(nxc_op_t *op)

@@ -25,6 +25,7 @@
 #include "e2e_common.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -292,6 +293,77 @@ static void busy_peer(void)
     nxc_connector_destroy(filler);
 }
 
+/* A reader that stops mid-pull: the peer reads 64 MiB of our readable and
+ * is stopped (SIGSTOP) while the data flows; a thread resumes it 3 s later.
+ * Release must not return while UCX may still send from the buffer: it
+ * waits for the pull (up to 10 s). Then the buffer is overwritten: not one
+ * overwritten byte may reach the reader, and a reader that completes has
+ * the original bytes. (Before the fix release returned after 1 s and UCX
+ * sent from the buffer once the peer ran.) */
+static void *resume_later(void *arg)
+{
+    pid_t pid = *(const pid_t *)arg;
+    struct timespec ts = { 3, 0 };
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+    kill(pid, SIGCONT);
+    return NULL;
+}
+
+static void stalled_reader(void)
+{
+    nxc_connector_t *A = e2e_connector("e2e-limits-stalled");
+    size_t size = 64 * MiB;
+    for (int attempt = 1;; attempt++) {
+        e2e_peer_t peer;
+        e2e_peer_start(&peer);
+        e2e_bufs_t b;
+        e2e_bufs_alloc(&b, 31, 1, &size);
+        e2e_bufs_fill(&b, 0);
+        nxc_op_t *readable = NULL;
+        CHECK_RC(nxc_create_readable(A, b.d, 1, &readable), NXC_OK);
+        const char *json = NULL;
+        size_t len = 0;
+        CHECK_RC(nxc_op_metadata(readable, &json, &len), NXC_OK);
+        int id = e2e_peer_active(&peer, A, NXC_OP_READ, 31, 1, &size, json);
+        CHECK(id >= 0, "the peer's begin_read failed: %s", nxc_strerror(id));
+        while (nxc_op_status(readable) == NXC_OP_INITIALIZED)
+            ; /* nxc_op_status drives A: the peer's BEGIN starts the sends */
+        CHECK(kill(peer.pid, SIGSTOP) == 0, "SIGSTOP: %s", strerror(errno));
+        if (nxc_op_status(readable) == NXC_OP_COMPLETE && attempt < 3) {
+            printf("  the read completed before the peer was stopped; again\n");
+            kill(peer.pid, SIGCONT);
+            nxc_op_release(readable);
+            e2e_peer_stop(&peer);
+            e2e_peer_close(&peer);
+            e2e_bufs_free(&b);
+            continue;
+        }
+        CHECK(nxc_op_status(readable) == NXC_OP_IN_PROGRESS, "readable %s before the stop",
+              nxc_op_status_name(nxc_op_status(readable)));
+        pthread_t resumer;
+        CHECK(pthread_create(&resumer, NULL, resume_later, &peer.pid) == 0, "pthread_create");
+        double t0 = e2e_now_ms();
+        nxc_op_release(readable);
+        double dt = e2e_now_ms() - t0;
+        e2e_bufs_fill(&b, E2E_MARKER_XOR);
+        pthread_join(resumer, NULL);
+        e2e_peer_res_t r;
+        e2e_peer_wait(&peer, A, id, 60000, &r);
+        int code = e2e_peer_check(&peer, A, id);
+        printf("  release with a reader stopped for 3 s returned after %.1f s; the reader: %s "
+               "(%s), buffer class %d\n", dt / 1000, nxc_strerror(r.rc), r.detail, code);
+        CHECK(code != 3, "bytes written after release reached the reader");
+        CHECK(r.rc != NXC_OK || code == 0, "the reader completed with buffer class %d", code);
+        e2e_peer_release(&peer, A, id);
+        e2e_peer_stop(&peer);
+        e2e_peer_close(&peer);
+        e2e_bufs_free(&b);
+        break;
+    }
+    nxc_connector_destroy(A);
+}
+
 int main(int argc, char **argv)
 {
     const char *part = argc > 1 ? argv[1] : "";
@@ -314,6 +386,11 @@ int main(int argc, char **argv)
         return e2e_pass("a live shared-memory peer slow to take our first message is waited "
                         "for, and both sides complete");
     }
-    fprintf(stderr, "usage: %s fds|fork|silent|busy\n", argv[0]);
+    if (strcmp(part, "stalled") == 0) {
+        stalled_reader();
+        return e2e_pass("release waits for a stopped reader's pull: no byte written after "
+                        "release reaches it");
+    }
+    fprintf(stderr, "usage: %s fds|fork|silent|busy|stalled\n", argv[0]);
     return 64;
 }
