@@ -35,6 +35,9 @@ check_help put.txt   put --help
 check_help put.txt   help put
 check_help info.txt  info --help
 check_help info.txt  help info
+check_help kvbench.txt kvbench --help
+check_help kvbench.txt kvbench -h
+check_help kvbench.txt help kvbench
 # --help after other options still shows the help
 check_help bench.txt bench --quick --help
 
