@@ -76,22 +76,27 @@ static int nats_open(const char *cmd, const xargs_t *a, nxc_nats_t **n)
     return rc == NXC_OK ? 0 : nats_error(rc, "%s: --nats %s", cmd, a->nats);
 }
 
+/* After an attempt that found nobody listening on the subject: waits
+ * RETRY_MS and says to try again, if the deadline leaves time for it. */
+static bool retry_later(int rc, uint64_t deadline)
+{
+    if (rc != NXC_NATS_ERR_NO_RESPONDERS || remaining_ms(deadline) <= RETRY_MS)
+        return false;
+    sleep_ms(RETRY_MS);
+    return true;
+}
+
 /* Sends (recv) until a worker takes it, retrying while none listens. */
 static int send_until_taken(const char *cmd, const xargs_t *a, nxc_nats_t *n,
                             nxc_op_t *op)
 {
-    for (;;) {
-        int left = remaining_ms(a->deadline);
-        int rc = left ? nxc_nats_send_op(n, a->subject, op, left) : NXC_ERR_TIMED_OUT;
-        if (rc == NXC_OK)
-            return 0;
-        if (rc == NXC_NATS_ERR_NO_RESPONDERS && remaining_ms(a->deadline) > RETRY_MS) {
-            sleep_ms(RETRY_MS);
-            continue;
-        }
-        return nats_error(rc, "%s: no worker took the metadata on subject '%s'",
-                          cmd, a->subject);
-    }
+    int rc, left;
+    do {
+        left = remaining_ms(a->deadline);
+        rc = left ? nxc_nats_send_op(n, a->subject, op, left) : NXC_ERR_TIMED_OUT;
+    } while (retry_later(rc, a->deadline));
+    return rc == NXC_OK ? 0 : nats_error(rc, "%s: no worker took the metadata on "
+                                         "subject '%s'", cmd, a->subject);
 }
 
 int nats_offer(const char *cmd, const xargs_t *a, nxc_op_t *op, nats_offer_t **out)
@@ -128,18 +133,13 @@ void nats_offer_close(nats_offer_t *o)
 static int request_text(const char *cmd, const xargs_t *a, nxc_nats_t *n,
                         char **json, size_t *len)
 {
-    for (;;) {
-        int left = remaining_ms(a->deadline);
-        int rc = left ? nxc_nats_request(n, a->subject, left, json, len)
-                      : NXC_ERR_TIMED_OUT;
-        if (rc == NXC_OK)
-            return 0;
-        if (rc == NXC_NATS_ERR_NO_RESPONDERS && remaining_ms(a->deadline) > RETRY_MS) {
-            sleep_ms(RETRY_MS);
-            continue;
-        }
-        return nats_error(rc, "%s: no metadata served on subject '%s'", cmd, a->subject);
-    }
+    int rc, left;
+    do {
+        left = remaining_ms(a->deadline);
+        rc = left ? nxc_nats_request(n, a->subject, left, json, len) : NXC_ERR_TIMED_OUT;
+    } while (retry_later(rc, a->deadline));
+    return rc == NXC_OK ? 0 : nats_error(rc, "%s: no metadata served on subject '%s'",
+                                         cmd, a->subject);
 }
 
 /* put: waits for a passive worker to send its metadata to the subject. */
