@@ -5,7 +5,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
 #include "nxc_xfer.h"
@@ -105,7 +104,7 @@ int nats_offer(const char *cmd, const xargs_t *a, nxc_op_t *op, nats_offer_t **o
     if (!o)
         return runtime_error("%s: out of memory", cmd);
     int rc = nats_open(cmd, a, &o->n);
-    if (rc == 0 && strcmp(cmd, "serve") == 0) {
+    if (rc == 0 && nxc_op_kind(op) == NXC_OP_READ) {
         int nrc = nxc_nats_serve_op(o->n, a->subject, op, &o->srv);
         if (nrc != NXC_OK)
             rc = nats_error(nrc, "%s: cannot serve on subject '%s'", cmd, a->subject);
