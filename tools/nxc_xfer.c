@@ -102,7 +102,9 @@ int xargs_parse(const role_t *r, int argc, char **argv, xargs_t *a)
     /* recv alone creates a file whose size no metadata gives */
     const struct option *opts = r->passive && r->kind == NXC_OP_WRITE ? recv_opts
                                                                       : xfer_opts;
-    while ((id = opt_next(argc, argv, opts, &arg)) != OPT_END) {
+    /* --help shows the help at once, as in the other commands: the rest of
+     * the command line is not read */
+    while (!a->help && (id = opt_next(argc, argv, opts, &arg)) != OPT_END) {
         if (id == OPT_ERROR)
             return NXC_EXIT_USAGE;
         if ((rc = take_option(r, id, arg, a)) != 0)
