@@ -199,7 +199,7 @@ static void print_result(const role_t *r, const char *path, int exit_code,
     }
     printf(",\"error\":\"%s\",\"message\":",
            xinterrupted() ? "interrupted"
-           : last_lib_code() != NXC_OK ? nxc_err_name(last_lib_code()) : "failed");
+           : last_code_name() ? last_code_name() : "failed");
     json_string(last_message());
     puts("}");
 }

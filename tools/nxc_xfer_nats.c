@@ -25,7 +25,21 @@ bool nats_available(void)
     return true;
 }
 
-/* "nxc: <msg>: <sentence> (<detail>)" for a module error; exit code 1. */
+/* The module's codes by name (it has no function for that), the core's
+ * through nxc_err_name(). */
+static const char *nats_err_name(int rc)
+{
+    switch (rc) {
+    case NXC_NATS_ERR_NO_SERVER:     return "NXC_NATS_ERR_NO_SERVER";
+    case NXC_NATS_ERR_NO_RESPONDERS: return "NXC_NATS_ERR_NO_RESPONDERS";
+    case NXC_NATS_ERR_TOO_LARGE:     return "NXC_NATS_ERR_TOO_LARGE";
+    case NXC_NATS_ERR_CLOSED:        return "NXC_NATS_ERR_CLOSED";
+    case NXC_NATS_ERR_NATS:          return "NXC_NATS_ERR_NATS";
+    default:                         return nxc_err_name(rc);
+    }
+}
+
+/* lib_error() for a module error: its sentence, detail and name. */
 static int nats_error(int rc, const char *fmt, ...) NXC_PRINTF(2, 3);
 
 static int nats_error(int rc, const char *fmt, ...)
@@ -33,13 +47,8 @@ static int nats_error(int rc, const char *fmt, ...)
     const char *detail = nxc_nats_last_error();
     va_list ap;
     va_start(ap, fmt);
-    fputs("nxc: ", stderr);
-    vfprintf(stderr, fmt, ap);
+    vcoded_error(nats_err_name(rc), nxc_nats_strerror(rc), detail, fmt, ap);
     va_end(ap);
-    fprintf(stderr, ": %s", nxc_nats_strerror(rc));
-    if (detail[0])
-        fprintf(stderr, " (%s)", detail);
-    fputc('\n', stderr);
     return NXC_EXIT_RUNTIME;
 }
 
