@@ -35,15 +35,7 @@ done
 URL=nats://127.0.0.1:$PORT
 
 SIZE=$((32 * 1024 * 1024))
-SRC=$TMP/src.bin
-head -c $SIZE /dev/urandom >"$SRC"
-SUM=$(sha256sum <"$SRC" | cut -d' ' -f1)
-
-check_copy() { # what OUT
-    local got
-    got=$(sha256sum <"$2" 2>/dev/null | cut -d' ' -f1)
-    [ "$got" = "$SUM" ] && pass || fail "$1: sha256 differs"
-}
+random_src $SIZE
 
 # pair NAME FIRST_CMD... -- SECOND_CMD...: runs FIRST in the background,
 # then SECOND; both must exit 0.
