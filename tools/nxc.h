@@ -35,6 +35,9 @@ int op_error(nxc_op_t *op, int rc, const char *fmt, ...) NXC_PRINTF(3, 4);
  * static. Returns NXC_EXIT_RUNTIME. */
 int vcoded_error(const char *name, const char *sentence, const char *detail,
                  const char *fmt, va_list ap) NXC_PRINTF(4, 0);
+/* lib_error() for a code of the NATS module (nxc_xfer_nats.c; builds with
+ * the module only). */
+int nats_error(int rc, const char *fmt, ...) NXC_PRINTF(2, 3);
 
 /* The last message printed by the functions above (without "nxc: "), and
  * the name of the library code behind it ("NXC_ERR_TIMED_OUT"; NULL when

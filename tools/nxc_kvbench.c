@@ -516,9 +516,7 @@ static int remaining_ms(const worker_t *w)
 
 static int nats_fail(int rc, const worker_t *w, const char *what)
 {
-    const char *d = nxc_nats_last_error();
-    return runtime_error("kvbench: %s: %s: %s%s%s%s", w->name, what, nxc_nats_strerror(rc),
-                         d[0] ? " (" : "", d, d[0] ? ")" : "");
+    return nats_error(rc, "kvbench: %s: %s", w->name, what);
 }
 
 static slot_t *pair_slots(worker_t *w, unsigned k)

@@ -39,10 +39,7 @@ static const char *nats_err_name(int rc)
     }
 }
 
-/* lib_error() for a module error: its sentence, detail and name. */
-static int nats_error(int rc, const char *fmt, ...) NXC_PRINTF(2, 3);
-
-static int nats_error(int rc, const char *fmt, ...)
+int nats_error(int rc, const char *fmt, ...)
 {
     const char *detail = nxc_nats_last_error();
     va_list ap;
