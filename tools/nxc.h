@@ -4,6 +4,7 @@
 #define NXC_TOOL_H
 
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,11 +29,21 @@ int runtime_error(const char *fmt, ...) NXC_PRINTF(1, 2);
 int lib_error(int rc, const char *fmt, ...) NXC_PRINTF(2, 3);
 /* Same, for an op that failed: the detail comes from nxc_op_error(). */
 int op_error(nxc_op_t *op, int rc, const char *fmt, ...) NXC_PRINTF(3, 4);
+/* What the two above print, for a code of any of the project's libraries
+ * (the NATS module has its own sentences and names): "nxc: <msg>: <sentence>
+ * (<detail>)", the detail left out when NULL or empty; @p name must be
+ * static. Returns NXC_EXIT_RUNTIME. */
+int vcoded_error(const char *name, const char *sentence, const char *detail,
+                 const char *fmt, va_list ap) NXC_PRINTF(4, 0);
+/* lib_error() for a code of the NATS module (nxc_xfer_nats.c; builds with
+ * the module only). */
+int nats_error(int rc, const char *fmt, ...) NXC_PRINTF(2, 3);
 
 /* The last message printed by the functions above (without "nxc: "), and
- * the library code lib_error()/op_error() gave it (NXC_OK otherwise). */
+ * the name of the library code behind it ("NXC_ERR_TIMED_OUT"; NULL when
+ * none: usage_error(), runtime_error()). */
 const char *last_message(void);
-int last_lib_code(void);
+const char *last_code_name(void);
 
 /* ---- time and formatting (nxc_util.c) ----------------------------------- */
 /* A JSON string literal on stdout (escapes quotes, backslashes, controls). */

@@ -82,16 +82,6 @@ void kvbench_help(void)
     stdout);
 }
 
-#ifndef NXC_HAVE_NATS
-int kvbench_main(int argc, char **argv)
-{
-    (void)argc;
-    (void)argv;
-    return usage_error("kvbench: nxc was built without the NATS module "
-                       "(libnats-dev was missing at build time)");
-}
-#else
-
 typedef enum { SCHEME_AUTO, SCHEME_PAIRWISE, SCHEME_MANYTOONE, SCHEME_ONETOMANY } scheme_t;
 
 static const char *const scheme_names[] = { "auto", "pairwise", "manytoone", "onetomany" };
@@ -298,6 +288,33 @@ static int kv_parse(int argc, char **argv, kv_cfg_t *c, bool *help)
     return 0;
 }
 
+/* The workload of a parsed command line (below, or refused in a build
+ * without the NATS module). */
+static int kv_run(kv_cfg_t *cfg);
+
+/* A wrong command line gets the same answer in every build. */
+int kvbench_main(int argc, char **argv)
+{
+    kv_cfg_t cfg;
+    bool help = false;
+    int rc = kv_parse(argc, argv, &cfg, &help);
+    if (rc != 0 || help) {
+        if (help)
+            kvbench_help();
+        return rc;
+    }
+    return kv_run(&cfg);
+}
+
+#ifndef NXC_HAVE_NATS
+static int kv_run(kv_cfg_t *cfg)
+{
+    (void)cfg;
+    return usage_error("kvbench: nxc was built without the NATS module "
+                       "(libnats-dev was missing at build time)");
+}
+#else
+
 /* ---- the pairs ------------------------------------------------------------ */
 
 static unsigned pair_count(const kv_cfg_t *c)
@@ -499,9 +516,7 @@ static int remaining_ms(const worker_t *w)
 
 static int nats_fail(int rc, const worker_t *w, const char *what)
 {
-    const char *d = nxc_nats_last_error();
-    return runtime_error("kvbench: %s: %s: %s%s%s%s", w->name, what, nxc_nats_strerror(rc),
-                         d[0] ? " (" : "", d, d[0] ? ")" : "");
+    return nats_error(rc, "kvbench: %s: %s", w->name, what);
 }
 
 static slot_t *pair_slots(worker_t *w, unsigned k)
@@ -1440,41 +1455,34 @@ static void print_table(const kv_cfg_t *c, const child_t *ch, unsigned n, const 
            avail > 0 && s->cpu_total_s > 0.8 * avail ? " (CPU-bound)" : "");
 }
 
-int kvbench_main(int argc, char **argv)
+static int kv_run(kv_cfg_t *cfg)
 {
-    kv_cfg_t cfg;
-    bool help = false;
-    int rc = kv_parse(argc, argv, &cfg, &help);
-    if (rc != 0 || help) {
-        if (help)
-            kvbench_help();
-        return rc;
-    }
+    int rc = 0;
     nats_proc_t np = { 0 };
-    if (!cfg.nats) {
+    if (!cfg->nats) {
         if ((rc = start_nats(&np)) != 0) {
             stop_nats(&np);
             return rc;
         }
-        cfg.nats = np.url;
+        cfg->nats = np.url;
     }
-    unsigned n = (unsigned)(cfg.prefill + cfg.decode);
+    unsigned n = (unsigned)(cfg->prefill + cfg->decode);
     child_t *ch = calloc(n, sizeof *ch);
     if (!ch)
         rc = runtime_error("kvbench: out of memory");
     if (rc == 0)
-        rc = spawn_workers(&cfg, ch, n);
+        rc = spawn_workers(cfg, ch, n);
     if (rc == 0)
-        rc = collect(ch, n, cfg.timeout_s);
+        rc = collect(ch, n, cfg->timeout_s);
     if (rc == 0)
         rc = check_reports(ch, n);
     summary_t s = { 0 };
     if (rc == 0)
-        rc = summarize(&cfg, ch, n, &s);
-    if (rc == 0 && cfg.json)
-        print_json(&cfg, ch, n, &s);
+        rc = summarize(cfg, ch, n, &s);
+    if (rc == 0 && cfg->json)
+        print_json(cfg, ch, n, &s);
     else if (rc == 0)
-        print_table(&cfg, ch, n, &s);
+        print_table(cfg, ch, n, &s);
     free(s.per_pair);
     if (ch)
         stop_workers(ch, n);

@@ -1,8 +1,6 @@
-/* nxc serve/get/recv/put: one transfer routine for the four commands.
- *
- * Each command is a role: the op kind it moves (READ: serve/get, WRITE:
- * recv/put) and its side. The passive side (serve, recv) exposes a file and
- * offers the metadata; the active side (get, put) takes the metadata and
+/* nxc serve/get/recv/put: one transfer routine for the four commands, each
+ * a role (role_t, nxc_xfer.h). The passive side (serve, recv) exposes a file
+ * and offers the metadata; the active side (get, put) takes the metadata and
  * starts the transfer. serve and put read their FILE; get and recv create
  * their OUT, removed if the transfer fails. */
 #include <signal.h>
@@ -11,18 +9,6 @@
 #include <sys/mman.h>
 
 #include "nxc_xfer.h"
-
-typedef struct role {
-    const char   *cmd;
-    nxc_op_kind_t kind;
-    bool          passive;
-    const char   *file_word; /* "FILE" or "OUT", for the usage messages */
-    const char   *waiting;   /* passive: what the progress line says */
-    const char   *moving;    /* active: "receiving" or "sending" */
-    const char   *verb;      /* the rate line: "served", "received", "sent" */
-    const char   *note;      /* after the time on the rate line */
-    void        (*help)(void);
-} role_t;
 
 static const role_t roles[] = {
     { "serve", NXC_OP_READ,  true,  "FILE", "waiting for a reader", NULL,
@@ -85,15 +71,15 @@ static int start_op(const role_t *r, nxc_connector_t *c, xfile_t *f,
                      r->kind == NXC_OP_READ ? "reading" : "writing");
 }
 
-/* The passive side hands the metadata over (stdout or NATS); serve keeps
- * answering NATS requests until the transfer ends, so the offer is closed
- * only after the wait. */
 /* What --json reports of a transfer that completed. */
 typedef struct outcome {
     uint64_t bytes;
     uint64_t ns;
 } outcome_t;
 
+/* The passive side hands the metadata over (stdout or NATS); serve keeps
+ * answering NATS requests until the transfer ends, so the offer is closed
+ * only after the wait. */
 static int await_op(const role_t *r, const xargs_t *a, xfile_t *f, nxc_op_t *op,
                     outcome_t *out)
 {
@@ -213,7 +199,7 @@ static void print_result(const role_t *r, const char *path, int exit_code,
     }
     printf(",\"error\":\"%s\",\"message\":",
            xinterrupted() ? "interrupted"
-           : last_lib_code() != NXC_OK ? nxc_err_name(last_lib_code()) : "failed");
+           : last_code_name() ? last_code_name() : "failed");
     json_string(last_message());
     puts("}");
 }
@@ -224,7 +210,7 @@ static int run(const role_t *r, int argc, char **argv)
     xfile_t f = { 0 };
     nxc_metadata_t *md = NULL;
     outcome_t out = { 0, 0 };
-    int rc = xargs_parse(r->cmd, argc, argv, r->passive ? 1 : 2, &a);
+    int rc = xargs_parse(r, argc, argv, &a);
     if (rc != 0)
         return rc;
     if (a.help) {

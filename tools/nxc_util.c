@@ -8,7 +8,7 @@
 #include "nxc.h"
 
 static char last_msg[512];   /* the last message, for --json results */
-static int last_code;        /* the library's code behind it, or NXC_OK */
+static const char *last_code; /* the name of a library's code behind it, or NULL */
 
 static void vmessage(const char *fmt, va_list ap)
 {
@@ -16,7 +16,7 @@ static void vmessage(const char *fmt, va_list ap)
     va_copy(copy, ap);
     vsnprintf(last_msg, sizeof last_msg, fmt, copy);
     va_end(copy);
-    last_code = NXC_OK;
+    last_code = NULL;
     fputs("nxc: ", stderr);
     vfprintf(stderr, fmt, ap);
 }
@@ -26,7 +26,7 @@ const char *last_message(void)
     return last_msg;
 }
 
-int last_lib_code(void)
+const char *last_code_name(void)
 {
     return last_code;
 }
@@ -66,17 +66,20 @@ int runtime_error(const char *fmt, ...)
     return NXC_EXIT_RUNTIME;
 }
 
-static void print_detail(int rc, const char *detail)
+int vcoded_error(const char *name, const char *sentence, const char *detail,
+                 const char *fmt, va_list ap)
 {
     char tail[1024];  /* a sentence and a detail of at most 512 bytes */
     bool has_detail = detail && detail[0];
-    snprintf(tail, sizeof tail, "%s%s%s%s", nxc_strerror(rc), has_detail ? " (" : "",
+    vmessage(fmt, ap);
+    snprintf(tail, sizeof tail, "%s%s%s%s", sentence, has_detail ? " (" : "",
              has_detail ? detail : "", has_detail ? ")" : "");
     fprintf(stderr, ": %s\n", tail);
     size_t n = strlen(last_msg);
     if (snprintf(last_msg + n, sizeof last_msg - n, ": %s", tail) < 0)
         last_msg[n] = '\0';
-    last_code = rc;
+    last_code = name;
+    return NXC_EXIT_RUNTIME;
 }
 
 int lib_error(int rc, const char *fmt, ...)
@@ -84,9 +87,8 @@ int lib_error(int rc, const char *fmt, ...)
     const char *detail = nxc_last_error(); /* before any other nxc_ call */
     va_list ap;
     va_start(ap, fmt);
-    vmessage(fmt, ap);
+    vcoded_error(nxc_err_name(rc), nxc_strerror(rc), detail, fmt, ap);
     va_end(ap);
-    print_detail(rc, detail);
     return NXC_EXIT_RUNTIME;
 }
 
@@ -97,9 +99,8 @@ int op_error(nxc_op_t *op, int rc, const char *fmt, ...)
         detail = NULL; /* not ERRORED: timed out or cancelled */
     va_list ap;
     va_start(ap, fmt);
-    vmessage(fmt, ap);
+    vcoded_error(nxc_err_name(rc), nxc_strerror(rc), detail, fmt, ap);
     va_end(ap);
-    print_detail(rc, detail);
     return NXC_EXIT_RUNTIME;
 }
 

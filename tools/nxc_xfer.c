@@ -36,14 +36,14 @@ static const struct option recv_opts[] = {
     { NULL, 0, NULL, 0 }
 };
 
-static int take_option(const char *cmd, int id, const char *arg, int max_pos, xargs_t *a)
+static int take_option(const role_t *r, int id, const char *arg, xargs_t *a)
 {
     switch (id) {
     case X_HELP:    a->help = true; return 0;
     case X_JSON:    a->json = true; return 0;
     case X_NIXL:
-        if (max_pos == 2) /* get and put speak whatever the metadata speaks */
-            return usage_error("%s: --nixl is for serve and recv", cmd);
+        if (!r->passive) /* get and put speak whatever the metadata speaks */
+            return usage_error("%s: --nixl is for serve and recv", r->cmd);
         a->nixl = true;
         return 0;
     case X_NATS:    a->nats = arg; return 0;
@@ -55,8 +55,8 @@ static int take_option(const char *cmd, int id, const char *arg, int max_pos, xa
         a->has_size = true;
         return parse_size("--size", arg, 1024 * GIB, &a->size) ? NXC_EXIT_USAGE : 0;
     default:
-        if (a->npos == max_pos)
-            return usage_error("%s: unexpected argument '%s'", cmd, arg);
+        if (a->npos == (r->passive ? 1 : 2))
+            return usage_error("%s: unexpected argument '%s'", r->cmd, arg);
         a->pos[a->npos++] = arg;
         return 0;
     }
@@ -64,8 +64,9 @@ static int take_option(const char *cmd, int id, const char *arg, int max_pos, xa
 
 /* The shape of the command line first, then whether this build can do it,
  * so a wrong command line gets the same answer in every build. */
-static int check_nats_args(const char *cmd, const xargs_t *a, int max_pos)
+static int check_nats_args(const role_t *r, const xargs_t *a)
 {
+    const char *cmd = r->cmd;
     if (a->nats_creds && !a->nats)
         return usage_error("%s: --nats-creds needs --nats URL", cmd);
     if (!a->nats && !a->subject)
@@ -76,9 +77,9 @@ static int check_nats_args(const char *cmd, const xargs_t *a, int max_pos)
         return usage_error("%s: --nats needs --subject SUBJECT", cmd);
     if (!a->nats[0] || !a->subject[0])
         return usage_error("%s: --nats and --subject need non-empty values", cmd);
-    if (max_pos == 2 && a->npos == 2)   /* get and put: no METADATA with --nats */
+    if (!r->passive && a->npos == 2)   /* no METADATA with --nats */
         return usage_error("%s: --nats brings the metadata; give only %s", cmd,
-                           strcmp(cmd, "get") == 0 ? "OUT" : "FILE");
+                           r->file_word);
     if (!nats_available())
         return usage_error("%s: --nats: this nxc was built without the NATS module "
                            "(libnats-dev was not found when it was built)", cmd);
@@ -92,24 +93,28 @@ int xargs_connector(const xargs_t *a, nxc_connector_t **c)
     return nxc_connector_create(&cfg, c);
 }
 
-int xargs_parse(const char *cmd, int argc, char **argv, int max_pos, xargs_t *a)
+int xargs_parse(const role_t *r, int argc, char **argv, xargs_t *a)
 {
     const char *arg = NULL;
     int id, rc;
     memset(a, 0, sizeof *a);
     opt_init();
-    const struct option *opts = strcmp(cmd, "recv") == 0 ? recv_opts : xfer_opts;
-    while ((id = opt_next(argc, argv, opts, &arg)) != OPT_END) {
+    /* recv alone creates a file whose size no metadata gives */
+    const struct option *opts = r->passive && r->kind == NXC_OP_WRITE ? recv_opts
+                                                                      : xfer_opts;
+    /* --help shows the help at once, as in the other commands: the rest of
+     * the command line is not read */
+    while (!a->help && (id = opt_next(argc, argv, opts, &arg)) != OPT_END) {
         if (id == OPT_ERROR)
             return NXC_EXIT_USAGE;
-        if ((rc = take_option(cmd, id, arg, max_pos, a)) != 0)
+        if ((rc = take_option(r, id, arg, a)) != 0)
             return rc;
     }
     if (a->help)
         return 0;
     if (a->timeout > 0)
         a->deadline = now_ns() + (uint64_t)(a->timeout * 1e9);
-    return check_nats_args(cmd, a, max_pos);
+    return check_nats_args(r, a);
 }
 
 /* ---- files and descriptors --------------------------------------------------- */

@@ -9,6 +9,22 @@
 
 #include "nxc.h"
 
+/* ---- the four commands (nxc_transfer.c) --------------------------------------- */
+/* A command is a role: the op kind it moves (READ: serve/get, WRITE:
+ * recv/put) and its side (passive: serve/recv expose a file and offer the
+ * metadata; active: get/put take the metadata and start the transfer). */
+typedef struct role {
+    const char   *cmd;
+    nxc_op_kind_t kind;
+    bool          passive;
+    const char   *file_word; /* "FILE" or "OUT", for the usage messages */
+    const char   *waiting;   /* passive: what the progress line says */
+    const char   *moving;    /* active: "receiving" or "sending" */
+    const char   *verb;      /* the rate line: "served", "received", "sent" */
+    const char   *note;      /* after the time on the rate line */
+    void        (*help)(void);
+} role_t;
+
 /* ---- options (nxc_xfer.c) ---------------------------------------------------- */
 typedef struct xargs {
     const char *pos[2];
@@ -25,11 +41,12 @@ typedef struct xargs {
     uint64_t    deadline;   /* now_ns() at parse + timeout, 0: none */
 } xargs_t;
 
-/* Parses the options of @p cmd ("serve", "get", "recv", "put"): --timeout,
- * --nats, --subject, --nats-creds, --json, --help, and --size for recv; at most @p max_pos
- * positional arguments. Checks that --nats and --subject come together and
- * that this build has NATS. Returns 0 or an exit code (message printed). */
-int xargs_parse(const char *cmd, int argc, char **argv, int max_pos, xargs_t *a);
+/* Parses the options of @p r's command: --timeout, --nats, --subject,
+ * --nats-creds, --json, --help, --nixl for the passive side and --size for
+ * recv; at most one positional argument on the passive side, two on the
+ * active one. Checks that --nats and --subject come together and that this
+ * build has NATS. Returns 0 or an exit code (message printed). */
+int xargs_parse(const role_t *r, int argc, char **argv, xargs_t *a);
 
 /* A connector for the command: wire NIXL with --nixl. */
 int xargs_connector(const xargs_t *a, nxc_connector_t **c);
@@ -106,10 +123,11 @@ typedef struct nats_offer nats_offer_t;
 
 /* True if this nxc was built with the NATS module. */
 bool nats_available(void);
-/* Passive side: offers @p op's metadata on the subject. serve answers
- * requests (request/reply) until nats_offer_close(); recv sends it to the
- * worker listening there and returns once taken. Retries while nobody
- * listens, until the deadline. Returns 0 or an exit code. */
+/* Passive side: offers @p op's metadata on the subject. A readable op
+ * (serve) answers requests (request/reply) until nats_offer_close(); a
+ * writable one (recv) is sent to the worker listening there, and the call
+ * returns once it is taken. Retries while nobody listens, until the
+ * deadline. Returns 0 or an exit code. */
 int nats_offer(const char *cmd, const xargs_t *a, nxc_op_t *op, nats_offer_t **out);
 void nats_offer_close(nats_offer_t *o);
 /* Active side: get requests the metadata (retrying while nobody serves),

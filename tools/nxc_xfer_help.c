@@ -3,6 +3,17 @@
 
 #include "nxc.h"
 
+/* Option lines the four texts share word for word. */
+#define HELP_NATS_CREDS \
+"  --nats-creds FILE  a NATS credentials file (.creds: user JWT and NKey\n" \
+"                 seed) for servers with operator/account JWT auth\n"
+#define HELP_NO_LIMIT \
+"                 [default: wait without limit]\n"
+#define HELP_JSON_AND_HELP \
+"  --json         end with one JSON object on standard output: the result\n" \
+"                 (ok, exit, bytes, seconds, gbps; or error and message)\n" \
+"  -h, --help     show this help and exit\n"
+
 void serve_help(void)
 {
     fputs(
@@ -21,15 +32,12 @@ void serve_help(void)
 "                 instead of standard output; needs --subject (builds\n"
 "                 with the NATS module only)\n"
 "  --subject S    the NATS subject to answer on (e.g. files.model)\n"
-"  --nats-creds FILE  a NATS credentials file (.creds: user JWT and NKey\n"
-"                 seed) for servers with operator/account JWT auth\n"
+HELP_NATS_CREDS
 "  --nixl         offer NIXL's metadata format, for a Dynamo (NIXL) worker\n"
 "                 to read the file with its begin_read\n"
 "  --timeout SEC  fail if the file has not been read after SEC seconds\n"
-"                 [default: wait without limit]\n"
-"  --json         end with one JSON object on standard output: the result\n"
-"                 (ok, exit, bytes, seconds, gbps; or error and message)\n"
-"  -h, --help     show this help and exit\n"
+HELP_NO_LIMIT
+HELP_JSON_AND_HELP
 "\n"
 "Examples:\n"
 "  nxc serve model.bin | ssh host2 nxc get - model.bin\n"
@@ -59,14 +67,11 @@ void get_help(void)
 "  --nats URL     request the metadata over NATS (e.g. nats://host:4222);\n"
 "                 needs --subject (builds with the NATS module only)\n"
 "  --subject S    the NATS subject 'nxc serve --nats' answers on\n"
-"  --nats-creds FILE  a NATS credentials file (.creds: user JWT and NKey\n"
-"                 seed) for servers with operator/account JWT auth\n"
+HELP_NATS_CREDS
 "  --timeout SEC  fail if the file has not arrived after SEC seconds,\n"
 "                 counting the wait for the metadata\n"
-"                 [default: wait without limit]\n"
-"  --json         end with one JSON object on standard output: the result\n"
-"                 (ok, exit, bytes, seconds, gbps; or error and message)\n"
-"  -h, --help     show this help and exit\n",
+HELP_NO_LIMIT
+HELP_JSON_AND_HELP,
         stdout);
 }
 
@@ -92,16 +97,13 @@ void recv_help(void)
 "                 instead of standard output; needs --subject (builds\n"
 "                 with the NATS module only)\n"
 "  --subject S    the NATS subject the writer listens on\n"
-"  --nats-creds FILE  a NATS credentials file (.creds: user JWT and NKey\n"
-"                 seed) for servers with operator/account JWT auth\n"
+HELP_NATS_CREDS
 "  --nixl         offer NIXL's metadata format, for a Dynamo (NIXL) worker\n"
 "                 to write OUT with its begin_write\n"
 "  --timeout SEC  fail if OUT has not been written after SEC seconds,\n"
 "                 counting the wait for a writer to take the metadata\n"
-"                 [default: wait without limit]\n"
-"  --json         end with one JSON object on standard output: the result\n"
-"                 (ok, exit, bytes, seconds, gbps; or error and message)\n"
-"  -h, --help     show this help and exit\n"
+HELP_NO_LIMIT
+HELP_JSON_AND_HELP
 "\n"
 "Examples:\n"
 "  nxc recv --size 1G copy.bin | ssh host2 nxc put model.bin -\n"
@@ -131,13 +133,10 @@ void put_help(void)
 "  --nats URL     receive the metadata over NATS (e.g. nats://host:4222);\n"
 "                 needs --subject (builds with the NATS module only)\n"
 "  --subject S    the NATS subject to listen on\n"
-"  --nats-creds FILE  a NATS credentials file (.creds: user JWT and NKey\n"
-"                 seed) for servers with operator/account JWT auth\n"
+HELP_NATS_CREDS
 "  --timeout SEC  fail if FILE has not been written after SEC seconds,\n"
 "                 counting the wait for the metadata\n"
-"                 [default: wait without limit]\n"
-"  --json         end with one JSON object on standard output: the result\n"
-"                 (ok, exit, bytes, seconds, gbps; or error and message)\n"
-"  -h, --help     show this help and exit\n",
+HELP_NO_LIMIT
+HELP_JSON_AND_HELP,
         stdout);
 }

@@ -5,7 +5,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
 #include "nxc_xfer.h"
@@ -26,21 +25,27 @@ bool nats_available(void)
     return true;
 }
 
-/* "nxc: <msg>: <sentence> (<detail>)" for a module error; exit code 1. */
-static int nats_error(int rc, const char *fmt, ...) NXC_PRINTF(2, 3);
+/* The module's codes by name (it has no function for that), the core's
+ * through nxc_err_name(). */
+static const char *nats_err_name(int rc)
+{
+    switch (rc) {
+    case NXC_NATS_ERR_NO_SERVER:     return "NXC_NATS_ERR_NO_SERVER";
+    case NXC_NATS_ERR_NO_RESPONDERS: return "NXC_NATS_ERR_NO_RESPONDERS";
+    case NXC_NATS_ERR_TOO_LARGE:     return "NXC_NATS_ERR_TOO_LARGE";
+    case NXC_NATS_ERR_CLOSED:        return "NXC_NATS_ERR_CLOSED";
+    case NXC_NATS_ERR_NATS:          return "NXC_NATS_ERR_NATS";
+    default:                         return nxc_err_name(rc);
+    }
+}
 
-static int nats_error(int rc, const char *fmt, ...)
+int nats_error(int rc, const char *fmt, ...)
 {
     const char *detail = nxc_nats_last_error();
     va_list ap;
     va_start(ap, fmt);
-    fputs("nxc: ", stderr);
-    vfprintf(stderr, fmt, ap);
+    vcoded_error(nats_err_name(rc), nxc_nats_strerror(rc), detail, fmt, ap);
     va_end(ap);
-    fprintf(stderr, ": %s", nxc_nats_strerror(rc));
-    if (detail[0])
-        fprintf(stderr, " (%s)", detail);
-    fputc('\n', stderr);
     return NXC_EXIT_RUNTIME;
 }
 
@@ -76,22 +81,27 @@ static int nats_open(const char *cmd, const xargs_t *a, nxc_nats_t **n)
     return rc == NXC_OK ? 0 : nats_error(rc, "%s: --nats %s", cmd, a->nats);
 }
 
+/* After an attempt that found nobody listening on the subject: waits
+ * RETRY_MS and says to try again, if the deadline leaves time for it. */
+static bool retry_later(int rc, uint64_t deadline)
+{
+    if (rc != NXC_NATS_ERR_NO_RESPONDERS || remaining_ms(deadline) <= RETRY_MS)
+        return false;
+    sleep_ms(RETRY_MS);
+    return true;
+}
+
 /* Sends (recv) until a worker takes it, retrying while none listens. */
 static int send_until_taken(const char *cmd, const xargs_t *a, nxc_nats_t *n,
                             nxc_op_t *op)
 {
-    for (;;) {
-        int left = remaining_ms(a->deadline);
-        int rc = left ? nxc_nats_send_op(n, a->subject, op, left) : NXC_ERR_TIMED_OUT;
-        if (rc == NXC_OK)
-            return 0;
-        if (rc == NXC_NATS_ERR_NO_RESPONDERS && remaining_ms(a->deadline) > RETRY_MS) {
-            sleep_ms(RETRY_MS);
-            continue;
-        }
-        return nats_error(rc, "%s: no worker took the metadata on subject '%s'",
-                          cmd, a->subject);
-    }
+    int rc, left;
+    do {
+        left = remaining_ms(a->deadline);
+        rc = left ? nxc_nats_send_op(n, a->subject, op, left) : NXC_ERR_TIMED_OUT;
+    } while (retry_later(rc, a->deadline));
+    return rc == NXC_OK ? 0 : nats_error(rc, "%s: no worker took the metadata on "
+                                         "subject '%s'", cmd, a->subject);
 }
 
 int nats_offer(const char *cmd, const xargs_t *a, nxc_op_t *op, nats_offer_t **out)
@@ -100,7 +110,7 @@ int nats_offer(const char *cmd, const xargs_t *a, nxc_op_t *op, nats_offer_t **o
     if (!o)
         return runtime_error("%s: out of memory", cmd);
     int rc = nats_open(cmd, a, &o->n);
-    if (rc == 0 && strcmp(cmd, "serve") == 0) {
+    if (rc == 0 && nxc_op_kind(op) == NXC_OP_READ) {
         int nrc = nxc_nats_serve_op(o->n, a->subject, op, &o->srv);
         if (nrc != NXC_OK)
             rc = nats_error(nrc, "%s: cannot serve on subject '%s'", cmd, a->subject);
@@ -128,18 +138,13 @@ void nats_offer_close(nats_offer_t *o)
 static int request_text(const char *cmd, const xargs_t *a, nxc_nats_t *n,
                         char **json, size_t *len)
 {
-    for (;;) {
-        int left = remaining_ms(a->deadline);
-        int rc = left ? nxc_nats_request(n, a->subject, left, json, len)
-                      : NXC_ERR_TIMED_OUT;
-        if (rc == NXC_OK)
-            return 0;
-        if (rc == NXC_NATS_ERR_NO_RESPONDERS && remaining_ms(a->deadline) > RETRY_MS) {
-            sleep_ms(RETRY_MS);
-            continue;
-        }
-        return nats_error(rc, "%s: no metadata served on subject '%s'", cmd, a->subject);
-    }
+    int rc, left;
+    do {
+        left = remaining_ms(a->deadline);
+        rc = left ? nxc_nats_request(n, a->subject, left, json, len) : NXC_ERR_TIMED_OUT;
+    } while (retry_later(rc, a->deadline));
+    return rc == NXC_OK ? 0 : nats_error(rc, "%s: no metadata served on subject '%s'",
+                                         cmd, a->subject);
 }
 
 /* put: waits for a passive worker to send its metadata to the subject. */

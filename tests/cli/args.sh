@@ -1,13 +1,21 @@
 #!/bin/bash
 # Bad arguments: exit status 2, nothing on stdout, exactly one line on stderr
-# of the form "nxc: <what was wrong>" (and mentioning WORD when given).
+# of the form "nxc: <what was wrong>" (and mentioning WORD when given). The
+# lines themselves must match golden/args.txt byte for byte, so that a change
+# of wording is a decision; after an intended one, regenerate it with
+#   bash tests/cli/update_golden.sh build/tools/nxc
 source "$(dirname "$0")/lib.sh"
+TRANSCRIPT=$TMP/transcript
+: >"$TRANSCRIPT"
 
 # bad WORD ARGS...: WORD must appear in the message ("" for any)
 bad() {
     local word=$1
     shift
     run "$@"
+    local a
+    { printf '$ nxc'; for a in "$@"; do printf ' %s' "${a:-''}"; done; echo
+      cat "$TMP/err"; } >>"$TRANSCRIPT"
     local lines
     lines=$(wc -l <"$TMP/err")
     if [ "$RC" -ne 2 ]; then fail "nxc $*: exit $RC, expected 2 ($(head -c 200 "$TMP/err"))"; return; fi
@@ -82,5 +90,46 @@ bad "takes no value"                        get --json=1 out
 bad "is ambiguous"                          recv --s 1K out
 bad "unexpected argument 'x'"               info x
 bad "unknown option '--frob'"               info --frob
+bad "takes no value"                        info --json=1
+# the same rules for the other commands' options and values
+bad "unknown option '-x'"      bench -xh
+bad "bad list ''"              bench --sizes=
+bad "needs a value"            bench --tls
+bad "'nan'"                    bench --timeout nan
+bad "'99999999999999999999999'" bench --iters 99999999999999999999999
+bad "--passive-spin-us"        bench --passive-spin-us -1
+bad "'' is not a positive"     serve --timeout= file
+bad "takes no value"           serve --nix=1 file
+bad "is ambiguous"             serve --n x file
+bad "--nats-creds needs --nats" serve --nats-creds c file
+bad "--nixl is for serve and recv" get --nixl out
+bad "--nixl is for serve and recv" put --nixl file md
+bad "larger than 1 TiB"        recv --size 2000G out
+bad "unexpected argument 'c'"  get -- a b c
+bad "unknown option '--frob'"  kvbench --frob
+bad "unknown option '-x'"      kvbench -x
+bad "unexpected argument 'extra'" kvbench extra
+bad "needs a value"            kvbench --op_type
+bad "neither READ nor WRITE"   kvbench --op_type nope
+bad "pairwise, manytoone or onetomany" kvbench --scheme nope
+bad "--num_prefill"            kvbench --num_prefill 0
+bad "--num_decode"             kvbench --num_decode x
+bad "--block_size"             kvbench --block_size 12Q
+bad "multiple of 8"            kvbench --block_size 12
+bad "unknown memory kind"      kvbench --mem floppy
+bad "--nats-creds needs --nats" kvbench --nats-creds c
+bad "--netns needs --nats"     kvbench --netns a,b
+bad "PREFILL_NS,DECODE_NS"     kvbench --netns a
+bad "is ambiguous"             kvbench --num 3
+bad "at most 1048576"          kvbench --num_layers 1024 --num_blocks 2048
+bad "does not fit"             kvbench --scheme pairwise --num_prefill 2 --num_decode 3
 
+if [ "${NXC_UPDATE_GOLDEN:-}" = 1 ]; then
+    cp "$TRANSCRIPT" "$GOLDEN/args.txt"
+elif diff -u "$GOLDEN/args.txt" "$TRANSCRIPT" >"$TMP/diff"; then
+    pass
+else
+    fail "the messages differ from golden/args.txt (update_golden.sh if intended):"
+    cat "$TMP/diff" >&2
+fi
 finish

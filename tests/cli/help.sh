@@ -35,8 +35,19 @@ check_help put.txt   put --help
 check_help put.txt   help put
 check_help info.txt  info --help
 check_help info.txt  help info
-# --help after other options still shows the help
+check_help kvbench.txt kvbench --help
+check_help kvbench.txt kvbench -h
+check_help kvbench.txt help kvbench
+# --help after other options still shows the help, and what follows it is
+# not read (in every command)
 check_help bench.txt bench --quick --help
+check_help bench.txt bench --help --frob
+check_help serve.txt serve --timeout 1 --help --frob
+check_help get.txt   get -h a b c
+check_help recv.txt  recv --help --size 12Q
+check_help put.txt   put --help --nixl
+check_help info.txt  info --help extra
+check_help kvbench.txt kvbench --help --frob
 
 # --version: one line, "nxc X.Y.Z (libnixl_connect X.Y.Z)"
 run --version

@@ -35,15 +35,7 @@ done
 URL=nats://127.0.0.1:$PORT
 
 SIZE=$((32 * 1024 * 1024))
-SRC=$TMP/src.bin
-head -c $SIZE /dev/urandom >"$SRC"
-SUM=$(sha256sum <"$SRC" | cut -d' ' -f1)
-
-check_copy() { # what OUT
-    local got
-    got=$(sha256sum <"$2" 2>/dev/null | cut -d' ' -f1)
-    [ "$got" = "$SUM" ] && pass || fail "$1: sha256 differs"
-}
+random_src $SIZE
 
 # pair NAME FIRST_CMD... -- SECOND_CMD...: runs FIRST in the background,
 # then SECOND; both must exit 0.
@@ -92,6 +84,15 @@ expect_fail() {
 FREE=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 expect_fail "no NATS server could be reached" get --nats "nats://127.0.0.1:$FREE" --subject s "$TMP/x"
 [ ! -e "$TMP/x" ] && pass || fail "get left OUT behind after a NATS failure"
+# --json names the module's code and says what stderr said
+expect_fail "no NATS server could be reached" get --json --nats "nats://127.0.0.1:$FREE" --subject s "$TMP/x"
+python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+err = open(sys.argv[2]).read().strip()
+assert d["ok"] is False and d["error"] == "NXC_NATS_ERR_NO_SERVER", d
+assert "nxc: " + d["message"] == err, (d["message"], err)
+' "$TMP/out" "$TMP/err" && pass || fail "get --json (no NATS server): $(cat "$TMP/out")"
 # 4. nobody serves / sends / takes within the timeout
 expect_fail "nobody is listening" get --nats "$URL" --subject nobody --timeout 1 "$TMP/x"
 expect_fail "no answer over NATS in time" put --nats "$URL" --subject nobody --timeout 1 "$SRC"

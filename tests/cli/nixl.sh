@@ -5,16 +5,11 @@
 # refused where it means nothing (get, put).
 source "$(dirname "$0")/lib.sh"
 
-SRC=$TMP/src.bin
-head -c $((8 * 1024 * 1024 + 3)) /dev/urandom >"$SRC"
-SUM=$(sha256sum <"$SRC" | cut -d' ' -f1)
+random_src $((8 * 1024 * 1024 + 3))
 is_nixl_md() { # file: a Dynamo RdmaMetadata whose blob is NIXL's
     python3 -c 'import json,sys,zlib,base64
 d=json.load(open(sys.argv[1]))
 assert zlib.decompress(base64.b64decode(d["nixl_metadata"][4:])).startswith(b"nixlSerDes|")' "$1"
-}
-check_copy() { # what OUT
-    [ "$(sha256sum <"$2" | cut -d' ' -f1)" = "$SUM" ] && pass || fail "$1: sha256 differs"
 }
 
 set -o pipefail

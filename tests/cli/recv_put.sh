@@ -6,29 +6,7 @@
 source "$(dirname "$0")/lib.sh"
 
 SIZE=$((64 * 1024 * 1024))
-SRC=$TMP/src.bin
-head -c $SIZE /dev/urandom >"$SRC"
-SUM=$(sha256sum <"$SRC" | cut -d' ' -f1)
-
-check_copy() { # what OUT
-    local got
-    got=$(sha256sum <"$2" | cut -d' ' -f1)
-    [ "$got" = "$SUM" ] && pass || fail "$1: sha256 differs"
-}
-
-# start_recv ARGS: recv in the background, metadata in $TMP/md
-start_recv() {
-    : >"$TMP/md"
-    "$NXC" recv "$@" >"$TMP/md" 2>"$TMP/recv.err" &
-    RECV_PID=$!
-    for _ in $(seq 1 200); do
-        [ "$(wc -l <"$TMP/md")" -ge 1 ] && return 0
-        kill -0 $RECV_PID 2>/dev/null || break
-        sleep 0.05
-    done
-    fail "recv printed no metadata: $(cat "$TMP/recv.err")"
-    return 1
-}
+random_src $SIZE
 
 # 1. a pipe: recv | put FILE -
 set -o pipefail
@@ -45,7 +23,7 @@ fi
 set +o pipefail
 
 # 2. metadata from a file (@PATH); the metadata is WRITE metadata
-if start_recv --timeout 60 --size 64M "$TMP/out2.bin"; then
+if start_passive recv --timeout 60 --size 64M "$TMP/out2.bin"; then
     python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["operation_kind"] == 2 and sum(x["size"] for x in d["descriptors"]) == int(sys.argv[2])' "$TMP/md" "$SIZE" \
         && pass || fail "recv: metadata is not WRITE metadata of $SIZE bytes"
     # get refuses writable metadata, naming the right command
@@ -54,17 +32,17 @@ if start_recv --timeout 60 --size 64M "$TMP/out2.bin"; then
         && pass || fail "get with WRITE metadata: exit $RC: $(cat "$TMP/err")"
     run put --timeout 60 "$SRC" "@$TMP/md"
     [ "$RC" -eq 0 ] && pass || fail "put (@file): exit $RC: $(cat "$TMP/err")"
-    wait $RECV_PID && pass || fail "recv (2): exit $?: $(cat "$TMP/recv.err")"
+    wait $PASSIVE_PID && pass || fail "recv (2): exit $?: $(cat "$TMP/recv.err")"
     check_copy "put (@file)" "$TMP/out2.bin"
 fi
 
 # 3. a file of the wrong size: put refuses before moving a byte
-if start_recv --timeout 3 --size 1M "$TMP/out3.bin"; then
+if start_passive recv --timeout 3 --size 1M "$TMP/out3.bin"; then
     run put "$SRC" "@$TMP/md"
     [ "$RC" -eq 1 ] && grep -q "remote buffers hold 1048576" "$TMP/err" \
         && pass || fail "put of the wrong size: exit $RC: $(cat "$TMP/err")"
     # 4. ...so recv times out, exits 1 and removes its OUT
-    wait $RECV_PID; rc=$?
+    wait $PASSIVE_PID; rc=$?
     [ $rc -eq 1 ] && grep -q "timed out" "$TMP/recv.err" && [ ! -e "$TMP/out3.bin" ] \
         && pass || fail "recv --timeout: exit $rc, OUT left: $(ls "$TMP")"
 fi
@@ -82,9 +60,9 @@ kill $SERVE_PID 2>/dev/null; wait $SERVE_PID 2>/dev/null
 run put /dev/null 'x'
 [ "$RC" -eq 1 ] && grep -q "not a regular file" "$TMP/err" && pass || fail "put /dev/null: exit $RC"
 : >"$TMP/empty"
-if start_recv --timeout 30 --size 0 "$TMP/out6.bin"; then
+if start_passive recv --timeout 30 --size 0 "$TMP/out6.bin"; then
     run put --timeout 30 "$TMP/empty" "@$TMP/md"
-    wait $RECV_PID; rc=$?
+    wait $PASSIVE_PID; rc=$?
     [ "$RC" -eq 0 ] && [ $rc -eq 0 ] && [ -f "$TMP/out6.bin" ] && [ ! -s "$TMP/out6.bin" ] \
         && pass || fail "empty file: put $RC, recv $rc: $(cat "$TMP/err" "$TMP/recv.err")"
 fi

@@ -4,48 +4,26 @@
 # a clear message.
 source "$(dirname "$0")/lib.sh"
 
-SRC=$TMP/src.bin
-head -c $((100 * 1024 * 1024)) /dev/urandom >"$SRC"
-SUM=$(sha256sum <"$SRC" | cut -d' ' -f1)
-
-# start_serve FILE [ARGS]: serve in the background, metadata in $TMP/md
-start_serve() {
-    : >"$TMP/md"
-    "$NXC" serve "$@" >"$TMP/md" 2>"$TMP/serve.err" &
-    SERVE_PID=$!
-    for _ in $(seq 1 200); do
-        [ "$(wc -l <"$TMP/md")" -ge 1 ] && return 0
-        kill -0 $SERVE_PID 2>/dev/null || break
-        sleep 0.05
-    done
-    fail "serve printed no metadata: $(cat "$TMP/serve.err")"
-    return 1
-}
-
-check_copy() { # what OUT
-    local got
-    got=$(sha256sum <"$2" | cut -d' ' -f1)
-    [ "$got" = "$SUM" ] && pass || fail "$1: sha256 differs"
-}
+random_src $((100 * 1024 * 1024))
 
 # 1. metadata as an argument
-if start_serve --timeout 60 "$SRC"; then
+if start_passive serve --timeout 60 "$SRC"; then
     [ "$(wc -l <"$TMP/md")" -eq 1 ] && python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert sum(x["size"] for x in d["descriptors"]) == 100*1024*1024' "$TMP/md" \
         && pass || fail "serve: metadata is not one JSON line with the file size"
     run get --timeout 60 "$(cat "$TMP/md")" "$TMP/out1.bin"
     [ "$RC" -eq 0 ] && pass || { fail "get (argument): exit $RC"; cat "$TMP/err" >&2; }
     grep -q "^received 104857600 bytes in .* s (.* GB/s)$" "$TMP/err" && pass || fail "get: no final rate line: $(cat "$TMP/err")"
-    wait $SERVE_PID; src=$?
+    wait $PASSIVE_PID; src=$?
     [ $src -eq 0 ] && pass || fail "serve: exit $src: $(cat "$TMP/serve.err")"
     grep -q "^served 104857600 bytes" "$TMP/serve.err" && pass || fail "serve: no rate line: $(cat "$TMP/serve.err")"
     check_copy "get (argument)" "$TMP/out1.bin"
 fi
 
 # 2. metadata from a file (@PATH) with only stdin-free arguments
-if start_serve --timeout 60 "$SRC"; then
+if start_passive serve --timeout 60 "$SRC"; then
     run get "@$TMP/md" "$TMP/out2.bin"
     [ "$RC" -eq 0 ] && pass || { fail "get (@file): exit $RC"; cat "$TMP/err" >&2; }
-    wait $SERVE_PID && pass || fail "serve (2): exit $?"
+    wait $PASSIVE_PID && pass || fail "serve (2): exit $?"
     check_copy "get (@file)" "$TMP/out2.bin"
 fi
 
@@ -82,12 +60,12 @@ for garbage in 'not json at all' '{"descriptors":[]}' '{}' '-'; do
     fi
 done
 # truncated real metadata
-if start_serve --timeout 20 "$SRC"; then
+if start_passive serve --timeout 20 "$SRC"; then
     md=$(cat "$TMP/md")
     run get "${md:0:$(( ${#md} / 2 ))}" "$TMP/bad.bin"
     [ "$RC" -eq 1 ] && grep -qi metadata "$TMP/err" && pass || fail "get truncated metadata: exit $RC: $(cat "$TMP/err")"
     # 6. the server dies before the read: get fails (exit 1), promptly
-    kill -9 $SERVE_PID; wait $SERVE_PID 2>/dev/null
+    kill -9 $PASSIVE_PID; wait $PASSIVE_PID 2>/dev/null
     start=$(date +%s)
     run get --timeout 20 "$md" "$TMP/dead.bin"
     took=$(( $(date +%s) - start ))

@@ -1,6 +1,7 @@
 #!/bin/bash
-# Regenerates the golden help texts from a built nxc: run it after an
-# intended change of a help text, and review the diff before committing.
+# Regenerates the golden help texts and usage-error messages from a built
+# nxc: run it after an intended change of either, and review the diff before
+# committing.
 set -eu
 NXC=${1:?usage: $0 path/to/nxc}
 G=$(dirname "$0")/golden
@@ -13,4 +14,5 @@ mkdir -p "$G"
 "$NXC" put --help   >"$G/put.txt"
 "$NXC" info --help  >"$G/info.txt"
 "$NXC" kvbench --help >"$G/kvbench.txt"
+NXC_UPDATE_GOLDEN=1 bash "$(dirname "$0")/args.sh" "$NXC" "$G" >/dev/null
 echo "updated $G"
