@@ -23,6 +23,7 @@
 #include <strings.h>
 #include <sys/eventfd.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -77,12 +78,28 @@ void kvbench_help(void)
 "                       the decode workers in D (names as 'ip netns' shows\n"
 "                       them; needs root, and --nats reachable from both)\n"
 "  --timeout SEC        fail when the run takes longer [default: 300]\n"
+"  --role ROLE          run only this role's workers, for roles on several\n"
+"                       hosts: one 'prefill' process (all prefill workers; it\n"
+"                       assigns the decode workers, starts the run, gathers\n"
+"                       and prints the results) and any number of 'decode'\n"
+"                       processes; all with the same --nats, workload\n"
+"                       options and --benchmark_group [default: both roles\n"
+"                       here]\n"
+"  --num_local N        with --role decode: decode workers this process runs\n"
+"                       [default: all of --num_decode]\n"
+"  --benchmark_group G  the run's name on NATS, so several runs can share a\n"
+"                       server [default: default]\n"
+"  --join_timeout SEC   with --role: fail when the other roles have not all\n"
+"                       joined within this time [default: 60]\n"
 "  --json               one JSON object instead of the table\n"
 "  -h, --help           show this help and exit\n",
     stdout);
 }
 
 typedef enum { SCHEME_AUTO, SCHEME_PAIRWISE, SCHEME_MANYTOONE, SCHEME_ONETOMANY } scheme_t;
+
+/* --role: which workers this process runs (ROLE_BOTH: all, on this host). */
+typedef enum { ROLE_BOTH, ROLE_PREFILL, ROLE_DECODE } role_t;
 
 static const char *const scheme_names[] = { "auto", "pairwise", "manytoone", "onetomany" };
 
@@ -97,7 +114,11 @@ typedef struct kv_cfg {
     const char   *nats_creds;   /* --nats-creds FILE, or NULL */
     char          netns[2][64]; /* --netns: prefill's, decode's; "" for ours */
     double        timeout_s;
-    char          run[20];      /* subject prefix, unique per run */
+    role_t        role;
+    uint64_t      num_local;    /* --num_local: decode workers of this process */
+    const char   *group;        /* --benchmark_group */
+    double        join_timeout_s;
+    char          run[72];      /* subject prefix, unique per run */
 } kv_cfg_t;
 
 /* A pair of workers: requests flow between prefill p and decode d. */
@@ -113,6 +134,7 @@ typedef struct kv_result {
     double   cpu_s, run_s;  /* CPU time and wall time of the run phase */
     uint64_t rss_kib, fds;  /* peak RSS and open fds at the end */
     uint64_t samples;
+    uint64_t err_len;       /* a failed worker's message follows, this long */
 } kv_result_t;
 
 typedef struct kv_sample {
@@ -122,7 +144,7 @@ typedef struct kv_sample {
 enum {
     O_OP = OPT_LONG, O_SCHEME, O_PREFILL, O_DECODE, O_LAYERS, O_BLOCKS, O_BSIZE,
     O_ITER, O_WARMUP, O_INFLIGHT, O_CHECK, O_PT, O_MEM, O_NATS, O_CREDS, O_NETNS, O_TIMEOUT,
-    O_JSON, O_HELP = 'h'
+    O_JSON, O_ROLE, O_LOCAL, O_GROUP, O_JOIN, O_HELP = 'h'
 };
 
 static const struct option kv_opts[] = {
@@ -144,6 +166,10 @@ static const struct option kv_opts[] = {
     { "netns",             required_argument, NULL, O_NETNS },
     { "timeout",           required_argument, NULL, O_TIMEOUT },
     { "json",              no_argument,       NULL, O_JSON },
+    { "role",              required_argument, NULL, O_ROLE },
+    { "num_local",         required_argument, NULL, O_LOCAL },
+    { "benchmark_group",   required_argument, NULL, O_GROUP },
+    { "join_timeout",      required_argument, NULL, O_JOIN },
     { "help",              no_argument,       NULL, O_HELP },
     { NULL, 0, NULL, 0 }
 };
@@ -190,6 +216,28 @@ static int parse_netns(const char *arg, kv_cfg_t *c)
     return 0;
 }
 
+static int parse_role(const char *arg, role_t *r)
+{
+    if (strcmp(arg, "prefill") == 0)
+        *r = ROLE_PREFILL;
+    else if (strcmp(arg, "decode") == 0)
+        *r = ROLE_DECODE;
+    else
+        return usage_error("kvbench: --role: '%s' is neither prefill nor decode", arg);
+    return 0;
+}
+
+/* A NATS subject token: letters, digits, '_' and '-', at most 48. */
+static int parse_group(const char *arg, kv_cfg_t *c)
+{
+    size_t n = strlen(arg);
+    if (n == 0 || n > 48 || strspn(arg, NAME_CHARS) != n || strchr(arg, '.'))
+        return usage_error("kvbench: --benchmark_group: '%s' is not 1-48 letters, digits, "
+                           "'_' or '-'", arg);
+    c->group = arg;
+    return 0;
+}
+
 static int kv_option(kv_cfg_t *c, int id, const char *arg)
 {
     switch (id) {
@@ -210,6 +258,10 @@ static int kv_option(kv_cfg_t *c, int id, const char *arg)
     case O_NETNS:    return parse_netns(arg, c);
     case O_TIMEOUT:  return parse_seconds("--timeout", arg, &c->timeout_s);
     case O_JSON:     c->json = true; return 0;
+    case O_ROLE:     return parse_role(arg, &c->role);
+    case O_LOCAL:    return parse_count("--num_local", arg, 1, MAX_WORKERS, &c->num_local);
+    case O_GROUP:    return parse_group(arg, c);
+    case O_JOIN:     return parse_seconds("--join_timeout", arg, &c->join_timeout_s);
     case O_MEM:
         if (strcmp(arg, "malloc") != 0 && strcmp(arg, "ucx") != 0)
             return usage_error("kvbench: --mem: unknown memory kind '%s' (malloc or ucx)", arg);
@@ -261,7 +313,8 @@ static int kv_parse(int argc, char **argv, kv_cfg_t *c, bool *help)
 {
     *c = (kv_cfg_t){ .op = NXC_OP_WRITE, .prefill = 1, .decode = 1, .layers = 32,
                      .blocks = 128, .block_size = 64 * KIB, .num_iter = 20,
-                     .warmup_iter = 2, .inflight = 2, .timeout_s = 300 };
+                     .warmup_iter = 2, .inflight = 2, .timeout_s = 300,
+                     .group = "default", .join_timeout_s = 60 };
     opt_init();
     const char *arg = NULL;
     int id;
@@ -283,7 +336,19 @@ static int kv_parse(int argc, char **argv, kv_cfg_t *c, bool *help)
         return usage_error("kvbench: --nats-creds needs --nats URL");
     if (c->netns[0][0] && !c->nats) /* ours listens on 127.0.0.1 */
         return usage_error("kvbench: --netns needs --nats URL, a server both namespaces reach");
-    snprintf(c->run, sizeof c->run, "kvbench.%x%04x", (unsigned)getpid(),
+    if (c->role != ROLE_BOTH && !c->nats)
+        return usage_error("kvbench: --role needs --nats URL, a server every role reaches");
+    if (c->role != ROLE_BOTH && c->netns[0][0])
+        return usage_error("kvbench: --role and --netns exclude each other (start each role "
+                           "in its namespace)");
+    if (c->num_local && c->role != ROLE_DECODE)
+        return usage_error("kvbench: --num_local goes with --role decode");
+    if (c->num_local > c->decode)
+        return usage_error("kvbench: --num_local %" PRIu64 ": more than the %" PRIu64
+                           " decode workers", c->num_local, c->decode);
+    if (!c->num_local)
+        c->num_local = c->decode;
+    snprintf(c->run, sizeof c->run, "kvbench.%s.%x%04x", c->group, (unsigned)getpid(),
              (unsigned)(now_ns() & 0xffff));
     return 0;
 }
@@ -1067,6 +1132,19 @@ static int join_netns(const kv_cfg_t *c, const worker_t *w)
     return 0;
 }
 
+/* The run's span in wall-clock time, which hosts share (roughly, through
+ * NTP) where their monotonic clocks have nothing in common. */
+static void to_realtime(kv_result_t *r)
+{
+    struct timespec rt;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    uint64_t offset = (uint64_t)rt.tv_sec * 1000000000ull + (uint64_t)rt.tv_nsec - now_ns();
+    if (r->requests) {
+        r->t_first += offset;
+        r->t_last += offset;
+    }
+}
+
 /* The whole life of a forked worker; its exit status. */
 static int worker_main(const kv_cfg_t *c, unsigned index, int out_fd)
 {
@@ -1082,15 +1160,20 @@ static int worker_main(const kv_cfg_t *c, unsigned index, int out_fd)
         rc = is_active(c, w.id) ? run_active(&w) : run_passive(&w);
         w.res.cpu_s = cpu_seconds() - cpu0;
         w.res.run_s = (double)(now_ns() - t0) / 1e9;
+        to_realtime(&w.res);
     }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     w.res.rss_kib = (uint64_t)ru.ru_maxrss;
     w.res.fds = count_fds();
-    w.res.samples = w.nsamples;
-    if (rc == 0 && (write_all(out_fd, &w.res, sizeof w.res) != 0 ||
-                    write_all(out_fd, w.samples, w.nsamples * sizeof *w.samples) != 0))
-        rc = runtime_error("kvbench: %s: cannot report to the parent", w.name);
+    w.res.samples = rc == 0 ? w.nsamples : 0;
+    /* a failure is reported too, with its message, for the other roles */
+    const char *why = rc == 0 ? "" : last_message();
+    w.res.err_len = strlen(why);
+    if (write_all(out_fd, &w.res, sizeof w.res) != 0 ||
+        write_all(out_fd, w.samples, w.res.samples * sizeof *w.samples) != 0 ||
+        write_all(out_fd, why, w.res.err_len) != 0)
+        rc = rc ? rc : runtime_error("kvbench: %s: cannot report to the parent", w.name);
     worker_teardown(&w);
     return rc;
 }
@@ -1187,10 +1270,12 @@ static void stop_nats(nats_proc_t *np)
     }
 }
 
-static int spawn_workers(const kv_cfg_t *c, child_t *ch, unsigned n)
+/* Forks workers first..first+n-1 (they die with this process). */
+static int spawn_workers(const kv_cfg_t *c, child_t *ch, unsigned first, unsigned n)
 {
     fflush(NULL);
-    for (unsigned i = 0; i < n; i++) {
+    pid_t self = getpid();
+    for (unsigned i = first; i < first + n; i++) {
         int p[2];
         if (pipe2(p, O_CLOEXEC) != 0)
             return runtime_error("kvbench: pipe: %s", strerror(errno));
@@ -1199,8 +1284,10 @@ static int spawn_workers(const kv_cfg_t *c, child_t *ch, unsigned n)
             return runtime_error("kvbench: fork: %s", strerror(errno));
         if (pid == 0) {
             close(p[0]);
-            for (unsigned j = 0; j < i; j++)
+            for (unsigned j = first; j < i; j++)
                 close(ch[j].fd);
+            if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != self)
+                _exit(NXC_EXIT_RUNTIME);
             _exit(worker_main(c, i, p[1]));
         }
         close(p[1]);
@@ -1228,28 +1315,63 @@ static int read_some(child_t *ch)
     return 0;
 }
 
-/* Reads every worker's report; stops at the first worker that fails. */
-static int collect(child_t *ch, unsigned n, double timeout_s)
+static const kv_result_t *result_of(const child_t *ch)
+{
+    return (const kv_result_t *)ch->buf;
+}
+
+/* Why worker @p i ended badly, into @p why: its own message when it sent
+ * one (then true: it printed it too), else how it ended. */
+static bool failure_text(const kv_cfg_t *c, const child_t *ch, unsigned i, int st,
+                         char *why, size_t size)
+{
+    char name[32];
+    worker_name(worker_at(c, i), name, sizeof name);
+    const kv_result_t *r = result_of(&ch[i]);
+    if (ch[i].len >= sizeof *r && r->err_len &&
+        ch[i].len == sizeof *r + r->samples * sizeof(kv_sample_t) + r->err_len)
+        return snprintf(why, size, "%s failed: %.*s", name, (int)r->err_len,
+                        ch[i].buf + ch[i].len - r->err_len) > 0;
+    if (WIFSIGNALED(st))
+        snprintf(why, size, "%s (pid %d) was killed by signal %d (%s)", name, (int)ch[i].pid,
+                 WTERMSIG(st), strsignal(WTERMSIG(st)));
+    else
+        snprintf(why, size, "%s (pid %d) exited with status %d", name, (int)ch[i].pid,
+                 WEXITSTATUS(st));
+    return false;
+}
+
+/* Called about every 100 ms while collect() waits: 0, or an exit code to
+ * stop the run with (its message printed). */
+typedef int (*tick_fn)(void *arg);
+
+/* Reads the reports of workers first..first+n-1; the first one that fails
+ * ends the wait at once (its text in @p why), so the caller can stop the
+ * others. */
+static int collect(const kv_cfg_t *c, child_t *ch, unsigned first, unsigned n,
+                   tick_fn tick, void *tick_arg, char *why, size_t why_size)
 {
     struct pollfd *pf = calloc(n, sizeof *pf);
     if (!pf)
         return runtime_error("kvbench: out of memory");
-    uint64_t deadline = now_ns() + (uint64_t)((timeout_s + 30) * 1e9);
+    uint64_t deadline = now_ns() + (uint64_t)((c->timeout_s + 30) * 1e9);
     unsigned open = n;
     int rc = 0;
     while (rc == 0 && open) {
         for (unsigned i = 0; i < n; i++)
-            pf[i] = (struct pollfd){ .fd = ch[i].eof ? -1 : ch[i].fd, .events = POLLIN };
+            pf[i] = (struct pollfd){ .fd = ch[first + i].eof ? -1 : ch[first + i].fd,
+                                     .events = POLLIN };
         if (now_ns() > deadline) {
             rc = runtime_error("kvbench: workers did not finish in time");
             break;
         }
-        if (poll(pf, n, 1000) < 0 && errno != EINTR) {
+        if (poll(pf, n, 100) < 0 && errno != EINTR) {
             rc = runtime_error("kvbench: poll: %s", strerror(errno));
             break;
         }
-        for (unsigned i = 0; rc == 0 && i < n; i++) {
-            if (ch[i].eof || !(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
+        for (unsigned k = 0; rc == 0 && k < n; k++) {
+            unsigned i = first + k;
+            if (ch[i].eof || !(pf[k].revents & (POLLIN | POLLHUP | POLLERR)))
                 continue;
             if (read_some(&ch[i]) != 0) {
                 rc = runtime_error("kvbench: reading a worker's report failed");
@@ -1260,12 +1382,18 @@ static int collect(child_t *ch, unsigned n, double timeout_s)
             open--;
             int st;
             waitpid(ch[i].pid, &st, 0);
+            if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+                char name[32];
+                worker_name(worker_at(c, i), name, sizeof name);
+                bool said = failure_text(c, ch, i, st, why, why_size);
+                rc = said ? runtime_error("kvbench: %s failed (above); stopping the other "
+                                          "workers", name)
+                          : runtime_error("kvbench: %s; stopping the other workers", why);
+            }
             ch[i].pid = 0;
-            if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-                rc = runtime_error("kvbench: worker %u failed (%s %d)", i,
-                                   WIFEXITED(st) ? "exit status" : "signal",
-                                   WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
         }
+        if (rc == 0 && tick)
+            rc = tick(tick_arg);
     }
     free(pf);
     return rc;
@@ -1314,11 +1442,6 @@ typedef struct summary {
     pct_t   *per_pair;
 } summary_t;
 
-static const kv_result_t *result_of(const child_t *ch)
-{
-    return (const kv_result_t *)ch->buf;
-}
-
 static const kv_sample_t *samples_of(const child_t *ch)
 {
     return (const kv_sample_t *)(ch->buf + sizeof(kv_result_t));
@@ -1327,7 +1450,7 @@ static const kv_sample_t *samples_of(const child_t *ch)
 static int check_reports(const child_t *ch, unsigned n)
 {
     for (unsigned i = 0; i < n; i++)
-        if (ch[i].len < sizeof(kv_result_t) ||
+        if (ch[i].len < sizeof(kv_result_t) || result_of(&ch[i])->err_len ||
             ch[i].len != sizeof(kv_result_t) + result_of(&ch[i])->samples * sizeof(kv_sample_t))
             return runtime_error("kvbench: worker %u sent a truncated report", i);
     return 0;
@@ -1455,39 +1578,448 @@ static void print_table(const kv_cfg_t *c, const child_t *ch, unsigned n, const 
            avail > 0 && s->cpu_total_s > 0.8 * avail ? " (CPU-bound)" : "");
 }
 
+/* ---- roles on several hosts: coordination over NATS ------------------------ */
+
+/* With --role, one process per role and host. The prefill process
+ * coordinates, on subjects "kvbench.<group>.*": decode processes join it
+ * ("join", saying how many decode workers they run and the workload they
+ * were given); once every decode worker is accounted for it answers each
+ * on "role.<id>" with the run's name and its first decode index (the start
+ * barrier), and takes their workers' reports on "result". Every process
+ * answers on "alive.<id>" and asks the others there every 500 ms: the NATS
+ * server forgets a dead process's subscriptions at once, so a role that
+ * died is noticed within about a second. A role that fails says why on
+ * "abort"; every role stops there. */
+
+#define COORD_ID "prefill"
+
+typedef struct role_peer {
+    char     id[64];
+    unsigned first, count;     /* its decode workers */
+} role_peer_t;
+
+typedef struct role_link {
+    const kv_cfg_t    *cfg;
+    nxc_nats_t        *nats;
+    char               prefix[64];  /* kvbench.<group> */
+    char               id[64];      /* this process's */
+    nxc_nats_server_t *alive;
+    nxc_nats_inbox_t  *abort_in;
+    nxc_nats_inbox_t  *own_in;      /* "join" (prefill) or "role.<id>" (decode) */
+    nxc_nats_inbox_t  *result_in;   /* prefill: the decode workers' reports */
+    role_peer_t        peers[MAX_WORKERS]; /* prefill: the decode processes */
+    unsigned           npeers;
+    child_t           *ch;          /* prefill: every worker's report */
+    unsigned           reported;    /* decode workers whose report arrived */
+    uint64_t           next_check;
+    bool               told;        /* the failure came from another role */
+} role_link_t;
+
+static int link_fail(role_link_t *l, int rc, const char *what)
+{
+    return nats_error(rc, "kvbench: %s role: %s", l->id, what);
+}
+
+static void subject_of(const role_link_t *l, const char *what, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s.%s", l->prefix, what);
+}
+
+/* The workload every role must have been given alike. */
+static void workload_text(const kv_cfg_t *c, char *buf, size_t size)
+{
+    snprintf(buf, size, "op_type=%s scheme=%s num_prefill=%" PRIu64 " num_decode=%" PRIu64
+             " num_layers=%" PRIu64 " num_blocks=%" PRIu64 " block_size=%" PRIu64
+             " num_iter=%" PRIu64 " warmup_iter=%" PRIu64 " inflight=%" PRIu64 " check=%d",
+             nxc_op_kind_name(c->op), scheme_names[c->scheme], c->prefill, c->decode,
+             c->layers, c->blocks, c->block_size, c->num_iter, c->warmup_iter, c->inflight,
+             c->check);
+}
+
+static bool peer_alive(role_link_t *l, const char *id)
+{
+    char subject[160], *text = NULL;
+    snprintf(subject, sizeof subject, "%s.alive.%s", l->prefix, id);
+    int rc = nxc_nats_request(l->nats, subject, 2000, &text, NULL);
+    nxc_nats_free(text);
+    /* a late answer (busy machine) is no proof of death */
+    return rc != NXC_NATS_ERR_NO_RESPONDERS && rc != NXC_NATS_ERR_CLOSED;
+}
+
+static int role_connect(role_link_t *l, const kv_cfg_t *c)
+{
+    *l = (role_link_t){ .cfg = c };
+    snprintf(l->prefix, sizeof l->prefix, "kvbench.%s", c->group);
+    if (c->role == ROLE_PREFILL) {
+        snprintf(l->id, sizeof l->id, COORD_ID);
+    } else {
+        char host[32] = "host";
+        gethostname(host, sizeof host - 1);
+        host[strcspn(host, ". *>")] = '\0';
+        snprintf(l->id, sizeof l->id, "decode-%s-%d", host, (int)getpid());
+    }
+    nxc_nats_config_t nc = { .field_mask = NXC_NATS_CONFIG_TIMEOUT, .timeout_ms = 5000,
+                             .creds_file = c->nats_creds };
+    if (c->nats_creds)
+        nc.field_mask |= NXC_NATS_CONFIG_CREDS;
+    int rc = nxc_nats_connect(c->nats, &nc, &l->nats);
+    if (rc != NXC_OK)
+        return link_fail(l, rc, "cannot connect to NATS");
+    if (c->role == ROLE_PREFILL && peer_alive(l, COORD_ID))
+        return runtime_error("kvbench: another prefill role already runs benchmark group "
+                             "'%s' on this NATS server", c->group);
+    char subject[160];
+    subject_of(l, "abort", subject, sizeof subject);
+    if ((rc = nxc_nats_subscribe(l->nats, subject, &l->abort_in)) != NXC_OK)
+        return link_fail(l, rc, "cannot subscribe");
+    snprintf(subject, sizeof subject, "%s.%s%s", l->prefix,
+             c->role == ROLE_PREFILL ? "join" : "role.", c->role == ROLE_PREFILL ? "" : l->id);
+    if ((rc = nxc_nats_subscribe(l->nats, subject, &l->own_in)) != NXC_OK)
+        return link_fail(l, rc, "cannot subscribe");
+    if (c->role == ROLE_PREFILL) {
+        subject_of(l, "result", subject, sizeof subject);
+        if ((rc = nxc_nats_subscribe(l->nats, subject, &l->result_in)) != NXC_OK)
+            return link_fail(l, rc, "cannot subscribe");
+    }
+    snprintf(subject, sizeof subject, "%s.alive.%s", l->prefix, l->id);
+    if ((rc = nxc_nats_serve(l->nats, subject, "yes", 3, &l->alive)) != NXC_OK)
+        return link_fail(l, rc, "cannot answer on NATS");
+    return 0;
+}
+
+static void role_close(role_link_t *l)
+{
+    nxc_nats_close(l->nats); /* also stops its server and inboxes */
+}
+
+/* Tells every role why this one stops (unless another role told us): a
+ * worker's failure, else our own last message. */
+static void role_abort(role_link_t *l, const char *why)
+{
+    if (!l->nats || l->told)
+        return;
+    char subject[160], text[700];
+    subject_of(l, "abort", subject, sizeof subject);
+    int len = snprintf(text, sizeof text, "the %s role failed: %s", l->id,
+                       why[0] ? why : last_message());
+    nxc_nats_publish(l->nats, subject, text, (size_t)(len < (int)sizeof text ? len
+                                                      : (int)sizeof text - 1));
+}
+
+/* Another role's failure, or a role gone: an exit code with its message. */
+static int role_check(role_link_t *l)
+{
+    char *msg = NULL;
+    size_t len = 0;
+    if (nxc_nats_next(l->abort_in, 0, &msg, &len) == NXC_OK) {
+        l->told = true;
+        int rc = runtime_error("kvbench: %s role: stopped, %.*s", l->id, (int)len, msg);
+        nxc_nats_free(msg);
+        return rc;
+    }
+    if (now_ns() < l->next_check)
+        return 0;
+    l->next_check = now_ns() + 500 * 1000000ull;
+    if (l->cfg->role == ROLE_DECODE && !peer_alive(l, COORD_ID))
+        return runtime_error("kvbench: %s role: the prefill role is gone from NATS "
+                             "(it exited or lost its server)", l->id);
+    for (unsigned i = 0; i < l->npeers; i++)
+        if (!peer_alive(l, l->peers[i].id))
+            return runtime_error("kvbench: prefill role: the decode role %s (decode "
+                                 "workers %u-%u) is gone from NATS (it exited or lost its "
+                                 "server)", l->peers[i].id, l->peers[i].first,
+                                 l->peers[i].first + l->peers[i].count - 1);
+    return 0;
+}
+
+/* The prefill role takes one "join <id> <count> <workload>". */
+static int take_join(role_link_t *l, const char *msg, unsigned *assigned)
+{
+    const kv_cfg_t *c = l->cfg;
+    char id[64], ours[400];
+    unsigned count;
+    int at = 0;
+    if (sscanf(msg, "join %63s %u %n", id, &count, &at) != 2 || at <= 0)
+        return runtime_error("kvbench: prefill role: unexpected message '%.60s'", msg);
+    workload_text(c, ours, sizeof ours);
+    const char *why = strcmp(msg + at, ours) != 0 ? "was given another workload"
+                    : count > c->decode - *assigned ? "brings more decode workers than "
+                                                      "--num_decode has left" : NULL;
+    if (why)
+        return runtime_error("kvbench: prefill role: the decode role %s %s (its: %s %u "
+                             "workers; ours: %s, %u of %" PRIu64 " decode workers taken)",
+                             id, why, msg + at, count, ours, *assigned, c->decode);
+    role_peer_t *p = &l->peers[l->npeers++];
+    snprintf(p->id, sizeof p->id, "%s", id);
+    p->first = *assigned;
+    p->count = count;
+    *assigned += count;
+    return 0;
+}
+
+/* The start barrier, prefill side: every decode worker joined, then each
+ * decode role hears the run's name and its first decode index. */
+static int gather_roles(role_link_t *l, kv_cfg_t *c)
+{
+    uint64_t deadline = now_ns() + (uint64_t)(c->join_timeout_s * 1e9);
+    unsigned assigned = 0;
+    int rc = 0;
+    while (rc == 0 && assigned < c->decode) {
+        if (now_ns() >= deadline) {
+            rc = runtime_error("kvbench: prefill role: decode workers %u-%" PRIu64 " did not "
+                               "join within %.0f s (start 'nxc kvbench --role decode' with "
+                               "the same --nats, --benchmark_group and workload)", assigned,
+                               c->decode - 1, c->join_timeout_s);
+            break;
+        }
+        char *msg = NULL;
+        size_t len = 0;
+        int nrc = nxc_nats_next(l->own_in, 100, &msg, &len);
+        if (nrc == NXC_OK)
+            rc = take_join(l, msg, &assigned);
+        else if (nrc != NXC_ERR_TIMED_OUT)
+            rc = link_fail(l, nrc, "cannot take a join");
+        nxc_nats_free(msg);
+        if (rc == 0)
+            rc = role_check(l);
+    }
+    for (unsigned i = 0; rc == 0 && i < l->npeers; i++) {
+        char subject[160], text[160];
+        snprintf(subject, sizeof subject, "%s.role.%s", l->prefix, l->peers[i].id);
+        int len = snprintf(text, sizeof text, "start %s %u", c->run, l->peers[i].first);
+        int nrc = nxc_nats_send(l->nats, subject, text, (size_t)len, 5000);
+        if (nrc != NXC_OK)
+            rc = link_fail(l, nrc, "a decode role did not take the start");
+    }
+    return rc;
+}
+
+/* The start barrier, decode side: joins (the prefill role may not be up
+ * yet), then waits for the start; *first: our first decode index. */
+static int join_run(role_link_t *l, kv_cfg_t *c, unsigned *first)
+{
+    char subject[160], text[600], work[400];
+    subject_of(l, "join", subject, sizeof subject);
+    workload_text(c, work, sizeof work);
+    int len = snprintf(text, sizeof text, "join %s %" PRIu64 " %s", l->id, c->num_local, work);
+    uint64_t deadline = now_ns() + (uint64_t)(c->join_timeout_s * 1e9);
+    int rc;
+    while ((rc = nxc_nats_send(l->nats, subject, text, (size_t)len, 5000)) ==
+           NXC_NATS_ERR_NO_RESPONDERS && now_ns() < deadline) {
+        struct timespec ts = { 0, 100 * 1000000L };
+        nanosleep(&ts, NULL);
+    }
+    if (rc == NXC_NATS_ERR_NO_RESPONDERS)
+        return runtime_error("kvbench: %s role: no prefill role of benchmark group '%s' on "
+                             "NATS within %.0f s (start 'nxc kvbench --role prefill' with "
+                             "the same --nats)", l->id, c->group, c->join_timeout_s);
+    if (rc != NXC_OK)
+        return link_fail(l, rc, "cannot join the run");
+    /* the prefill role waits at most its own --join_timeout for the others */
+    deadline = now_ns() + (uint64_t)((c->join_timeout_s + 10) * 1e9);
+    while ((rc = role_check(l)) == 0) {
+        if (now_ns() >= deadline)
+            return runtime_error("kvbench: %s role: joined, but the prefill role did not "
+                                 "start the run in time", l->id);
+        char *msg = NULL;
+        size_t mlen = 0;
+        int nrc = nxc_nats_next(l->own_in, 100, &msg, &mlen);
+        if (nrc == NXC_ERR_TIMED_OUT)
+            continue;
+        if (nrc != NXC_OK)
+            return link_fail(l, nrc, "cannot take the start");
+        char run[sizeof c->run];
+        int ok = sscanf(msg, "start %71s %u", run, first) == 2 && *first < c->decode;
+        nxc_nats_free(msg);
+        if (!ok)
+            return runtime_error("kvbench: %s role: unexpected start message", l->id);
+        snprintf(c->run, sizeof c->run, "%s", run);
+        return 0;
+    }
+    return rc;
+}
+
+/* The prefill role takes the decode workers' reports ("result <i>\n" and
+ * the worker's report as it wrote it to its pipe). */
+static int take_results(role_link_t *l)
+{
+    const kv_cfg_t *c = l->cfg;
+    char *msg = NULL;
+    size_t len = 0;
+    int nrc;
+    while ((nrc = nxc_nats_next(l->result_in, 0, &msg, &len)) == NXC_OK) {
+        unsigned i;
+        int at = 0;
+        bool ok = sscanf(msg, "result %u\n%n", &i, &at) == 1 && at > 0 &&
+                  i >= c->prefill && i < c->prefill + c->decode && !l->ch[i].buf;
+        if (ok && (l->ch[i].buf = malloc(len - (size_t)at + 1)) != NULL) {
+            memcpy(l->ch[i].buf, msg + at, len - (size_t)at);
+            l->ch[i].len = len - (size_t)at;
+            l->reported++;
+        }
+        nxc_nats_free(msg);
+        if (!ok)
+            return runtime_error("kvbench: prefill role: unexpected or repeated report");
+        if (!l->ch[i].buf)
+            return runtime_error("kvbench: out of memory");
+    }
+    return nrc == NXC_ERR_TIMED_OUT ? 0 : link_fail(l, nrc, "cannot take a report");
+}
+
+static int prefill_tick(void *arg)
+{
+    role_link_t *l = arg;
+    int rc = role_check(l);
+    return rc ? rc : take_results(l);
+}
+
+static int decode_tick(void *arg)
+{
+    return role_check(arg);
+}
+
+/* Sends each local worker's report to the prefill role. */
+static int send_results(role_link_t *l, const child_t *ch, unsigned first, unsigned n)
+{
+    char subject[160];
+    subject_of(l, "result", subject, sizeof subject);
+    for (unsigned i = first; i < first + n; i++) {
+        char head[32];
+        int hl = snprintf(head, sizeof head, "result %u\n", i);
+        size_t len = (size_t)hl + ch[i].len;
+        if (len > nxc_nats_max_message(l->nats))
+            return runtime_error("kvbench: %s role: a report of %zu bytes exceeds the NATS "
+                                 "server's max_payload (%zu); fewer --num_iter", l->id, len,
+                                 nxc_nats_max_message(l->nats));
+        char *msg = malloc(len);
+        if (!msg)
+            return runtime_error("kvbench: out of memory");
+        memcpy(msg, head, (size_t)hl);
+        memcpy(msg + hl, ch[i].buf, ch[i].len);
+        int rc = nxc_nats_send(l->nats, subject, msg, len, 10000);
+        free(msg);
+        if (rc != NXC_OK)
+            return link_fail(l, rc, "the prefill role did not take a report");
+    }
+    return 0;
+}
+
+/* Waits for the decode workers' reports after the local workers ended. */
+static int await_results(role_link_t *l)
+{
+    uint64_t deadline = now_ns() + (uint64_t)((l->cfg->timeout_s + 30) * 1e9);
+    int rc = 0;
+    while (rc == 0 && l->reported < l->cfg->decode) {
+        if (now_ns() >= deadline)
+            return runtime_error("kvbench: prefill role: the decode workers' reports did "
+                                 "not arrive in time");
+        struct timespec ts = { 0, 20 * 1000000L };
+        nanosleep(&ts, NULL);
+        rc = prefill_tick(l);
+    }
+    return rc;
+}
+
+/* ---- the three ways to run -------------------------------------------------- */
+
+static int report(const kv_cfg_t *c, child_t *ch, unsigned n)
+{
+    int rc = check_reports(ch, n);
+    summary_t s = { 0 };
+    if (rc == 0)
+        rc = summarize(c, ch, n, &s);
+    if (rc == 0 && c->json)
+        print_json(c, ch, n, &s);
+    else if (rc == 0)
+        print_table(c, ch, n, &s);
+    free(s.per_pair);
+    return rc;
+}
+
+/* Both roles here: this process starts and watches every worker. */
+static int run_here(kv_cfg_t *c, child_t *ch, unsigned n)
+{
+    nats_proc_t np = { 0 };
+    int rc = 0;
+    if (!c->nats && (rc = start_nats(&np)) == 0)
+        c->nats = np.url;
+    char why[700];
+    if (rc == 0)
+        rc = spawn_workers(c, ch, 0, n);
+    if (rc == 0)
+        rc = collect(c, ch, 0, n, NULL, NULL, why, sizeof why);
+    if (rc == 0)
+        rc = report(c, ch, n);
+    stop_workers(ch, n);
+    stop_nats(&np);
+    return rc;
+}
+
+static int run_prefill_role(kv_cfg_t *c, child_t *ch, unsigned n)
+{
+    role_link_t *l = calloc(1, sizeof *l);
+    if (!l)
+        return runtime_error("kvbench: out of memory");
+    int rc = role_connect(l, c);
+    l->ch = ch;
+    if (rc == 0)
+        rc = gather_roles(l, c);
+    char why[700] = "";
+    unsigned np = (unsigned)c->prefill;
+    if (rc == 0)
+        rc = spawn_workers(c, ch, 0, np);
+    if (rc == 0)
+        rc = collect(c, ch, 0, np, prefill_tick, l, why, sizeof why);
+    if (rc == 0)
+        rc = await_results(l);
+    if (rc == 0)
+        rc = report(c, ch, n);
+    if (rc != 0)
+        role_abort(l, why);
+    stop_workers(ch, n);
+    role_close(l);
+    free(l);
+    return rc;
+}
+
+static int run_decode_role(kv_cfg_t *c, child_t *ch)
+{
+    role_link_t *l = calloc(1, sizeof *l);
+    if (!l)
+        return runtime_error("kvbench: out of memory");
+    unsigned first = 0, nl = (unsigned)c->num_local;
+    int rc = role_connect(l, c);
+    if (rc == 0)
+        rc = join_run(l, c, &first);
+    first += (unsigned)c->prefill;
+    char why[700] = "";
+    if (rc == 0)
+        rc = spawn_workers(c, ch, first, nl);
+    if (rc == 0)
+        rc = collect(c, ch, first, nl, decode_tick, l, why, sizeof why);
+    if (rc == 0)
+        rc = send_results(l, ch, first, nl);
+    if (rc == 0 && !c->json)
+        printf("kvbench: decode workers %u-%u done; the prefill role prints the results\n",
+               first - (unsigned)c->prefill, first - (unsigned)c->prefill + nl - 1);
+    if (rc != 0)
+        role_abort(l, why);
+    stop_workers(ch, (unsigned)(c->prefill + c->decode));
+    role_close(l);
+    free(l);
+    return rc;
+}
+
 static int kv_run(kv_cfg_t *cfg)
 {
-    int rc = 0;
-    nats_proc_t np = { 0 };
-    if (!cfg->nats) {
-        if ((rc = start_nats(&np)) != 0) {
-            stop_nats(&np);
-            return rc;
-        }
-        cfg->nats = np.url;
-    }
     unsigned n = (unsigned)(cfg->prefill + cfg->decode);
     child_t *ch = calloc(n, sizeof *ch);
     if (!ch)
-        rc = runtime_error("kvbench: out of memory");
-    if (rc == 0)
-        rc = spawn_workers(cfg, ch, n);
-    if (rc == 0)
-        rc = collect(ch, n, cfg->timeout_s);
-    if (rc == 0)
-        rc = check_reports(ch, n);
-    summary_t s = { 0 };
-    if (rc == 0)
-        rc = summarize(cfg, ch, n, &s);
-    if (rc == 0 && cfg->json)
-        print_json(cfg, ch, n, &s);
-    else if (rc == 0)
-        print_table(cfg, ch, n, &s);
-    free(s.per_pair);
-    if (ch)
-        stop_workers(ch, n);
+        return runtime_error("kvbench: out of memory");
+    int rc = cfg->role == ROLE_PREFILL ? run_prefill_role(cfg, ch, n)
+           : cfg->role == ROLE_DECODE  ? run_decode_role(cfg, ch)
+                                       : run_here(cfg, ch, n);
     free(ch);
-    stop_nats(&np);
     return rc;
 }
 #endif /* NXC_HAVE_NATS */
