@@ -2,7 +2,8 @@
 # nxc kvbench end to end, tiny KV caches (4 layers x 8 blocks x 4 KiB):
 # both directions and the three schemes complete every request with every
 # byte checked (--check_consistency), and --json counts them per worker and
-# per pair; bad arguments exit 2, an unreachable --nats exits 1 saying so.
+# per pair; bad arguments exit 2, an unreachable --nats exits 1 saying so;
+# a worker killed mid-run ends the run at once, naming it.
 # Without nats-server the runs are skipped (exit 77) after the argument checks;
 # without the NATS module, after them too (kvbench must then say so).
 source "$(dirname "$0")/lib.sh"
@@ -28,6 +29,11 @@ expect_usage "is not pairwise"         --scheme ring
 expect_usage "does not fit"            --scheme pairwise --num_prefill 2
 expect_usage "fit no scheme"           --num_prefill 2 --num_decode 3
 expect_usage "unexpected argument"     extra
+expect_usage "needs --nats URL"        --role decode
+expect_usage "neither prefill nor decode" --role both --nats nats://127.0.0.1:1
+expect_usage "goes with --role decode" --num_local 1
+expect_usage "more than the 1 decode"  --role decode --nats nats://127.0.0.1:1 --num_local 2
+expect_usage "is not 1-48 letters"     --benchmark_group a.b
 
 # a build without the NATS module checks the command line as any build does,
 # then refuses to run it
@@ -89,6 +95,30 @@ kv WRITE manytoone 3 1
 kv READ  manytoone 3 1
 kv WRITE onetomany 1 3
 kv READ  onetomany 1 3
+
+# one worker killed mid-run: the run ends at once (not after --timeout),
+# saying which worker and how, and no worker is left behind
+"$NXC" kvbench --num_prefill 2 --num_decode 2 --num_layers 2 --num_blocks 4 --block_size 4K \
+    --num_iter 1000000 --timeout 300 >"$TMP/out" 2>"$TMP/err" </dev/null &
+KV=$!
+for _ in $(seq 1 300); do    # 2 prefill + 2 decode workers and nats-server
+    [ "$(pgrep -P $KV | wc -l)" -ge 5 ] && break
+    sleep 0.1
+done
+sleep 2
+WORKERS=$(pgrep -P $KV -x nxc)
+VICTIM=$(echo "$WORKERS" | sed -n 3p)     # decode0: workers fork in order
+kill -9 "$VICTIM"
+for _ in $(seq 1 600); do kill -0 $KV 2>/dev/null || break; sleep 0.1; done
+if kill -0 $KV 2>/dev/null; then
+    kill -9 $KV; fail "a killed decode worker: kvbench still running 60 s later"
+else
+    wait $KV; RC=$?
+    left=$(for p in $WORKERS; do kill -0 "$p" 2>/dev/null && echo "$p"; done)
+    if [ "$RC" -eq 1 ] && grep -q "decode0 (pid $VICTIM) was killed by signal 9" "$TMP/err" \
+       && [ -z "$left" ]; then pass
+    else fail "a killed decode worker: rc=$RC, workers left: '$left': $(cat "$TMP/err")"; fi
+fi
 
 # the table names every worker and the goodput
 run kvbench --num_layers 2 --num_blocks 2 --block_size 1K --num_iter 5 --timeout 60
