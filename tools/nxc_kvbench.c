@@ -1596,6 +1596,7 @@ static void print_table(const kv_cfg_t *c, const child_t *ch, unsigned n, const 
 typedef struct role_peer {
     char     id[64];
     unsigned first, count;     /* its decode workers */
+    unsigned reported;         /* their reports taken: all, and it may leave */
 } role_peer_t;
 
 typedef struct role_link {
@@ -1724,7 +1725,7 @@ static int role_check(role_link_t *l)
         return runtime_error("kvbench: %s role: the prefill role is gone from NATS "
                              "(it exited or lost its server)", l->id);
     for (unsigned i = 0; i < l->npeers; i++)
-        if (!peer_alive(l, l->peers[i].id))
+        if (l->peers[i].reported < l->peers[i].count && !peer_alive(l, l->peers[i].id))
             return runtime_error("kvbench: prefill role: the decode role %s (decode "
                                  "workers %u-%u) is gone from NATS (it exited or lost its "
                                  "server)", l->peers[i].id, l->peers[i].first,
@@ -1839,6 +1840,13 @@ static int join_run(role_link_t *l, kv_cfg_t *c, unsigned *first)
     return rc;
 }
 
+static void count_report(role_link_t *l, unsigned decode_index)
+{
+    for (unsigned k = 0; k < l->npeers; k++)
+        if (decode_index - l->peers[k].first < l->peers[k].count)
+            l->peers[k].reported++;
+}
+
 /* The prefill role takes the decode workers' reports ("result <i>\n" and
  * the worker's report as it wrote it to its pipe). */
 static int take_results(role_link_t *l)
@@ -1856,6 +1864,7 @@ static int take_results(role_link_t *l)
             memcpy(l->ch[i].buf, msg + at, len - (size_t)at);
             l->ch[i].len = len - (size_t)at;
             l->reported++;
+            count_report(l, i - (unsigned)c->prefill);
         }
         nxc_nats_free(msg);
         if (!ok)
