@@ -1637,12 +1637,19 @@ static void workload_text(const kv_cfg_t *c, char *buf, size_t size)
              c->check);
 }
 
-static bool peer_alive(role_link_t *l, const char *id)
+/* Asks role @p id whether it is there: NXC_OK when it answered. */
+static int ask_role(role_link_t *l, const char *id)
 {
     char subject[160], *text = NULL;
     snprintf(subject, sizeof subject, "%s.alive.%s", l->prefix, id);
     int rc = nxc_nats_request(l->nats, subject, 2000, &text, NULL);
     nxc_nats_free(text);
+    return rc;
+}
+
+static bool peer_alive(role_link_t *l, const char *id)
+{
+    int rc = ask_role(l, id);
     /* a late answer (busy machine) is no proof of death */
     return rc != NXC_NATS_ERR_NO_RESPONDERS && rc != NXC_NATS_ERR_CLOSED;
 }
@@ -1666,7 +1673,7 @@ static int role_connect(role_link_t *l, const kv_cfg_t *c)
     int rc = nxc_nats_connect(c->nats, &nc, &l->nats);
     if (rc != NXC_OK)
         return link_fail(l, rc, "cannot connect to NATS");
-    if (c->role == ROLE_PREFILL && peer_alive(l, COORD_ID))
+    if (c->role == ROLE_PREFILL && ask_role(l, COORD_ID) == NXC_OK)
         return runtime_error("kvbench: another prefill role already runs benchmark group "
                              "'%s' on this NATS server", c->group);
     char subject[160];

@@ -8,7 +8,8 @@
 #      (--check_consistency), and B's veth received at least the bytes moved.
 #   2. READ, one-to-many 1 + 2: the same, the bytes going A -> B.
 #   3. A missing role: a decode role alone and a prefill role alone each
-#      fail saying which role is missing (--join_timeout 3).
+#      fail saying which role is missing (--join_timeout 3); a second
+#      prefill role of the same benchmark group is refused.
 #   4. A failing role: a decode worker killed mid-run, then a decode role
 #      killed mid-run: both roles exit 1 naming what failed, long before
 #      --timeout (300 s); a run that waits for its timeout is killed at 60 s
@@ -101,6 +102,15 @@ grep -q "no prefill role of benchmark group 'default'" "$NETNS_TMP/d1.err" && [ 
 (role A p "${KV[@]}" --role prefill --join_timeout 3 --num_iter 5); rc=$?
 grep -q "decode workers 0-0 did not join within 3 s" "$NETNS_TMP/p.err" && [ $rc -eq 1 ] ||
     fail "prefill role alone: exit $rc, $(cat "$NETNS_TMP/p.err")"
+# ... and a second prefill role in the same benchmark group is refused
+role A p "${KV[@]}" --role prefill --join_timeout 20 --num_iter 5 &
+P=$!
+NETNS_PIDS+=($P)
+sleep 2
+(role B p2 "${KV[@]}" --role prefill --join_timeout 3 --num_iter 5); rc=$?
+grep -q "another prefill role already runs benchmark group 'default'" "$NETNS_TMP/p2.err" &&
+    [ $rc -eq 1 ] || fail "a second prefill role: exit $rc, $(cat "$NETNS_TMP/p2.err")"
+kill -9 $(pgrep -P $P) $P 2>/dev/null; wait $P 2>/dev/null   # nxc, then timeout(1)
 
 # 4. a failing role: KILL one decode worker (a child of the decode role),
 # or the decode role itself, once requests flow
@@ -132,6 +142,8 @@ run_and_kill() {
     fi
     wait $P; prc=$?; wait $D1 2>/dev/null; d1rc=$?
     echo "kill a decode $what: prefill role exit $prc: $(tail -n1 "$NETNS_TMP/p.err")"
+    grep -q "workload\|another prefill" "$NETNS_TMP/p.err" "$NETNS_TMP/d1.err" &&
+        fail "decode $what killed: the run did not start: $(cat "$NETNS_TMP"/{p,d1}.err)"
     [ $prc -eq 1 ] || fail "decode $what killed: the prefill role exited $prc (137: hung" \
         "until killed at 60 s): $(cat "$NETNS_TMP/p.err")"
     grep -q "decode" "$NETNS_TMP/p.err" ||
