@@ -130,8 +130,9 @@ class Connector:
     thread on, an awaited completion that the thread handled first is seen
     after at most ``nxc_connector_timeout_ms`` (10 ms).
     ``spin_us`` (keyword only, not in Dynamo): how long an awaited operation
-    keeps being driven through the event loop after the last event before
-    the connector relies on its fd alone (default 50; 0 never spins). Call
+    keeps being driven after the last event before the connector relies on
+    its fd alone (default 50; 0 never spins). While it spins, the loop runs
+    other callbacks at least every 20 us (module doc). Call
     :meth:`close` (or use ``with Connector() as c:``) when done: the
     connector then releases what is left and frees the C connector; until
     then an event loop it was used in keeps it alive.

@@ -5,7 +5,7 @@ import asyncio
 
 import pytest
 
-from support import nc, pattern, read_line, run, spawn_peer
+from support import digest, nc, pattern, read_line, run, spawn_peer
 
 
 def waiters(conn) -> int:
@@ -226,3 +226,58 @@ def test_backstop_completes_a_wait_the_fd_never_announces():
 
     run(main(), timeout=30)
     assert dst == pattern(64, 9)
+
+
+def test_a_spinning_wait_gives_the_loop_its_turns():
+    """While a wait spins (here for up to 1 s: spin_us=1_000_000, nothing
+    arriving), the connector is driven in short slices and the loop runs
+    other tasks between them: counted, not timed."""
+
+    async def main():
+        with nc.Connector(spin_us=1_000_000) as p:
+            ticks = 0
+
+            async def ticker():
+                nonlocal ticks
+                while True:
+                    ticks += 1
+                    await asyncio.sleep(0.01)
+
+            t = asyncio.ensure_future(ticker())
+            op = p.create_readable(nc.Descriptor(b"spin"))
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(op.wait_for_completion(), 0.3)
+            t.cancel()
+            op.release()
+            return ticks
+
+    ticks = run(main())
+    print(f"0.3 s of spinning wait: {ticks} ticks of another task")
+    assert ticks >= 5
+
+
+def test_a_waiter_past_its_spin_window_is_woken_by_the_fd():
+    """A waiter spins without re-arming the fd; once its spin window has
+    passed, the loop sleeps on the fd, and the peer's message must wake it.
+    Each op here is read by a new peer process long after the window: were
+    the fd left unarmed, only the backstop timer would find the completions
+    (counted in lost_wakeups)."""
+    n = 4
+
+    async def main():
+        with nc.Connector() as p:  # the default spin_us, alone in its loop
+            for i in range(n):
+                with p.create_readable(nc.Descriptor(pattern(64, i))) as r:
+                    waiting = asyncio.ensure_future(r.wait_for_completion())
+                    await asyncio.sleep(0.05)  # the spin window passes: asleep on the fd
+                    peer = await spawn_peer("active", "read", "64")
+                    peer.stdin.write(r.metadata().model_dump_json().encode() + b"\n")
+                    await peer.stdin.drain()
+                    await waiting
+                    assert await read_line(peer) == digest(pattern(64, i))
+                    assert await peer.wait() == 0
+            return p.lost_wakeups
+
+    lost = run(main(), timeout=90)
+    print(f"{n} ops, each after the spin window: {lost} found by the backstop")
+    assert lost <= n // 2
