@@ -374,18 +374,19 @@ class Connector:
             _drivers.setdefault(loop, weakref.WeakSet()).add(self)
         return state
 
-    def _spin(self, state: _LoopState) -> bool:
+    def _may_spin(self, loop: asyncio.AbstractEventLoop, state: _LoopState) -> bool:
+        return (self._spin_ns > 0 and _monotonic_ns() < state.spin_until
+                and len(_drivers.get(loop, ())) == 1)
+
+    def _spin(self, h: int, state: _LoopState) -> tuple[int, int]:
         """The tight spin (module doc): drives the connector without arming
-        until the first awaited op is final, the spin window closes or a
-        slice has passed. True if that op's state moved."""
-        h = next(iter(state.waiting))._h
-        if h is None:
-            return False
+        until op ``h`` is final, the spin window closes or a slice has
+        passed. Returns h's state before and after."""
         end = min(state.spin_until, _monotonic_ns() + _SPIN_SLICE_NS)
         first = st = _lib.nxc_op_status(h)
         while st < _COMPLETE and _monotonic_ns() < end:
             st = _lib.nxc_op_status(h)
-        return st != first
+        return first, st
 
     def _wake(self, state: _LoopState) -> int:
         """Wakes the waiters of every awaited op that is final (looked at
@@ -416,9 +417,10 @@ class Connector:
         if state is None or c is None:
             return 0
         state.scheduled = False
-        if (state.waiting and self._spin_ns and _monotonic_ns() < state.spin_until
-                and len(_drivers.get(loop, ())) == 1):
-            if self._spin(state):
+        h = next(iter(state.waiting))._h if state.waiting else None
+        if h is not None and self._may_spin(loop, state):
+            first, st = self._spin(h, state)
+            if st != first:
                 state.spin_until = _monotonic_ns() + self._spin_ns
             # The next pass spins again, or arms if nothing is awaited by
             # then. Scheduled after the woken tasks: one of them often waits
@@ -799,14 +801,26 @@ class AbstractOperation(ABC):
             conn._handle()
             loop = asyncio.get_running_loop()
             state = conn._attach(loop)
+            state.spin_until = _monotonic_ns() + conn._spin_ns
+            spun = conn._may_spin(loop, state)
+            if spun:
+                # A small op is often done within microseconds: spin on it
+                # first, before making a future; a dispatch arms the fd
+                # later, before the loop sleeps.
+                st = conn._spin(h, state)[1]
+                if not state.scheduled:
+                    state.scheduled = True
+                    loop.call_soon(conn._dispatch, loop)
+                if st >= _COMPLETE:
+                    return self._outcome(st)
             fut = loop.create_future()
             futs = state.waiting.setdefault(self, [])
             futs.append(fut)
             try:
-                # A dispatch now: progress re-arms the fd, then the op is
-                # looked at without progress; from here no event is missed.
-                state.spin_until = _monotonic_ns() + conn._spin_ns
-                conn._dispatch(loop)
+                if not spun:
+                    # A dispatch now: progress re-arms the fd, then the op is
+                    # looked at without progress; from here no event is missed.
+                    conn._dispatch(loop)
                 st = fut.result() if fut.done() else await fut
             finally:
                 futs = state.waiting.get(self)
