@@ -26,8 +26,10 @@ data, DONE, ACK) where a small write needs two: a coarse poll made reads
 pay twice what writes pay. The tight loop asks the first awaited op's state
 (``nxc_op_status``: one progress pass, about 1 us) until that op is final
 or a slice of at most ``_SPIN_SLICE_NS`` ends; then every waiter is looked
-at and the loop gets its turn. When the window closes, the last pass arms
-the fd. It runs only while this connector is the only one its loop drives:
+at and the loop gets its turn. A wait starts with one such slice on its own
+op, before it makes a future: a small op is often done by then, and returns
+without the future, the dispatch and the wake-up of a task. When the window
+closes, the last pass arms the fd. It runs only while this connector is the only one its loop drives:
 two connectors in one loop (a pair in a test) need each other's progress,
 which only the loop's turns give.
 
