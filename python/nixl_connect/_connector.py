@@ -18,20 +18,22 @@ that drives the transport schedules one more dispatch before the loop sleeps
 
 While an op is awaited and events came within the last ``spin_us``, the
 connector is driven in a tight loop instead of once per turn of the event
-loop, and without re-arming its fd (the loop does not sleep before the next
-pass; arming costs syscalls here and makes every message the peer sends
-signal the fd). A turn of the loop plus an arming pass costs several
-microseconds, and a read needs four hops between the two processes (BEGIN,
-data, DONE, ACK) where a small write needs two: a coarse poll made reads
-pay twice what writes pay. The tight loop asks the first awaited op's state
-(``nxc_op_status``: one progress pass, about 1 us) until that op is final
-or a slice of at most ``_SPIN_SLICE_NS`` ends; then every waiter is looked
-at and the loop gets its turn. A wait starts with one such slice on its own
-op, before it makes a future: a small op is often done by then, and returns
-without the future, the dispatch and the wake-up of a task. When the window
-closes, the last pass arms the fd. It runs only while this connector is the only one its loop drives:
-two connectors in one loop (a pair in a test) need each other's progress,
-which only the loop's turns give.
+loop, and without re-arming its fd: the loop does not sleep before the next
+pass, and arming costs syscalls and makes each message the peer sends signal
+the fd. A read needs four hops between the two processes (BEGIN, data,
+DONE, ACK), two of them through the awaiting process, where a small write
+needs two; driven once per turn with an arming pass each time, a read cost
+48 syscalls per op against a write's 33 (both processes; now 20 and 12:
+docs/PERFORMANCE.md, "From Python").
+The tight loop asks the first awaited op's state (``nxc_op_status``: one
+progress pass, about 1 us) until that op is final or a slice of at most
+``_SPIN_SLICE_NS`` ends; then every waiter is looked at and the loop gets its
+turn. A wait starts with one such slice on its own op, before it makes a
+future: a small op is often done by then, and returns without the future,
+the dispatch and the wake-up of a task. When the window closes, the last
+pass arms the fd. All this only while this connector is the only one its
+loop drives: two connectors in one loop (a pair in a test) need each other's
+progress, which only the loop's turns give.
 
 The C library also says how long a sleeper may trust the fd alone
 (``nxc_connector_timeout_ms``: unbounded when idle, a few ms while any op is
