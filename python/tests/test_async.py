@@ -2,6 +2,7 @@
 fd, many waiters woken, timeouts and cancellation that leave the op usable."""
 
 import asyncio
+import time
 
 import pytest
 
@@ -229,31 +230,33 @@ def test_backstop_completes_a_wait_the_fd_never_announces():
 
 
 def test_a_spinning_wait_gives_the_loop_its_turns():
-    """While a wait spins (here for up to 1 s: spin_us=1_000_000, nothing
+    """While a wait spins (a window of 1 s here: spin_us=1_000_000, nothing
     arriving), the connector is driven in short slices and the loop runs
-    other tasks between them: counted, not timed."""
+    other tasks between them: 20 turns of another task happen inside the
+    window. Counted, not timed (a wait that spun through its whole window
+    in one go would give none)."""
 
     async def main():
         with nc.Connector(spin_us=1_000_000) as p:
-            ticks = 0
-
-            async def ticker():
-                nonlocal ticks
-                while True:
-                    ticks += 1
-                    await asyncio.sleep(0.01)
-
-            t = asyncio.ensure_future(ticker())
             op = p.create_readable(nc.Descriptor(b"spin"))
-            with pytest.raises(asyncio.TimeoutError):
-                await asyncio.wait_for(op.wait_for_completion(), 0.3)
-            t.cancel()
+            waiter = asyncio.ensure_future(op.wait_for_completion())
+            await asyncio.sleep(0)  # the waiter starts: its window is open
+            state = p._loops[asyncio.get_running_loop()]
+            assert waiters(p) == 1 and time.monotonic_ns() < state.spin_until
+            turns = 0
+            while turns < 20 and time.monotonic_ns() < state.spin_until:
+                turns += 1
+                await asyncio.sleep(0)
+            in_window = time.monotonic_ns() < state.spin_until
+            waiter.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiter
             op.release()
-            return ticks
+            return turns, in_window
 
-    ticks = run(main())
-    print(f"0.3 s of spinning wait: {ticks} ticks of another task")
-    assert ticks >= 5
+    turns, in_window = run(main())
+    print(f"spinning wait: {turns} turns of another task, still in the window: {in_window}")
+    assert turns == 20 and in_window
 
 
 def test_a_waiter_past_its_spin_window_is_woken_by_the_fd():
