@@ -17,7 +17,13 @@ Measures, with a passive worker in a child process (this script with
   cpu us   the CPU time of both processes per full cycle (process_time),
            which stays meaningful on a loaded machine where ops/s does not
            (with the default spin_us it includes the spinning; compare
-           with --spin-us 0 for the work alone).
+           with --spin-us 0 for the work alone);
+  sleeps   per timed op, how often each side's event loop had nothing to
+           run and waited in its selector (a wake-up it then needed): 0
+           while it spins through the op.
+Like `nxc bench`, the passive worker runs on the first CPU this process
+may use and the active one on the second (--no-pin: where the scheduler
+likes). bench/python_vs_c.py runs this beside `nxc bench`, interleaved.
 Ends with how many completions the C library failed to announce on the
 connector fd (lost wake-ups, found by the timer the C library's
 nxc_connector_timeout_ms asks for).
@@ -47,7 +53,32 @@ async def stdio_streams():
     return reader, writer
 
 
+def two_cpus() -> list[int]:
+    """As `nxc bench` pins its workers: passive on the first CPU this
+    process may use, active on the second ([] with fewer than two)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    return cpus[:2] if len(cpus) >= 2 else []
+
+
+class SleepCounter:
+    """Counts the running loop's waits in its selector with a timeout other
+    than 0 (asyncio's private selector: a benchmark's look inside)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        sel = asyncio.get_running_loop()._selector
+        inner = sel.select
+
+        def select(timeout=None):
+            if timeout is None or timeout > 0:
+                self.n += 1
+            return inner(timeout)
+
+        sel.select = select
+
+
 async def passive(spin_us: int) -> None:
+    sleeps = SleepCounter()
     reader, writer = await stdio_streams()
     with nc.Connector(spin_us=spin_us) as conn:
         while True:
@@ -56,7 +87,7 @@ async def passive(spin_us: int) -> None:
                 return
             cmd = json.loads(line)
             kind, size, n = cmd["kind"], cmd["size"], cmd["n"]
-            cpu0 = time.process_time()
+            cpu0, slept = time.process_time(), 0
             create = conn.create_writable if kind == "write" else conn.create_readable
             if cmd["mode"] == "lat":
                 buf = bytearray(size * n)
@@ -66,8 +97,10 @@ async def passive(spin_us: int) -> None:
                     (json.dumps([op.metadata().model_dump_json() for op in ops]) + "\n").encode()
                 )
                 await writer.drain()
+                before = sleeps.n
                 for op in ops:  # in order, as `nxc bench` does: one waiter at a time
                     await op.wait_for_completion()
+                slept = sleeps.n - before
                 for op in ops:
                     op.release()
                 del view
@@ -85,7 +118,7 @@ async def passive(spin_us: int) -> None:
                     with create(nc.Descriptor(buf)) as op:
                         writer.write(op.metadata().model_dump_json().encode() + b"\n")
                         await op.wait_for_completion()
-            writer.write(json.dumps({"lost_wakeups": conn.lost_wakeups,
+            writer.write(json.dumps({"lost_wakeups": conn.lost_wakeups, "sleeps": slept,
                                      "cpu_s": time.process_time() - cpu0}).encode() + b"\n")
             await writer.drain()
 
@@ -97,9 +130,13 @@ def pct(sorted_us: list[float], p: float) -> float:
 async def active(args) -> None:
     child = await asyncio.create_subprocess_exec(
         sys.executable, os.path.abspath(__file__), "--passive", "--spin-us", str(args.spin_us),
+        *(["--cpu", str(args.cpus[0])] if args.cpus else []),
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=1 << 26,
     )
+    if args.cpus:  # only now: the child would inherit the mask
+        os.sched_setaffinity(0, {args.cpus[1]})
     results = []
+    sleeps = SleepCounter()
     with nc.Connector(spin_us=args.spin_us) as conn:
         for kind in args.ops.split(","):
             size, n = args.size, args.iters + args.warmup
@@ -115,6 +152,7 @@ async def active(args) -> None:
             child.stdin.write(json.dumps({"mode": "lat", "kind": kind, "size": size, "n": n}).encode() + b"\n")
             mds = [nc.RdmaMetadata.model_validate_json(t) for t in json.loads(await child.stdout.readline())]
             lat = []
+            before = sleeps.n
             for i, md in enumerate(mds):
                 t0 = time.perf_counter_ns()
                 op = await start(md)
@@ -123,7 +161,9 @@ async def active(args) -> None:
                 op.release()
                 if i >= args.warmup:
                     lat.append((t1 - t0) / 1000)
-            passive_lost = json.loads(await child.stdout.readline())["lost_wakeups"]
+            slept = (sleeps.n - before) / n
+            end = json.loads(await child.stdout.readline())
+            passive_slept = end["sleeps"] / n
             lat.sort()
             # full cycles
             m = args.cycles
@@ -139,21 +179,24 @@ async def active(args) -> None:
             end = json.loads(await child.stdout.readline())
             passive_lost = end["lost_wakeups"]
             cpu_us = (active_cpu + end["cpu_s"]) / m * 1e6
-            results.append((kind, size, pct(lat, 50), pct(lat, 90), pct(lat, 99), rate, cpu_us))
+            results.append((kind, size, pct(lat, 50), pct(lat, 90), pct(lat, 99), rate, cpu_us,
+                            slept, passive_slept))
         lost = (conn.lost_wakeups, passive_lost)
     child.stdin.close()
     await child.wait()
     if args.json:
-        for kind, size, p50, p90, p99, rate, cpu_us in results:
+        for kind, size, p50, p90, p99, rate, cpu_us, slept, pslept in results:
             print(json.dumps({"op": kind, "size": size, "p50_us": round(p50, 1), "p90_us": round(p90, 1),
                               "p99_us": round(p99, 1), "cycle_ops_s": round(rate),
                               "cycle_cpu_us": round(cpu_us, 1),
+                              "sleeps_per_op": {"active": round(slept, 3), "passive": round(pslept, 3)},
                               "lost_wakeups": {"active": lost[0], "passive": lost[1]}}))
         return
     print(f"{'op':6} {'size':>6} {'p50 us':>8} {'p90 us':>8} {'p99 us':>8} {'cycle ops/s':>12}"
-          f" {'cpu us':>7}")
-    for kind, size, p50, p90, p99, rate, cpu_us in results:
-        print(f"{kind:6} {size:>6} {p50:8.1f} {p90:8.1f} {p99:8.1f} {rate:12.0f} {cpu_us:7.1f}")
+          f" {'cpu us':>7} {'sleeps/op act,pas':>18}")
+    for kind, size, p50, p90, p99, rate, cpu_us, slept, pslept in results:
+        print(f"{kind:6} {size:>6} {p50:8.1f} {p90:8.1f} {p99:8.1f} {rate:12.0f} {cpu_us:7.1f}"
+              f" {slept:9.2f},{pslept:.2f}")
     print(f"# spin_us {args.spin_us}; wake-ups lost by the C library and rescued by the "
           f"nxc_connector_timeout_ms timer: active {lost[0]}, passive {lost[1]}")
 
@@ -173,7 +216,13 @@ def main() -> None:
                     help="cycle: the passive buffer is one Descriptor registered once "
                          "(register_with_connector), as a pool slot")
     ap.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    ap.add_argument("--no-pin", action="store_true",
+                    help="leave both processes where the scheduler puts them")
+    ap.add_argument("--cpu", type=int, default=-1, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    args.cpus = [] if args.no_pin or args.passive else two_cpus()
+    if args.cpu >= 0:
+        os.sched_setaffinity(0, {args.cpu})
     asyncio.run(passive(args.spin_us) if args.passive else active(args))
 
 

@@ -16,6 +16,25 @@ arming, states are read without progress (``_peek``), and any call of ours
 that drives the transport schedules one more dispatch before the loop sleeps
 (``_touch``).
 
+While an op is awaited and events came within the last ``spin_us``, the
+connector is driven in a tight loop instead of once per turn of the event
+loop, and without re-arming its fd: the loop does not sleep before the next
+pass, and arming costs syscalls and makes each message the peer sends signal
+the fd. A read needs four hops between the two processes (BEGIN, data,
+DONE, ACK), two of them through the awaiting process, where a small write
+needs two; driven once per turn with an arming pass each time, a read cost
+48 syscalls per op against a write's 33 (both processes; now 20 and 12:
+docs/PERFORMANCE.md, "From Python").
+The tight loop asks the first awaited op's state (``nxc_op_status``: one
+progress pass, about 1 us) until that op is final or a slice of at most
+``_SPIN_SLICE_NS`` ends; then every waiter is looked at and the loop gets its
+turn. A wait starts with one such slice on its own op, before it makes a
+future: a small op is often done by then, and returns without the future,
+the dispatch and the wake-up of a task. When the window closes, the last
+pass arms the fd. All this only while this connector is the only one its
+loop drives: two connectors in one loop (a pair in a test) need each other's
+progress, which only the loop's turns give.
+
 The C library also says how long a sleeper may trust the fd alone
 (``nxc_connector_timeout_ms``: unbounded when idle, a few ms while any op is
 pending), because UCX's wake-up can miss shared-memory progress. While an
@@ -53,6 +72,8 @@ from ._types import (
 )
 
 _COMPLETE, _CANCELLED, _ERRORED = 3, 4, 5
+# The longest the tight spin keeps the event loop from other callbacks.
+_SPIN_SLICE_NS = 20_000
 _running_loop = asyncio._get_running_loop  # None outside a running loop (no exception)
 _monotonic_ns = time.monotonic_ns
 _results_descs = ctypes.POINTER(_lib.nxc_descriptor_t)()
@@ -69,6 +90,12 @@ def _peek(op: "AbstractOperation") -> int:
     if _lib.nxc_op_error(h, None) < 0:
         return _ERRORED
     return _CANCELLED if op._cancelled else 0
+
+
+# The connectors each running loop drives (see the tight spin, module doc).
+_drivers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, weakref.WeakSet[Connector]]" = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class _LoopState:
@@ -107,8 +134,9 @@ class Connector:
     thread on, an awaited completion that the thread handled first is seen
     after at most ``nxc_connector_timeout_ms`` (10 ms).
     ``spin_us`` (keyword only, not in Dynamo): how long an awaited operation
-    keeps being driven through the event loop after the last event before
-    the connector relies on its fd alone (default 50; 0 never spins). Call
+    keeps being driven after the last event before the connector relies on
+    its fd alone (default 50; 0 never spins). While it spins, the loop runs
+    other callbacks at least every 20 us (module doc). Call
     :meth:`close` (or use ``with Connector() as c:``) when done: the
     connector then releases what is left and frees the C connector; until
     then an event loop it was used in keeps it alive.
@@ -258,6 +286,8 @@ class Connector:
             if state.backstop is not None:
                 state.backstop.cancel()
         _teardown(c, self._fd, list(self._loops))
+        for loop in self._loops:
+            _drivers.get(loop, set()).discard(self)
         self._loops.clear()
 
     def __enter__(self) -> "Connector":
@@ -345,22 +375,28 @@ class Connector:
                 del self._loops[old]
             loop.add_reader(self._fd, _on_readable, weakref.ref(self), loop, self._fd)
             state = self._loops[loop] = _LoopState()
+            _drivers.setdefault(loop, weakref.WeakSet()).add(self)
         return state
 
-    def _dispatch(self, loop: asyncio.AbstractEventLoop) -> int:
-        """The reader: drive the connector (which re-arms its fd), then wake
-        the waiters of every op that reached a final state. Returns how many
-        ops it found final."""
-        state = self._loops.get(loop)
-        c = self._c
-        if state is None or c is None:
-            return 0
-        state.scheduled = False
-        n = _lib.nxc_connector_progress(c)
-        waiting = state.waiting
-        if not waiting:
-            return 0
+    def _may_spin(self, loop: asyncio.AbstractEventLoop, state: _LoopState) -> bool:
+        return (self._spin_ns > 0 and _monotonic_ns() < state.spin_until
+                and len(_drivers.get(loop, ())) == 1)
+
+    def _spin(self, h: int, state: _LoopState) -> tuple[int, int]:
+        """The tight spin (module doc): drives the connector without arming
+        until op ``h`` is final, the spin window closes or a slice has
+        passed. Returns h's state before and after."""
+        end = min(state.spin_until, _monotonic_ns() + _SPIN_SLICE_NS)
+        first = st = _lib.nxc_op_status(h)
+        while st < _COMPLETE and _monotonic_ns() < end:
+            st = _lib.nxc_op_status(h)
+        return first, st
+
+    def _wake(self, state: _LoopState) -> int:
+        """Wakes the waiters of every awaited op that is final (looked at
+        without progress); returns how many ops that was."""
         woken = 0
+        waiting = state.waiting
         for op, futs in list(waiting.items()):
             if op._h is None:
                 continue
@@ -371,6 +407,36 @@ class Connector:
                 for fut in futs:
                     if not fut.done():
                         fut.set_result(st)
+        return woken
+
+    def _dispatch(self, loop: asyncio.AbstractEventLoop) -> int:
+        """The reader: drive the connector, then wake the waiters of every
+        op that reached a final state, and drive again soon while the spin
+        window is open. A pass that schedules another may spin without
+        arming (the loop does not sleep in between); any other pass ends
+        with nxc_connector_progress, which re-arms the fd. Returns how many
+        ops it found final."""
+        state = self._loops.get(loop)
+        c = self._c
+        if state is None or c is None:
+            return 0
+        state.scheduled = False
+        h = next(iter(state.waiting))._h if state.waiting else None
+        if h is not None and self._may_spin(loop, state):
+            first, st = self._spin(h, state)
+            if st != first:
+                state.spin_until = _monotonic_ns() + self._spin_ns
+            # The next pass spins again, or arms if nothing is awaited by
+            # then. Scheduled after the woken tasks: one of them often waits
+            # for its next op at once, and arming in between would cost both
+            # sides syscalls for nothing.
+            woken = self._wake(state)
+            state.scheduled = True
+            loop.call_soon(self._dispatch, loop)
+            return woken
+        n = _lib.nxc_connector_progress(c)
+        woken = self._wake(state)
+        waiting = state.waiting
         if waiting and state.backstop is None:
             self._arm_timer(loop, state)
         if waiting and self._spin_ns:
@@ -407,7 +473,11 @@ class Connector:
 
     def _touch(self) -> None:
         """We just drove the transport outside a dispatch: dispatch once more
-        before the running loop sleeps, so that arming comes last."""
+        before the running loop sleeps, so that arming comes last. (Asking
+        asyncio for the running loop costs a getpid() syscall on Python
+        3.11: not when every loop has a dispatch due anyway.)"""
+        if all(state.scheduled for state in self._loops.values()):
+            return
         loop = _running_loop()
         if loop is None:
             return
@@ -430,9 +500,13 @@ class Connector:
 
     def _drop_waiters(self, op: "AbstractOperation", status: int) -> None:
         """``op`` is being released: its waiters get its last state."""
+        dropped = [(loop, state.waiting.pop(op, [])) for loop, state in list(self._loops.items())
+                   if op in state.waiting]
+        if not dropped:
+            return
         here = _running_loop()
-        for loop, state in list(self._loops.items()):
-            for fut in state.waiting.pop(op, ()):
+        for loop, futs in dropped:
+            for fut in futs:
                 if fut.done() or loop.is_closed():
                     continue
                 if loop is here:
@@ -731,14 +805,26 @@ class AbstractOperation(ABC):
             conn._handle()
             loop = asyncio.get_running_loop()
             state = conn._attach(loop)
+            state.spin_until = _monotonic_ns() + conn._spin_ns
+            spun = conn._may_spin(loop, state)
+            if spun:
+                # A small op is often done within microseconds: spin on it
+                # first, before making a future; a dispatch arms the fd
+                # later, before the loop sleeps.
+                st = conn._spin(h, state)[1]
+                if not state.scheduled:
+                    state.scheduled = True
+                    loop.call_soon(conn._dispatch, loop)
+                if st >= _COMPLETE:
+                    return self._outcome(st)
             fut = loop.create_future()
             futs = state.waiting.setdefault(self, [])
             futs.append(fut)
             try:
-                # A dispatch now: progress re-arms the fd, then the op is
-                # looked at without progress; from here no event is missed.
-                state.spin_until = _monotonic_ns() + conn._spin_ns
-                conn._dispatch(loop)
+                if not spun:
+                    # A dispatch now: progress re-arms the fd, then the op is
+                    # looked at without progress; from here no event is missed.
+                    conn._dispatch(loop)
                 st = fut.result() if fut.done() else await fut
             finally:
                 futs = state.waiting.get(self)

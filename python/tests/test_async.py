@@ -2,10 +2,11 @@
 fd, many waiters woken, timeouts and cancellation that leave the op usable."""
 
 import asyncio
+import time
 
 import pytest
 
-from support import nc, pattern, read_line, run, spawn_peer
+from support import digest, nc, pattern, read_line, run, spawn_peer
 
 
 def waiters(conn) -> int:
@@ -226,3 +227,60 @@ def test_backstop_completes_a_wait_the_fd_never_announces():
 
     run(main(), timeout=30)
     assert dst == pattern(64, 9)
+
+
+def test_a_spinning_wait_gives_the_loop_its_turns():
+    """While a wait spins (a window of 1 s here: spin_us=1_000_000, nothing
+    arriving), the connector is driven in short slices and the loop runs
+    other tasks between them: 20 turns of another task happen inside the
+    window. Counted, not timed (a wait that spun through its whole window
+    in one go would give none)."""
+
+    async def main():
+        with nc.Connector(spin_us=1_000_000) as p:
+            op = p.create_readable(nc.Descriptor(b"spin"))
+            waiter = asyncio.ensure_future(op.wait_for_completion())
+            await asyncio.sleep(0)  # the waiter starts: its window is open
+            state = p._loops[asyncio.get_running_loop()]
+            assert waiters(p) == 1 and time.monotonic_ns() < state.spin_until
+            turns = 0
+            while turns < 20 and time.monotonic_ns() < state.spin_until:
+                turns += 1
+                await asyncio.sleep(0)
+            in_window = time.monotonic_ns() < state.spin_until
+            waiter.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiter
+            op.release()
+            return turns, in_window
+
+    turns, in_window = run(main())
+    print(f"spinning wait: {turns} turns of another task, still in the window: {in_window}")
+    assert turns == 20 and in_window
+
+
+def test_a_waiter_past_its_spin_window_is_woken_by_the_fd():
+    """A waiter spins without re-arming the fd; once its spin window has
+    passed, the loop sleeps on the fd, and the peer's message must wake it.
+    Each op here is read by a new peer process long after the window: were
+    the fd left unarmed, only the backstop timer would find the completions
+    (counted in lost_wakeups)."""
+    n = 4
+
+    async def main():
+        with nc.Connector() as p:  # the default spin_us, alone in its loop
+            for i in range(n):
+                with p.create_readable(nc.Descriptor(pattern(64, i))) as r:
+                    waiting = asyncio.ensure_future(r.wait_for_completion())
+                    await asyncio.sleep(0.05)  # the spin window passes: asleep on the fd
+                    peer = await spawn_peer("active", "read", "64")
+                    peer.stdin.write(r.metadata().model_dump_json().encode() + b"\n")
+                    await peer.stdin.drain()
+                    await waiting
+                    assert await read_line(peer) == digest(pattern(64, i))
+                    assert await peer.wait() == 0
+            return p.lost_wakeups
+
+    lost = run(main(), timeout=90)
+    print(f"{n} ops, each after the spin window: {lost} found by the backstop")
+    assert lost <= n // 2
