@@ -162,7 +162,9 @@ def test_the_loop_runs_while_waiting_and_an_idle_wait_does_not_spin():
     calls, ticks, bound_ms = run(main())
     print(f"idle wait of 0.3 s: {calls} dispatches (timer every {bound_ms} ms), "
           f"{ticks} ticks of another task")
-    assert ticks >= 5  # the other task ran
+    # the other task ran again during the wait (its first tick comes before);
+    # not more: a starved machine gives the loop few turns in 0.3 s
+    assert ticks >= 2
     assert bound_ms > 0
     assert calls <= 300 / bound_ms + 10  # the timer's passes, no busy loop on the fd
 
