@@ -200,11 +200,14 @@ def nixl_active(nixl, peer_cmd, env, size, kind, seed, tmp, ours):
 def passive_main(kind, size, seed):
     """The NIXL passive peer of the NIXL -> NIXL baseline."""
     import numpy as np
+    # NIXL's Python logger writes to sys.stdout; our stdout carries only the
+    # metadata line the driver reads.
+    md_out, sys.stdout = sys.stdout, sys.stderr
     nixl = Nixl(f"nixl-passive-{os.getpid()}")
     src = pattern(size, seed)
     arr = src.copy() if kind == "READ" else np.zeros(size, np.uint8)
     md, key, reg = nixl.expose(arr, kind)
-    print(md, flush=True)
+    print(md, file=md_out, flush=True)
     if not nixl.wait_notif(key, time.monotonic() + TIMEOUT):
         print("no notification", file=sys.stderr)
         return 1
