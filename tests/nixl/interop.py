@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Real NIXL against our C library and nxc, both directions, read and write.
 
-    interop.py NXC_BIN            (ctest label `nixl`)
+    interop.py NXC_BIN LIBNIXL_CONNECT   (ctest label `nixl`)
 
 Runs only when NXC_NIXL_PREFIX names a NIXL install (its Python package,
 libnixl and the UCX it was built with, UCX >= 1.19 with --enable-mt);
@@ -20,10 +20,18 @@ API); our side is `nxc`, started as a subprocess on the system's UCX:
                  READ / WRITE with notif_msg = the key and waits for DONE;
                  nxc must exit 0 (its op completed on that notification).
   NIXL -> NIXL   the same transfers between two NIXL agents (a second
-                 process running this script with --passive), for scale.
+                 process running this script with --passive).
 
-Every transfer is checked byte for byte. Sizes 8 B .. 64 MiB; each
-measurement repeated NXC_NIXL_REPEAT times (default 3), p50 reported.
+Every transfer is checked byte for byte, sizes 8 B .. 64 MiB.
+
+Then the same pairs, warm, for speed (one connection, buffers registered
+once, NXC_NIXL_WARMUP untimed and NXC_NIXL_REPEAT timed transfers, default
+2 and 10, p50 reported): our active side is this script with --ours on
+our Python package (nixl_connect, over the C library) in a process of its
+own; NIXL's active side posts one prepared handle again and again. Every
+timed transfer carries a notification (as Dynamo's do): ours the key,
+NIXL's the message "warm" (which our passive op must ignore) and the last
+one the key.
 """
 import base64
 import json
@@ -39,7 +47,10 @@ import zlib
 SKIP = 77
 SIZES = [8, 4096, 1 << 20, 64 << 20]
 KINDS = ["READ", "WRITE"]  # the active side's view
-REPEAT = int(os.environ.get("NXC_NIXL_REPEAT", "3"))
+REPEAT = int(os.environ.get("NXC_NIXL_REPEAT", "10"))
+WARMUP = int(os.environ.get("NXC_NIXL_WARMUP", "2"))
+WARM_MSG = b"warm"
+HERE = os.path.dirname(os.path.abspath(__file__))
 TIMEOUT = 120
 
 
@@ -90,18 +101,33 @@ class Nixl:
               "operation_kind": 1 if kind == "READ" else 2}
         return json.dumps(md, separators=(",", ":")), key, reg
 
-    def wait_notif(self, key, deadline):
-        """Polls until a notification with message == key arrives."""
+    def wait_notif(self, key, deadline, count=1):
+        """Polls until count notifications with message == key arrived."""
+        seen = 0
         while time.monotonic() < deadline:
             for msgs in self.agent.get_new_notifs().values():
-                if key.encode() in msgs:
-                    return True
+                seen += msgs.count(key.encode())
+            if seen >= count:
+                return True
             time.sleep(0.0005)
         return False
 
-    def transfer(self, md_text, arr, kind):
-        """Begins kind (READ: remote -> arr) against Dynamo metadata, waits
-        for DONE; returns seconds from post to DONE."""
+    def post(self, h, msg):
+        """Posts the prepared transfer h with notification msg, waits for
+        DONE; returns seconds from post to DONE."""
+        t0 = time.perf_counter()
+        state = self.agent.transfer(h, msg)
+        deadline = time.monotonic() + TIMEOUT
+        while state == "PROC" and time.monotonic() < deadline:
+            state = self.agent.check_xfer_state(h)
+        if state != "DONE":
+            raise RuntimeError(f"NIXL transfer ended {state}")
+        return time.perf_counter() - t0
+
+    def transfer(self, md_text, arr, kind, warm=0):
+        """Runs kind (READ: remote -> arr) against Dynamo metadata: warm
+        times with the message "warm", then once with the key; returns
+        the seconds from post to DONE of each."""
         md = json.loads(md_text)
         blob = zlib.decompress(base64.b64decode(md["nixl_metadata"][4:]))
         remote = self.agent.add_remote_agent(blob)
@@ -110,18 +136,12 @@ class Nixl:
             local = self.agent.get_xfer_descs([(arr.ctypes.data, arr.nbytes, 0)], "DRAM")
             rdescs = [(d["ptr"], d["size"], 0) for d in md["descriptors"]]
             remote_descs = self.agent.get_xfer_descs(rdescs, "DRAM")
-            h = self.agent.initialize_xfer(kind, local, remote_descs, remote,
-                                           md["notification_key"].encode())
-            t0 = time.perf_counter()
-            state = self.agent.transfer(h)
-            deadline = time.monotonic() + TIMEOUT
-            while state == "PROC" and time.monotonic() < deadline:
-                state = self.agent.check_xfer_state(h)
-            dt = time.perf_counter() - t0
-            self.agent.release_xfer_handle(h)
-            if state != "DONE":
-                raise RuntimeError(f"NIXL {kind} ended {state}")
-            return dt
+            h = self.agent.initialize_xfer(kind, local, remote_descs, remote)
+            try:
+                times = [self.post(h, WARM_MSG) for _ in range(warm)]
+                return times + [self.post(h, md["notification_key"].encode())]
+            finally:
+                self.agent.release_xfer_handle(h)
         finally:
             self.agent.deregister_memory(reg)
             self.agent.remove_remote_agent(remote)
@@ -166,9 +186,10 @@ def ours_active(nixl, nxc, env, size, kind, seed, tmp):
     return nxc_seconds(err)
 
 
-def nixl_active(nixl, peer_cmd, env, size, kind, seed, tmp, ours):
+def nixl_active(nixl, peer_cmd, env, size, kind, seed, tmp, ours, warm=0):
     """NIXL READ/WRITE against a passive peer: nxc serve/recv --nixl (ours)
-    or another NIXL agent (this script with --passive)."""
+    or another NIXL agent (this script with --passive); warm transfers
+    before the one with the key. Returns each transfer's seconds."""
     import numpy as np
     src = pattern(size, seed)
     path = os.path.join(tmp, "data.bin")
@@ -185,7 +206,7 @@ def nixl_active(nixl, peer_cmd, env, size, kind, seed, tmp, ours):
     if not md:
         fail(f"{cmd[:3]}: no metadata: {p.stderr.read()}")
     arr = np.zeros(size, np.uint8) if kind == "READ" else src.copy()
-    dt = nixl.transfer(md, arr, kind)
+    times = nixl.transfer(md, arr, kind, warm)
     out, err = p.communicate(timeout=TIMEOUT)
     if p.returncode != 0:
         fail(f"NIXL {kind} {size} B against {'nxc' if ours else 'NIXL'}: peer exit "
@@ -194,7 +215,65 @@ def nixl_active(nixl, peer_cmd, env, size, kind, seed, tmp, ours):
         fail(f"NIXL READ {size} B from {'nxc' if ours else 'NIXL'}: data differs")
     if kind == "WRITE" and ours and not np.array_equal(np.fromfile(path, np.uint8), src):
         fail(f"NIXL WRITE {size} B into nxc: data differs")
-    return dt
+    return times
+
+
+def ours_warm(nixl, env, size, kind, seed):
+    """Our active side warm: this script with --ours (our Python package)
+    against a NIXL agent's buffer; NIXL must hold one notification with the
+    key per transfer. Returns the timed transfers' seconds."""
+    import numpy as np
+    src = pattern(size, seed)
+    arr = src.copy() if kind == "READ" else np.zeros(size, np.uint8)
+    md, key, reg = nixl.expose(arr, kind)
+    cmd = [sys.executable, os.path.abspath(__file__), "--ours", kind, str(size), str(seed)]
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env, text=True)
+    out, err = p.communicate(md + "\n", timeout=TIMEOUT)
+    notified = nixl.wait_notif(key, time.monotonic() + TIMEOUT, WARMUP + REPEAT)
+    nixl.agent.deregister_memory(reg)
+    if p.returncode != 0:
+        fail(f"ours {kind} {size} B warm: exit {p.returncode}: {err}")
+    if not notified:
+        fail(f"ours {kind} {size} B warm: NIXL got fewer than {WARMUP + REPEAT} "
+             "notifications with the key")
+    if kind == "WRITE" and not np.array_equal(arr, src):
+        fail(f"ours WRITE {size} B warm: data differs")
+    return json.loads(out)[WARMUP:]
+
+
+def ours_main(kind, size, seed):
+    """Our active peer of the warm comparison: WARMUP + REPEAT reads or
+    writes on one connector, the local buffer registered once; prints the
+    seconds from begin to completion of each."""
+    import asyncio
+    import numpy as np
+    import nixl_connect as nc
+
+    async def run():
+        md = nc.RdmaMetadata.model_validate_json(sys.stdin.readline())
+        src = pattern(size, seed)
+        arr = np.zeros(size, np.uint8) if kind == "READ" else src
+        times = []
+        with nc.Connector() as conn:
+            local = nc.Descriptor(arr)
+            local.register_with_connector(conn)
+            for _ in range(WARMUP + REPEAT):
+                if kind == "READ":
+                    arr[:] = 0
+                t0 = time.perf_counter()
+                op = await (conn.begin_read(md, local) if kind == "READ"
+                            else conn.begin_write(local, md))
+                with op:
+                    await op.wait_for_completion()
+                times.append(time.perf_counter() - t0)
+                if kind == "READ" and not np.array_equal(arr, src):
+                    raise SystemExit("data differs")
+            local.deregister_with_connector(conn)
+        print(json.dumps(times))
+
+    asyncio.run(run())
+    return 0
 
 
 def passive_main(kind, size, seed):
@@ -227,37 +306,56 @@ def gbps(size, s):
     return size / s / 1e9 if s and s > 0 else float("nan")
 
 
-def driver_main(nxc):
-    # nxc runs on the system's UCX: without NIXL's library path.
+def row(size, kind, times):
+    print(f"{size:>10} {kind:<5} " + "  ".join(
+        f"{k} p50 {p50(v) * 1e6:9.1f} us {gbps(size, p50(v)):6.2f} GB/s"
+        for k, v in times.items()), flush=True)
+
+
+def driver_main(nxc, lib):
+    # Our side runs on the system's UCX: without NIXL's library path.
     ours_env = {k: v for k, v in os.environ.items()
                 if k not in ("LD_LIBRARY_PATH", "PYTHONPATH", "NIXL_PLUGIN_DIR")}
+    ours_env["PYTHONPATH"] = os.path.join(HERE, "..", "..", "python")
+    ours_env["NIXL_CONNECT_LIB"] = lib
     nixl = Nixl(f"nixl-driver-{os.getpid()}")
-    rows, seed = [], 1
+    seed, checked = 1, 0
+    print("cold: one transfer per process pair, connection set-up included "
+          "(nxc's own timer for ours->NIXL, 1 ms resolution)", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for size in SIZES:
             for kind in KINDS:
-                t = {"ours->NIXL": [], "NIXL->ours": [], "NIXL->NIXL": []}
-                for _ in range(REPEAT):
-                    seed += 1
-                    t["ours->NIXL"].append(ours_active(nixl, nxc, ours_env, size, kind, seed, tmp))
-                    t["NIXL->ours"].append(nixl_active(nixl, nxc, ours_env, size, kind, seed, tmp, True))
-                    t["NIXL->NIXL"].append(nixl_active(nixl, None, os.environ, size, kind, seed, tmp, False))
-                row = (size, kind, {k: p50(v) for k, v in t.items()})
-                rows.append(row)
-                print(f"{size:>10} {kind:<5} " + "  ".join(
-                    f"{k} p50 {v * 1e6:9.1f} us {gbps(size, v):6.2f} GB/s"
-                    for k, v in row[2].items()), flush=True)
-    print(f"PASS: {len(SIZES) * len(KINDS) * REPEAT * 3} transfers verified, "
-          "every one matched by its notification")
+                seed += 1
+                row(size, kind, {
+                    "ours->NIXL": [ours_active(nixl, nxc, ours_env, size, kind, seed, tmp)],
+                    "NIXL->ours": nixl_active(nixl, nxc, ours_env, size, kind, seed, tmp, True),
+                    "NIXL->NIXL": nixl_active(nixl, None, os.environ, size, kind, seed, tmp,
+                                              False)})
+                checked += 3
+        print(f"warm: {WARMUP} untimed + {REPEAT} timed transfers on one connection, "
+              "p50", flush=True)
+        for size in SIZES:
+            for kind in KINDS:
+                seed += 1
+                row(size, kind, {
+                    "ours->NIXL": ours_warm(nixl, ours_env, size, kind, seed),
+                    "NIXL->ours": nixl_active(nixl, nxc, ours_env, size, kind, seed, tmp, True,
+                                              WARMUP + REPEAT)[WARMUP:-1],
+                    "NIXL->NIXL": nixl_active(nixl, None, os.environ, size, kind, seed, tmp,
+                                              False, WARMUP + REPEAT)[WARMUP:-1]})
+                checked += 3
+    print(f"PASS: {checked} transfer runs verified, every one matched by its notification")
     return 0
 
 
 def main():
     if len(sys.argv) == 5 and sys.argv[1] == "--passive":
         return passive_main(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
-    if len(sys.argv) == 3 and sys.argv[1] == "--driver":
-        return driver_main(sys.argv[2])
-    if len(sys.argv) != 2:
+    if len(sys.argv) == 5 and sys.argv[1] == "--ours":
+        return ours_main(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    if len(sys.argv) == 4 and sys.argv[1] == "--driver":
+        return driver_main(sys.argv[2], sys.argv[3])
+    if len(sys.argv) != 3:
         print(__doc__, file=sys.stderr)
         return 2
     prefix = os.environ.get("NXC_NIXL_PREFIX")
@@ -271,7 +369,7 @@ def main():
     # Between UCX versions, one network device on both sides (docs/INTEROP.md).
     env.setdefault("UCX_NET_DEVICES", "eth0")
     return subprocess.call([sys.executable, os.path.abspath(__file__), "--driver",
-                            os.path.abspath(sys.argv[1])], env=env)
+                            os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])], env=env)
 
 
 if __name__ == "__main__":
