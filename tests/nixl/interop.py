@@ -250,6 +250,8 @@ def ours_main(kind, size, seed):
     import numpy as np
     import nixl_connect as nc
 
+    out = own_stdout()
+
     async def run():
         md = nc.RdmaMetadata.model_validate_json(sys.stdin.readline())
         src = pattern(size, seed)
@@ -270,18 +272,26 @@ def ours_main(kind, size, seed):
                 if kind == "READ" and not np.array_equal(arr, src):
                     raise SystemExit("data differs")
             local.deregister_with_connector(conn)
-        print(json.dumps(times))
+        print(json.dumps(times), file=out, flush=True)
 
     asyncio.run(run())
     return 0
 
 
+def own_stdout():
+    """Our stdout carries one line the driver reads; NIXL's Python logger
+    and UCX's log (UCX_PROTO_INFO, warnings) write to standard output, so
+    everything else goes to stderr. Returns the stream for our line."""
+    out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return out
+
+
 def passive_main(kind, size, seed):
     """The NIXL passive peer of the NIXL -> NIXL baseline."""
     import numpy as np
-    # NIXL's Python logger writes to sys.stdout; our stdout carries only the
-    # metadata line the driver reads.
-    md_out, sys.stdout = sys.stdout, sys.stderr
+    md_out = own_stdout()
     nixl = Nixl(f"nixl-passive-{os.getpid()}")
     src = pattern(size, seed)
     arr = src.copy() if kind == "READ" else np.zeros(size, np.uint8)
@@ -308,7 +318,7 @@ def gbps(size, s):
 
 def row(size, kind, times):
     print(f"{size:>10} {kind:<5} " + "  ".join(
-        f"{k} p50 {p50(v) * 1e6:9.1f} us {gbps(size, p50(v)):6.2f} GB/s"
+        f"{k} {p50(v) * 1e6:9.1f} us {gbps(size, p50(v)):5.2f} GB/s"
         for k, v in times.items()), flush=True)
 
 
@@ -319,6 +329,13 @@ def driver_main(nxc, lib):
     ours_env["PYTHONPATH"] = os.path.join(HERE, "..", "..", "python")
     ours_env["NIXL_CONNECT_LIB"] = lib
     nixl = Nixl(f"nixl-driver-{os.getpid()}")
+    # Our side reaches NIXL agents over TCP only (UCX 1.13 has no shared
+    # memory transport with peer error handling; NIXL's UCX uses CMA between
+    # its own agents): NIXL -> NIXL again with UCX_TLS=tcp on both agents.
+    tcp_env = dict(os.environ, UCX_TLS="tcp")
+    os.environ["UCX_TLS"] = "tcp"
+    nixl_tcp = Nixl(f"nixl-driver-tcp-{os.getpid()}")
+    del os.environ["UCX_TLS"]
     seed, checked = 1, 0
     print("cold: one transfer per process pair, connection set-up included "
           "(nxc's own timer for ours->NIXL, 1 ms resolution)", flush=True)
@@ -342,8 +359,10 @@ def driver_main(nxc, lib):
                     "NIXL->ours": nixl_active(nixl, nxc, ours_env, size, kind, seed, tmp, True,
                                               WARMUP + REPEAT)[WARMUP:-1],
                     "NIXL->NIXL": nixl_active(nixl, None, os.environ, size, kind, seed, tmp,
-                                              False, WARMUP + REPEAT)[WARMUP:-1]})
-                checked += 3
+                                              False, WARMUP + REPEAT)[WARMUP:-1],
+                    "NIXL->NIXL tcp": nixl_active(nixl_tcp, None, tcp_env, size, kind, seed,
+                                                  tmp, False, WARMUP + REPEAT)[WARMUP:-1]})
+                checked += 4
     print(f"PASS: {checked} transfer runs verified, every one matched by its notification")
     return 0
 
