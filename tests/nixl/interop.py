@@ -124,10 +124,11 @@ class Nixl:
             raise RuntimeError(f"NIXL transfer ended {state}")
         return time.perf_counter() - t0
 
-    def transfer(self, md_text, arr, kind, warm=0):
+    def transfer(self, md_text, arr, kind, warm=0, peer_waits=None):
         """Runs kind (READ: remote -> arr) against Dynamo metadata: warm
         times with the message "warm", then once with the key; returns
-        the seconds from post to DONE of each."""
+        the seconds from post to DONE of each. peer_waits(), if given,
+        must hold before the key is sent (the passive op is still open)."""
         md = json.loads(md_text)
         blob = zlib.decompress(base64.b64decode(md["nixl_metadata"][4:]))
         remote = self.agent.add_remote_agent(blob)
@@ -139,6 +140,9 @@ class Nixl:
             h = self.agent.initialize_xfer(kind, local, remote_descs, remote)
             try:
                 times = [self.post(h, WARM_MSG) for _ in range(warm)]
+                if peer_waits is not None and not peer_waits():
+                    raise RuntimeError("the passive peer ended before the notification "
+                                       "with its key")
                 return times + [self.post(h, md["notification_key"].encode())]
             finally:
                 self.agent.release_xfer_handle(h)
@@ -206,7 +210,9 @@ def nixl_active(nixl, peer_cmd, env, size, kind, seed, tmp, ours, warm=0):
     if not md:
         fail(f"{cmd[:3]}: no metadata: {p.stderr.read()}")
     arr = np.zeros(size, np.uint8) if kind == "READ" else src.copy()
-    times = nixl.transfer(md, arr, kind, warm)
+    # nxc exits when its op completes: still running after the "warm"
+    # notifications means they completed nothing.
+    times = nixl.transfer(md, arr, kind, warm, lambda: p.poll() is None)
     out, err = p.communicate(timeout=TIMEOUT)
     if p.returncode != 0:
         fail(f"NIXL {kind} {size} B against {'nxc' if ours else 'NIXL'}: peer exit "
