@@ -21,13 +21,9 @@
 #include "codec/metadata.h"
 #include "engine/peer.h"
 
-#define NXC_DATA_HDR 36                   /* key, first index, count, sender pid, tag */
-
-/* How an active op moves its bytes (chosen per op, see transport.h). */
-typedef enum nxc_protocol {
-    NXC_PROTO_RMA = 1, /* ucp_put/get + flush: one-sided, for real RDMA */
-    NXC_PROTO_AM  = 2  /* rendezvous active messages into the exposed buffers */
-} nxc_protocol_t;
+/* How an op moves its bytes: a table of functions, chosen once per op
+ * (transport/protocol.h). */
+typedef struct nxc_protocol nxc_protocol_t;
 
 struct nxc_op {
     nxc_connector_t  *c;
@@ -52,7 +48,7 @@ struct nxc_op {
     unsigned          inflight;   /* UCX requests that may still touch our buffers */
     int               zombie;     /* released while requests were still pending */
 
-    nxc_protocol_t    proto;
+    const nxc_protocol_t *proto;  /* NULL until chosen (passive: by BEGIN or data) */
     nxc_wire_t        wire;       /* the peer's wire (nixl_peer.h for NIXL) */
     uint8_t          *nixl_notif; /* active op toward NIXL: the notification */
     size_t            nixl_notif_len;
@@ -113,8 +109,8 @@ void nxc_op_request_done(nxc_op_t *op);
  * the sender is the op's peer, apply it. */
 void nxc_op_on_ctrl(nxc_connector_t *c, const nxc_ctrl_msg_t *msg);
 
-/* Completes a passive op of the AM protocol once DONE was heard and every
- * buffer has landed. */
+/* Completes a passive op once DONE was heard and every buffer it receives
+ * has landed. */
 void nxc_op_check_landed(nxc_op_t *op);
 
 /* The passive side refused an active op (NACK `reason`): it ends ERRORED,

@@ -9,6 +9,7 @@
 
 #include "common/bytes.h"
 #include "common/error.h"
+#include "transport/protocol.h"
 #include "transport/transport.h"
 
 /* Adjacent buffers are joined into one message only up to this size, so
@@ -54,7 +55,7 @@ static int runs_follow(const nxc_op_t *op, const nxc_metadata_t *md)
     return 1;
 }
 
-int nxc_am_prepare(nxc_op_t *op, const nxc_metadata_t *md)
+static int am_prepare(nxc_op_t *op, const nxc_metadata_t *md)
 {
     if (op->kind == NXC_OP_WRITE) {
         op->raddr = malloc((op->n + 1) * sizeof(*op->raddr));
@@ -71,19 +72,36 @@ int nxc_am_prepare(nxc_op_t *op, const nxc_metadata_t *md)
     return NXC_OK;
 }
 
-void nxc_am_release(nxc_op_t *op)
+static void am_release(nxc_op_t *op)
 {
     free(op->sends);
     free(op->claimed);
+    free(op->raddr);
     op->sends = NULL;
     op->claimed = NULL;
+    op->raddr = NULL;
+}
+
+/* Counts one finished send; the last one ends the movement. */
+static void sent_one(nxc_op_t *op, ucs_status_t st)
+{
+    if (st != UCS_OK && op->send_status == UCS_OK)
+        op->send_status = st;
+    if (--op->sends_left > 0)
+        return;
+    if (!op->passive)
+        nxc_transport_moved(op, op->send_status);
+    else if (op->send_status != UCS_OK)
+        nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_PEER_FAILED,
+                      "sending the data to worker '%s' failed: %s", op->peer->name,
+                      ucs_status_string(op->send_status));
 }
 
 static void count_sent(struct nxc_am_send *s, ucs_status_t st)
 {
     if (st == UCS_OK)
         s->op->sent += s->len;
-    nxc_transport_sent_one(s->op, st);
+    sent_one(s->op, st);
 }
 
 static void data_sent_cb(void *req, ucs_status_t st, void *user)
@@ -137,26 +155,75 @@ static void send_all(nxc_op_t *op)
             len += op->descs[++i].size;
         send_run(op, first, i - first + 1, len);
     }
-    nxc_transport_sent_one(op, UCS_OK);
+    sent_one(op, UCS_OK);
 }
 
-void nxc_am_start(nxc_op_t *op)
+/* A small write into one buffer: its data rides in the BEGIN. */
+static int writes_inline(const nxc_op_t *op)
 {
+    return op->kind == NXC_OP_WRITE && op->n == 1 && op->descs[0].size > 0 &&
+           op->descs[0].size <= NXC_INLINE_WRITE_MAX;
+}
+
+/* A read asks the passive side to send (PULL), joining runs if ours
+ * follow its buffers. */
+static void am_start(nxc_op_t *op)
+{
+    uint8_t pull = op->kind == NXC_OP_READ
+                       ? NXC_CTRL_FLAG_PULL | (op->runs_ok ? NXC_CTRL_FLAG_RUNS : 0)
+                       : 0;
+    if (nxc_transport_send_begin(op, pull, writes_inline(op)) != NXC_OK || op->moved)
+        return; /* failed, or the data went with the BEGIN */
     if (op->kind == NXC_OP_WRITE)
         send_all(op);
     else if (op->expected == 0)
         nxc_transport_moved(op, UCS_OK); /* nothing will come: say DONE now */
 }
 
-void nxc_am_serve_read(nxc_op_t *op)
+/* Passive side of a read: send every descriptor to the op's peer. */
+static void am_begun(nxc_op_t *op, const nxc_ctrl_msg_t *begin)
 {
-    if (op->sends == NULL) /* a repeated BEGIN does not send twice */
-        send_all(op);
+    op->runs_ok = (begin->flags & NXC_CTRL_FLAG_RUNS) != 0;
+    if ((begin->flags & NXC_CTRL_FLAG_PULL) && op->sends == NULL)
+        send_all(op); /* a repeated BEGIN does not send twice */
 }
 
-int nxc_am_all_landed(const nxc_op_t *op)
+/* A passive write has every buffer in place; a passive read received
+ * nothing (it sent). */
+static int am_all_landed(const nxc_op_t *op)
 {
-    return op->landed == op->expected && op->receiving == 0;
+    return op->kind == NXC_OP_READ || (op->landed == op->expected && op->receiving == 0);
+}
+
+/* An active read that receives nothing more tells its peer now. */
+static void am_cancelled(nxc_op_t *op)
+{
+    if (op->kind == NXC_OP_READ && op->receiving == 0)
+        nxc_transport_moved(op, UCS_OK);
+}
+
+/* Sends read the buffers of a write until they complete; a read's buffers
+ * are written only while receives run. */
+static int am_busy(const nxc_op_t *op)
+{
+    return op->kind == NXC_OP_WRITE || op->receiving > 0;
+}
+
+static unsigned am_receiving(const nxc_op_t *op)
+{
+    return op->receiving;
+}
+
+static int am_sending(const nxc_op_t *op)
+{
+    return op->sends_left > 0;
+}
+
+/* A sending op counts its finished sends, a receiving one its landed
+ * buffers; the other counter stays 0. */
+static uint64_t am_bytes_moved(const nxc_op_t *op)
+{
+    return op->landed + op->sent;
 }
 
 /* `len` bytes are in place (or failed to arrive). */
@@ -194,9 +261,11 @@ static nxc_op_t *receiver_for(nxc_connector_t *c, const uint8_t *key, uint64_t t
 {
     nxc_op_t *op = nxc_keys_find(&c->passive_keys, key);
     if (op != NULL)
-        return op->kind == NXC_OP_WRITE ? op : NULL;
+        return op->kind == NXC_OP_WRITE && (op->proto == NULL || op->proto == &nxc_protocol_am)
+                   ? op
+                   : NULL;
     op = nxc_keys_find_tagged(&c->active_keys, key, tag);
-    return op != NULL && op->kind == NXC_OP_READ && op->proto == NXC_PROTO_AM &&
+    return op != NULL && op->kind == NXC_OP_READ && op->proto == &nxc_protocol_am &&
                    op->status == NXC_OP_IN_PROGRESS
                ? op
                : NULL;
@@ -215,31 +284,36 @@ static int claim(nxc_op_t *op, uint32_t first, uint32_t count, size_t len, uint3
         return 0;
     if (count == 0 || first >= op->n || count > op->n - first || len == 0)
         return 0;
-    if (op->claimed == NULL && (op->claimed = calloc(op->n, 1)) == NULL)
-        return 0;
     size_t total = 0;
     for (size_t k = first; k < (size_t)first + count; k++) {
-        if (op->claimed[k] || op->descs[k].size == 0 ||
+        if ((op->claimed != NULL && op->claimed[k]) || op->descs[k].size == 0 ||
             (k + 1 < (size_t)first + count && !adjacent(op->descs, k)))
             return 0;
         total += op->descs[k].size;
     }
-    if (total != len)
+    /* Allocated only once it is taken: until then the op has no protocol
+     * to release it. */
+    if (total != len || (op->claimed == NULL && (op->claimed = calloc(op->n, 1)) == NULL))
         return 0;
     memset(op->claimed + first, 1, count);
-    op->tag = tag; /* data that overtook its BEGIN claims the op like BEGIN would */
+    /* Data that overtook its BEGIN claims the op like BEGIN would, and
+     * chooses its protocol (the BEGIN keeps it: nxc_op_on_ctrl). */
+    op->tag = tag;
+    op->proto = &nxc_protocol_am;
     return 1;
 }
 
-void nxc_am_data_inline(nxc_op_t *op, const void *data, size_t len, uint32_t pid,
-                        uint64_t tag)
+/* The data of a WRITE control message: checked and placed exactly as if it
+ * had come in its own data message. */
+static void am_take_inline(nxc_op_t *op, const nxc_ctrl_msg_t *m)
 {
-    if (op->kind != NXC_OP_WRITE || op->n != 1 || !claim(op, 0, 1, len, pid, tag)) {
+    if (op->kind != NXC_OP_WRITE || op->n != 1 ||
+        !claim(op, 0, 1, m->data_len, m->sender.pid, m->tag)) {
         op->c->spoofed_notifications++;
         return;
     }
-    memcpy(op->descs[0].ptr, data, len);
-    landed(op, UCS_OK, len);
+    memcpy(op->descs[0].ptr, m->data, m->data_len);
+    landed(op, UCS_OK, m->data_len);
 }
 
 ucs_status_t nxc_am_data_received(void *arg, const void *header, size_t header_len,
@@ -279,3 +353,21 @@ ucs_status_t nxc_am_data_received(void *arg, const void *header, size_t header_l
     }
     return UCS_OK;
 }
+
+const nxc_protocol_t nxc_protocol_am = {
+    .name = "AM",
+    .ctrl_flags = NXC_CTRL_FLAG_AM,
+    .prepare = am_prepare,
+    .start = am_start,
+    .tell_moved = nxc_transport_send_end,
+    .cancelled = am_cancelled,
+    .busy = am_busy,
+    .begun = am_begun,
+    .take_inline = am_take_inline,
+    .all_landed = am_all_landed,
+    .receiving = am_receiving,
+    .sending = am_sending,
+    .bytes_moved = am_bytes_moved,
+    .drop_remote = NULL,
+    .release = am_release,
+};

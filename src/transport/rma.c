@@ -5,9 +5,10 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "transport/protocol.h"
 #include "transport/transport.h"
 
-int nxc_rma_prepare(nxc_op_t *op, const nxc_metadata_t *md)
+static int rma_prepare(nxc_op_t *op, const nxc_metadata_t *md)
 {
     const nxc_agent_blob_t *b = &md->blob;
     for (uint32_t r = 1; r < b->n_regions; r++)
@@ -55,7 +56,8 @@ int nxc_rma_prepare(nxc_op_t *op, const nxc_metadata_t *md)
     return NXC_OK;
 }
 
-void nxc_rma_release(nxc_op_t *op)
+/* Also its drop_remote: rkeys must go before the worker. */
+static void rma_release(nxc_op_t *op)
 {
     for (size_t r = 0; r < op->n_rkeys; r++)
         if (op->rkey_owned[r])
@@ -89,7 +91,7 @@ static ucs_status_ptr_t post_one(nxc_op_t *op, size_t i)
                        rkey, &param);
 }
 
-void nxc_rma_start(nxc_op_t *op)
+void nxc_rma_post(nxc_op_t *op)
 {
     for (size_t i = 0; i < op->n && !nxc_op_is_final(op); i++) {
         if (op->descs[i].size == 0)
@@ -117,3 +119,42 @@ void nxc_rma_start(nxc_op_t *op)
     else
         nxc_transport_moved(op, UCS_PTR_STATUS(req));
 }
+
+static void rma_start(nxc_op_t *op)
+{
+    if (nxc_transport_send_begin(op, 0, 0) == NXC_OK)
+        nxc_rma_post(op);
+}
+
+/* Puts and gets run until the flush says they are over. */
+static int rma_busy(const nxc_op_t *op)
+{
+    (void)op;
+    return 1;
+}
+
+/* Puts read an active write's buffers until their flush. */
+static int rma_sending(const nxc_op_t *op)
+{
+    return !op->passive && op->kind == NXC_OP_WRITE && !op->moved;
+}
+
+/* The active side's flush completed before its DONE: everything is in
+ * place when DONE is heard; nothing is received or counted by messages. */
+const nxc_protocol_t nxc_protocol_rma = {
+    .name = "RMA",
+    .ctrl_flags = 0,
+    .prepare = rma_prepare,
+    .start = rma_start,
+    .tell_moved = nxc_transport_send_end,
+    .cancelled = NULL,
+    .busy = rma_busy,
+    .begun = NULL,
+    .take_inline = NULL,
+    .all_landed = NULL,
+    .receiving = NULL,
+    .sending = rma_sending,
+    .bytes_moved = NULL,
+    .drop_remote = rma_release,
+    .release = rma_release,
+};

@@ -36,6 +36,7 @@
 #include "common/bytes.h"
 #include "engine/connector.h"
 #include "engine/op.h"
+#include "transport/protocol.h"
 #include "transport/transport.h"
 
 #define CTRL_VERSION   3u  /* ctrl.h: the control message layout */
