@@ -15,17 +15,19 @@
  * notification instead of our control messages. */
 static int nixl_prepare(nxc_op_t *op, const nxc_metadata_t *md)
 {
+    struct nxc_nixl_op *nixl = &op->state.nixl;
     op->wire = NXC_WIRE_NIXL;
     int rc = nxc_nixl_notif_encode(op->c->name, strlen(op->c->name), md->key_text, md->key_len,
-                                   &op->nixl_notif, &op->nixl_notif_len);
+                                   &nixl->notif, &nixl->notif_len);
     return rc == NXC_OK ? nxc_protocol_rma.prepare(op, md) : rc;
 }
 
 static void nixl_release(nxc_op_t *op)
 {
+    struct nxc_nixl_op *nixl = &op->state.nixl;
     nxc_protocol_rma.release(op);
-    free(op->nixl_notif);
-    op->nixl_notif = NULL;
+    free(nixl->notif);
+    nixl->notif = NULL;
 }
 
 static void probed(nxc_op_t *op, ucs_status_t st)
@@ -47,6 +49,7 @@ static void probed_cb(void *req, ucs_status_t st, void *user)
  * may take longer than the reach deadline without anything being wrong. */
 static void probe_reach(nxc_op_t *op)
 {
+    struct nxc_nixl_op *nixl = &op->state.nixl;
     for (size_t i = 0; i < op->n; i++) {
         if (op->descs[i].size == 0)
             continue;
@@ -55,8 +58,8 @@ static void probe_reach(nxc_op_t *op)
             .cb.send = probed_cb,
             .user_data = op,
         };
-        ucs_status_ptr_t req = ucp_get_nbx(op->peer->ep, &op->nixl_probe, 1, op->raddr[i],
-                                           op->rkeys[op->rkey_index[i]], &param);
+        ucs_status_ptr_t req = ucp_get_nbx(op->peer->ep, &nixl->probe, 1, nixl->rma.raddr[i],
+                                           nixl->rma.rkeys[nixl->rma.rkey_index[i]], &param);
         if (req != NULL && !UCS_PTR_IS_ERR(req))
             op->inflight++;
         else
@@ -117,6 +120,7 @@ static void notified_cb(void *req, ucs_status_t st, void *user)
  * says nothing. */
 static void nixl_tell_moved(nxc_op_t *op)
 {
+    struct nxc_nixl_op *nixl = &op->state.nixl;
     if (op->status != NXC_OP_IN_PROGRESS)
         return;
     op->peer->reached = 1; /* the flush completed */
@@ -132,7 +136,7 @@ static void nixl_tell_moved(nxc_op_t *op)
         .flags = UCP_AM_SEND_FLAG_EAGER,
     };
     ucs_status_ptr_t req = ucp_am_send_nbx(op->peer->ep, NXC_NIXL_NOTIF_AM_ID, NULL, 0,
-                                           op->nixl_notif, op->nixl_notif_len, &param);
+                                           nixl->notif, nixl->notif_len, &param);
     if (req != NULL && !UCS_PTR_IS_ERR(req))
         op->inflight++;
     else

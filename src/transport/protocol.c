@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "transport/nixl_peer.h"
+#include "transport/transport.h"
 
 /* The transports and devices of the context ("posix/memory tcp/lo ..."),
  * each once, for the log. */

@@ -14,9 +14,60 @@
 #ifndef NXC_PROTOCOL_H
 #define NXC_PROTOCOL_H
 
+#include <stddef.h>
+#include <ucp/api/ucp.h>
+
 #include "codec/ctrl.h"
-#include "engine/op.h"
-#include "transport/transport.h"
+#include "codec/metadata.h"
+
+typedef struct nxc_protocol nxc_protocol_t;
+
+/* ---- each protocol's per-op state (a union in struct nxc_op) ---- */
+
+/* AM. Receiving side (passive write, active read): which buffers an
+ * incoming message has claimed, how many bytes are in place, how many
+ * receives still run; the op completes only when every non-empty buffer
+ * has landed, whatever order the messages came in. Sending side (active
+ * write, passive read): a slot per descriptor, each message using its
+ * first's, and how the sends went. */
+struct nxc_am_op {
+    uint8_t            *claimed;
+    size_t              landed;      /* bytes in place */
+    unsigned            receiving;
+    int                 runs_ok;     /* data may come as runs of adjacent buffers */
+    struct nxc_am_send *sends;
+    size_t              sends_left;
+    size_t              sent;        /* bytes of the sends that completed */
+    ucs_status_t        send_status;
+    uint64_t           *raddr;       /* active write: remote address per descriptor */
+};
+
+/* RMA (active side): the rkeys of the remote regions, and where each
+ * descriptor goes. */
+struct nxc_rma_op {
+    ucp_rkey_h *rkeys;      /* one per remote region */
+    uint8_t    *rkey_owned; /* ours to destroy, or borrowed from the peer's cache */
+    size_t      n_rkeys;
+    uint64_t   *raddr;      /* remote address per descriptor */
+    size_t     *rkey_index; /* region of each descriptor */
+};
+
+/* NIXL (active side) runs on RMA: its state starts with RMA's, which rma.c
+ * works on as op->state.rma (the union's members share their first bytes). */
+struct nxc_nixl_op {
+    struct nxc_rma_op rma;
+    uint8_t          *notif;     /* the notification */
+    size_t            notif_len;
+    uint8_t           probe;     /* where the 1-byte reachability probe lands */
+};
+_Static_assert(offsetof(struct nxc_nixl_op, rma) == 0, "rma.c works on a NIXL op's state");
+
+/* One per op (struct nxc_op): only the member of its protocol is used. */
+union nxc_protocol_state {
+    struct nxc_am_op   am;
+    struct nxc_rma_op  rma;
+    struct nxc_nixl_op nixl;
+};
 
 struct nxc_protocol {
     const char *name;          /* for the log */
