@@ -8,7 +8,11 @@
 #     finish ops, ops post UCX requests);
 #   - common/ or codec/ including a header of a layer above them, or any UCX
 #     header (they build and are fuzzed without UCX);
-#   - nats/ including any private header (it uses the public API only).
+#   - nats/ including any private header (it uses the public API only);
+#   - engine/ including a transport/ header other than its interface
+#     (transport.h, protocol.h);
+#   - a protocol (AM, RMA, NIXL) named outside its own file and the
+#     protocol table.
 # Usage: tests/layering.sh [SOURCE_DIR]   (default: this checkout)
 set -euo pipefail
 
@@ -82,6 +86,37 @@ while read -r a b; do
     [ "$a $b" = "engine transport" ] && continue
     problem "cycle between $a/ and $b/"
 done <<<"$cycles"
+
+# The engine reaches the transport through its interface alone: transport.h,
+# and protocol.h for the protocol an op carries.
+while read -r from to f inc; do
+    [ "$from $to" = "engine transport" ] || continue
+    case "$inc" in
+    transport/transport.h | transport/protocol.h) ;;
+    *) problem "$f includes \"$inc\": the engine includes only transport/transport.h and transport/protocol.h" ;;
+    esac
+done <<<"$(
+    for f in engine/*.c engine/*.h; do
+        sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\(transport\/[^"]*\)".*/\1/p' "$f" |
+            while read -r inc; do echo "engine transport $f $inc"; done
+    done
+)"
+
+# Each protocol is named only in its own file and the protocol table
+# (transport/protocol.c and .h); NIXL runs on RMA, so nixl_peer.c names RMA.
+for proto in am rma nixl; do
+    case $proto in
+    am) names='nxc_am_[a-z_]+|nxc_protocol_am\b|NXC_PROTO_AM\b'; own="transport/am.c" ;;
+    rma) names='nxc_rma_[a-z_]+|nxc_protocol_rma\b|NXC_PROTO_RMA\b'; own="transport/rma.c transport/nixl_peer.c" ;;
+    nixl) names='nxc_nixl_op\b|nxc_protocol_nixl\b'; own="transport/nixl_peer.c" ;;
+    esac
+    for f in $(grep -lE "$names" */*.c */*.h 2>/dev/null || true); do
+        case " $own transport/protocol.c transport/protocol.h " in
+        *" $f "*) ;;
+        *) problem "src/$f names the $proto protocol ($(grep -oE "$names" "$f" | sort -u | tr '\n' ' ')): call it through the protocol table (transport/protocol.h)" ;;
+        esac
+    done
+done
 
 [ "$fail" = 0 ] && echo "layering: ok"
 exit "$fail"

@@ -569,7 +569,7 @@ void nxc_connector_destroy(nxc_connector_t *c)
     nxc_transport_free_all(c);
     c->tearing_down = 1;
     for (nxc_op_t *z = c->zombies; z != NULL; z = z->open_next)
-        nxc_rma_release(z); /* rkeys must go before the worker */
+        nxc_transport_drop_remote(z); /* rkeys must go before the worker */
     nxc_unlock(c);
     /* Destroying the worker may still call back into zombie ops. */
     nxc_transport_fini(c);

@@ -73,7 +73,7 @@ struct nxc_connector {
     }               closed[NXC_CLOSED_KEYS];
     unsigned        closed_next;
     uint64_t        next_tag;      /* tags of active ops: random start, +1 each */
-    nxc_protocol_t  proto;         /* what new active ops use */
+    const nxc_protocol_t *proto;   /* what new active ops use by default */
     nxc_peer_t     *peers;
     nxc_registration_t *regs;      /* nxc_mem_alloc and nxc_mem_register memory */
     struct nxc_regcache *regcache; /* see registration.h; NULL when off */

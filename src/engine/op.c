@@ -9,7 +9,6 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "engine/connector.h"
-#include "transport/nixl_peer.h"
 #include "transport/transport.h"
 
 /* Release waits for UCX to stop writing into an op's buffers (receives)
@@ -206,34 +205,6 @@ void nxc_op_destroy(nxc_op_t *op)
     free(op);
 }
 
-static int build_metadata(nxc_op_t *op)
-{
-    nxc_connector_t *c = op->c;
-    nxc_region_t *regions = NULL;
-    uint32_t n_regions = 0;
-    int rc = nxc_transport_expose(op, &regions, &n_regions);
-    if (rc != NXC_OK)
-        return rc;
-    if (c->wire == NXC_WIRE_NIXL) {
-        rc = nxc_nixl_build_metadata(op, regions, n_regions);
-        nxc_transport_free_regions(regions, n_regions);
-        return rc;
-    }
-    nxc_agent_blob_t blob = {
-        .name = c->name,
-        .name_len = (uint16_t)strlen(c->name),
-        .identity = c->identity,
-        .worker_addr = (const uint8_t *)c->worker_addr,
-        .worker_addr_len = (uint32_t)c->worker_addr_len,
-        .n_regions = n_regions,
-        .regions = regions,
-    };
-    rc = nxc_metadata_encode(op->kind, op->key, op->descs, op->n, &blob, &op->json,
-                             &op->json_len);
-    nxc_transport_free_regions(regions, n_regions);
-    return rc;
-}
-
 static int create_passive(nxc_connector_t *c, nxc_op_kind_t kind, const nxc_descriptor_t *local,
                           size_t n, nxc_op_t **out)
 {
@@ -250,7 +221,7 @@ static int create_passive(nxc_connector_t *c, nxc_op_kind_t kind, const nxc_desc
     rc = nxc_random_bytes(op->key, sizeof(op->key));
     nxc_lock(c);
     if (rc == NXC_OK)
-        rc = build_metadata(op);
+        rc = nxc_transport_publish(op);
     if (rc == NXC_OK)
         rc = nxc_keys_insert(&c->passive_keys, op);
     if (rc != NXC_OK) {
@@ -338,7 +309,7 @@ static int same_sender(const nxc_peer_t *p, const nxc_ctrl_msg_t *m)
 
 void nxc_op_check_landed(nxc_op_t *op)
 {
-    if (op->done_heard && op->status == NXC_OP_IN_PROGRESS && nxc_am_all_landed(op))
+    if (op->done_heard && op->status == NXC_OP_IN_PROGRESS && nxc_transport_all_landed(op))
         nxc_op_finish(op, NXC_OP_COMPLETE, NXC_OK, "complete");
 }
 
@@ -351,9 +322,8 @@ static int owned_by(const nxc_op_t *op, const nxc_ctrl_msg_t *m)
  * other BEGIN is answered NACK at once, whatever became of the op. */
 static void on_begin(nxc_connector_t *c, nxc_op_t *op, const nxc_ctrl_msg_t *m)
 {
-    int pull = (m->flags & NXC_CTRL_FLAG_PULL) != 0;
-    if (!(m->flags & NXC_CTRL_FLAG_ADDR) || m->tag == 0 ||
-        (op != NULL && pull && op->kind != NXC_OP_READ)) {
+    const nxc_protocol_t *proto = nxc_protocol_for_begin(op, m);
+    if (proto == NULL) {
         c->spoofed_notifications++; /* no honest peer sends these */
         return;
     }
@@ -374,16 +344,16 @@ static void on_begin(nxc_connector_t *c, nxc_op_t *op, const nxc_ctrl_msg_t *m)
     if (op->peer == NULL)
         return;
     op->tag = m->tag;
-    op->proto = (m->flags & NXC_CTRL_FLAG_AM) ? NXC_PROTO_AM : NXC_PROTO_RMA;
-    op->runs_ok = (m->flags & NXC_CTRL_FLAG_RUNS) != 0;
+    if (op->proto == NULL) /* else data that overtook this BEGIN chose it */
+        op->proto = proto;
     nxc_op_set_in_progress(op);
-    /* The endpoint carries our answer (and, for an AM read, the data). */
+    /* The endpoint carries our answer (and, for a pulled read, the data). */
     int rc = nxc_transport_connect(c, op->peer, m->addr, m->addr_len);
     if (rc != NXC_OK)
         nxc_op_finish(op, NXC_OP_ERRORED, rc, "cannot reach worker '%s' to answer it: %s",
                       op->peer->name, nxc_last_error());
-    else if (pull)
-        nxc_am_serve_read(op);
+    else
+        nxc_transport_begun(op, m);
 }
 
 /* DONE or ABORT from the op's owner (from anyone else: dropped; the
@@ -398,10 +368,8 @@ static void on_end(nxc_connector_t *c, nxc_op_t *op, const nxc_ctrl_msg_t *m)
         nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_PEER_ABORTED,
                       "worker '%s' cancelled its %s of this op", op->peer->name,
                       op->kind == NXC_OP_READ ? "read" : "write");
-    } else if (op->proto == NXC_PROTO_RMA || op->kind == NXC_OP_READ) {
-        nxc_op_finish(op, NXC_OP_COMPLETE, NXC_OK, "complete");
     } else {
-        op->done_heard = 1; /* a write completes once every buffer landed */
+        op->done_heard = 1; /* it completes once every buffer it receives landed */
         nxc_op_check_landed(op);
     }
 }
@@ -410,16 +378,15 @@ static void on_end(nxc_connector_t *c, nxc_op_t *op, const nxc_ctrl_msg_t *m)
  * messages would be, in that order. */
 static void on_write(nxc_connector_t *c, nxc_op_t *op, const nxc_ctrl_msg_t *m)
 {
-    if (!(m->flags & NXC_CTRL_FLAG_AM) || (m->flags & NXC_CTRL_FLAG_PULL) ||
-        (op != NULL && op->kind != NXC_OP_WRITE)) {
+    if (nxc_protocol_for_begin(op, m) == NULL) {
         c->spoofed_notifications++; /* no honest peer sends these */
         return;
     }
     on_begin(c, op, m);
     if (op == NULL || !owned_by(op, m) || op->status != NXC_OP_IN_PROGRESS)
         return; /* refused (and told), or it failed on our side */
-    nxc_am_data_inline(op, m->data, m->data_len, m->sender.pid, m->tag);
-    on_end(c, op, m);
+    if (nxc_transport_take_inline(op, m))
+        on_end(c, op, m);
 }
 
 static const char *nack_sentence(uint8_t reason)
@@ -456,8 +423,7 @@ static void on_answer(nxc_connector_t *c, const nxc_ctrl_msg_t *m)
 /* Whether requests of an active op may still read or write its buffers. */
 static int still_moving(const nxc_op_t *op)
 {
-    return !op->moved && (op->kind == NXC_OP_WRITE || op->proto == NXC_PROTO_RMA ||
-                          op->receiving > 0);
+    return !op->moved && nxc_transport_busy(op);
 }
 
 void nxc_op_refused(nxc_op_t *op, uint8_t reason)
@@ -628,8 +594,6 @@ nxc_op_kind_t nxc_op_kind(const nxc_op_t *op)
     return op == NULL ? NXC_OP_KIND_UNSPECIFIED : op->kind;
 }
 
-/* A sending op counts its finished sends, a receiving one its landed
- * buffers; the other counter stays 0. */
 int nxc_op_bytes_done(const nxc_op_t *op, uint64_t *bytes)
 {
     if (op == NULL || bytes == NULL)
@@ -637,7 +601,7 @@ int nxc_op_bytes_done(const nxc_op_t *op, uint64_t *bytes)
     if (nxc_check_process(op->c) != NXC_OK)
         return NXC_ERR_STATE;
     nxc_lock(op->c);
-    *bytes = op->status == NXC_OP_COMPLETE ? op->expected : op->landed + op->sent;
+    *bytes = op->status == NXC_OP_COMPLETE ? op->expected : nxc_transport_bytes_moved(op);
     nxc_unlock(op->c);
     return NXC_OK;
 }
@@ -658,7 +622,7 @@ static int drained_or_stuck(void *arg)
 static int nothing_writes_into_it(void *arg)
 {
     const nxc_op_t *op = arg;
-    return drained_or_stuck(arg) || op->receiving == 0;
+    return drained_or_stuck(arg) || nxc_transport_receiving(op) == 0;
 }
 
 /* Data sent from the op's buffers has all left: AM sends completed (a
@@ -666,9 +630,7 @@ static int nothing_writes_into_it(void *arg)
 static int nothing_reads_from_it(void *arg)
 {
     const nxc_op_t *op = arg;
-    int puts_pending = !op->passive && op->kind == NXC_OP_WRITE &&
-                       op->proto == NXC_PROTO_RMA && !op->moved;
-    return drained_or_stuck(arg) || (op->sends_left == 0 && !puts_pending);
+    return drained_or_stuck(arg) || !nxc_transport_sending(op);
 }
 
 /* Waits until UCX no longer writes into the op's buffers, then until it

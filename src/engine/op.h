@@ -20,14 +20,7 @@
 #include "codec/ctrl.h"
 #include "codec/metadata.h"
 #include "engine/peer.h"
-
-#define NXC_DATA_HDR 36                   /* key, first index, count, sender pid, tag */
-
-/* How an active op moves its bytes (chosen per op, see transport.h). */
-typedef enum nxc_protocol {
-    NXC_PROTO_RMA = 1, /* ucp_put/get + flush: one-sided, for real RDMA */
-    NXC_PROTO_AM  = 2  /* rendezvous active messages into the exposed buffers */
-} nxc_protocol_t;
+#include "transport/protocol.h"
 
 struct nxc_op {
     nxc_connector_t  *c;
@@ -52,28 +45,16 @@ struct nxc_op {
     unsigned          inflight;   /* UCX requests that may still touch our buffers */
     int               zombie;     /* released while requests were still pending */
 
-    nxc_protocol_t    proto;
     nxc_wire_t        wire;       /* the peer's wire (nixl_peer.h for NIXL) */
-    uint8_t          *nixl_notif; /* active op toward NIXL: the notification */
-    size_t            nixl_notif_len;
-    uint8_t           nixl_probe;  /* where the 1-byte reachability probe lands */
-    /* Per-descriptor bookkeeping of the AM protocol, on the receiving side
-     * (passive write, active read): which buffers have been claimed by an
-     * incoming message, how many are fully in place, how many receives are
-     * still running. The op completes only when every non-empty buffer has
-     * landed, whatever order the messages came in. */
-    uint8_t          *claimed;
     size_t            expected;   /* bytes to move (sum of the sizes) */
-    size_t            landed;     /* bytes in place */
-    int               runs_ok;    /* data may come as runs of adjacent buffers */
-    unsigned          receiving;
     int               done_heard; /* passive: the peer said DONE */
-    /* Sending side of the AM protocol (active write, passive read). */
-    struct nxc_am_send *sends;    /* a slot per descriptor; each message uses its first's (am.c) */
-    size_t            sends_left;
-    size_t            sent;       /* bytes of the sends that completed (nxc_op_bytes_done) */
-    ucs_status_t      send_status;
     uint8_t          *ctrl_begin; /* BEGIN may carry our worker address */
+
+    /* How it moves its bytes, chosen once (passive: by its BEGIN, or by
+     * data that overtook it), and that protocol's own state
+     * (transport/protocol.h). */
+    const nxc_protocol_t *proto;  /* NULL until chosen */
+    union nxc_protocol_state state;
 
     /* passive side */
     char             *json;
@@ -81,12 +62,6 @@ struct nxc_op {
     nxc_registration_t **regs;    /* one per span of its memory (registration.h) */
     size_t            n_regs;
 
-    /* active side */
-    ucp_rkey_h       *rkeys;      /* one per remote region */
-    uint8_t          *rkey_owned; /* ours to destroy, or borrowed from the peer's cache */
-    size_t            n_rkeys;
-    uint64_t         *raddr;      /* remote address per descriptor */
-    size_t           *rkey_index; /* region of each descriptor */
     uint8_t           ctrl_end[NXC_CTRL_MAX];
 };
 
@@ -113,8 +88,8 @@ void nxc_op_request_done(nxc_op_t *op);
  * the sender is the op's peer, apply it. */
 void nxc_op_on_ctrl(nxc_connector_t *c, const nxc_ctrl_msg_t *msg);
 
-/* Completes a passive op of the AM protocol once DONE was heard and every
- * buffer has landed. */
+/* Completes a passive op once DONE was heard and every buffer it receives
+ * has landed. */
 void nxc_op_check_landed(nxc_op_t *op);
 
 /* The passive side refused an active op (NACK `reason`): it ends ERRORED,

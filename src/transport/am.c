@@ -9,6 +9,7 @@
 
 #include "common/bytes.h"
 #include "common/error.h"
+#include "transport/protocol.h"
 #include "transport/transport.h"
 
 /* Adjacent buffers are joined into one message only up to this size, so
@@ -37,11 +38,12 @@ static int adjacent(const nxc_descriptor_t *d, size_t i)
  * as far as the sender can know, at the other end too. */
 static int joinable(const nxc_op_t *op, size_t i)
 {
+    const struct nxc_am_op *am = &op->state.am;
     if (!adjacent(op->descs, i))
         return 0;
     if (op->passive)
-        return op->runs_ok; /* the reader said its side follows ours */
-    return op->raddr[i] + op->descs[i].size == op->raddr[i + 1];
+        return am->runs_ok; /* the reader said its side follows ours */
+    return am->raddr[i] + op->descs[i].size == am->raddr[i + 1];
 }
 
 /* An active read accepts runs when every pair adjacent on the remote side
@@ -54,36 +56,56 @@ static int runs_follow(const nxc_op_t *op, const nxc_metadata_t *md)
     return 1;
 }
 
-int nxc_am_prepare(nxc_op_t *op, const nxc_metadata_t *md)
+static int am_prepare(nxc_op_t *op, const nxc_metadata_t *md)
 {
+    struct nxc_am_op *am = &op->state.am;
     if (op->kind == NXC_OP_WRITE) {
-        op->raddr = malloc((op->n + 1) * sizeof(*op->raddr));
-        if (op->raddr == NULL)
+        am->raddr = malloc((op->n + 1) * sizeof(*am->raddr));
+        if (am->raddr == NULL)
             return nxc_fail(NXC_ERR_NO_MEMORY, "no memory for %zu descriptors", op->n);
         for (size_t i = 0; i < op->n; i++)
-            op->raddr[i] = (uint64_t)(uintptr_t)md->descs[i].ptr;
+            am->raddr[i] = (uint64_t)(uintptr_t)md->descs[i].ptr;
         return NXC_OK;
     }
-    op->runs_ok = runs_follow(op, md);
-    op->claimed = calloc(op->n, 1);
-    if (op->claimed == NULL)
+    am->runs_ok = runs_follow(op, md);
+    am->claimed = calloc(op->n, 1);
+    if (am->claimed == NULL)
         return nxc_fail(NXC_ERR_NO_MEMORY, "no memory for %zu descriptors", op->n);
     return NXC_OK;
 }
 
-void nxc_am_release(nxc_op_t *op)
+static void am_release(nxc_op_t *op)
 {
-    free(op->sends);
-    free(op->claimed);
-    op->sends = NULL;
-    op->claimed = NULL;
+    struct nxc_am_op *am = &op->state.am;
+    free(am->sends);
+    free(am->claimed);
+    free(am->raddr);
+    am->sends = NULL;
+    am->claimed = NULL;
+    am->raddr = NULL;
+}
+
+/* Counts one finished send; the last one ends the movement. */
+static void sent_one(nxc_op_t *op, ucs_status_t st)
+{
+    struct nxc_am_op *am = &op->state.am;
+    if (st != UCS_OK && am->send_status == UCS_OK)
+        am->send_status = st;
+    if (--am->sends_left > 0)
+        return;
+    if (!op->passive)
+        nxc_transport_moved(op, am->send_status);
+    else if (am->send_status != UCS_OK)
+        nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_PEER_FAILED,
+                      "sending the data to worker '%s' failed: %s", op->peer->name,
+                      ucs_status_string(am->send_status));
 }
 
 static void count_sent(struct nxc_am_send *s, ucs_status_t st)
 {
     if (st == UCS_OK)
-        s->op->sent += s->len;
-    nxc_transport_sent_one(s->op, st);
+        s->op->state.am.sent += s->len;
+    sent_one(s->op, st);
 }
 
 static void data_sent_cb(void *req, ucs_status_t st, void *user)
@@ -97,7 +119,8 @@ static void data_sent_cb(void *req, ucs_status_t st, void *user)
 
 static void send_run(nxc_op_t *op, size_t first, size_t count, size_t len)
 {
-    struct nxc_am_send *s = &op->sends[first];
+    struct nxc_am_op *am = &op->state.am;
+    struct nxc_am_send *s = &am->sends[first];
     uint8_t *h = s->hdr;
     s->len = len;
     s->op = op;
@@ -111,7 +134,7 @@ static void send_run(nxc_op_t *op, size_t first, size_t count, size_t len)
         .cb.send = data_sent_cb,
         .user_data = s,
     };
-    op->sends_left++;
+    am->sends_left++;
     ucs_status_ptr_t req = ucp_am_send_nbx(op->peer->ep, NXC_AM_DATA_ID, h, NXC_DATA_HDR,
                                            op->descs[first].ptr, len, &param);
     if (req != NULL && !UCS_PTR_IS_ERR(req))
@@ -125,10 +148,11 @@ static void send_run(nxc_op_t *op, size_t first, size_t count, size_t len)
  * cache split in 4096 blocks of one region travels in 64 MiB messages. */
 static void send_all(nxc_op_t *op)
 {
-    op->sends = malloc(op->n * sizeof(*op->sends));
-    op->send_status = op->sends ? UCS_OK : UCS_ERR_NO_MEMORY;
-    op->sends_left = 1; /* held until every send is posted */
-    for (size_t i = 0; i < op->n && op->sends != NULL; i++) {
+    struct nxc_am_op *am = &op->state.am;
+    am->sends = malloc(op->n * sizeof(*am->sends));
+    am->send_status = am->sends ? UCS_OK : UCS_ERR_NO_MEMORY;
+    am->sends_left = 1; /* held until every send is posted */
+    for (size_t i = 0; i < op->n && am->sends != NULL; i++) {
         if (op->descs[i].size == 0)
             continue;
         size_t first = i, len = op->descs[i].size;
@@ -137,43 +161,96 @@ static void send_all(nxc_op_t *op)
             len += op->descs[++i].size;
         send_run(op, first, i - first + 1, len);
     }
-    nxc_transport_sent_one(op, UCS_OK);
+    sent_one(op, UCS_OK);
 }
 
-void nxc_am_start(nxc_op_t *op)
+/* A small write into one buffer: its data rides in the BEGIN. */
+static int writes_inline(const nxc_op_t *op)
 {
+    return op->kind == NXC_OP_WRITE && op->n == 1 && op->descs[0].size > 0 &&
+           op->descs[0].size <= NXC_INLINE_WRITE_MAX;
+}
+
+/* A read asks the passive side to send (PULL), joining runs if ours
+ * follow its buffers. */
+static void am_start(nxc_op_t *op)
+{
+    uint8_t pull = op->kind == NXC_OP_READ
+                       ? NXC_CTRL_FLAG_PULL | (op->state.am.runs_ok ? NXC_CTRL_FLAG_RUNS : 0)
+                       : 0;
+    if (nxc_transport_send_begin(op, pull, writes_inline(op)) != NXC_OK || op->moved)
+        return; /* failed, or the data went with the BEGIN */
     if (op->kind == NXC_OP_WRITE)
         send_all(op);
     else if (op->expected == 0)
         nxc_transport_moved(op, UCS_OK); /* nothing will come: say DONE now */
 }
 
-void nxc_am_serve_read(nxc_op_t *op)
+/* Passive side of a read: send every descriptor to the op's peer. */
+static void am_begun(nxc_op_t *op, const nxc_ctrl_msg_t *begin)
 {
-    if (op->sends == NULL) /* a repeated BEGIN does not send twice */
-        send_all(op);
+    struct nxc_am_op *am = &op->state.am;
+    am->runs_ok = (begin->flags & NXC_CTRL_FLAG_RUNS) != 0;
+    if ((begin->flags & NXC_CTRL_FLAG_PULL) && am->sends == NULL)
+        send_all(op); /* a repeated BEGIN does not send twice */
 }
 
-int nxc_am_all_landed(const nxc_op_t *op)
+/* A passive write has every buffer in place; a passive read received
+ * nothing (it sent). */
+static int am_all_landed(const nxc_op_t *op)
 {
-    return op->landed == op->expected && op->receiving == 0;
+    const struct nxc_am_op *am = &op->state.am;
+    return op->kind == NXC_OP_READ || (am->landed == op->expected && am->receiving == 0);
+}
+
+/* An active read that receives nothing more tells its peer now. */
+static void am_cancelled(nxc_op_t *op)
+{
+    if (op->kind == NXC_OP_READ && op->state.am.receiving == 0)
+        nxc_transport_moved(op, UCS_OK);
+}
+
+/* Sends read the buffers of a write until they complete; a read's buffers
+ * are written only while receives run. */
+static int am_busy(const nxc_op_t *op)
+{
+    return op->kind == NXC_OP_WRITE || op->state.am.receiving > 0;
+}
+
+static unsigned am_receiving(const nxc_op_t *op)
+{
+    return op->state.am.receiving;
+}
+
+static int am_sending(const nxc_op_t *op)
+{
+    return op->state.am.sends_left > 0;
+}
+
+/* A sending op counts its finished sends, a receiving one its landed
+ * buffers; the other counter stays 0. */
+static uint64_t am_bytes_moved(const nxc_op_t *op)
+{
+    const struct nxc_am_op *am = &op->state.am;
+    return am->landed + am->sent;
 }
 
 /* `len` bytes are in place (or failed to arrive). */
 static void landed(nxc_op_t *op, ucs_status_t st, size_t len)
 {
+    struct nxc_am_op *am = &op->state.am;
     if (st != UCS_OK) {
         nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_PEER_FAILED,
                       "receiving data from worker '%s' failed: %s",
                       op->peer ? op->peer->name : "(unknown)", ucs_status_string(st));
     } else {
-        op->landed += len;
+        am->landed += len;
     }
     if (op->passive) {
         nxc_op_check_landed(op);
-    } else if (op->receiving == 0 &&
+    } else if (am->receiving == 0 &&
                ((op->status == NXC_OP_IN_PROGRESS &&
-                 (op->landed == op->expected || op->refused)) ||
+                 (am->landed == op->expected || op->refused)) ||
                 op->status == NXC_OP_CANCELLED)) {
         nxc_transport_moved(op, UCS_OK);
     }
@@ -183,7 +260,7 @@ static void landed_cb(void *req, ucs_status_t st, size_t length, void *user)
 {
     nxc_op_t *op = user;
     ucp_request_free(req);
-    op->receiving--;
+    op->state.am.receiving--;
     landed(op, st, length);
     nxc_op_request_done(op);
 }
@@ -194,9 +271,11 @@ static nxc_op_t *receiver_for(nxc_connector_t *c, const uint8_t *key, uint64_t t
 {
     nxc_op_t *op = nxc_keys_find(&c->passive_keys, key);
     if (op != NULL)
-        return op->kind == NXC_OP_WRITE ? op : NULL;
+        return op->kind == NXC_OP_WRITE && (op->proto == NULL || op->proto == &nxc_protocol_am)
+                   ? op
+                   : NULL;
     op = nxc_keys_find_tagged(&c->active_keys, key, tag);
-    return op != NULL && op->kind == NXC_OP_READ && op->proto == NXC_PROTO_AM &&
+    return op != NULL && op->kind == NXC_OP_READ && op->proto == &nxc_protocol_am &&
                    op->status == NXC_OP_IN_PROGRESS
                ? op
                : NULL;
@@ -209,37 +288,43 @@ static nxc_op_t *receiver_for(nxc_connector_t *c, const uint8_t *key, uint64_t t
 static int claim(nxc_op_t *op, uint32_t first, uint32_t count, size_t len, uint32_t pid,
                  uint64_t tag)
 {
+    struct nxc_am_op *am = &op->state.am;
     if (op->peer != NULL && op->peer->identity.pid != pid)
         return 0;
     if (tag == 0 || (op->tag != 0 && op->tag != tag))
         return 0;
     if (count == 0 || first >= op->n || count > op->n - first || len == 0)
         return 0;
-    if (op->claimed == NULL && (op->claimed = calloc(op->n, 1)) == NULL)
-        return 0;
     size_t total = 0;
     for (size_t k = first; k < (size_t)first + count; k++) {
-        if (op->claimed[k] || op->descs[k].size == 0 ||
+        if ((am->claimed != NULL && am->claimed[k]) || op->descs[k].size == 0 ||
             (k + 1 < (size_t)first + count && !adjacent(op->descs, k)))
             return 0;
         total += op->descs[k].size;
     }
-    if (total != len)
+    /* Allocated only once it is taken: until then the op has no protocol
+     * to release it, and may get another, whose state shares these bytes. */
+    if (total != len || (am->claimed == NULL && (am->claimed = calloc(op->n, 1)) == NULL))
         return 0;
-    memset(op->claimed + first, 1, count);
-    op->tag = tag; /* data that overtook its BEGIN claims the op like BEGIN would */
+    memset(am->claimed + first, 1, count);
+    /* Data that overtook its BEGIN claims the op like BEGIN would, and
+     * chooses its protocol (the BEGIN keeps it: nxc_op_on_ctrl). */
+    op->tag = tag;
+    op->proto = &nxc_protocol_am;
     return 1;
 }
 
-void nxc_am_data_inline(nxc_op_t *op, const void *data, size_t len, uint32_t pid,
-                        uint64_t tag)
+/* The data of a WRITE control message: checked and placed exactly as if it
+ * had come in its own data message. */
+static void am_take_inline(nxc_op_t *op, const nxc_ctrl_msg_t *m)
 {
-    if (op->kind != NXC_OP_WRITE || op->n != 1 || !claim(op, 0, 1, len, pid, tag)) {
+    if (op->kind != NXC_OP_WRITE || op->n != 1 ||
+        !claim(op, 0, 1, m->data_len, m->sender.pid, m->tag)) {
         op->c->spoofed_notifications++;
         return;
     }
-    memcpy(op->descs[0].ptr, data, len);
-    landed(op, UCS_OK, len);
+    memcpy(op->descs[0].ptr, m->data, m->data_len);
+    landed(op, UCS_OK, m->data_len);
 }
 
 ucs_status_t nxc_am_data_received(void *arg, const void *header, size_t header_len,
@@ -274,8 +359,26 @@ ucs_status_t nxc_am_data_received(void *arg, const void *header, size_t header_l
     else if (UCS_PTR_IS_ERR(req))
         landed(op, UCS_PTR_STATUS(req), 0);
     else {
-        op->receiving++;
+        op->state.am.receiving++;
         op->inflight++;
     }
     return UCS_OK;
 }
+
+const nxc_protocol_t nxc_protocol_am = {
+    .name = "AM",
+    .ctrl_flags = NXC_CTRL_FLAG_AM,
+    .prepare = am_prepare,
+    .start = am_start,
+    .tell_moved = nxc_transport_send_end,
+    .cancelled = am_cancelled,
+    .busy = am_busy,
+    .begun = am_begun,
+    .take_inline = am_take_inline,
+    .all_landed = am_all_landed,
+    .receiving = am_receiving,
+    .sending = am_sending,
+    .bytes_moved = am_bytes_moved,
+    .drop_remote = NULL,
+    .release = am_release,
+};

@@ -8,21 +8,26 @@
 #include "common/util.h"
 #include "engine/connector.h"
 #include "transport/nixl_peer.h"
+#include "transport/protocol.h"
 #include "transport/transport.h"
 
-int nxc_nixl_prepare(nxc_op_t *op, const nxc_metadata_t *md)
+/* Active side: runs on RMA (its rkeys, puts/gets and flush), with the
+ * notification instead of our control messages. */
+static int nixl_prepare(nxc_op_t *op, const nxc_metadata_t *md)
 {
+    struct nxc_nixl_op *nixl = &op->state.nixl;
     op->wire = NXC_WIRE_NIXL;
-    op->proto = NXC_PROTO_RMA;
     int rc = nxc_nixl_notif_encode(op->c->name, strlen(op->c->name), md->key_text, md->key_len,
-                                   &op->nixl_notif, &op->nixl_notif_len);
-    return rc == NXC_OK ? nxc_rma_prepare(op, md) : rc;
+                                   &nixl->notif, &nixl->notif_len);
+    return rc == NXC_OK ? nxc_protocol_rma.prepare(op, md) : rc;
 }
 
-void nxc_nixl_release(nxc_op_t *op)
+static void nixl_release(nxc_op_t *op)
 {
-    free(op->nixl_notif);
-    op->nixl_notif = NULL;
+    struct nxc_nixl_op *nixl = &op->state.nixl;
+    nxc_protocol_rma.release(op);
+    free(nixl->notif);
+    nixl->notif = NULL;
 }
 
 static void probed(nxc_op_t *op, ucs_status_t st)
@@ -44,6 +49,7 @@ static void probed_cb(void *req, ucs_status_t st, void *user)
  * may take longer than the reach deadline without anything being wrong. */
 static void probe_reach(nxc_op_t *op)
 {
+    struct nxc_nixl_op *nixl = &op->state.nixl;
     for (size_t i = 0; i < op->n; i++) {
         if (op->descs[i].size == 0)
             continue;
@@ -52,8 +58,8 @@ static void probe_reach(nxc_op_t *op)
             .cb.send = probed_cb,
             .user_data = op,
         };
-        ucs_status_ptr_t req = ucp_get_nbx(op->peer->ep, &op->nixl_probe, 1, op->raddr[i],
-                                           op->rkeys[op->rkey_index[i]], &param);
+        ucs_status_ptr_t req = ucp_get_nbx(op->peer->ep, &nixl->probe, 1, nixl->rma.raddr[i],
+                                           nixl->rma.rkeys[nixl->rma.rkey_index[i]], &param);
         if (req != NULL && !UCS_PTR_IS_ERR(req))
             op->inflight++;
         else
@@ -62,7 +68,22 @@ static void probe_reach(nxc_op_t *op)
     }
 }
 
-void nxc_nixl_start(nxc_op_t *op)
+static void nixl_drop_remote(nxc_op_t *op)
+{
+    nxc_protocol_rma.drop_remote(op);
+}
+
+static int nixl_busy(const nxc_op_t *op)
+{
+    return nxc_protocol_rma.busy(op);
+}
+
+static int nixl_sending(const nxc_op_t *op)
+{
+    return nxc_protocol_rma.sending(op);
+}
+
+static void nixl_start(nxc_op_t *op)
 {
     nxc_peer_t *p = op->peer;
     /* An agent UCX cannot reach is reported failed by
@@ -74,7 +95,7 @@ void nxc_nixl_start(nxc_op_t *op)
     }
     if (!p->reached)
         probe_reach(op);
-    nxc_rma_start(op);
+    nxc_rma_post(op);
 }
 
 static void notified(nxc_op_t *op, ucs_status_t st)
@@ -94,8 +115,14 @@ static void notified_cb(void *req, ucs_status_t st, void *user)
     nxc_op_request_done(user);
 }
 
-void nxc_nixl_notify(nxc_op_t *op)
+/* The bytes are in place (the flush completed): send the notification;
+ * the op completes once it has left. NIXL has no abort: a cancelled op
+ * says nothing. */
+static void nixl_tell_moved(nxc_op_t *op)
 {
+    struct nxc_nixl_op *nixl = &op->state.nixl;
+    if (op->status != NXC_OP_IN_PROGRESS)
+        return;
     op->peer->reached = 1; /* the flush completed */
     if (op->peer->ep == NULL || op->peer->dead) {
         notified(op, UCS_ERR_UNREACHABLE);
@@ -109,12 +136,30 @@ void nxc_nixl_notify(nxc_op_t *op)
         .flags = UCP_AM_SEND_FLAG_EAGER,
     };
     ucs_status_ptr_t req = ucp_am_send_nbx(op->peer->ep, NXC_NIXL_NOTIF_AM_ID, NULL, 0,
-                                           op->nixl_notif, op->nixl_notif_len, &param);
+                                           nixl->notif, nixl->notif_len, &param);
     if (req != NULL && !UCS_PTR_IS_ERR(req))
         op->inflight++;
     else
         notified(op, UCS_PTR_STATUS(req));
 }
+
+const nxc_protocol_t nxc_protocol_nixl = {
+    .name = "NIXL (RMA)",
+    .ctrl_flags = 0,
+    .prepare = nixl_prepare,
+    .start = nixl_start,
+    .tell_moved = nixl_tell_moved,
+    .cancelled = NULL,
+    .busy = nixl_busy,
+    .begun = NULL,
+    .take_inline = NULL,
+    .all_landed = NULL,
+    .receiving = NULL,
+    .sending = nixl_sending,
+    .bytes_moved = NULL,
+    .drop_remote = nixl_drop_remote,
+    .release = nixl_release,
+};
 
 /* ---- passive side ---------------------------------------------------------- */
 

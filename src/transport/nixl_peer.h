@@ -22,26 +22,8 @@
 
 #include "engine/op.h"
 
-/* Prepares an active op toward a NIXL agent: protocol, rkeys, the
- * notification. */
-int nxc_nixl_prepare(nxc_op_t *op, const nxc_metadata_t *md);
-
-/* Posts the get/put and the flush, watching that the agent answers. */
-void nxc_nixl_start(nxc_op_t *op);
-
-/* The bytes are in place (the flush completed): send the notification;
- * the op completes once it has left. */
-void nxc_nixl_notify(nxc_op_t *op);
-
-/* Frees what nxc_nixl_prepare() allocated. */
-void nxc_nixl_release(nxc_op_t *op);
-
 /* A passive op's metadata in NIXL's format, from its exposed regions
  * (borrowed; their rkeys are copied without placeholder entries). */
 int nxc_nixl_build_metadata(nxc_op_t *op, const nxc_region_t *regions, uint32_t n);
-
-/* The UCX active message handler for NIXL notifications (id 0). */
-ucs_status_t nxc_nixl_notif_received(void *arg, const void *header, size_t header_len,
-                                     void *data, size_t len, const ucp_am_recv_param_t *param);
 
 #endif

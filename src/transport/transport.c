@@ -9,11 +9,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "codec/nixl_blob.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "transport/nixl_peer.h"
+#include "transport/protocol.h"
 #include "transport/registration.h"
 
 
@@ -27,7 +26,7 @@ static int wants_peer_error_mode(const nxc_peer_t *p)
 
 /* Whether the context's resources (ucp_context_print_info) name any of
  * `tls`, e.g. "-- sysv/". */
-static int context_lists(ucp_context_h ctx, const char *const *tls)
+int nxc_context_lists(ucp_context_h ctx, const char *const *tls)
 {
     char *text = NULL;
     size_t len = 0;
@@ -43,26 +42,6 @@ static int context_lists(ucp_context_h ctx, const char *const *tls)
     return found;
 }
 
-/* The context's transports and devices ("posix/memory tcp/lo ..."), each once,
- * for the log. */
-static void context_resources(ucp_context_h ctx, char *out, size_t size)
-{
-    char *text = NULL;
-    size_t len = 0, n = 0;
-    FILE *f = open_memstream(&text, &len);
-    out[0] = '\0';
-    if (f == NULL)
-        return;
-    ucp_context_print_info(ctx, f);
-    fclose(f);
-    for (const char *p = text; p != NULL && (p = strstr(p, "-- ")) != NULL; p += 3) {
-        char name[64];
-        if (sscanf(p + 3, "%63s", name) == 1 && strstr(out, name) == NULL && n + strlen(name) + 2 < size)
-            n += (size_t)snprintf(out + n, size - n, "%s%s", n ? " " : "", name);
-    }
-    free(text);
-}
-
 /* Whether UCX may reach same-host peers over shared memory (sysv, posix or
  * xpmem among the context's resources). Without it, same-host traffic goes
  * over TCP, where peer-error mode costs nothing and is needed: UCX aborts the
@@ -70,33 +49,7 @@ static void context_resources(ucp_context_h ctx, char *out, size_t size)
 static int context_has_shm(ucp_context_h ctx)
 {
     static const char *const shm[] = { "-- sysv/", "-- posix/", "-- xpmem/", NULL };
-    return context_lists(ctx, shm);
-}
-
-/* RMA where UCX has hardware that does it (see transport.h), else AM. */
-static int choose_protocol(nxc_connector_t *c)
-{
-    static const char *const rdma[] = { "-- rc_", "-- dc_", "-- ud_", NULL };
-    const char *forced = getenv("NXC_PROTOCOL");
-    if (forced != NULL && strcmp(forced, "rma") == 0)
-        c->proto = NXC_PROTO_RMA;
-    else if (forced != NULL && strcmp(forced, "am") == 0)
-        c->proto = NXC_PROTO_AM;
-    else if (forced != NULL && forced[0] != '\0')
-        return nxc_fail(NXC_ERR_INVALID_ARG, "NXC_PROTOCOL is '%s'; use 'rma' or 'am'", forced);
-    else
-        c->proto = context_lists(c->context, rdma) ? NXC_PROTO_RMA : NXC_PROTO_AM;
-    if (NXC_LOG_INFO <= atomic_load_explicit(&nxc_log_threshold, memory_order_relaxed)) {
-        char res[512];
-        context_resources(c->context, res, sizeof res);
-        NXC_LOG(NXC_LOG_INFO, "connector '%s': protocol %s%s; shared memory %s; UCX %s, "
-                "transports/devices: %s", c->name,
-                c->proto == NXC_PROTO_RMA ? "RMA (puts/gets)" : "AM (rendezvous messages)",
-                forced && forced[0] ? " (forced by NXC_PROTOCOL)" : "",
-                context_has_shm(c->context) ? "available" : "not available",
-                ucp_get_version_string(), res);
-    }
-    return NXC_OK;
+    return nxc_context_lists(ctx, shm);
 }
 
 /* ---- control messages --------------------------------------------------- */
@@ -152,10 +105,10 @@ static int create_context(nxc_connector_t *c)
     if (ucp_context_query(c->context, &attr) == UCS_OK)
         c->memory_types = attr.memory_types;
     c->has_shm = context_has_shm(c->context);
-    return choose_protocol(c);
+    return nxc_protocol_choose_default(c);
 }
 
-static int set_am_handler(nxc_connector_t *c, unsigned id, ucp_am_recv_callback_t cb)
+int nxc_transport_listen(nxc_connector_t *c, unsigned id, ucp_am_recv_callback_t cb)
 {
     ucp_am_handler_param_t am = {
         .field_mask = UCP_AM_HANDLER_PARAM_FIELD_ID | UCP_AM_HANDLER_PARAM_FIELD_CB |
@@ -190,12 +143,8 @@ static int create_worker(nxc_connector_t *c)
     st = ucp_worker_get_efd(c->worker, &c->ucx_efd);
     if (st != UCS_OK)
         return nxc_ucx_fail(st, "ucp_worker_get_efd");
-    int rc = set_am_handler(c, NXC_AM_CTRL_ID, ctrl_received);
-    if (rc == NXC_OK)
-        rc = set_am_handler(c, NXC_AM_DATA_ID, nxc_am_data_received);
-    if (rc == NXC_OK)
-        rc = set_am_handler(c, NXC_NIXL_NOTIF_AM_ID, nxc_nixl_notif_received);
-    return rc;
+    int rc = nxc_transport_listen(c, NXC_AM_CTRL_ID, ctrl_received);
+    return rc == NXC_OK ? nxc_protocols_listen(c) : rc;
 }
 
 static int add_to_epoll(int epfd, int fd, uint64_t tag)
@@ -448,37 +397,19 @@ int nxc_transport_connect(nxc_connector_t *c, nxc_peer_t *p, const uint8_t *addr
 
 /* ---- active side ----------------------------------------------------------- */
 
-/* Put/get into a same-host peer's UCX shared segment (nxc_mem_alloc
- * memory) go straight into the mapped segment: faster than messages for
- * large transfers (see nxc_mem_alloc in the header for the figures). */
-static int rma_is_real(const nxc_op_t *op, const nxc_metadata_t *md)
-{
-    if (!op->peer->via_shm || md->blob.n_regions == 0)
-        return 0;
-    for (uint32_t r = 0; r < md->blob.n_regions; r++)
-        if (!(md->blob.regions[r].flags & NXC_REGION_UCX_ALLOCATED))
-            return 0;
-    return 1;
-}
-
 int nxc_transport_prepare(nxc_op_t *op, const nxc_metadata_t *md)
 {
-    if (md->wire == NXC_WIRE_NIXL)
-        return nxc_nixl_prepare(op, md);
-    op->proto = rma_is_real(op, md) && !getenv("NXC_PROTOCOL") ? NXC_PROTO_RMA
-                                                                : op->c->proto;
+    op->proto = nxc_protocol_for_target(op, md);
     NXC_LOG(NXC_LOG_INFO, "connector '%s': %s with worker '%s' (%s host) by %s",
             op->c->name, op->kind == NXC_OP_READ ? "read" : "write", op->peer->name,
-            op->peer->same_host ? "same" : "other",
-            op->proto == NXC_PROTO_RMA ? "RMA" : "AM");
-    return op->proto == NXC_PROTO_RMA ? nxc_rma_prepare(op, md) : nxc_am_prepare(op, md);
+            op->peer->same_host ? "same" : "other", op->proto->name);
+    return op->proto->prepare(op, md);
 }
 
 void nxc_transport_release(nxc_op_t *op)
 {
-    nxc_rma_release(op);
-    nxc_am_release(op);
-    nxc_nixl_release(op);
+    if (op->proto != NULL)
+        op->proto->release(op);
     free(op->ctrl_begin);
     op->ctrl_begin = NULL;
 }
@@ -577,37 +508,28 @@ static nxc_ctrl_msg_t our_ctrl_msg(const nxc_connector_t *c, const uint8_t *key,
 
 static nxc_ctrl_msg_t ctrl_msg(const nxc_op_t *op, uint8_t type)
 {
-    return our_ctrl_msg(op->c, op->key, op->tag, type,
-                        op->proto == NXC_PROTO_AM ? NXC_CTRL_FLAG_AM : 0);
+    return our_ctrl_msg(op->c, op->key, op->tag, type, op->proto->ctrl_flags);
 }
 
-/* A small AM write into one buffer: its data rides in the BEGIN. */
-static int writes_inline(const nxc_op_t *op)
-{
-    return op->proto == NXC_PROTO_AM && op->kind == NXC_OP_WRITE && op->n == 1 &&
-           op->descs[0].size > 0 && op->descs[0].size <= NXC_INLINE_WRITE_MAX;
-}
-
-/* BEGIN, or for a small write WRITE: BEGIN, the data and DONE at once. The
- * data is copied into the message, so the op's buffer is free and its DONE
+/* The data is copied into a WRITE, so the op's buffer is free and its DONE
  * has left (for cancel) as soon as the message is posted. */
-static int send_begin(nxc_op_t *op)
+int nxc_transport_send_begin(nxc_op_t *op, uint8_t flags, int inline_write)
 {
-    int inline_write = writes_inline(op);
     nxc_ctrl_msg_t m = ctrl_msg(op, inline_write ? NXC_CTRL_WRITE : NXC_CTRL_BEGIN);
     /* Our address: the passive side answers every BEGIN. */
-    m.flags |= NXC_CTRL_FLAG_ADDR;
+    m.flags |= NXC_CTRL_FLAG_ADDR | flags;
     m.addr = (const uint8_t *)op->c->worker_addr;
     m.addr_len = op->c->worker_addr_len;
-    if (op->proto == NXC_PROTO_AM && op->kind == NXC_OP_READ)
-        m.flags |= NXC_CTRL_FLAG_PULL | (op->runs_ok ? NXC_CTRL_FLAG_RUNS : 0);
     if (inline_write) {
         m.data = op->descs[0].ptr;
         m.data_len = op->descs[0].size;
     }
     op->ctrl_begin = malloc(nxc_ctrl_len(&m));
-    if (op->ctrl_begin == NULL)
-        return nxc_fail(NXC_ERR_NO_MEMORY, "no memory for a control message");
+    if (op->ctrl_begin == NULL) {
+        int rc = nxc_fail(NXC_ERR_NO_MEMORY, "no memory for a control message");
+        nxc_op_finish(op, NXC_OP_ERRORED, rc, "%s", nxc_last_error());
+        return rc;
+    }
     if (inline_write)
         op->moved = op->done_sent = 1;
     send_ctrl(op, &m, op->ctrl_begin, begin_sent_cb, begin_sent);
@@ -701,11 +623,11 @@ void nxc_transport_moved(nxc_op_t *op, ucs_status_t st)
                       p->dead ? "; " : "", p->dead ? p->reason : "");
         return;
     }
-    if (op->wire == NXC_WIRE_NIXL) { /* NIXL has no abort: a cancelled op says nothing */
-        if (op->status == NXC_OP_IN_PROGRESS)
-            nxc_nixl_notify(op);
-        return;
-    }
+    op->proto->tell_moved(op);
+}
+
+void nxc_transport_send_end(nxc_op_t *op)
+{
     if (op->status == NXC_OP_IN_PROGRESS || op->status == NXC_OP_CANCELLED) {
         nxc_ctrl_msg_t m = ctrl_msg(op, op->status == NXC_OP_IN_PROGRESS ? NXC_CTRL_DONE
                                                                           : NXC_CTRL_ABORT);
@@ -714,40 +636,13 @@ void nxc_transport_moved(nxc_op_t *op, ucs_status_t st)
     }
 }
 
-void nxc_transport_sent_one(nxc_op_t *op, ucs_status_t st)
-{
-    if (st != UCS_OK && op->send_status == UCS_OK)
-        op->send_status = st;
-    if (--op->sends_left > 0)
-        return;
-    if (!op->passive)
-        nxc_transport_moved(op, op->send_status);
-    else if (op->send_status != UCS_OK)
-        nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_PEER_FAILED,
-                      "sending the data to worker '%s' failed: %s", op->peer->name,
-                      ucs_status_string(op->send_status));
-}
-
 void nxc_transport_start(nxc_op_t *op)
 {
-    if (op->wire == NXC_WIRE_NIXL) { /* a NIXL agent hears only the notification */
-        nxc_nixl_start(op);
-        return;
-    }
-    if (send_begin(op) != NXC_OK) {
-        nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_NO_MEMORY, "%s", nxc_last_error());
-        return;
-    }
-    if (op->moved)
-        return; /* the data went with the BEGIN */
-    if (op->proto == NXC_PROTO_RMA)
-        nxc_rma_start(op);
-    else
-        nxc_am_start(op);
+    op->proto->start(op);
 }
 
 void nxc_transport_cancelled(nxc_op_t *op)
 {
-    if (op->proto == NXC_PROTO_AM && op->kind == NXC_OP_READ && op->receiving == 0)
-        nxc_transport_moved(op, UCS_OK);
+    if (op->proto->cancelled != NULL)
+        op->proto->cancelled(op);
 }

@@ -1,9 +1,13 @@
-/* Private: everything that talks to UCX.
+/* Private: everything that talks to UCX, and the engine's one interface to
+ * it.
  *
  * transport.c  context, worker, event fd, registration, endpoints, and the
- *              control messages both protocols share;
+ *              control messages the protocols share;
+ * protocol.c   which protocol an op uses, and the engine's calls into it
+ *              (each protocol is a table of functions: protocol.h);
  * rma.c        the one-sided protocol: ucp_put/get + flush;
- * am.c         the rendezvous active-message protocol.
+ * am.c         the rendezvous active-message protocol;
+ * nixl_peer.c  RMA toward a NIXL agent, which expects NIXL's notification.
  *
  * Which protocol (figures: docs/PERFORMANCE.md, "What each protocol choice
  * buys"): on this kind of machine, UCX has no
@@ -87,21 +91,21 @@ void nxc_transport_disconnect(nxc_connector_t *c, nxc_peer_t *p);
  * neither flush nor force-close it, and requests to it never complete. */
 int  nxc_transport_can_close(const nxc_peer_t *p);
 
-/* Resolves the remote side of a new active op and picks its protocol. */
+/* Picks the protocol of a new active op and resolves its remote side. */
 int  nxc_transport_prepare(nxc_op_t *op, const nxc_metadata_t *md);
 
 /* Posts the whole transfer. Completion arrives through callbacks. */
 void nxc_transport_start(nxc_op_t *op);
 
-/* Frees what prepare/start attached to the op (rkeys, AM headers). */
+/* Frees what its protocol attached to the op (rkeys, message headers). */
 void nxc_transport_release(nxc_op_t *op);
 
 /* The active side's data movement is over, with `st`: fail the op, or send
  * DONE (ABORT if it was cancelled meanwhile). */
 void nxc_transport_moved(nxc_op_t *op, ucs_status_t st);
 
-/* An active op was just cancelled: an AM read with nothing left to receive
- * tells its peer now (others do when their requests drain). */
+/* An active op was just cancelled: one that receives nothing more tells
+ * its peer now (others do when their requests drain). */
 void nxc_transport_cancelled(nxc_op_t *op);
 
 /* A passive op that ended sends ACK or NACK (with its reason) to its
@@ -118,34 +122,49 @@ void nxc_transport_refuse(nxc_connector_t *c, const nxc_ctrl_msg_t *m, uint8_t r
 /* True for UCX statuses that say the peer is dead or unreachable. */
 int  nxc_status_means_peer_gone(ucs_status_t st);
 
-/* Counts one finished send of the AM protocol (or of the RMA flush). */
-void nxc_transport_sent_one(nxc_op_t *op, ucs_status_t st);
 
+/* ---- protocol.c: the op's protocol (protocol.h), for the engine ---- */
 
-/* ---- rma.c ---- */
-int  nxc_rma_prepare(nxc_op_t *op, const nxc_metadata_t *md);
-void nxc_rma_start(nxc_op_t *op);
-void nxc_rma_release(nxc_op_t *op);
+/* Exposes a passive op's memory (nxc_transport_expose) and writes the
+ * metadata it publishes into op->json: nxc's agent blob, or on a connector
+ * of wire NXC_WIRE_NIXL a NIXL agent's (nixl_peer.h). */
+int nxc_transport_publish(nxc_op_t *op);
 
-/* ---- am.c ---- */
-int  nxc_am_prepare(nxc_op_t *op, const nxc_metadata_t *md);
-void nxc_am_start(nxc_op_t *op);
-void nxc_am_release(nxc_op_t *op);
-/* Passive side of an AM read: send every descriptor to the op's peer. */
-void nxc_am_serve_read(nxc_op_t *op);
-/* True when a receiving op has every buffer in place. */
-int  nxc_am_all_landed(const nxc_op_t *op);
-ucs_status_t nxc_am_data_received(void *arg, const void *header, size_t header_len,
-                                  void *data, size_t len, const ucp_am_recv_param_t *param);
-/* The data of a WRITE control message (a small write into one buffer):
- * checked and placed exactly as if it had come in its own data message. */
-void nxc_am_data_inline(nxc_op_t *op, const void *data, size_t len, uint32_t pid,
-                        uint64_t tag);
-/* A write this small into one buffer travels as one WRITE control message
- * (BEGIN, data and DONE): one message each way instead of three and one. */
-#define NXC_INLINE_WRITE_MAX 4096u
+/* The protocol a BEGIN or WRITE asks of the passive op `op` (NULL: none
+ * found), or NULL when no honest peer sends it (malformed for its op). */
+const nxc_protocol_t *nxc_protocol_for_begin(const nxc_op_t *op, const nxc_ctrl_msg_t *m);
+
+/* Passive side: the BEGIN `m` took the op, whose peer is connected (a
+ * pulled read starts sending). */
+void nxc_transport_begun(nxc_op_t *op, const nxc_ctrl_msg_t *m);
+
+/* Passive side: places the data of the WRITE `m`, as its own data message
+ * would be. Returns 0 (and counts the message spoofed) when the op's
+ * protocol never sends one. */
+int  nxc_transport_take_inline(nxc_op_t *op, const nxc_ctrl_msg_t *m);
+
+/* Passive side: every byte the op receives is in place. */
+int  nxc_transport_all_landed(const nxc_op_t *op);
+
+/* Active side, before its movement is over: whether requests may still
+ * read or write the op's buffers. */
+int  nxc_transport_busy(const nxc_op_t *op);
+
+/* Requests writing into the op's buffers now. */
+unsigned nxc_transport_receiving(const nxc_op_t *op);
+
+/* Whether requests may still read the op's buffers: data sends not
+ * completed (a rendezvous completes once the peer pulled it), puts not
+ * flushed. */
+int  nxc_transport_sending(const nxc_op_t *op);
+
+/* Bytes sent or landed so far (nxc_op_bytes_done before COMPLETE). */
+uint64_t nxc_transport_bytes_moved(const nxc_op_t *op);
+
+/* Frees what the worker owns (rkeys) of an op outliving it, before the
+ * worker is destroyed (connector teardown). */
+void nxc_transport_drop_remote(nxc_op_t *op);
 
 #define NXC_AM_CTRL_ID 0x4e58u /* one AM id for all control messages */
-#define NXC_AM_DATA_ID 0x4e59u
 
 #endif

@@ -23,7 +23,10 @@
  *     request); then the owner's ABORT does end the op;
  *  3. the key of an op already COMPLETE (readable and writable);
  *  4. the key of an op already released, its memory still allocated here;
- *  5. malformed control and data messages.
+ *  5. malformed control and data messages;
+ *  6. the owner of an op it took by RMA sends AM data and a WRITE: both
+ *     refused (an op keeps the protocol chosen first), then its DONE
+ *     completes the op.
  */
 #include "e2e_common.h"
 
@@ -36,6 +39,7 @@
 #include "common/bytes.h"
 #include "engine/connector.h"
 #include "engine/op.h"
+#include "transport/protocol.h"
 #include "transport/transport.h"
 
 #define CTRL_VERSION   3u  /* ctrl.h: the control message layout */
@@ -522,6 +526,32 @@ static void malformed(nxc_connector_t *P)
     victim_close(&v);
 }
 
+/* An op's protocol is chosen once: the owner of an op it took by RMA (a
+ * BEGIN without the AM flag) cannot then write into it by AM, data or
+ * WRITE, whose state that op does not have; its DONE still completes it. */
+static void one_protocol(nxc_connector_t *P)
+{
+    victim_op_t v;
+    victim_open(&v, P, NXC_OP_WRITE, 0x77);
+    hostile_t owner;
+    hostile_open(&owner, P, v.json, "one-sided", (uint32_t)getpid());
+    send_ctrl(&owner, NXC_CTRL_BEGIN, v.key);
+    settle(&owner, v.op, NXC_OP_IN_PROGRESS);
+    expect_status(v.op, NXC_OP_IN_PROGRESS, "after the owner's RMA BEGIN");
+    refused_data(&owner, v.key, g_junk, BUF_SIZE, "AM data into an op taken by RMA");
+    unsigned long before = refused(P);
+    send_write(&owner, NXC_CTRL_FLAG_AM, v.key, g_junk, BUF_SIZE);
+    await_refusal(&owner, before, "a WRITE into an op taken by RMA");
+    expect_status(v.op, NXC_OP_IN_PROGRESS, "after AM messages into an op taken by RMA");
+    CHECK(all_bytes(v.buf, BUF_SIZE, 0x77), "AM data wrote into an op taken by RMA");
+    /* positive control: the owner's DONE completes it */
+    send_ctrl(&owner, NXC_CTRL_DONE, v.key);
+    settle(&owner, v.op, NXC_OP_COMPLETE);
+    expect_status(v.op, NXC_OP_COMPLETE, "after the owner's DONE");
+    hostile_close(&owner);
+    victim_close(&v);
+}
+
 int main(void)
 {
     e2e_init("e2e_spoof", 110);
@@ -540,6 +570,8 @@ int main(void)
     released(P);
     e2e_step("5. malformed messages");
     malformed(P);
+    e2e_step("6. one protocol per op");
+    one_protocol(P);
     unsigned long n = refused(P);
     nxc_connector_destroy(A);
     nxc_connector_destroy(P);
