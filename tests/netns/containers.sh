@@ -35,12 +35,7 @@ NETNS_TMP=$(mktemp -d "${TMPDIR:-/tmp}/nxc-containers.XXXXXX")
 source "$(dirname "$0")/netns_lib.sh"
 unset "${!UCX_@}" # UCX's defaults, whatever the caller's environment says
 
-cleanup() { netns_teardown; rm -rf "$NETNS_TMP"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-FAILS=0
-fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
+netns_test_begin
 
 netns_setup; rc=$?; [ $rc -eq 0 ] || exit $rc
 if ! unshare --ipc --pid --fork --mount-proc true 2>"$NETNS_TMP/unshare.err"; then

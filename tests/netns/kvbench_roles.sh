@@ -23,12 +23,7 @@ NXC=$(readlink -f "${1:?usage: $0 path/to/nxc}")
 NETNS_TMP=$(mktemp -d "${TMPDIR:-/tmp}/nxc-kvroles.XXXXXX")
 source "$(dirname "$0")/netns_lib.sh"
 
-cleanup() { netns_teardown; rm -rf "$NETNS_TMP"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-FAILS=0
-fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
+netns_test_begin
 
 netns_setup; rc=$?; [ $rc -eq 0 ] || exit $rc
 nats_start; rc=$?; [ $rc -eq 0 ] || exit $rc

@@ -1,7 +1,7 @@
 # Two "hosts" on one machine: network namespaces A and B joined by a veth
 # pair (10.77.0.1/24 in A, 10.77.0.2/24 in B), loopback up in each, and a
-# nats-server in A listening on A's veth address. Sourced by
-# tests/netns/two_hosts.sh and bench/netns.sh.
+# nats-server in A listening on A's veth address. Sourced by the scripts in
+# tests/netns/ and by bench/netns.sh.
 #
 # Names carry the shell's pid, so concurrent runs never collide, and start
 # with $NXC_NETNS_PREFIX when set (at most 4 characters: interface names
@@ -22,6 +22,15 @@ ADDR_A=10.77.0.1
 ADDR_B=10.77.0.2
 NATS_URL=nats://$ADDR_A:4222
 NETNS_PIDS=()
+
+# netns_test_begin: the start every test script shares: the namespaces and
+# $NETNS_TMP go on exit (also on INT/TERM), FAILS counts fail()s.
+netns_test_begin() {
+    trap 'netns_teardown; rm -rf "$NETNS_TMP"' EXIT
+    trap 'exit 130' INT TERM
+    FAILS=0
+}
+fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
 
 # netns_setup: 0, or 77 when namespaces cannot be created here (not root,
 # no CAP_NET_ADMIN), or 1 on any other failure (message on stderr).

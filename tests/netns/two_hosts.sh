@@ -20,12 +20,7 @@ BYTES=$((SIZE_MIB * 1024 * 1024))
 NETNS_TMP=$(mktemp -d "${TMPDIR:-/tmp}/nxc-netns.XXXXXX")
 source "$(dirname "$0")/netns_lib.sh"
 
-cleanup() { netns_teardown; rm -rf "$NETNS_TMP"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-FAILS=0
-fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
+netns_test_begin
 
 netns_setup; rc=$?; [ $rc -eq 0 ] || exit $rc
 nats_start; rc=$?; [ $rc -eq 0 ] || exit $rc

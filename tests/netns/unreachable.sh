@@ -30,12 +30,7 @@ UNREACH_A=${NXC_NETNS_PREFIX:-nx}ua$$   # the device A's UCX is told to use
 UNREACH_PEER=${NXC_NETNS_PREFIX:-nx}ub$$
 UNREACH_ADDR=10.78.0.1
 
-cleanup() { netns_teardown; rm -rf "$NETNS_TMP"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-FAILS=0
-fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
+netns_test_begin
 
 netns_setup; rc=$?; [ $rc -eq 0 ] || exit $rc
 # A network only A can see: both ends of a second veth pair live in A.
