@@ -64,6 +64,9 @@ void bench_help(void)
 "                  cycle measurement\n"
 "  --passive-spin-us US  the passive worker's spin_us (connector config)\n"
 "  --passive-thread  the passive worker's connector runs a progress thread\n"
+"  --active-busy   with --passive-idle: the active worker busy-waits through\n"
+"                  each gap instead of sleeping, so that only the passive\n"
+"                  worker is idle (its own CPU and caches stay awake)\n"
 "  --timeout SEC   fail when one step waits longer than this [default: 60]\n"
 "  --json          one JSON object per result line instead of a table\n"
 "  --quick         a smoke run of a few seconds: sizes 8,64K,1M,16M, fewer\n"
@@ -74,7 +77,7 @@ void bench_help(void)
 
 enum {
     O_SIZES = OPT_LONG, O_DESCS, O_OPS, O_ITERS, O_DURATION, O_WARMUP, O_TLS, O_MEM,
-    O_TIMEOUT, O_JSON, O_QUICK, O_NETNS, O_NETDEV, O_IDLE, O_PSPIN, O_PTHREAD, O_HELP = 'h'
+    O_TIMEOUT, O_JSON, O_QUICK, O_NETNS, O_NETDEV, O_IDLE, O_PSPIN, O_PTHREAD, O_ABUSY, O_HELP = 'h'
 };
 
 static const struct option bench_opts[] = {
@@ -94,6 +97,7 @@ static const struct option bench_opts[] = {
     { "passive-idle",    required_argument, NULL, O_IDLE },
     { "passive-spin-us", required_argument, NULL, O_PSPIN },
     { "passive-thread",  no_argument,       NULL, O_PTHREAD },
+    { "active-busy",     no_argument,       NULL, O_ABUSY },
     { "help",            no_argument,       NULL, O_HELP },
     { NULL, 0, NULL, 0 }
 };
@@ -211,6 +215,7 @@ static int bench_option(int id, const char *arg, bench_cfg_t *cfg)
         return 0;
     }
     case O_PTHREAD: cfg->passive_thread = true; return 0;
+    case O_ABUSY:   cfg->active_busy = true; return 0;
     case O_JSON:  cfg->json = true;  return 0;
     case O_QUICK: cfg->quick = true; return 0;
     case O_HELP:  return -1;

@@ -32,6 +32,9 @@ typedef struct bench_cfg {
     long        passive_idle_ms;
     long        passive_spin_us;   /* --passive-spin-us; negative: default */
     bool        passive_thread;    /* --passive-thread */
+    /* --active-busy: the active side busy-waits through each idle gap
+     * instead of sleeping, so that only the passive worker is idle. */
+    bool        active_busy;
     /* --netns P,A: the passive and the active worker's network namespaces
      * (names under /run/netns); --net-devices P,A: their UCX_NET_DEVICES.
      * Empty strings: not set. */

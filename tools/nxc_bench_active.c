@@ -184,12 +184,21 @@ static int recv_times(active_t *a, const uint64_t *t0, size_t n, measure_t *m)
     return 0;
 }
 
-/* --passive-idle: lets the passive worker fall asleep before the next op. */
+/* --passive-idle: lets the passive worker fall asleep before the next op.
+ * Sleeping here idles the active side too (its CPU may halt, its caches
+ * cool), which costs the next op tens to hundreds of microseconds even
+ * when the passive never sleeps; --active-busy keeps it awake instead. */
 static void idle_before_op(const active_t *a)
 {
     long ms = a->cfg->passive_idle_ms;
     if (ms <= 0)
         return;
+    if (a->cfg->active_busy) {
+        uint64_t until = now_ns() + (uint64_t)ms * 1000000u;
+        while (now_ns() < until)
+            ;
+        return;
+    }
     struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
     while (nanosleep(&ts, &ts) != 0)
         ;

@@ -24,8 +24,10 @@ void report_header(const bench_cfg_t *cfg)
     printf("# nxc bench: mem=%s tls=%s; workers: %s; GB/s = 1e9 B/s\n",
            cfg->mem, bench_tls(), pin ? pin : "not pinned");
     if (cfg->passive_idle_ms >= 0 || cfg->passive_spin_us >= 0 || cfg->passive_thread)
-        printf("# passive worker: idle %ld ms before each op, spin_us %s, %s\n",
+        printf("# passive worker: idle %ld ms before each op (active %s meanwhile), "
+               "spin_us %s, %s\n",
                cfg->passive_idle_ms < 0 ? 0 : cfg->passive_idle_ms,
+               cfg->active_busy ? "busy" : "asleep",
                cfg->passive_spin_us < 0 ? "default" : "set",
                cfg->passive_thread ? "progress thread" : "no progress thread");
     printf("# timed: begin_* -> completion on the active side, metadata parsed "
@@ -62,13 +64,15 @@ static void report_json(const bench_cfg_t *cfg, const bench_result_t *r)
            ",\"passive_lat_p99_us\":%.3f"
            ",\"cycle_ops_per_s\":%.3f,\"cycle_iters\":%" PRIu64
            ",\"passive_idle_ms\":%ld,\"passive_spin_us\":%ld,\"passive_thread\":%s"
+           ",\"active_busy\":%s"
            ",\"passive_sleeps\":%" PRIu64 ",\"passive_backstop_fired\":%" PRIu64
            ",\"passive_backstop_served\":%" PRIu64
            ",\"verified\":true,\"timed\":\"begin->complete\"}\n",
            r->size, r->desc_size, r->descs, r->iters, r->warmup, r->gbps,
            r->lat_p50_us, r->lat_p90_us, r->lat_p99_us, r->plat_p50_us, r->plat_p90_us,
            r->plat_p99_us, r->cycle_ops_per_s, r->cycle_iters, cfg->passive_idle_ms,
-           cfg->passive_spin_us, cfg->passive_thread ? "true" : "false", r->pasv_sleeps,
+           cfg->passive_spin_us, cfg->passive_thread ? "true" : "false",
+           cfg->active_busy ? "true" : "false", r->pasv_sleeps,
            r->pasv_backstop_fired, r->pasv_backstop_served);
 }
 

@@ -127,6 +127,25 @@ PY
     then pass; else fail "bench --passive-idle 5 $cfg: exit $RC"; cat "$TMP/out" "$TMP/err" >&2; fi
 done
 
+# 8b. --active-busy: the active worker spends the gaps on its CPU instead
+#    of asleep (only the passive idles): the workers' CPU time covers the
+#    four 100 ms gaps, and the report says so.
+if python3 - "$NXC" "$TMP/out" <<'PY'
+import json, resource, subprocess, sys
+nxc, out = sys.argv[1], sys.argv[2]
+before = resource.getrusage(resource.RUSAGE_CHILDREN)
+r = subprocess.run([nxc, "bench", "--json", "--sizes", "8", "--ops", "write", "--iters", "4",
+                    "--warmup", "1", "--passive-idle", "100", "--active-busy"],
+                   stdout=subprocess.PIPE, timeout=120)
+after = resource.getrusage(resource.RUSAGE_CHILDREN)
+cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+rows = [json.loads(l) for l in r.stdout.decode().splitlines() if l.startswith("{")]
+ok = r.returncode == 0 and len(rows) == 1 and rows[0]["active_busy"] is True and cpu >= 0.32
+print(f"active-busy: exit {r.returncode}, {len(rows)} rows, workers' CPU {cpu:.3f} s", file=sys.stderr)
+sys.exit(0 if ok else 1)
+PY
+then pass; else fail "bench --active-busy: the gaps were not spent busy"; fi
+
 # 9. --mem thp: huge-page user memory moves correctly (checked transfer).
 run bench --json --mem thp --sizes 4K,4M --iters 5 --warmup 1
 if [ "$RC" -eq 0 ] && [ "$(grep -c '"mem":"thp"' "$TMP/out")" -eq 4 ]; then pass
