@@ -62,10 +62,6 @@ int nxc_ctrl_decode(const uint8_t *m, size_t len, nxc_ctrl_msg_t *out)
     out->addr_len = 0;
     out->data = NULL;
     out->data_len = 0;
-    if ((out->flags & NXC_CTRL_FLAG_PULL) && !(out->flags & NXC_CTRL_FLAG_ADDR))
-        return -1;
-    if (out->type == NXC_CTRL_WRITE && !(out->flags & NXC_CTRL_FLAG_ADDR))
-        return -1;
     if (out->flags & NXC_CTRL_FLAG_ADDR) {
         if (len - end < 4)
             return -1;

@@ -1,10 +1,13 @@
 /* Private: the control-message codec (the wire format of BEGIN, DONE,
  * ABORT, ACK and NACK; see transport.h for what they mean).
  *
- * Layout (version 2): u8 type|flags, u8 version, u16 name_len, u32 pid,
+ * Layout (version 3): u8 type|flags, u8 version, u16 name_len, u32 pid,
  * u64 pidns, 16 B host id, 16 B key, u64 tag, u8 reason, the sender's name,
  * and with NXC_CTRL_FLAG_ADDR: u32 address length, the sender's UCX worker
- * address; in a WRITE, the write's data is the rest of the message.
+ * address; in a WRITE, the write's data is the rest of the message. A
+ * BEGIN or WRITE carries the address until its receiver has answered the
+ * sender once (engine/peer.h, knows_us); a receiver without an endpoint to
+ * the sender drops one without it, and the sender sends it again with it.
  * Integers little-endian.
  *
  * The tag names one active op: the active side picks it (random base +
@@ -28,7 +31,7 @@
  * NACK back. Every BEGIN is answered: NACK at once if the op is not the
  * sender's to take, else ACK or NACK when the passive op ends. */
 enum nxc_ctrl_type {
-    NXC_CTRL_BEGIN = 1, /* I take this op (carries my address: FLAG_ADDR) */
+    NXC_CTRL_BEGIN = 1, /* I take this op (my address too, until you answered me once) */
     NXC_CTRL_DONE  = 2, /* my data is in place (write) / has arrived (read) */
     NXC_CTRL_ABORT = 3, /* I cancelled; my requests have drained */
     NXC_CTRL_ACK   = 4, /* your DONE completed my op: COMPLETE on both sides */
@@ -48,9 +51,9 @@ enum nxc_nack_reason {
     NXC_NACK_MAX       = NXC_NACK_FAILED
 };
 #define NXC_CTRL_TYPE_MASK 0x0fu
-#define NXC_CTRL_FLAG_ADDR 0x10u /* carries the sender's worker address (BEGIN) */
+#define NXC_CTRL_FLAG_ADDR 0x10u /* carries the sender's worker address (BEGIN, WRITE) */
 #define NXC_CTRL_FLAG_AM   0x40u /* the op moves its data with active messages */
-#define NXC_CTRL_FLAG_PULL 0x80u /* BEGIN of an AM read: send me the data (needs ADDR) */
+#define NXC_CTRL_FLAG_PULL 0x80u /* BEGIN of an AM read: send me the data */
 #define NXC_CTRL_FLAG_RUNS 0x20u /* ... and send adjacent buffers as one message */
 
 #define NXC_CTRL_VERSION   3u

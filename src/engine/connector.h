@@ -79,6 +79,9 @@ struct nxc_connector {
     struct nxc_regcache *regcache; /* see registration.h; NULL when off */
     unsigned        reg_cache;     /* its capacity from the config */
     unsigned        reach_timeout_ms; /* NXC_REACH_TIMEOUT_MS, or the default */
+    unsigned        addrless_peers;   /* peers with address-less BEGINs unanswered */
+    uint64_t        unanswerable_begins; /* address-less BEGINs from peers we had no
+                                          * endpoint to: dropped (peer.h, knows_us) */
     ucs_status_ptr_t *closing;     /* endpoint close requests still running */
     size_t          n_closing, cap_closing;
     unsigned        n_answering;   /* passive ops whose ACK/NACK has not left yet */

@@ -78,6 +78,16 @@ static void tell_owner(nxc_op_t *op, nxc_op_status_t status, int err)
         nxc_transport_tell_owner(op, NXC_CTRL_NACK, nack_reason_of(op, status));
 }
 
+/* Failure details are allocated when an op fails, so that the op itself
+ * stays small (see NXC_CTRL_BEGIN_INLINE). */
+#define NXC_DETAIL_MAX 320
+
+static const char *op_detail(const nxc_op_t *op)
+{
+    return op->err_detail != NULL ? op->err_detail
+                                  : "(no memory was left to record why this op failed)";
+}
+
 void nxc_op_finish(nxc_op_t *op, nxc_op_status_t status, int err, const char *fmt, ...)
 {
     if (nxc_op_is_final(op))
@@ -86,19 +96,27 @@ void nxc_op_finish(nxc_op_t *op, nxc_op_status_t status, int err, const char *fm
         op->c->n_in_progress--;
     op->status = status;
     op->err = err;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(op->err_detail, sizeof(op->err_detail), fmt, ap);
-    va_end(ap);
+    /* The answer leaves first: the peer's op completes on it, and nothing
+     * below changes what it says. */
+    if (op->passive && op->key_table != NULL)
+        tell_owner(op, status, err);
+    /* Only a failure's detail is ever read (nxc_op_error): a completion
+     * does not pay for formatting one. */
+    if (status != NXC_OP_COMPLETE) {
+        va_list ap;
+        va_start(ap, fmt);
+        op->err_detail = malloc(NXC_DETAIL_MAX);
+        if (op->err_detail != NULL)
+            vsnprintf(op->err_detail, NXC_DETAIL_MAX, fmt, ap);
+        va_end(ap);
+    }
     NXC_LOG(status == NXC_OP_ERRORED ? NXC_LOG_WARN : NXC_LOG_DEBUG,
             "connector '%s': %s %s op %p is %s%s%s", op->c->name,
             op->passive ? "passive" : "active", nxc_op_kind_name(op->kind), (void *)op,
             nxc_op_status_name(status), status == NXC_OP_ERRORED ? ": " : "",
-            status == NXC_OP_ERRORED ? op->err_detail : "");
-    if (op->passive && op->key_table != NULL) {
+            status == NXC_OP_ERRORED ? op_detail(op) : "");
+    if (op->passive && op->key_table != NULL)
         remember_closed(op, nack_reason_of(op, status));
-        tell_owner(op, status, err);
-    }
     /* A final op accepts no further message. */
     nxc_keys_remove(op);
     nxc_notify_change(op->c);
@@ -175,7 +193,7 @@ static nxc_op_t *op_new(nxc_connector_t *c, nxc_op_kind_t kind, int passive,
     nxc_op_t *op = calloc(1, sizeof(*op));
     if (op == NULL)
         return NULL;
-    op->descs = malloc(n * sizeof(*descs));
+    op->descs = n == 1 ? &op->desc_one : malloc(n * sizeof(*descs));
     if (op->descs == NULL) {
         free(op);
         return NULL;
@@ -201,7 +219,9 @@ void nxc_op_destroy(nxc_op_t *op)
     if (op->peer != NULL)
         nxc_peer_unref(op->c, op->peer);
     free(op->json);
-    free(op->descs);
+    free(op->err_detail);
+    if (op->descs != &op->desc_one)
+        free(op->descs);
     free(op);
 }
 
@@ -318,6 +338,20 @@ static int owned_by(const nxc_op_t *op, const nxc_ctrl_msg_t *m)
     return op->tag == m->tag && op->peer != NULL && same_sender(op->peer, m);
 }
 
+/* Whether we can answer a BEGIN: it carries its sender's address, or we
+ * hold a live endpoint to the sender. Otherwise it is dropped untouched,
+ * and the sender sends it again with its address (peer.h, knows_us). */
+static int answerable(nxc_connector_t *c, const nxc_ctrl_msg_t *m)
+{
+    if (m->flags & NXC_CTRL_FLAG_ADDR)
+        return 1;
+    const nxc_peer_t *p = nxc_peer_find_sender(c, m->name, m->name_len, &m->sender);
+    if (p != NULL && p->ep != NULL && !p->dead && !p->failing)
+        return 1;
+    c->unanswerable_begins++;
+    return 0;
+}
+
 /* BEGIN: the first active op to speak for a passive op takes it; any
  * other BEGIN is answered NACK at once, whatever became of the op. */
 static void on_begin(nxc_connector_t *c, nxc_op_t *op, const nxc_ctrl_msg_t *m)
@@ -327,6 +361,8 @@ static void on_begin(nxc_connector_t *c, nxc_op_t *op, const nxc_ctrl_msg_t *m)
         c->spoofed_notifications++; /* no honest peer sends these */
         return;
     }
+    if (!answerable(c, m))
+        return;
     uint8_t refusal = 0;
     if (op == NULL)
         refusal = closed_reason(c, m->key);
@@ -382,7 +418,7 @@ static void on_write(nxc_connector_t *c, nxc_op_t *op, const nxc_ctrl_msg_t *m)
         c->spoofed_notifications++; /* no honest peer sends these */
         return;
     }
-    on_begin(c, op, m);
+    on_begin(c, op, m); /* drops it if we cannot answer: then op has no owner */
     if (op == NULL || !owned_by(op, m) || op->status != NXC_OP_IN_PROGRESS)
         return; /* refused (and told), or it failed on our side */
     if (nxc_transport_take_inline(op, m))
@@ -414,6 +450,7 @@ static void on_answer(nxc_connector_t *c, const nxc_ctrl_msg_t *m)
         c->spoofed_notifications++;
         return;
     }
+    nxc_peer_answered_us(c, op->peer);
     if (m->type == NXC_CTRL_ACK)
         nxc_op_finish(op, NXC_OP_COMPLETE, NXC_OK, "complete");
     else
@@ -502,7 +539,7 @@ static int outcome(const nxc_op_t *op)
     case NXC_OP_CANCELLED:
         return nxc_fail(NXC_ERR_CANCELLED, "the op was cancelled");
     default:
-        return nxc_fail(op->err, "%s", op->err_detail);
+        return nxc_fail(op->err, "%s", op_detail(op));
     }
 }
 
@@ -551,7 +588,7 @@ int nxc_op_cancel(nxc_op_t *op)
     int rc = NXC_OK;
     if (op->status == NXC_OP_ERRORED)
         rc = nxc_fail(NXC_ERR_STATE, "an ERRORED op cannot be cancelled (it failed: %s)",
-                      op->err_detail);
+                      op_detail(op));
     else if (!nxc_op_is_final(op))
         cancel_locked(op, NXC_NACK_CANCELLED);
     nxc_unlock(op->c);
@@ -584,7 +621,7 @@ int nxc_op_error(nxc_op_t *op, const char **detail)
     nxc_lock(op->c);
     int err = op->status == NXC_OP_ERRORED ? op->err : NXC_OK;
     if (detail != NULL)
-        *detail = err != NXC_OK ? op->err_detail : "";
+        *detail = err != NXC_OK ? op_detail(op) : "";
     nxc_unlock(op->c);
     return err;
 }

@@ -22,13 +22,18 @@
 #include "engine/peer.h"
 #include "transport/protocol.h"
 
+/* Room for an address-less BEGIN, or such a WRITE of a few bytes, inside
+ * the op (bigger ones are allocated): with the rest of the op it keeps the
+ * struct small enough for malloc's per-thread cache. */
+#define NXC_CTRL_BEGIN_INLINE 128u
+
 struct nxc_op {
     nxc_connector_t  *c;
     nxc_op_kind_t     kind;
     int               passive;
     nxc_op_status_t   status;
     int               err;
-    char              err_detail[320];
+    char             *err_detail; /* why it failed or was cancelled; NULL until then */
     size_t            n;
     nxc_descriptor_t *descs;
     uint8_t           key[NXC_KEY_BYTES];
@@ -49,6 +54,9 @@ struct nxc_op {
     size_t            expected;   /* bytes to move (sum of the sizes) */
     int               done_heard; /* passive: the peer said DONE */
     uint8_t          *ctrl_begin; /* BEGIN may carry our worker address */
+    uint8_t           begin_flags;  /* active: what its BEGIN said (for a resend) */
+    uint8_t           begin_inline; /* active: its BEGIN was a WRITE with the data */
+    uint8_t           addr_omitted; /* active: its BEGIN went without our address */
 
     /* How it moves its bytes, chosen once (passive: by its BEGIN, or by
      * data that overtook it), and that protocol's own state
@@ -63,6 +71,10 @@ struct nxc_op {
     size_t            n_regs;
 
     uint8_t           ctrl_end[NXC_CTRL_MAX];
+    /* The common case needs no allocation of its own: one descriptor, and
+     * a BEGIN (or small WRITE) that fits here. */
+    nxc_descriptor_t  desc_one;
+    uint8_t           ctrl_begin_inline[NXC_CTRL_BEGIN_INLINE];
 };
 
 /* Moves a non-final op to a final state, records why, and tells waiters.

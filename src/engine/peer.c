@@ -14,6 +14,7 @@
 #include "common/identity.h"
 #include "common/util.h"
 #include "engine/connector.h"
+#include "engine/op.h"
 #include "transport/transport.h"
 
 static int same_incarnation(const nxc_peer_t *p, const char *name, size_t name_len,
@@ -115,10 +116,74 @@ static nxc_peer_t *new_peer(nxc_connector_t *c, const char *name, size_t name_le
     return p;
 }
 
+/* A sender we declared dead that speaks again was alive after all (it
+ * stalled, or only its endpoint broke): it gets a record of its own, and
+ * with it an endpoint our answers can take. */
+static nxc_peer_t *find_live_sender(nxc_connector_t *c, const char *name, size_t name_len,
+                                    const nxc_identity_t *id)
+{
+    for (nxc_peer_t *p = c->peers; p != NULL; p = p->next)
+        if (!p->dead && same_incarnation(p, name, name_len, id))
+            return p;
+    return NULL;
+}
+
+nxc_peer_t *nxc_peer_find_sender(nxc_connector_t *c, const char *name, size_t name_len,
+                                 const nxc_identity_t *id)
+{
+    return find_live_sender(c, name, name_len, id);
+}
+
+static void stop_waiting_addrless(nxc_connector_t *c, nxc_peer_t *p)
+{
+    if (!p->addrless_waiting)
+        return;
+    p->addrless_waiting = 0;
+    p->addrless_since = 0;
+    c->addrless_peers--;
+}
+
+void nxc_peer_answered_us(nxc_connector_t *c, nxc_peer_t *p)
+{
+    p->knows_us = 1;
+    stop_waiting_addrless(c, p);
+}
+
+void nxc_peer_sent_addrless(nxc_connector_t *c, nxc_peer_t *p)
+{
+    if (p->addrless_waiting)
+        return;
+    p->addrless_waiting = 1;
+    c->addrless_peers++; /* the clock starts at the next check: none read here */
+}
+
+static void resend_with_address(nxc_connector_t *c, nxc_peer_t *p)
+{
+    p->knows_us = 0;
+    stop_waiting_addrless(c, p);
+    for (nxc_op_t *op = c->open_ops; op != NULL; op = op->open_next)
+        if (op->peer == p && op->addr_omitted && !op->passive && !nxc_op_is_final(op))
+            nxc_transport_resend_begin(op);
+}
+
+void nxc_peers_check_addrless(nxc_connector_t *c)
+{
+    uint64_t now = nxc_now_ns();
+    for (nxc_peer_t *p = c->peers, *next; p != NULL && c->addrless_peers > 0; p = next) {
+        next = p->next;
+        if (!p->addrless_waiting || p->dead)
+            continue;
+        if (p->addrless_since == 0)
+            p->addrless_since = now;
+        else if (now - p->addrless_since >= c->reach_timeout_ms * 1000000ull)
+            resend_with_address(c, p);
+    }
+}
+
 nxc_peer_t *nxc_peer_for_sender(nxc_connector_t *c, const char *name, size_t name_len,
                                 const nxc_identity_t *id)
 {
-    nxc_peer_t *p = find_peer(c, name, name_len, id);
+    nxc_peer_t *p = find_live_sender(c, name, name_len, id);
     if (p == NULL)
         p = new_peer(c, name, name_len, id);
     if (p != NULL) {
@@ -206,6 +271,7 @@ static void drop_cached_rkeys(nxc_peer_t *p)
 static void free_peer(nxc_connector_t *c, nxc_peer_t *p)
 {
     c->n_shm_peers -= (unsigned)p->via_shm;
+    stop_waiting_addrless(c, p);
     drop_cached_rkeys(p);
     nxc_transport_disconnect(c, p);
     if (p->pidfd >= 0) {

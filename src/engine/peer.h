@@ -56,6 +56,17 @@ typedef struct nxc_peer {
     int              dead;
     int              failing;   /* reported dead (pidfd, UCX); failed after a drain */
     char             reason[320];
+    /* Our BEGINs to it carry our worker address (215 bytes on one host)
+     * only until it has answered one: its answer came over its endpoint to
+     * us, which it keeps while it deems us alive. A passive side that lost
+     * that endpoint (it declared us failed) drops an address-less BEGIN
+     * rather than guess; so while such BEGINs are unanswered,
+     * addrless_since is when we first noticed (0: none waiting), and after
+     * c->reach_timeout_ms they go again with the address
+     * (nxc_peers_check_addrless). */
+    int              knows_us;
+    int              addrless_waiting;
+    uint64_t         addrless_since;
 } nxc_peer_t;
 
 /* Finds or creates the peer the metadata's agent blob names, with an
@@ -70,6 +81,25 @@ nxc_peer_t *nxc_peer_for_sender(nxc_connector_t *c, const char *name, size_t nam
                                 const nxc_identity_t *id);
 
 void nxc_peer_unref(nxc_connector_t *c, nxc_peer_t *p);
+
+/* The known peer that sent a control message, or NULL. No reference. */
+nxc_peer_t *nxc_peer_find_sender(nxc_connector_t *c, const char *name, size_t name_len,
+                                 const nxc_identity_t *id);
+
+/* An answer (ACK or NACK) to one of our ops came from p: it holds an
+ * endpoint to us, so our next BEGINs may leave out our address. */
+void nxc_peer_answered_us(nxc_connector_t *c, nxc_peer_t *p);
+
+/* An address-less BEGIN left for p: watch for its answer. */
+void nxc_peer_sent_addrless(nxc_connector_t *c, nxc_peer_t *p);
+
+/* Sends the BEGIN of every open op to a peer again, with our address,
+ * when no answer came from that peer within c->reach_timeout_ms of an
+ * address-less one (it may have dropped them); then BEGINs carry the
+ * address until it answers again. A BEGIN that had been taken is a no-op
+ * for the passive side. Cheap when no peer is waiting (c->addrless_peers
+ * == 0). */
+void nxc_peers_check_addrless(nxc_connector_t *c);
 
 /* Notes that the peer died or became unreachable (its pidfd fired, UCX
  * reported its endpoint failed), with the reason. Nothing is failed yet:

@@ -56,11 +56,21 @@ static int runs_follow(const nxc_op_t *op, const nxc_metadata_t *md)
     return 1;
 }
 
+/* Zeroed flags, one per descriptor: inside the op for a few. */
+static uint8_t *claimed_storage(nxc_op_t *op)
+{
+    struct nxc_am_op *am = &op->state.am;
+    if (op->n > sizeof(am->claimed_few))
+        return calloc(op->n, 1);
+    memset(am->claimed_few, 0, sizeof(am->claimed_few));
+    return am->claimed_few;
+}
+
 static int am_prepare(nxc_op_t *op, const nxc_metadata_t *md)
 {
     struct nxc_am_op *am = &op->state.am;
     if (op->kind == NXC_OP_WRITE) {
-        am->raddr = malloc((op->n + 1) * sizeof(*am->raddr));
+        am->raddr = op->n == 1 ? am->raddr_one : malloc((op->n + 1) * sizeof(*am->raddr));
         if (am->raddr == NULL)
             return nxc_fail(NXC_ERR_NO_MEMORY, "no memory for %zu descriptors", op->n);
         for (size_t i = 0; i < op->n; i++)
@@ -68,7 +78,7 @@ static int am_prepare(nxc_op_t *op, const nxc_metadata_t *md)
         return NXC_OK;
     }
     am->runs_ok = runs_follow(op, md);
-    am->claimed = calloc(op->n, 1);
+    am->claimed = claimed_storage(op);
     if (am->claimed == NULL)
         return nxc_fail(NXC_ERR_NO_MEMORY, "no memory for %zu descriptors", op->n);
     return NXC_OK;
@@ -78,8 +88,10 @@ static void am_release(nxc_op_t *op)
 {
     struct nxc_am_op *am = &op->state.am;
     free(am->sends);
-    free(am->claimed);
-    free(am->raddr);
+    if (am->claimed != am->claimed_few)
+        free(am->claimed);
+    if (am->raddr != am->raddr_one)
+        free(am->raddr);
     am->sends = NULL;
     am->claimed = NULL;
     am->raddr = NULL;
@@ -304,7 +316,7 @@ static int claim(nxc_op_t *op, uint32_t first, uint32_t count, size_t len, uint3
     }
     /* Allocated only once it is taken: until then the op has no protocol
      * to release it, and may get another, whose state shares these bytes. */
-    if (total != len || (am->claimed == NULL && (am->claimed = calloc(op->n, 1)) == NULL))
+    if (total != len || (am->claimed == NULL && (am->claimed = claimed_storage(op)) == NULL))
         return 0;
     memset(am->claimed + first, 1, count);
     /* Data that overtook its BEGIN claims the op like BEGIN would, and

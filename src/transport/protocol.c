@@ -76,13 +76,13 @@ const nxc_protocol_t *nxc_protocol_for_target(const nxc_op_t *op, const nxc_meta
     return rma_is_real(op, md) && !getenv("NXC_PROTOCOL") ? &nxc_protocol_rma : op->c->proto;
 }
 
-/* Not honest: a BEGIN without an address or tag, a pull of a writable op,
- * a WRITE not of AM or for a readable op. */
+/* Not honest: a BEGIN without a tag, a pull of a writable op, a WRITE not
+ * of AM or for a readable op. */
 const nxc_protocol_t *nxc_protocol_for_begin(const nxc_op_t *op, const nxc_ctrl_msg_t *m)
 {
     int am = (m->flags & NXC_CTRL_FLAG_AM) != 0, pull = (m->flags & NXC_CTRL_FLAG_PULL) != 0;
     const nxc_protocol_t *proto = am ? &nxc_protocol_am : &nxc_protocol_rma;
-    if (!(m->flags & NXC_CTRL_FLAG_ADDR) || m->tag == 0 ||
+    if (m->tag == 0 ||
         (op != NULL && pull && op->kind != NXC_OP_READ))
         return NULL;
     if (m->type == NXC_CTRL_WRITE && (!am || pull || (op != NULL && op->kind != NXC_OP_WRITE)))

@@ -40,6 +40,8 @@ struct nxc_am_op {
     size_t              sent;        /* bytes of the sends that completed */
     ucs_status_t        send_status;
     uint64_t           *raddr;       /* active write: remote address per descriptor */
+    uint64_t            raddr_one[2]; /* raddr's storage for one descriptor */
+    uint8_t             claimed_few[8]; /* claimed's storage for up to 8 */
 };
 
 /* RMA (active side): the rkeys of the remote regions, and where each
@@ -128,8 +130,9 @@ int nxc_protocols_listen(nxc_connector_t *c);
 
 /* Sends BEGIN, with `flags` added to the protocol's (ctrl.h), or for
  * `with_data` WRITE: BEGIN, the op's one buffer and DONE at once (then the
- * op's data has moved and its DONE has left as soon as it is posted). On
- * failure the op is ERRORED and the code returned. */
+ * op's data has moved and its DONE has left as soon as it is posted). It
+ * carries our worker address unless the peer answered us before (peer.h,
+ * knows_us). On failure the op is ERRORED and the code returned. */
 int  nxc_transport_send_begin(nxc_op_t *op, uint8_t flags, int with_data);
 /* Sends DONE, or ABORT for an op cancelled meanwhile (tell_moved of the
  * protocols that speak our control messages). */

@@ -410,7 +410,8 @@ void nxc_transport_release(nxc_op_t *op)
 {
     if (op->proto != NULL)
         op->proto->release(op);
-    free(op->ctrl_begin);
+    if (op->ctrl_begin != op->ctrl_begin_inline)
+        free(op->ctrl_begin);
     op->ctrl_begin = NULL;
 }
 
@@ -511,20 +512,35 @@ static nxc_ctrl_msg_t ctrl_msg(const nxc_op_t *op, uint8_t type)
     return our_ctrl_msg(op->c, op->key, op->tag, type, op->proto->ctrl_flags);
 }
 
+/* BEGIN (or the one-message WRITE) as it goes now: with our address
+ * unless the peer has answered us before (peer.h, knows_us). */
+static nxc_ctrl_msg_t begin_msg(const nxc_op_t *op, int with_addr)
+{
+    nxc_ctrl_msg_t m = ctrl_msg(op, op->begin_inline ? NXC_CTRL_WRITE : NXC_CTRL_BEGIN);
+    m.flags |= op->begin_flags;
+    if (with_addr) {
+        m.flags |= NXC_CTRL_FLAG_ADDR;
+        m.addr = (const uint8_t *)op->c->worker_addr;
+        m.addr_len = op->c->worker_addr_len;
+    }
+    if (op->begin_inline) {
+        m.data = op->descs[0].ptr;
+        m.data_len = op->descs[0].size;
+    }
+    return m;
+}
+
 /* The data is copied into a WRITE, so the op's buffer is free and its DONE
  * has left (for cancel) as soon as the message is posted. */
 int nxc_transport_send_begin(nxc_op_t *op, uint8_t flags, int inline_write)
 {
-    nxc_ctrl_msg_t m = ctrl_msg(op, inline_write ? NXC_CTRL_WRITE : NXC_CTRL_BEGIN);
-    /* Our address: the passive side answers every BEGIN. */
-    m.flags |= NXC_CTRL_FLAG_ADDR | flags;
-    m.addr = (const uint8_t *)op->c->worker_addr;
-    m.addr_len = op->c->worker_addr_len;
-    if (inline_write) {
-        m.data = op->descs[0].ptr;
-        m.data_len = op->descs[0].size;
-    }
-    op->ctrl_begin = malloc(nxc_ctrl_len(&m));
+    nxc_peer_t *p = op->peer;
+    op->begin_flags = flags;
+    op->begin_inline = (uint8_t)inline_write;
+    op->addr_omitted = p->knows_us && !p->dead;
+    nxc_ctrl_msg_t m = begin_msg(op, !op->addr_omitted);
+    size_t len = nxc_ctrl_len(&m);
+    op->ctrl_begin = len <= sizeof(op->ctrl_begin_inline) ? op->ctrl_begin_inline : malloc(len);
     if (op->ctrl_begin == NULL) {
         int rc = nxc_fail(NXC_ERR_NO_MEMORY, "no memory for a control message");
         nxc_op_finish(op, NXC_OP_ERRORED, rc, "%s", nxc_last_error());
@@ -532,8 +548,53 @@ int nxc_transport_send_begin(nxc_op_t *op, uint8_t flags, int inline_write)
     }
     if (inline_write)
         op->moved = op->done_sent = 1;
+    if (op->addr_omitted)
+        nxc_peer_sent_addrless(op->c, p);
     send_ctrl(op, &m, op->ctrl_begin, begin_sent_cb, begin_sent);
     return NXC_OK;
+}
+
+static void detached_sent_cb(void *req, ucs_status_t st, void *buf)
+{
+    (void)st; /* a peer that is gone needs no answer */
+    ucp_request_free(req);
+    free(buf);
+}
+
+/* Sends m to p from a buffer of its own, freed when the send completes:
+ * for messages no op waits on (a refusal, a resent BEGIN). */
+static void send_detached(nxc_peer_t *p, const nxc_ctrl_msg_t *m)
+{
+    uint8_t *buf = malloc(nxc_ctrl_len(m));
+    if (buf == NULL || p->ep == NULL || p->dead) {
+        free(buf);
+        return;
+    }
+    size_t len = nxc_ctrl_encode(m, buf);
+    ucp_request_param_t param = {
+        .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
+        .cb.send = detached_sent_cb,
+        .user_data = buf,
+    };
+    ucs_status_ptr_t req = ucp_am_send_nbx(p->ep, NXC_AM_CTRL_ID, NULL, 0, buf, len, &param);
+    if (req == NULL || UCS_PTR_IS_ERR(req))
+        free(buf);
+}
+
+/* The passive side may have dropped our address-less BEGIN, and with it
+ * the DONE that followed (no owner yet): both go again, the BEGIN with our
+ * address. A passive side that had taken them ignores the repeats (a
+ * repeated BEGIN is a no-op; a DONE or WRITE for an op that ended gets a
+ * NACK that finds no op here). */
+void nxc_transport_resend_begin(nxc_op_t *op)
+{
+    op->addr_omitted = 0;
+    nxc_ctrl_msg_t m = begin_msg(op, 1);
+    send_detached(op->peer, &m);
+    if (op->done_sent && !op->begin_inline) {
+        nxc_ctrl_msg_t done = ctrl_msg(op, NXC_CTRL_DONE);
+        send_detached(op->peer, &done);
+    }
 }
 
 static void told_sent(nxc_op_t *op, ucs_status_t st)
@@ -565,13 +626,6 @@ void nxc_transport_tell_owner(nxc_op_t *op, uint8_t type, uint8_t reason)
     send_ctrl(op, &m, op->ctrl_end, told_sent_cb, told_sent);
 }
 
-static void refusal_sent_cb(void *req, ucs_status_t st, void *buf)
-{
-    (void)st; /* a peer that is gone needs no answer */
-    ucp_request_free(req);
-    free(buf);
-}
-
 void nxc_transport_refuse(nxc_connector_t *c, const nxc_ctrl_msg_t *m, uint8_t reason)
 {
     nxc_peer_t *p = nxc_peer_for_sender(c, m->name, m->name_len, &m->sender);
@@ -579,21 +633,8 @@ void nxc_transport_refuse(nxc_connector_t *c, const nxc_ctrl_msg_t *m, uint8_t r
         return;
     nxc_ctrl_msg_t nack = our_ctrl_msg(c, m->key, m->tag, NXC_CTRL_NACK, 0);
     nack.reason = reason;
-    uint8_t *buf = malloc(nxc_ctrl_len(&nack));
-    if (buf != NULL && !p->dead &&
-        nxc_transport_connect(c, p, m->addr, m->addr_len) == NXC_OK) {
-        size_t len = nxc_ctrl_encode(&nack, buf);
-        ucp_request_param_t param = {
-            .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
-            .cb.send = refusal_sent_cb,
-            .user_data = buf,
-        };
-        ucs_status_ptr_t req = ucp_am_send_nbx(p->ep, NXC_AM_CTRL_ID, NULL, 0, buf, len,
-                                               &param);
-        if (req != NULL && !UCS_PTR_IS_ERR(req))
-            buf = NULL; /* the callback frees it */
-    }
-    free(buf);
+    if (!p->dead && nxc_transport_connect(c, p, m->addr, m->addr_len) == NXC_OK)
+        send_detached(p, &nack);
     nxc_peer_unref(c, p); /* a live peer stays cached with its endpoint */
 }
 

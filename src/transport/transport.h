@@ -116,8 +116,13 @@ void nxc_transport_cancelled(nxc_op_t *op);
 void nxc_transport_tell_owner(nxc_op_t *op, uint8_t type, uint8_t reason);
 
 /* Answers a BEGIN that may not take its op with NACK(reason), from no op,
- * connecting to the sender at the address the BEGIN carries. */
+ * connecting to the sender at the address the BEGIN carries (or over the
+ * endpoint we hold to it). */
 void nxc_transport_refuse(nxc_connector_t *c, const nxc_ctrl_msg_t *m, uint8_t reason);
+
+/* Sends an active op's BEGIN again, with our address, and its DONE if it
+ * had left (peer.h, knows_us). */
+void nxc_transport_resend_begin(nxc_op_t *op);
 
 /* True for UCX statuses that say the peer is dead or unreachable. */
 int  nxc_status_means_peer_gone(ucs_status_t st);

@@ -175,14 +175,18 @@ static void settle(hostile_t *h, nxc_op_t *op, nxc_op_status_t want)
     }
 }
 
+/* Set: forged BEGINs and WRITEs leave out the sender's address, as an
+ * honest peer does once we have answered it. */
+static int g_no_addr;
+
 /* Writes a control message into m; a BEGIN or WRITE carries the sender's
- * address (FLAG_ADDR), as the layout says. Returns its length. */
+ * address (FLAG_ADDR), unless g_no_addr. Returns its length. */
 static size_t forge_ctrl(hostile_t *h, uint8_t type_flags, const uint8_t key[NXC_KEY_BYTES],
                          uint8_t *m)
 {
     size_t name_len = strlen(h->name);
     uint8_t type = type_flags & NXC_CTRL_TYPE_MASK;
-    if (type == NXC_CTRL_BEGIN || type == NXC_CTRL_WRITE)
+    if (!g_no_addr && (type == NXC_CTRL_BEGIN || type == NXC_CTRL_WRITE))
         type_flags |= NXC_CTRL_FLAG_ADDR;
     m[0] = type_flags;
     m[1] = CTRL_VERSION;
@@ -457,10 +461,10 @@ static void malformed(nxc_connector_t *P)
         { "a control message of an unknown version", 1, 99 },
         { "a control message whose name is longer than the message", 2, 200 },
         { "a control message with a zero-length name", 2, 0 },
-        { "a PULL BEGIN without an address", 0, NXC_CTRL_BEGIN | NXC_CTRL_FLAG_PULL },
-        { "a BEGIN without an address", 0, NXC_CTRL_BEGIN },
+        { "a PULL BEGIN without a tag", 0, NXC_CTRL_BEGIN | NXC_CTRL_FLAG_PULL },
+        { "a BEGIN without a tag", 0, NXC_CTRL_BEGIN },
         { "a control message of an unknown type", 0, 0x0f },
-        { "a WRITE without an address", 0, NXC_CTRL_WRITE | NXC_CTRL_FLAG_AM },
+        { "a WRITE without a tag", 0, NXC_CTRL_WRITE | NXC_CTRL_FLAG_AM },
     };
     for (size_t i = 0; i < sizeof flips / sizeof flips[0]; i++) {
         memcpy(bad, m, sizeof m);
@@ -504,6 +508,31 @@ static void malformed(nxc_connector_t *P)
         send_write(&h, writes[i].flags, v.key, g_junk, writes[i].len);
         await_refusal(&h, before, writes[i].what);
     }
+    /* Address-less BEGINs and WRITEs from a worker we hold no endpoint to:
+     * we could not answer them, so they are dropped before they take the
+     * op (an honest sender sends them again with its address). */
+    hostile_t stranger;
+    hostile_open(&stranger, P, v.json, "stranger", (uint32_t)getpid());
+    g_no_addr = 1;
+    struct { uint8_t type_flags; const char *what; } addrless[] = {
+        { NXC_CTRL_BEGIN | NXC_CTRL_FLAG_AM, "an address-less BEGIN from a stranger" },
+        { NXC_CTRL_WRITE | NXC_CTRL_FLAG_AM, "an address-less WRITE from a stranger" },
+    };
+    for (size_t i = 0; i < sizeof addrless / sizeof addrless[0]; i++) {
+        uint64_t before = P->unanswerable_begins;
+        if ((addrless[i].type_flags & NXC_CTRL_TYPE_MASK) == NXC_CTRL_WRITE)
+            send_write(&stranger, NXC_CTRL_FLAG_AM, v.key, g_junk, BUF_SIZE);
+        else
+            send_ctrl(&stranger, addrless[i].type_flags, v.key);
+        double deadline = e2e_now_ms() + 10000;
+        while (P->unanswerable_begins <= before) {
+            ucp_worker_progress(stranger.w);
+            nxc_connector_progress(P);
+            CHECK(e2e_now_ms() < deadline, "%s: never dropped (10 s)", addrless[i].what);
+        }
+    }
+    g_no_addr = 0;
+    hostile_close(&stranger);
     victim_op_t readable;
     victim_open(&readable, P, NXC_OP_READ, 0x67);
     unsigned long before = refused(P);
