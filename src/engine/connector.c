@@ -87,6 +87,7 @@ static void let_others_in(nxc_connector_t *c)
 
 void nxc_notify_change(nxc_connector_t *c)
 {
+    c->changes++;
     if (c->followers > 0)
         pthread_cond_broadcast(&c->changed);
     if (c->sleeping)
@@ -205,10 +206,13 @@ static void reap_zombies(nxc_connector_t *c)
     }
 }
 
-unsigned nxc_progress_locked(nxc_connector_t *c, int check_fds)
+unsigned nxc_progress_locked(nxc_connector_t *c, int check_fds, int leading)
 {
-    unsigned n = 0;
-    for (unsigned i = 0; i < PROGRESS_BURST && ucp_worker_progress(c->worker) != 0; i++)
+    unsigned n = 0, changes = c->changes;
+    /* The leader's burst ends once something changed, so that it looks at
+     * its op at once rather than after one more (idle) UCX call. */
+    for (unsigned i = 0; i < PROGRESS_BURST && !(leading && c->changes != changes) &&
+                         ucp_worker_progress(c->worker) != 0; i++)
         n++;
     if (check_fds) {
         struct epoll_event ev[16];
@@ -311,7 +315,7 @@ static void lead(nxc_connector_t *c, int (*done)(void *), void *arg, uint64_t de
     uint64_t now = nxc_now_ns(), spin_until = now + spin_window_ns(c);
     int slept = 0;
     for (unsigned pass = 1; !done(arg); pass++) {
-        unsigned n = nxc_progress_locked(c, slept || pass % FD_CHECK_INTERVAL == 0);
+        unsigned n = nxc_progress_locked(c, slept || pass % FD_CHECK_INTERVAL == 0, 1);
         slept = 0;
         note_backstop_pass(c, n);
         if (done(arg))
@@ -633,13 +637,13 @@ unsigned nxc_progress_and_arm(nxc_connector_t *c)
 {
     if (!c->sleeping)
         drain_wake(c); /* we arm below, or make the fd readable again */
-    unsigned n = nxc_progress_locked(c, 1);
+    unsigned n = nxc_progress_locked(c, 1, 0);
     for (int i = 0; i < 16; i++) {
         if (nxc_transport_arm(c) == 0) {
             c->armed = 1;
             return n;
         }
-        n += nxc_progress_locked(c, 0);
+        n += nxc_progress_locked(c, 0, 0);
     }
     /* Events keep coming: make the fd readable so a poller comes back. */
     c->armed = 0;

@@ -89,6 +89,7 @@ struct nxc_connector {
     unsigned        unreached_peers; /* peers that have not answered yet (a hint:
                                         nxc_peers_check_reached recounts) */
     unsigned long   spoofed_notifications; /* rejected: wrong key or sender */
+    unsigned        changes;       /* counts nxc_notify_change (a waiter may be done) */
     unsigned        generation;    /* nxc_process_generation() at create */
 };
 
@@ -111,8 +112,10 @@ void nxc_open_remove(nxc_connector_t *c, nxc_op_t *op);
 void nxc_notify_change(nxc_connector_t *c);
 
 /* One non-blocking pass: UCX progress, endpoint closes, peer deaths seen on
- * the epoll fd. Returns how much happened. Lock held. */
-unsigned nxc_progress_locked(nxc_connector_t *c, int check_fds);
+ * the epoll fd (check_fds). `leading`: the waiting leader's pass, which
+ * stops progressing UCX as soon as an op changed. Returns how much
+ * happened. Lock held. */
+unsigned nxc_progress_locked(nxc_connector_t *c, int check_fds, int leading);
 
 /* A non-blocking pass that leaves the epoll fd armed (or readable when
  * events keep arriving), so a caller may sleep on it right after. Cheaper
