@@ -80,12 +80,13 @@ test-asan: test-deps
 # (e2e_races), load from several threads (e2e_load), the fd + progress loop
 # (e2e_eventfd), one taker per op with a thread driving the passive side
 # (e2e_takers), UCX's unmap events racing registration-cache lookups
-# (e2e_registration_threads) and every test run with the connectors'
-# progress thread.
+# (e2e_registration_threads), address-less BEGINs dropped and resent
+# between two threaded connectors (e2e_addrless) and every test run with
+# the connectors' progress thread.
 # Any report fails the test (halt_on_error; a report in the peer process
 # fails it too). UCX itself is not instrumented: tests/tsan.supp says what
 # may be suppressed there, and why; nothing in src/ is.
-TSAN_TESTS := ^(e2e_threads|e2e_races|e2e_load|e2e_eventfd|e2e_takers|e2e_registration_threads|e2e_nixl_wire)|_pthread$$
+TSAN_TESTS := ^(e2e_threads|e2e_races|e2e_load|e2e_eventfd|e2e_takers|e2e_registration_threads|e2e_nixl_wire|e2e_addrless)|_pthread$$
 test-tsan: test-deps
 	cmake -S . -B $(BUILD_TSAN) -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
 	    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNXC_TSAN=ON >/dev/null
