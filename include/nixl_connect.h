@@ -360,7 +360,11 @@ enum {
 typedef struct nxc_connector_config {
     uint64_t    field_mask; /**< NXC_CONFIG_* bits of the fields set */
     /** Worker name (Dynamo's `worker_id`), 1-255 bytes, copied at create.
-     *  Default: 32 random hexadecimal digits. */
+     *  Default: 32 random hexadecimal digits. Peers know a worker by its
+     *  name and process: give the live connectors of one process distinct
+     *  names (two at once under one name are not told apart in every
+     *  message). Destroying a connector and creating another under the
+     *  same name is fine: its peers take it for a new worker. */
     const char *name;
     /** How long nxc_op_wait() spins on the transport after the last event
      *  before it sleeps on the event fd, in microseconds (0-1000000); 20

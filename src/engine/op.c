@@ -376,7 +376,7 @@ static void on_begin(nxc_connector_t *c, nxc_op_t *op, const nxc_ctrl_msg_t *m)
     }
     if (op->peer != NULL)
         return; /* a repeated BEGIN */
-    op->peer = nxc_peer_for_sender(c, m->name, m->name_len, &m->sender);
+    op->peer = nxc_peer_for_sender(c, m->name, m->name_len, &m->sender, m->addr, m->addr_len);
     if (op->peer == NULL)
         return;
     op->tag = m->tag;

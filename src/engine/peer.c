@@ -29,9 +29,36 @@ static nxc_peer_t *find_peer(nxc_connector_t *c, const char *name, size_t name_l
                              const nxc_identity_t *id)
 {
     for (nxc_peer_t *p = c->peers; p != NULL; p = p->next)
-        if (same_incarnation(p, name, name_len, id))
+        if (!p->superseded && same_incarnation(p, name, name_len, id))
             return p;
     return NULL;
+}
+
+/* Whether the peer's worker is the one at this address. A connector
+ * destroyed and created again under the same name in the same process
+ * (or a NIXL agent restarted under its name, which carries no pid) has
+ * the same identity but a new worker. */
+static int same_worker(const nxc_peer_t *p, const uint8_t *addr, size_t len)
+{
+    return p->worker_addr == NULL || addr == NULL ||
+           (p->worker_addr_len == len && memcmp(p->worker_addr, addr, len) == 0);
+}
+
+static void free_peer(nxc_connector_t *c, nxc_peer_t *p);
+static void unlink_peer(nxc_connector_t *c, nxc_peer_t *p);
+
+/* A new worker speaks under this peer's identity: the record is never
+ * found again, and goes once no op refers to it. Its ops are left alone:
+ * if the old worker is gone they end by their own timeouts or peer
+ * failure, and if it lives on (two connectors of one name in one process)
+ * they may still complete. */
+static void supersede(nxc_connector_t *c, nxc_peer_t *p)
+{
+    p->superseded = 1;
+    if (p->refs == 0 && !c->tearing_down) {
+        unlink_peer(c, p);
+        free_peer(c, p);
+    }
 }
 
 /* Same-host peers are watched with a pidfd in the connector's epoll set:
@@ -123,7 +150,7 @@ static nxc_peer_t *find_live_sender(nxc_connector_t *c, const char *name, size_t
                                     const nxc_identity_t *id)
 {
     for (nxc_peer_t *p = c->peers; p != NULL; p = p->next)
-        if (!p->dead && same_incarnation(p, name, name_len, id))
+        if (!p->dead && !p->superseded && same_incarnation(p, name, name_len, id))
             return p;
     return NULL;
 }
@@ -181,9 +208,13 @@ void nxc_peers_check_addrless(nxc_connector_t *c)
 }
 
 nxc_peer_t *nxc_peer_for_sender(nxc_connector_t *c, const char *name, size_t name_len,
-                                const nxc_identity_t *id)
+                                const nxc_identity_t *id, const uint8_t *addr, size_t addr_len)
 {
     nxc_peer_t *p = find_live_sender(c, name, name_len, id);
+    if (p != NULL && !same_worker(p, addr, addr_len)) {
+        supersede(c, p);
+        p = NULL;
+    }
     if (p == NULL)
         p = new_peer(c, name, name_len, id);
     if (p != NULL) {
@@ -196,20 +227,13 @@ nxc_peer_t *nxc_peer_for_sender(nxc_connector_t *c, const char *name, size_t nam
     return p;
 }
 
-/* A NIXL agent's blob carries no pid (identity zero): a restarted agent of
- * the same name is told apart by its worker address. */
-static int same_address(const nxc_peer_t *p, const nxc_agent_blob_t *b)
-{
-    return b->identity.pid != 0 || p->worker_addr == NULL ||
-           (p->worker_addr_len == b->worker_addr_len &&
-            memcmp(p->worker_addr, b->worker_addr, b->worker_addr_len) == 0);
-}
-
 int nxc_peer_for_target(nxc_connector_t *c, const nxc_agent_blob_t *blob, nxc_peer_t **out)
 {
     nxc_peer_t *p = find_peer(c, blob->name, blob->name_len, &blob->identity);
-    if (p != NULL && !same_address(p, blob))
-        p = NULL; /* a new incarnation: a peer of its own */
+    if (p != NULL && !same_worker(p, blob->worker_addr, blob->worker_addr_len)) {
+        supersede(c, p); /* a new incarnation: a peer of its own */
+        p = NULL;
+    }
     if (p == NULL && (p = new_peer(c, blob->name, blob->name_len, &blob->identity)) == NULL)
         return nxc_fail(NXC_ERR_NO_MEMORY, "no memory for a peer");
     if (p->dead || p->failing)
@@ -286,7 +310,7 @@ static void free_peer(nxc_connector_t *c, nxc_peer_t *p)
  * ones go as soon as nothing refers to them. */
 void nxc_peer_unref(nxc_connector_t *c, nxc_peer_t *p)
 {
-    if (p == NULL || --p->refs > 0 || !p->dead || c->tearing_down)
+    if (p == NULL || --p->refs > 0 || !(p->dead || p->superseded) || c->tearing_down)
         return;
     unlink_peer(c, p);
     free_peer(c, p);

@@ -64,6 +64,7 @@ typedef struct nxc_peer {
      * addrless_since is when we first noticed (0: none waiting), and after
      * c->reach_timeout_ms they go again with the address
      * (nxc_peers_check_addrless). */
+    int              superseded; /* a new worker took its identity (peer.c) */
     int              knows_us;
     int              addrless_waiting;
     uint64_t         addrless_since;
@@ -76,9 +77,11 @@ int nxc_peer_for_target(nxc_connector_t *c, const nxc_agent_blob_t *blob,
                         nxc_peer_t **out);
 
 /* Finds or creates the peer that sent a control message (no endpoint).
+ * `addr`, the worker address the message carried (NULL: none), tells a
+ * connector created again under the same name from the one before it.
  * Takes a reference. Returns NULL on allocation failure. */
 nxc_peer_t *nxc_peer_for_sender(nxc_connector_t *c, const char *name, size_t name_len,
-                                const nxc_identity_t *id);
+                                const nxc_identity_t *id, const uint8_t *addr, size_t addr_len);
 
 void nxc_peer_unref(nxc_connector_t *c, nxc_peer_t *p);
 

@@ -628,7 +628,8 @@ void nxc_transport_tell_owner(nxc_op_t *op, uint8_t type, uint8_t reason)
 
 void nxc_transport_refuse(nxc_connector_t *c, const nxc_ctrl_msg_t *m, uint8_t reason)
 {
-    nxc_peer_t *p = nxc_peer_for_sender(c, m->name, m->name_len, &m->sender);
+    nxc_peer_t *p = nxc_peer_for_sender(c, m->name, m->name_len, &m->sender, m->addr,
+                                        m->addr_len);
     if (p == NULL)
         return;
     nxc_ctrl_msg_t nack = our_ctrl_msg(c, m->key, m->tag, NXC_CTRL_NACK, 0);

@@ -1,9 +1,11 @@
-/* BEGINs without our worker address (engine/peer.h, knows_us): the first
- * BEGIN to a peer carries the address, later ones do not once the peer has
- * answered; a passive side that lost its endpoint to us (it declared us
+/* Who a peer is, and BEGINs without our worker address (engine/peer.h,
+ * knows_us). The first BEGIN to a peer carries the address, later ones do
+ * not once the peer has answered; a passive side that lost its endpoint to us (it declared us
  * failed while we lived) drops an address-less BEGIN untouched, and the
  * active side sends it again with the address after NXC_REACH_TIMEOUT_MS:
  * every op still completes with its data, none waits for its own timeout.
+ * And a connector destroyed and created again under the same name in the
+ * same process is a new peer to the other side, in both roles.
  *
  * Shared memory only: forgetting a live peer force-closes our endpoint to
  * it, which over TCP closes the connection under the other side (its ops
@@ -135,7 +137,22 @@ int main(void)
         CHECK(unanswerable(P) == dropped, "an address-less BEGIN was dropped after the "
               "passive side had our address again");
     }
+    /* A connector destroyed and created again under the same name in the
+     * same process has the same identity but a new worker: each side must
+     * take it for a new peer (both hung until their timeouts before). */
+    e2e_step("a passive connector created again under its name is a new peer");
+    nxc_connector_destroy(P);
+    P = make("keeper");
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        CHECK(!transfer(P, A, ops[i].kind, ops[i].size, 30 + (uint32_t)i, &ms) || i > 0,
+              "the first BEGIN to the new passive connector left without our address");
+    e2e_step("an active connector created again under its name is a new peer");
+    nxc_connector_destroy(A);
+    A = make("asker");
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        transfer(P, A, ops[i].kind, ops[i].size, 40 + (uint32_t)i, &ms);
     nxc_connector_destroy(A);
     nxc_connector_destroy(P);
-    return e2e_pass("address-less BEGINs: omitted after an answer, resent when dropped");
+    return e2e_pass("address-less BEGINs: omitted after an answer, resent when dropped; "
+                    "connectors created again under their names are new peers");
 }
