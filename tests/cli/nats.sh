@@ -111,7 +111,7 @@ run get --nats-creds "$TMP/none.creds" --subject s "$TMP/x"
 if python3 -c 'import cryptography' 2>/dev/null; then
     mkdir "$TMP/jwt" && python3 "$(dirname "$0")/../nats/make_creds.py" "$TMP/jwt" ||
         fail "make_creds.py failed"
-    "$NATS_SERVER" -c "$TMP/jwt/server.conf" -a 127.0.0.1 -p -1 -l "$TMP/jwt/nats.log" &
+    "$NATS_SERVER" -c "$TMP/jwt/server.conf" -a 127.0.0.1 -p -1 -l "$TMP/jwt/nats.log" -D &
     JPORT=
     for _ in $(seq 1 200); do
         JPORT=$(sed -n 's/.*Listening for client connections on 127.0.0.1:\([0-9]*\).*/\1/p' "$TMP/jwt/nats.log" 2>/dev/null)
@@ -129,7 +129,8 @@ if python3 -c 'import cryptography' 2>/dev/null; then
     run kvbench --nats "nats://127.0.0.1:$JPORT" --nats-creds "$TMP/jwt/user.creds" \
         --num_layers 2 --num_blocks 4 --num_iter 3 --timeout 60 --json
     [ "$RC" -eq 0 ] && grep -q '"requests":3,' "$TMP/out" && pass ||
-        fail "kvbench --nats-creds: exit $RC: $(cat "$TMP/err" "$TMP/out")"
+        fail "kvbench --nats-creds: exit $RC: $(cat "$TMP/err" "$TMP/out")
+server's reasons: $(grep -E 'ERR|Signature|Account' "$TMP/jwt/nats.log" | tail -5)"
     expect_fail "cannot read credentials file" get "${J[@]}" --nats-creds "$TMP/jwt/no.creds" \
         --subject jwt.a --timeout 2 "$TMP/x"
 else
