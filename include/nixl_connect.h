@@ -72,7 +72,12 @@
  *   ::NXC_ERR_PEER_FAILED with a sentence naming UCX_TLS and
  *   UCX_NET_DEVICES. An address UCX finds unreachable at once makes
  *   nxc_begin_read()/nxc_begin_write() return ::NXC_ERR_PEER_FAILED with
- *   that sentence. The passive side has heard nothing from such a peer: its
+ *   that sentence. A connector whose UCX context has a TCP transport asks
+ *   UCX for non-blocking TCP connects (UCX's CONN_NB, unless the
+ *   environment sets UCX_TCP_CONN_NB), so a begin toward a peer behind a
+ *   firewall that drops the SYN-ACKs returns at once and the deadline
+ *   reports it; with UCX_TCP_CONN_NB=n it blocks in connect() for the
+ *   kernel's SYN retries (~130 s). The passive side has heard nothing from such a peer: its
  *   op stays ::NXC_OP_INITIALIZED until its own timeout or cancel, exactly
  *   as when no peer ever began.
  *

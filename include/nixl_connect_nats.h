@@ -185,7 +185,9 @@ typedef struct nxc_nats_config {
  *         list, bad config, an unreadable TLS or credentials file),
  *         ::NXC_NATS_ERR_NO_SERVER, ::NXC_ERR_NO_MEMORY, ::NXC_NATS_ERR_NATS
  *         (also when the server refuses the client's credentials: the
- *         detail says so).
+ *         detail says so; with a creds_file a refusal is believed after
+ *         4 connects, since nats.c 3.4.1 sometimes leaves out the
+ *         signature the server asks for).
  * @note Thread-safe. Returns within about the timeout per URL listed.
  */
 NXC_NATS_API int nxc_nats_connect(const char *url, const nxc_nats_config_t *cfg,

@@ -86,6 +86,38 @@ int nxc_ucx_fail(ucs_status_t st, const char *what)
     return nxc_fail(code, "%s failed: %s%s", what, ucs_status_string(st), hint);
 }
 
+static int context_has_tcp(ucp_context_h ctx)
+{
+    static const char *const tcp[] = { "-- tcp/", NULL };
+    return nxc_context_lists(ctx, tcp);
+}
+
+/* UCX 1.13 connects its TCP endpoints with a blocking connect() inside
+ * ucp_ep_create unless CONN_NB is set: a peer whose SYN-ACKs never come
+ * back (a firewall that drops them) held nxc_begin_* for the kernel's whole
+ * SYN retry series (~130 s), past the op's own timeout. Non-blocking, the
+ * begin returns at once and the first-answer deadline (NXC_REACH_TIMEOUT_MS)
+ * reports the peer unreachable. The user's own UCX_TCP_CONN_NB wins. UCX
+ * warns on stdout about a setting that no transport took, so a context
+ * without TCP is made again without it. */
+static ucs_status_t init_context(ucp_config_t *config, const ucp_params_t *params,
+                                 ucp_context_h *out)
+{
+    int nonblocking = !getenv("UCX_TCP_CONN_NB") &&
+                      ucp_config_modify(config, "CONN_NB", "y") == UCS_OK;
+    ucs_status_t st = ucp_init(params, config, out);
+    if (st != UCS_OK || !nonblocking || context_has_tcp(*out))
+        return st;
+    ucp_cleanup(*out);
+    *out = NULL;
+    ucp_config_t *plain;
+    if ((st = ucp_config_read(NULL, NULL, &plain)) != UCS_OK)
+        return st;
+    st = ucp_init(params, plain, out);
+    ucp_config_release(plain);
+    return st;
+}
+
 static int create_context(nxc_connector_t *c)
 {
     ucp_config_t *config;
@@ -97,7 +129,7 @@ static int create_context(nxc_connector_t *c)
         .features = UCP_FEATURE_RMA | UCP_FEATURE_AM | UCP_FEATURE_WAKEUP,
         .mt_workers_shared = 0,
     };
-    st = ucp_init(&params, config, &c->context);
+    st = init_context(config, &params, &c->context);
     ucp_config_release(config);
     if (st != UCS_OK)
         return nxc_ucx_init_failed(st, &params);

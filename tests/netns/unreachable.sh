@@ -11,9 +11,14 @@
 #              at once.
 #   blackhole  the same, but B routes that network through a gateway that
 #              does not answer ARP: connect() fails after the kernel's ARP
-#              timeout (~3 s). (A gateway that takes the SYNs and drops
-#              them would hold ucp_ep_create, and so begin, for the
-#              kernel's whole SYN retry series, ~130 s: see RELIABILITY.md.)
+#              timeout (~3 s).
+#   firewall   both on the shared veth, but A drops every packet it would
+#              send to B (a blackhole route; B knows A's MAC), so B's SYNs
+#              arrive and no SYN-ACK comes back, as behind a firewall that
+#              drops them. UCX 1.13's blocking connect() held begin for the
+#              kernel's whole SYN retry series (~130 s, past the get's own
+#              30 s timeout); the library now asks UCX for a non-blocking
+#              connect, and the 5 s first-answer deadline reports it.
 # (Two namespaces with UCX's default settings are reachable: containers.sh.)
 #
 # The passive side: no message of the reader ever reached it, so its op
@@ -57,14 +62,18 @@ attempt() {
     local t0 t1 grc src
     t0=$(date +%s.%N)
     # shellcheck disable=SC2086
-    ip netns exec "$NS_B" env $env_b "$NXC" get --timeout 30 "@$NETNS_TMP/meta.json" \
-        "$NETNS_TMP/out.bin" 2>"$NETNS_TMP/get.err"; grc=$?
+    timeout 60 ip netns exec "$NS_B" env $env_b "$NXC" get --timeout 30 \
+        "@$NETNS_TMP/meta.json" "$NETNS_TMP/out.bin" 2>"$NETNS_TMP/get.err"; grc=$?
     t1=$(date +%s.%N)
     wait $spid; src=$?
     local secs
     secs=$(echo "$t1 - $t0" | bc 2>/dev/null || echo "?")
     echo "$name: get exit $grc after $secs s: $(tail -n1 "$NETNS_TMP/get.err")"
     echo "$name: serve exit $src: $(tail -n1 "$NETNS_TMP/serve.err")"
+    if [ $grc -eq 124 ]; then
+        fail "$name: the get hung past its own 30 s timeout (killed after 60 s)"
+        return
+    fi
     if [ $grc -eq 0 ]; then
         fail "$name: the get succeeded across unreachable namespaces"
         return
@@ -84,6 +93,13 @@ ip -n "$NS_B" route add 10.78.0.0/24 via 10.77.0.9 dev "$VETH_B" ||
     { echo "could not add B's blackhole route" >&2; exit 1; }
 attempt "blackhole" \
     "UCX_TLS=tcp UCX_NET_DEVICES=$UNREACH_A" "UCX_TLS=tcp UCX_NET_DEVICES=$VETH_B"
+
+MAC_A=$(ip -n "$NS_A" -o link show "$VETH_A" | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2)
+ip -n "$NS_B" neigh replace "$ADDR_A" lladdr "$MAC_A" dev "$VETH_B" nud permanent &&
+ip -n "$NS_A" route add blackhole "$ADDR_B/32" ||
+    { echo "could not build the firewall (A's blackhole route to B)" >&2; exit 1; }
+attempt "firewall" \
+    "UCX_TLS=tcp UCX_NET_DEVICES=$VETH_A" "UCX_TLS=tcp UCX_NET_DEVICES=$VETH_B"
 
 [ $FAILS -eq 0 ] && echo "unreachable peers: reported as failed, naming the UCX setting"
 [ $FAILS -eq 0 ]
