@@ -321,6 +321,7 @@ for path in sorted(glob.glob(os.path.join(out, "*.jsonl"))):
             except ValueError:
                 continue
             d["_tls"] = tls
+            d["_round"] = int(m.group(3))
             rows.append(d)
 
 MEM_ALIASES = {"ucx": "ucx", "alloc": "ucx", "ucx_alloc": "ucx", "nxc_alloc": "ucx",
@@ -467,5 +468,33 @@ for tls in transports:
         print(f"{op:<6}{mem:<7}{hsize(size):>6}{descs:>6} |{fmt(ng)}{flat(nl, 9)} |"
               f"{fmt(rb[0], 9)} {'(' + rb[1] + ')':<20}{flat(rb[2], 9)} |"
               f"{fmt(ratio, 8)} |{fmt(onesided, 8)}{fmt(oratio, 8)} |{fmt(m1)}{fmt(mratio)}")
+
+# The 8-byte write against raw UCX's put + flush + 8-byte notify + ack
+# round trip (lat_p50_us: the raw writer waits for the target's ack as an
+# nxc writer waits for the passive side's). Paired round by round, since
+# this VM's small-message latency drifts between runs; issue 10's bound
+# is 1.25x.
+def round_p50(pred):
+    return {d["_round"]: d["lat_p50_us"] for d in rows if pred(d) and d.get("lat_p50_us")}
+
+def median(v):
+    v = sorted(v)
+    return (v[len(v) // 2] + v[(len(v) - 1) // 2]) / 2 if v else None
+
+print("\n== 8-byte write: nxc p50 / raw put+flush+notify+ack round trip p50, same round")
+for tls in transports:
+    for mem in sorted({k[2] for k in nxc if k[0] == tls}):
+        n = round_p50(lambda d: d.get("tool") == "nxc" and d["_tls"] == tls and d.get("op") == "write"
+                      and MEM_ALIASES.get(str(d.get("mem")).lower(), d.get("mem")) == mem
+                      and int(d["size"]) == 8 and int(d.get("descs", 1) or 1) == 1)
+        w = round_p50(lambda d: d.get("tool") == "ucx_raw" and d["_tls"] == tls and d["mem"] == mem
+                      and d["pattern"] == "put" and int(d["size"]) == 8 and int(d["blocks"]) == 1)
+        both = sorted(set(n) & set(w))
+        if not both:
+            continue
+        ratios = [n[r] / w[r] for r in both]
+        print(f"{tls:<8}{mem:<7} per round: {' '.join(f'{x:.2f}' for x in ratios)} | median "
+              f"{median(ratios):.2f} (nxc {median([n[r] for r in both]):.2f} us, raw "
+              f"{median([w[r] for r in both]):.2f} us)")
 PY
 echo "# raw JSON lines: $out/*.jsonl"
