@@ -78,23 +78,65 @@ void e2e_fail(const char *file, int line, const char *what, const char *fmt, ...
     _exit(1);
 }
 
-static const char *volatile g_step = "start";
+/* The last steps and when each began, so that an alarm says where the
+ * time went, not only where it ran out. */
+enum { STEP_LOG = 8 };
+static const char *volatile g_steps[STEP_LOG] = { "start" };
+static volatile long g_step_ms[STEP_LOG];
+static volatile unsigned g_nsteps = 1;
+
+static long monotonic_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t); /* async-signal-safe */
+    return (long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
 
 void e2e_step(const char *what)
 {
-    g_step = what;
+    unsigned i = g_nsteps % STEP_LOG;
+    g_step_ms[i] = monotonic_ms();
+    g_steps[i] = what;
+    g_nsteps = g_nsteps + 1;
+}
+
+/* write(2) only: we are in a signal handler. */
+static void say(const char *s)
+{
+    ssize_t r = write(2, s, strlen(s));
+    (void)r;
+}
+
+static void say_ms(long ms)
+{
+    char buf[24];
+    int n = sizeof buf;
+    buf[--n] = '\0';
+    do
+        buf[--n] = (char)('0' + ms % 10);
+    while ((ms /= 10) > 0 && n > 0);
+    say(buf + n);
+    say(" ms");
 }
 
 static void on_alarm(int sig)
 {
     (void)sig;
-    static const char m[] = ": TIMEOUT (alarm) during step: ";
-    ssize_t r = write(2, g_name, strlen(g_name));
-    r = write(2, m, sizeof m - 1);
-    const char *s = g_step;
-    r = write(2, s, strlen(s));
-    r = write(2, " - killing peers\n", 17);
-    (void)r;
+    long now = monotonic_ms();
+    unsigned last = g_nsteps - 1;
+    say(g_name);
+    say(": TIMEOUT (alarm) during step: ");
+    say(g_steps[last % STEP_LOG]);
+    say(" - killing peers\n");
+    unsigned first = last >= STEP_LOG - 1 ? last - (STEP_LOG - 1) : 1;
+    for (unsigned i = first; i <= last; i++) {
+        long end = i == last ? now : g_step_ms[(i + 1) % STEP_LOG];
+        say("  step ");
+        say(g_steps[i % STEP_LOG]);
+        say(": ");
+        say_ms(end - g_step_ms[i % STEP_LOG]);
+        say(i == last ? " (running)\n" : "\n");
+    }
     for (int i = 0; i < MAX_PEERS; i++) {
         pid_t pid = g_peers[i];
         if (pid > 0) {
