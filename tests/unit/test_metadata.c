@@ -103,6 +103,31 @@ static uint8_t *blob_bytes(uint32_t n_regions, size_t *len)
     return raw;
 }
 
+/* The zlib bytes inside a document's "b64:" nixl_metadata. Caller frees. */
+static uint8_t *zlib_in(const char *json, size_t *zlen)
+{
+    const char *b64 = strstr(json, "\"nixl_metadata\":\"b64:");
+    assert_non_null(b64);
+    b64 += strlen("\"nixl_metadata\":\"b64:");
+    size_t b64_len = (size_t)(strchr(b64, '"') - b64);
+    uint8_t *z = malloc(nxc_base64_decoded_max(b64_len));
+    assert_non_null(z);
+    nxc_decode_error_t err;
+    assert_true(nxc_base64_decode(b64, b64_len, z, zlen, &err));
+    return z;
+}
+
+static void check_inflates_to(const uint8_t *z, size_t zlen, const uint8_t *raw, size_t raw_len)
+{
+    uint8_t *back = malloc(raw_len);
+    assert_non_null(back);
+    uLongf back_len = raw_len;
+    assert_int_equal(uncompress(back, &back_len, z, zlen), Z_OK);
+    assert_int_equal(back_len, raw_len);
+    assert_memory_equal(back, raw, raw_len);
+    free(back);
+}
+
 /* A one-descriptor document around the given nixl_metadata text. */
 static char *doc_with_nixl(const char *nixl)
 {
@@ -241,23 +266,52 @@ static void test_encoding_is_dynamos(void **state)
     assert_string_equal(json + len - strlen(tail), tail);
 
     /* and the base64 carries zlib(blob) */
-    size_t raw_len;
+    size_t raw_len, zlen;
     uint8_t *raw = blob_bytes(1, &raw_len);
-    const char *b64 = json + strlen(head);
-    size_t b64_len = len - strlen(head) - strlen(tail);
-    uint8_t *z = malloc(nxc_base64_decoded_max(b64_len));
-    size_t zlen;
-    nxc_decode_error_t err;
-    assert_true(nxc_base64_decode(b64, b64_len, z, &zlen, &err));
-    uint8_t *back = malloc(raw_len);
-    uLongf back_len = raw_len;
-    assert_int_equal(uncompress(back, &back_len, z, zlen), Z_OK);
-    assert_int_equal(back_len, raw_len);
-    assert_memory_equal(back, raw, raw_len);
-    free(back);
+    uint8_t *z = zlib_in(json, &zlen);
+    check_inflates_to(z, zlen, raw, raw_len);
     free(z);
     free(raw);
     free(json);
+}
+
+/* A blob of a few regions is stored (zlib level 0: compressing it cost more
+ * than the rest of creating the op); a large one is compressed. Either way
+ * any inflate reads it back. */
+static void test_small_blobs_stored_large_compressed(void **state)
+{
+    (void)state;
+    static uint8_t big_addr[8192];
+    for (size_t i = 0; i < sizeof big_addr; i++)
+        big_addr[i] = (uint8_t)(i % 61);
+    for (int large = 0; large <= 1; large++) {
+        nxc_descriptor_t *d = make_descs(1);
+        nxc_agent_blob_t b = make_blob(1, 2);
+        if (large) {
+            b.worker_addr = big_addr;
+            b.worker_addr_len = sizeof big_addr;
+        }
+        uint8_t *raw;
+        size_t raw_len, zlen, json_len;
+        char *json;
+        assert_int_equal(nxc_blob_encode(&b, &raw, &raw_len), NXC_OK);
+        assert_int_equal(nxc_metadata_encode(NXC_OP_READ, test_key, d, 1, &b, &json, &json_len),
+                         NXC_OK);
+        uint8_t *z = zlib_in(json, &zlen);
+        check_inflates_to(z, zlen, raw, raw_len);
+        int first_block_stored = (z[2] & 0x06) == 0; /* BTYPE 00 after the 2-byte header */
+        if (large) {
+            assert_false(first_block_stored);
+            assert_true(zlen < raw_len / 4);
+        } else {
+            assert_true(first_block_stored);
+            assert_true(zlen > raw_len);
+        }
+        free(z);
+        free(raw);
+        free(json);
+        free(d);
+    }
 }
 
 /* Older Dynamo writes nixl_metadata as bare hex of the zlib bytes. */
@@ -995,6 +1049,7 @@ int main(void)
         cmocka_unit_test(test_round_trip_3),
         cmocka_unit_test(test_round_trip_4096),
         cmocka_unit_test(test_encoding_is_dynamos),
+        cmocka_unit_test(test_small_blobs_stored_large_compressed),
         cmocka_unit_test(test_dynamo_hex_form),
         cmocka_unit_test(test_lenient_where_json_is),
         cmocka_unit_test(test_accessors_accept_null),
