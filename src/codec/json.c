@@ -264,6 +264,20 @@ static int read_char(const nxc_json_t *j, nxc_json_where_t w, size_t *p, uint8_t
     return 0;
 }
 
+/* Length of the run of printable ASCII other than '"' and '\\' at p: bytes
+ * that stand for themselves (all of a base64 agent blob). */
+static size_t plain_run(const nxc_json_t *j, size_t p)
+{
+    size_t q = p;
+    while (q < j->len) {
+        unsigned char c = (unsigned char)j->text[q];
+        if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\')
+            break;
+        q++;
+    }
+    return q - p;
+}
+
 /* Decodes the string whose opening quote is at j->pos into out (cap bytes
  * including the NUL) and moves past the closing quote. */
 static int read_string(nxc_json_t *j, nxc_json_where_t w, char *out, size_t cap,
@@ -271,6 +285,14 @@ static int read_string(nxc_json_t *j, nxc_json_where_t w, char *out, size_t cap,
 {
     size_t start = j->pos, p = start + 1, o = 0;
     for (;;) {
+        size_t run = plain_run(j, p);
+        if (run > 0) {
+            if (cap - 1 - o < run)
+                return fail_at(w, start, "string is longer than %zu bytes", cap - 1);
+            memcpy(out + o, j->text + p, run);
+            o += run;
+            p += run;
+        }
         if (p >= j->len)
             return fail_at(w, start, "unterminated string");
         if (j->text[p] == '"')
