@@ -349,7 +349,8 @@ enum {
     NXC_CONFIG_SPIN_US = 1u << 1,
     NXC_CONFIG_PROGRESS_THREAD = 1u << 2,
     NXC_CONFIG_REG_CACHE = 1u << 3,
-    NXC_CONFIG_WIRE      = 1u << 4
+    NXC_CONFIG_WIRE      = 1u << 4,
+    NXC_CONFIG_DIRECT_LOCAL = 1u << 5
 };
 
 /** @brief Default ::nxc_connector_config_t.reg_cache. */
@@ -422,6 +423,31 @@ typedef struct nxc_connector_config {
      *  Default: ::NXC_WIRE_NXC (our protocol: per-op checks, BEGIN/DONE/ABORT,
      *  peer death detected). */
     nxc_wire_t  wire;
+    /** Nonzero: this connector's *passive* ops (of wire ::NXC_WIRE_NXC) let
+     *  a peer on the same host copy straight into or out of their buffers
+     *  with process_vm_writev/readv, without this process running: a
+     *  waiting or busy passive worker costs the transfer nothing, and the
+     *  active side's op is final when nxc_begin_read() or nxc_begin_write()
+     *  returns (the copy runs inside that call). The peer claims the op
+     *  through a slot of a shared table (a memfd) with one atomic
+     *  compare-and-swap, so an op still has one taker, and metadata of an
+     *  op that ended reaches nothing. nxc_op_cancel() and nxc_op_release()
+     *  close the slot first: a copy that claimed it before them finishes
+     *  before they return (they wait for it as long as the copying process
+     *  lives: one stopped with SIGSTOP or a debugger holds them until it
+     *  resumes or dies), and none starts after. The op completes when the
+     *  copy is over; its peer then sends a message that wakes a waiting
+     *  worker. Used only when the peer runs on this host, in this pid
+     *  namespace, as a user the kernel lets read and write this process
+     *  (the ptrace rules; yama ptrace_scope 1 or more refuses it) and every
+     *  buffer on both sides is host memory; otherwise, or when the peer's
+     *  library does not know the path, or NXC_PROTOCOL is set, the op moves
+     *  by messages as before. Know what that grants: a process allowed to
+     *  do this may already read and write all of this process's memory
+     *  (ptrace); the table guards against races and stale metadata, not
+     *  against such a process. Up to 4,096 open ops at once offer it (more
+     *  go by messages). Default: 0. */
+    int         direct_local;
 } nxc_connector_config_t;
 
 /**

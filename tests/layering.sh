@@ -104,11 +104,12 @@ done <<<"$(
 
 # Each protocol is named only in its own file and the protocol table
 # (transport/protocol.c and .h); NIXL runs on RMA, so nixl_peer.c names RMA.
-for proto in am rma nixl; do
+for proto in am rma nixl direct; do
     case $proto in
     am) names='nxc_am_[a-z_]+|nxc_protocol_am\b|NXC_PROTO_AM\b'; own="transport/am.c" ;;
     rma) names='nxc_rma_[a-z_]+|nxc_protocol_rma\b|NXC_PROTO_RMA\b'; own="transport/rma.c transport/nixl_peer.c" ;;
     nixl) names='nxc_nixl_op\b|nxc_protocol_nixl\b'; own="transport/nixl_peer.c" ;;
+    direct) names='nxc_direct_op\b|nxc_protocol_direct\b|nxc_direct_usable\b'; own="transport/direct.c transport/direct.h" ;;
     esac
     for f in $(grep -lE "$names" */*.c */*.h 2>/dev/null || true); do
         case " $own transport/protocol.c transport/protocol.h " in

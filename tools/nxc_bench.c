@@ -64,6 +64,9 @@ void bench_help(void)
 "                  cycle measurement\n"
 "  --passive-spin-us US  the passive worker's spin_us (connector config)\n"
 "  --passive-thread  the passive worker's connector runs a progress thread\n"
+"  --direct-local  the passive worker offers same-host direct copies (config\n"
+"                  direct_local): the active worker copies with\n"
+"                  process_vm_readv/writev, without the passive one running\n"
 "  --active-busy   with --passive-idle: the active worker busy-waits through\n"
 "                  each gap instead of sleeping, so that only the passive\n"
 "                  worker is idle (its own CPU and caches stay awake)\n"
@@ -77,7 +80,8 @@ void bench_help(void)
 
 enum {
     O_SIZES = OPT_LONG, O_DESCS, O_OPS, O_ITERS, O_DURATION, O_WARMUP, O_TLS, O_MEM,
-    O_TIMEOUT, O_JSON, O_QUICK, O_NETNS, O_NETDEV, O_IDLE, O_PSPIN, O_PTHREAD, O_ABUSY, O_HELP = 'h'
+    O_TIMEOUT, O_JSON, O_QUICK, O_NETNS, O_NETDEV, O_IDLE, O_PSPIN, O_PTHREAD, O_ABUSY,
+    O_DLOCAL, O_HELP = 'h'
 };
 
 static const struct option bench_opts[] = {
@@ -98,6 +102,7 @@ static const struct option bench_opts[] = {
     { "passive-spin-us", required_argument, NULL, O_PSPIN },
     { "passive-thread",  no_argument,       NULL, O_PTHREAD },
     { "active-busy",     no_argument,       NULL, O_ABUSY },
+    { "direct-local",    no_argument,       NULL, O_DLOCAL },
     { "help",            no_argument,       NULL, O_HELP },
     { NULL, 0, NULL, 0 }
 };
@@ -216,6 +221,7 @@ static int bench_option(int id, const char *arg, bench_cfg_t *cfg)
     }
     case O_PTHREAD: cfg->passive_thread = true; return 0;
     case O_ABUSY:   cfg->active_busy = true; return 0;
+    case O_DLOCAL:  cfg->direct_local = true; return 0;
     case O_JSON:  cfg->json = true;  return 0;
     case O_QUICK: cfg->quick = true; return 0;
     case O_HELP:  return -1;

@@ -161,6 +161,10 @@ int bench_connector(const bench_cfg_t *bc, const char *role, nxc_connector_t **o
         cfg.field_mask |= NXC_CONFIG_SPIN_US;
         cfg.spin_us = (unsigned)bc->passive_spin_us;
     }
+    if (strcmp(role, "passive") == 0 && bc->direct_local) {
+        cfg.field_mask |= NXC_CONFIG_DIRECT_LOCAL;
+        cfg.direct_local = 1;
+    }
     if (strcmp(role, "passive") == 0 && bc->passive_thread) {
         cfg.field_mask |= NXC_CONFIG_PROGRESS_THREAD;
         cfg.progress_thread = 1;

@@ -23,13 +23,15 @@ void report_header(const bench_cfg_t *cfg)
     const char *pin = getenv("NXC_BENCH_PINNING");
     printf("# nxc bench: mem=%s tls=%s; workers: %s; GB/s = 1e9 B/s\n",
            cfg->mem, bench_tls(), pin ? pin : "not pinned");
-    if (cfg->passive_idle_ms >= 0 || cfg->passive_spin_us >= 0 || cfg->passive_thread)
+    if (cfg->passive_idle_ms >= 0 || cfg->passive_spin_us >= 0 || cfg->passive_thread ||
+        cfg->direct_local)
         printf("# passive worker: idle %ld ms before each op (active %s meanwhile), "
-               "spin_us %s, %s\n",
+               "spin_us %s, %s%s\n",
                cfg->passive_idle_ms < 0 ? 0 : cfg->passive_idle_ms,
                cfg->active_busy ? "busy" : "asleep",
                cfg->passive_spin_us < 0 ? "default" : "set",
-               cfg->passive_thread ? "progress thread" : "no progress thread");
+               cfg->passive_thread ? "progress thread" : "no progress thread",
+               cfg->direct_local ? ", same-host direct copies offered" : "");
     printf("# timed: begin_* -> completion on the active side, metadata parsed "
            "beforehand, endpoint warm (GB/s, lat)\n"
            "# passive: active begin_* -> passive op complete; cycle: create, "
@@ -64,7 +66,7 @@ static void report_json(const bench_cfg_t *cfg, const bench_result_t *r)
            ",\"passive_lat_p99_us\":%.3f"
            ",\"cycle_ops_per_s\":%.3f,\"cycle_iters\":%" PRIu64
            ",\"passive_idle_ms\":%ld,\"passive_spin_us\":%ld,\"passive_thread\":%s"
-           ",\"active_busy\":%s"
+           ",\"active_busy\":%s,\"direct_local\":%s"
            ",\"passive_sleeps\":%" PRIu64 ",\"passive_backstop_fired\":%" PRIu64
            ",\"passive_backstop_served\":%" PRIu64
            ",\"verified\":true,\"timed\":\"begin->complete\"}\n",
@@ -72,7 +74,8 @@ static void report_json(const bench_cfg_t *cfg, const bench_result_t *r)
            r->lat_p50_us, r->lat_p90_us, r->lat_p99_us, r->plat_p50_us, r->plat_p90_us,
            r->plat_p99_us, r->cycle_ops_per_s, r->cycle_iters, cfg->passive_idle_ms,
            cfg->passive_spin_us, cfg->passive_thread ? "true" : "false",
-           cfg->active_busy ? "true" : "false", r->pasv_sleeps,
+           cfg->active_busy ? "true" : "false", cfg->direct_local ? "true" : "false",
+           r->pasv_sleeps,
            r->pasv_backstop_fired, r->pasv_backstop_served);
 }
 

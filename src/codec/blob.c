@@ -8,6 +8,10 @@
  *   u32 worker_addr_len          worker address bytes (1..NXC_MAX_WORKER_ADDR)
  *   u32 n_regions, then per region:
  *     u64 base   u64 len   u32 flags   u32 rkey_len   rkey bytes (1..NXC_MAX_RKEY_LEN)
+ *   version 2 only, the op's gate (direct.h):
+ *     u64 gate id   u32 gate fd   u32 slot   u32 generation
+ * A blob without a gate is written as version 1, so peers that predate
+ * the gate read every blob of a connector that does not offer it.
  *
  * Region flags are carried as they are: a reader ignores bits it does not
  * know, so a writer may add hints without a version bump. Anything that
@@ -24,6 +28,7 @@
 #define REGION_FIXED_LEN  (8 + 8 + 4 + 4)
 /* A region also carries at least one rkey byte. */
 #define REGION_MIN_LEN    (REGION_FIXED_LEN + 1)
+#define GATE_LEN          (8 + 4 + 4 + 4)
 
 /* ---- encoding --------------------------------------------------------- */
 
@@ -61,7 +66,7 @@ static int check_blob_for_encoding(const nxc_agent_blob_t *b, size_t *size)
                             "agent blob: more than %u bytes at region %u", NXC_MAX_BLOB_LEN,
                             (unsigned)i);
     }
-    *size = total;
+    *size = total + (b->gate.present ? GATE_LEN : 0);
     return NXC_OK;
 }
 
@@ -79,7 +84,7 @@ int nxc_blob_encode(const nxc_agent_blob_t *b, uint8_t **out, size_t *out_len)
 
     nxc_writer_t w = { buf };
     nxc_write_u32(&w, NXC_BLOB_MAGIC);
-    nxc_write_u16(&w, NXC_BLOB_VERSION);
+    nxc_write_u16(&w, b->gate.present ? NXC_BLOB_VERSION_GATE : NXC_BLOB_VERSION);
     nxc_write_u16(&w, 0);
     nxc_write_u16(&w, b->name_len);
     nxc_write_bytes(&w, b->name, b->name_len);
@@ -96,6 +101,12 @@ int nxc_blob_encode(const nxc_agent_blob_t *b, uint8_t **out, size_t *out_len)
         nxc_write_u32(&w, r->flags);
         nxc_write_u32(&w, r->rkey_len);
         nxc_write_bytes(&w, r->rkey, r->rkey_len);
+    }
+    if (b->gate.present) {
+        nxc_write_u64(&w, b->gate.id);
+        nxc_write_u32(&w, b->gate.fd);
+        nxc_write_u32(&w, b->gate.slot);
+        nxc_write_u32(&w, b->gate.gen);
     }
     *out = buf;
     *out_len = size;
@@ -162,7 +173,7 @@ static int get_counted(nxc_reader_t *r, uint32_t len, uint32_t max, const char *
     return take(r, len, field, out);
 }
 
-static int decode_header(nxc_reader_t *r)
+static int decode_header(nxc_reader_t *r, uint16_t *version_out)
 {
     uint32_t magic;
     uint16_t version, reserved;
@@ -176,10 +187,12 @@ static int decode_header(nxc_reader_t *r)
                         (unsigned)magic, NXC_BLOB_MAGIC);
     if ((rc = get_u16(r, "version", &version)) != NXC_OK)
         return rc;
-    if (version != NXC_BLOB_VERSION)
+    if (version != NXC_BLOB_VERSION && version != NXC_BLOB_VERSION_GATE)
         return nxc_fail(NXC_ERR_BAD_METADATA,
-                        "agent blob version %u is not supported (this library reads version %u)",
-                        (unsigned)version, NXC_BLOB_VERSION);
+                        "agent blob version %u is not supported (this library reads versions "
+                        "%u and %u)", (unsigned)version, NXC_BLOB_VERSION,
+                        NXC_BLOB_VERSION_GATE);
+    *version_out = version;
     if ((rc = get_u16(r, "reserved field", &reserved)) != NXC_OK)
         return rc;
     if (reserved != 0)
@@ -268,6 +281,22 @@ static int decode_regions(nxc_reader_t *r, nxc_agent_blob_t *b)
     return NXC_OK;
 }
 
+static int decode_gate(nxc_reader_t *r, nxc_gate_ref_t *g)
+{
+    int rc = get_u64(r, "gate id", &g->id);
+    if (rc == NXC_OK)
+        rc = get_u32(r, "gate fd", &g->fd);
+    if (rc == NXC_OK)
+        rc = get_u32(r, "gate slot", &g->slot);
+    if (rc == NXC_OK)
+        rc = get_u32(r, "gate generation", &g->gen);
+    if (rc == NXC_OK && g->fd > INT32_MAX)
+        rc = nxc_fail(NXC_ERR_BAD_METADATA, "agent blob: gate fd %u is not an fd number",
+                      (unsigned)g->fd);
+    g->present = rc == NXC_OK;
+    return rc;
+}
+
 int nxc_blob_decode(const uint8_t *buf, size_t len, nxc_agent_blob_t *out)
 {
     if (buf == NULL || out == NULL)
@@ -275,11 +304,14 @@ int nxc_blob_decode(const uint8_t *buf, size_t len, nxc_agent_blob_t *out)
     nxc_reader_t r = nxc_reader_at(buf, len, 0);
     nxc_agent_blob_t b;
     memset(&b, 0, sizeof b);
-    int rc = decode_header(&r);
+    uint16_t version = 0;
+    int rc = decode_header(&r, &version);
     if (rc == NXC_OK)
         rc = decode_worker(&r, &b);
     if (rc == NXC_OK)
         rc = decode_regions(&r, &b);
+    if (rc == NXC_OK && version == NXC_BLOB_VERSION_GATE && (rc = decode_gate(&r, &b.gate)) != NXC_OK)
+        free(b.regions);
     if (rc != NXC_OK)
         return rc;
     if (r.left != 0) {

@@ -23,7 +23,8 @@
 #include "nixl_connect.h"
 
 #define NXC_BLOB_MAGIC       0x4258434eu /* "NCXB" read little-endian */
-#define NXC_BLOB_VERSION     1u
+#define NXC_BLOB_VERSION     1u          /* without a gate */
+#define NXC_BLOB_VERSION_GATE 2u         /* with a gate (direct.h) after the regions */
 #define NXC_KEY_BYTES        16          /* 128 random bits */
 #define NXC_KEY_HEX_LEN      (2 * NXC_KEY_BYTES)
 #define NXC_NAME_MAX         255
@@ -47,6 +48,17 @@ typedef struct nxc_region {
     uint32_t       rkey_len;
 } nxc_region_t;
 
+/* Where a same-host peer may claim the op for a direct copy (direct.h):
+ * the passive process's gate fd, the op's slot in it, and the slot's
+ * generation when the op took it. */
+typedef struct nxc_gate_ref {
+    int      present;
+    uint32_t fd;
+    uint32_t slot;
+    uint32_t gen;
+    uint64_t id;      /* names the gate's memfd ("nxc-gate-<16 hex digits>") */
+} nxc_gate_ref_t;
+
 /* Decoded agent blob. All pointers borrow from the buffer it was decoded
  * from (or, when encoding, from the caller). */
 typedef struct nxc_agent_blob {
@@ -57,6 +69,7 @@ typedef struct nxc_agent_blob {
     uint32_t       worker_addr_len;
     uint32_t       n_regions;
     nxc_region_t  *regions;   /* decode: allocated, freed with the metadata */
+    nxc_gate_ref_t gate;      /* version 2 only */
 } nxc_agent_blob_t;
 
 /* Parsed metadata (the public opaque nxc_metadata_t). */

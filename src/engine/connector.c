@@ -426,6 +426,8 @@ static int apply_config(nxc_connector_t *c, const nxc_connector_config_t *cfg)
     if (cfg != NULL && (cfg->field_mask & NXC_CONFIG_REG_CACHE))
         c->reg_cache = cfg->reg_cache;
     c->wire = cfg != NULL && (cfg->field_mask & NXC_CONFIG_WIRE) ? cfg->wire : NXC_WIRE_NXC;
+    c->direct_local = cfg != NULL && (cfg->field_mask & NXC_CONFIG_DIRECT_LOCAL) &&
+                      cfg->direct_local;
     if (cfg != NULL && (cfg->field_mask & NXC_CONFIG_NAME)) {
         strcpy(c->name, cfg->name);
         return NXC_OK;
@@ -473,6 +475,7 @@ static void free_connector(nxc_connector_t *c)
         close(c->wakefd);
     nxc_keys_fini(&c->passive_keys);
     nxc_keys_fini(&c->active_keys);
+    nxc_gate_destroy(c);
     free(c->closing);
     pthread_cond_destroy(&c->changed);
     pthread_mutex_destroy(&c->lock);

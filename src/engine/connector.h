@@ -78,6 +78,8 @@ struct nxc_connector {
     nxc_registration_t *regs;      /* nxc_mem_alloc and nxc_mem_register memory */
     struct nxc_regcache *regcache; /* see registration.h; NULL when off */
     unsigned        reg_cache;     /* its capacity from the config */
+    int             direct_local;  /* passive ops offer same-host direct copies */
+    struct nxc_gate *gate;         /* their slots (direct.h); NULL until the first */
     unsigned        reach_timeout_ms; /* NXC_REACH_TIMEOUT_MS, or the default */
     unsigned        addrless_peers;   /* peers with address-less BEGINs unanswered */
     uint64_t        unanswerable_begins; /* address-less BEGINs from peers we had no

@@ -117,6 +117,10 @@ void nxc_op_finish(nxc_op_t *op, nxc_op_status_t status, int err, const char *fm
             status == NXC_OP_ERRORED ? op_detail(op) : "");
     if (op->passive && op->key_table != NULL)
         remember_closed(op, nack_reason_of(op, status));
+    /* An op that ended takes no direct copy either (one running is waited
+     * for at release). */
+    if (op->passive)
+        nxc_gate_shut(op, nack_reason_of(op, status));
     /* A final op accepts no further message. */
     nxc_keys_remove(op);
     nxc_notify_change(op->c);
@@ -214,6 +218,7 @@ void nxc_op_destroy(nxc_op_t *op)
     if (op == NULL)
         return;
     nxc_keys_remove(op); /* no-op unless a failed begin left it in a table */
+    nxc_gate_free_slot(op);
     nxc_transport_release(op);
     nxc_transport_unexpose(op);
     if (op->peer != NULL)
@@ -369,6 +374,8 @@ static void on_begin(nxc_connector_t *c, nxc_op_t *op, const nxc_ctrl_msg_t *m)
     else if ((op->tag != 0 && op->tag != m->tag) ||
              (op->peer != NULL && !same_sender(op->peer, m)))
         refusal = NXC_NACK_TAKEN;
+    if (!refusal && op->peer == NULL)
+        refusal = nxc_gate_take_for_am(op); /* a same-host direct copy may have it */
     if (refusal) {
         c->spoofed_notifications++;
         nxc_transport_refuse(c, m, refusal);
@@ -488,6 +495,12 @@ void nxc_op_on_ctrl(nxc_connector_t *c, const nxc_ctrl_msg_t *m)
     case NXC_CTRL_NACK:
         on_answer(c, m);
         break;
+    case NXC_CTRL_POKE: { /* only a wake-up: the slot says what happened */
+        nxc_op_t *op = nxc_keys_find(&c->passive_keys, m->key);
+        if (op != NULL)
+            nxc_gate_poll(op);
+        break;
+    }
     default:
         c->spoofed_notifications++;
         break;
@@ -514,7 +527,8 @@ int nxc_op_metadata(nxc_op_t *op, const char **json, size_t *len)
  * op, which completes only when that answer arrives. */
 static int op_final(void *arg)
 {
-    const nxc_op_t *op = arg;
+    nxc_op_t *op = arg;
+    nxc_gate_poll(op); /* a same-host direct copy needs no message to end */
     return nxc_op_is_final(op) && !op->answering;
 }
 
@@ -586,6 +600,8 @@ int nxc_op_cancel(nxc_op_t *op)
         return NXC_ERR_STATE;
     nxc_lock(op->c);
     int rc = NXC_OK;
+    if (!nxc_op_is_final(op))
+        nxc_gate_close(op, NXC_NACK_CANCELLED); /* a direct copy may have completed it */
     if (op->status == NXC_OP_ERRORED)
         rc = nxc_fail(NXC_ERR_STATE, "an ERRORED op cannot be cancelled (it failed: %s)",
                       op_detail(op));
@@ -638,6 +654,7 @@ int nxc_op_bytes_done(const nxc_op_t *op, uint64_t *bytes)
     if (nxc_check_process(op->c) != NXC_OK)
         return NXC_ERR_STATE;
     nxc_lock(op->c);
+    nxc_gate_poll((nxc_op_t *)op);
     *bytes = op->status == NXC_OP_COMPLETE ? op->expected : nxc_transport_bytes_moved(op);
     nxc_unlock(op->c);
     return NXC_OK;
@@ -695,6 +712,8 @@ static void drain_locked(nxc_op_t *op)
 
 void nxc_op_release_locked(nxc_op_t *op)
 {
+    if (!nxc_op_is_final(op))
+        nxc_gate_close(op, NXC_NACK_RELEASED); /* a direct copy may have completed it */
     if (!nxc_op_is_final(op))
         cancel_locked(op, NXC_NACK_RELEASED);
     nxc_keys_remove(op);

@@ -69,6 +69,8 @@ struct nxc_op {
     size_t            json_len;
     nxc_registration_t **regs;    /* one per span of its memory (registration.h) */
     size_t            n_regs;
+    int               has_slot;   /* offers same-host direct copies (direct.h) */
+    uint32_t          slot, slot_gen;
 
     uint8_t           ctrl_end[NXC_CTRL_MAX];
     /* The common case needs no allocation of its own: one descriptor, and

@@ -297,6 +297,7 @@ static void free_peer(nxc_connector_t *c, nxc_peer_t *p)
     c->n_shm_peers -= (unsigned)p->via_shm;
     stop_waiting_addrless(c, p);
     drop_cached_rkeys(p);
+    nxc_direct_forget_peer(p);
     nxc_transport_disconnect(c, p);
     if (p->pidfd >= 0) {
         epoll_ctl(c->epfd, EPOLL_CTL_DEL, p->pidfd, NULL);

@@ -66,6 +66,10 @@ typedef struct nxc_peer {
      * (nxc_peers_check_addrless). */
     int              superseded; /* a new worker took its identity (peer.c) */
     int              knows_us;
+    /* Same-host direct copies (direct.h): its gate mapped here, or the
+     * path refused for good (another user, no CMA). */
+    struct nxc_gate_view *gate_view;
+    int              direct_refused;
     int              addrless_waiting;
     uint64_t         addrless_since;
 } nxc_peer_t;

@@ -316,7 +316,8 @@ static int claim(nxc_op_t *op, uint32_t first, uint32_t count, size_t len, uint3
     }
     /* Allocated only once it is taken: until then the op has no protocol
      * to release it, and may get another, whose state shares these bytes. */
-    if (total != len || (am->claimed == NULL && (am->claimed = claimed_storage(op)) == NULL))
+    if (total != len || (op->tag == 0 && nxc_gate_take_for_am(op) != 0) ||
+        (am->claimed == NULL && (am->claimed = claimed_storage(op)) == NULL))
         return 0;
     memset(am->claimed + first, 1, count);
     /* Data that overtook its BEGIN claims the op like BEGIN would, and

@@ -8,6 +8,7 @@
 #include "codec/nixl_blob.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "transport/direct.h"
 #include "transport/nixl_peer.h"
 #include "transport/transport.h"
 
@@ -69,11 +70,15 @@ static int rma_is_real(const nxc_op_t *op, const nxc_metadata_t *md)
     return 1;
 }
 
-const nxc_protocol_t *nxc_protocol_for_target(const nxc_op_t *op, const nxc_metadata_t *md)
+const nxc_protocol_t *nxc_protocol_for_target(nxc_op_t *op, const nxc_metadata_t *md)
 {
     if (md->wire == NXC_WIRE_NIXL)
         return &nxc_protocol_nixl;
-    return rma_is_real(op, md) && !getenv("NXC_PROTOCOL") ? &nxc_protocol_rma : op->c->proto;
+    if (getenv("NXC_PROTOCOL") != NULL)
+        return op->c->proto;
+    if (nxc_direct_usable(op, md))
+        return &nxc_protocol_direct;
+    return rma_is_real(op, md) ? &nxc_protocol_rma : op->c->proto;
 }
 
 /* Not honest: a BEGIN without a tag, a pull of a writable op, a WRITE not
@@ -122,7 +127,9 @@ int nxc_transport_publish(nxc_op_t *op)
         .n_regions = n_regions,
         .regions = regions,
     };
-    rc = nxc_metadata_encode(op->kind, op->key, op->descs, op->n, &blob, &op->json,
+    rc = nxc_gate_assign(op, &blob.gate);
+    if (rc == NXC_OK)
+        rc = nxc_metadata_encode(op->kind, op->key, op->descs, op->n, &blob, &op->json,
                              &op->json_len);
     nxc_transport_free_regions(regions, n_regions);
     return rc;

@@ -3,7 +3,9 @@
  * am.c         rendezvous active messages into the exposed buffers;
  * rma.c        one-sided ucp_put/get + flush;
  * nixl_peer.c  toward a NIXL agent: RMA, then NIXL's notification instead
- *              of our control messages.
+ *              of our control messages;
+ * direct.c     to a same-host passive op that offers it: process_vm_*
+ *              straight into its buffers, claimed through its gate slot.
  * Why which one: transport.h. protocol.c chooses, once per op: for an
  * active op from its metadata and the connector's default
  * (nxc_protocol_for_target), for a passive op from the BEGIN that takes it
@@ -64,11 +66,22 @@ struct nxc_nixl_op {
 };
 _Static_assert(offsetof(struct nxc_nixl_op, rma) == 0, "rma.c works on a NIXL op's state");
 
+/* Direct (active side, direct.c): the peer's slot, mapped here, and where
+ * each descriptor goes in the peer's process. */
+struct nxc_direct_op {
+    struct nxc_gate_slot *slot;
+    uint32_t              gen;
+    uint32_t              pid;
+    nxc_descriptor_t     *remote;
+    uint64_t              moved;
+};
+
 /* One per op (struct nxc_op): only the member of its protocol is used. */
 union nxc_protocol_state {
-    struct nxc_am_op   am;
-    struct nxc_rma_op  rma;
-    struct nxc_nixl_op nixl;
+    struct nxc_am_op     am;
+    struct nxc_rma_op    rma;
+    struct nxc_nixl_op   nixl;
+    struct nxc_direct_op direct;
 };
 
 struct nxc_protocol {
@@ -110,7 +123,8 @@ struct nxc_protocol {
     void (*release)(nxc_op_t *op);
 };
 
-extern const nxc_protocol_t nxc_protocol_am, nxc_protocol_rma, nxc_protocol_nixl;
+extern const nxc_protocol_t nxc_protocol_am, nxc_protocol_rma, nxc_protocol_nixl,
+    nxc_protocol_direct;
 
 /* ---- protocol.c: choosing ---- */
 
@@ -119,7 +133,7 @@ extern const nxc_protocol_t nxc_protocol_am, nxc_protocol_rma, nxc_protocol_nixl
 int nxc_protocol_choose_default(nxc_connector_t *c);
 
 /* The protocol of a new active op toward the target `md` describes. */
-const nxc_protocol_t *nxc_protocol_for_target(const nxc_op_t *op, const nxc_metadata_t *md);
+const nxc_protocol_t *nxc_protocol_for_target(nxc_op_t *op, const nxc_metadata_t *md);
 
 /* nxc_protocol_for_begin: transport.h. */
 
@@ -137,6 +151,8 @@ int  nxc_transport_send_begin(nxc_op_t *op, uint8_t flags, int with_data);
 /* Sends DONE, or ABORT for an op cancelled meanwhile (tell_moved of the
  * protocols that speak our control messages). */
 void nxc_transport_send_end(nxc_op_t *op);
+/* Sends POKE (direct.c): the passive side looks at the op's gate slot. */
+void nxc_transport_poke(nxc_op_t *op);
 /* Whether the context lists any of the transports `tls` ("-- rc_"). */
 int  nxc_context_lists(ucp_context_h ctx, const char *const *tls);
 /* Sets the UCX handler of the active messages with id `id`. */

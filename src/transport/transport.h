@@ -128,6 +128,44 @@ void nxc_transport_resend_begin(nxc_op_t *op);
 int  nxc_status_means_peer_gone(ucs_status_t st);
 
 
+/* ---- direct.c: the gate of passive ops (the same-host direct protocol) ---- */
+
+/* Gives a new passive op a slot and fills *ref for its metadata. With no
+ * gate (direct_local off, NIXL wire, all slots taken, memfd refused)
+ * ref->present is 0 and the op offers the active-message protocols only. */
+int  nxc_gate_assign(nxc_op_t *op, nxc_gate_ref_t *ref);
+
+/* An active-message BEGIN or data message is about to take the op: takes
+ * its slot for that path. Returns 0, or the NACK reason (ctrl.h) when a
+ * direct copy took it or the op is closed. Always 0 for an op without a
+ * slot. */
+uint8_t nxc_gate_take_for_am(nxc_op_t *op);
+
+/* Moves what the slot says into the op: IN_PROGRESS while a peer copies,
+ * COMPLETE once its copy is over, ERRORED if it failed or its process died
+ * mid-copy. No-op for an op without a slot or a final op. */
+void nxc_gate_poll(nxc_op_t *op);
+
+/* Before cancel or release ends an op (`reason`: NXC_NACK_CANCELLED or
+ * NXC_NACK_RELEASED): closes its slot so that no copy starts after this
+ * returns, waiting for one that runs (as long as its process lives). If a
+ * copy finished first the op is COMPLETE (or ERRORED) on return. */
+void nxc_gate_close(nxc_op_t *op, uint8_t reason);
+
+/* The op just ended (nxc_op_finish): an OPEN slot closes with `reason`, so
+ * no direct copy starts any more. Never waits. */
+void nxc_gate_shut(nxc_op_t *op, uint8_t reason);
+
+/* The op is going: its slot may serve another op (under a new
+ * generation, so old metadata never reaches it). Idempotent. */
+void nxc_gate_free_slot(nxc_op_t *op);
+
+/* Connector teardown, after every op was released. */
+void nxc_gate_destroy(nxc_connector_t *c);
+
+/* Unmaps a peer's gate (the peer is freed). */
+void nxc_direct_forget_peer(nxc_peer_t *p);
+
 /* ---- protocol.c: the op's protocol (protocol.h), for the engine ---- */
 
 /* Exposes a passive op's memory (nxc_transport_expose) and writes the

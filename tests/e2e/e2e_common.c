@@ -620,6 +620,11 @@ nxc_connector_t *e2e_connector(const char *name)
         cfg.field_mask |= NXC_CONFIG_PROGRESS_THREAD;
         cfg.progress_thread = 1;
     }
+    const char *direct = getenv("NXC_E2E_DIRECT_LOCAL");
+    if (direct && *direct == '1') {
+        cfg.field_mask |= NXC_CONFIG_DIRECT_LOCAL;
+        cfg.direct_local = 1;
+    }
     nxc_connector_t *c = NULL;
     CHECK_RC(nxc_connector_create(&cfg, &c), NXC_OK);
     CHECK(c != NULL, "connector is NULL");

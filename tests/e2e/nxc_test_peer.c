@@ -4,7 +4,8 @@
  *   nxc_test_peer serve <fd>
  *
  * Creates one connector (UCX settings from the environment, e.g. UCX_TLS;
- * NXC_E2E_PROGRESS_THREAD=1 turns on the connector's progress thread)
+ * NXC_E2E_PROGRESS_THREAD=1 turns on the connector's progress thread,
+ * NXC_E2E_DIRECT_LOCAL=1 its same-host direct path for passive ops)
  * and serves a line protocol on <fd> (a socketpair end inherited from the
  * test). Between commands it drives its connector from an event loop
  * (poll on the channel and on nxc_connector_fd()), so a passive op it holds

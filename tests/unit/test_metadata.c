@@ -713,9 +713,13 @@ static void test_bad_blobs_in_documents(void **state)
                            "nixl_metadata: neither an nxc agent blob (magic 0x425843b1, "
                            "expected 0x4258434e) nor NIXL agent metadata");
     raw[0] ^= 0xff;
-    raw[4] = 2;
+    raw[4] = 3;
     expect_bad_blob_in_doc("version", raw, len,
-                           "agent blob version 2 is not supported (this library reads version 1)");
+                           "agent blob version 3 is not supported (this library reads versions "
+                           "1 and 2)");
+    raw[4] = 2; /* a version 2 blob without its gate */
+    expect_bad_blob_in_doc("version 2 without a gate", raw, len,
+                           "agent blob is truncated: gate id needs 4 bytes");
     raw[4] = 1;
     char *intact = nixl_text_of(raw, len);
     char *intact_doc = doc_with_nixl(intact);
@@ -871,6 +875,44 @@ static void test_blob_layout(void **state)
     assert_memory_equal(raw + 10, "worker-7", 8);
     assert_int_equal(len, 10 + 8 + 4 + 8 + 16 + 4 + sizeof fake_addr + 4);
     free(raw);
+}
+
+/* A blob with a gate (direct.h) is version 2 and carries it after the
+ * regions; one without stays version 1, byte for byte as before. */
+static void test_blob_gate(void **state)
+{
+    (void)state;
+    nxc_agent_blob_t b = make_blob(1, 1);
+    size_t len1, len2;
+    uint8_t *v1, *v2;
+    assert_int_equal(nxc_blob_encode(&b, &v1, &len1), NXC_OK);
+    b.gate = (nxc_gate_ref_t){ .present = 1, .fd = 7, .slot = 4095, .gen = 0xfffffffeu,
+                               .id = 0x0123456789abcdefull };
+    assert_int_equal(nxc_blob_encode(&b, &v2, &len2), NXC_OK);
+    assert_int_equal(v1[4], 1);
+    assert_int_equal(v2[4], 2);
+    assert_int_equal(len2, len1 + 20);
+    assert_memory_equal(v1 + 6, v2 + 6, len1 - 6);
+    nxc_agent_blob_t d;
+    assert_int_equal(nxc_blob_decode(v1, len1, &d), NXC_OK);
+    assert_false(d.gate.present);
+    free(d.regions);
+    assert_int_equal(nxc_blob_decode(v2, len2, &d), NXC_OK);
+    assert_true(d.gate.present);
+    assert_int_equal(d.gate.fd, 7);
+    assert_int_equal(d.gate.slot, 4095);
+    assert_int_equal(d.gate.gen, 0xfffffffeu);
+    assert_true(d.gate.id == 0x0123456789abcdefull);
+    free(d.regions);
+    for (size_t k = len1; k < len2; k++) {
+        char label[48];
+        snprintf(label, sizeof label, "gate cut at %zu", k);
+        expect_blob_bad(label, v2, k, "gate");
+    }
+    v2[len2 - 9] = 0x80; /* fd 0x80000007: no fd number */
+    expect_blob_bad("gate fd", v2, len2, "gate fd 2147483655 is not an fd number");
+    free(v1);
+    free(v2);
 }
 
 static void test_blob_truncated_everywhere(void **state)
@@ -1063,6 +1105,7 @@ int main(void)
         cmocka_unit_test(test_coverage_with_overlapping_regions),
         cmocka_unit_test(test_blob_round_trip),
         cmocka_unit_test(test_blob_layout),
+        cmocka_unit_test(test_blob_gate),
         cmocka_unit_test(test_blob_truncated_everywhere),
         cmocka_unit_test(test_blob_field_checks),
         cmocka_unit_test(test_blob_encode_refuses_what_decode_would),

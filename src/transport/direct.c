@@ -1,0 +1,581 @@
+/* The same-host direct protocol: an active op copies its bytes straight
+ * into (write) or out of (read) the passive op's buffers with
+ * process_vm_writev/readv (the kernel's cross-memory attach, CMA), so the
+ * passive process need not run at all.
+ *
+ * THE GATE. A passive connector with direct_local owns one memfd of
+ * GATE_SLOTS slots of 64 bytes, mapped shared. Each open passive op that
+ * offers the path holds a slot; its metadata (agent blob version 2) names
+ * the gate's fd and id, the slot and the slot's generation. A slot is one
+ * 64-bit word, changed only by compare-and-swap or by its current holder:
+ *
+ *     state = generation << 32 | phase << 24 | detail (24 bits)
+ *
+ *   FREE   no op; detail = how the last one ended (a NACK reason)
+ *   OPEN   the op is open and untaken; the slot's key is the op's key
+ *   BUSY   a same-host peer is copying; detail = its pid
+ *   DONE   that copy is over: every byte is in place
+ *   FAILED that copy failed, or its process died while BUSY
+ *   CLOSED the op ended before any direct copy: detail = NACK reason
+ *   AM     an active-message BEGIN or data message took the op
+ *
+ * Transitions and who makes them:
+ *   passive, assign:  FREE(g) -> OPEN(g+1)     store (key written before)
+ *   active, claim:    OPEN(g) -> BUSY(g, pid)  CAS; g and the key must be
+ *                                              the metadata's
+ *   active, end:      BUSY(g) -> DONE/FAILED   store (release), by the claimer
+ *   passive, AM take: OPEN(g) -> AM(g)         CAS (on_begin, data claim)
+ *   passive, close:   OPEN(g) -> CLOSED(g)     CAS (cancel, release, the op ended)
+ *                     AM(g) -> CLOSED(g)       CAS (the op ended)
+ *   passive, reap:    BUSY(g) -> FAILED(g)     CAS, only once the claimer's
+ *                                              process has exited
+ *   passive, free:    any but BUSY -> FREE(g)  at the op's release
+ *
+ * SAFETY. "Memory is reachable only while its op is open; a transfer
+ * racing a release lands before release returns or is refused":
+ * - a copy happens only between a successful claim and the claimer's end
+ *   store; a claim succeeds only on OPEN with the metadata's generation, so
+ *   metadata of a closed, completed, taken or recycled op claims nothing;
+ * - cancel and release close the slot first (nxc_gate_close): the CAS
+ *   OPEN -> CLOSED wins, or the slot is BUSY and they wait until the
+ *   claimer's end store or its death (no syscall of a dead process runs),
+ *   or it is DONE/FAILED/AM already. Nothing copies after that returns.
+ * - DONE is stored after process_vm_* returned, with release order, and
+ *   read with acquire order: a passive op COMPLETE on DONE has its bytes.
+ * - one taker: both paths take the op through the same word.
+ * The price of "never after": release waits for a claimer that is alive
+ * but stopped (SIGSTOP, a debugger) until it resumes or dies. A copy
+ * itself is bounded by the op's size (the copy runs inside the active
+ * side's nxc_begin_*()).
+ *
+ * TRUST. Only a process that may ptrace-read ours can open the gate
+ * (/proc/<pid>/fd/<fd> is checked like ptrace), and only one that may
+ * ptrace-attach can copy: a process with those rights can read and write
+ * all our memory anyway, so the gate protects against races and stale
+ * metadata, not against a hostile process of our own user. Another user, a
+ * container with its own pid namespace or a kernel without CMA (yama
+ * ptrace_scope 1 or more, seccomp) fails to open or to copy, and the op
+ * takes the active-message path instead: decided once per peer, at its
+ * first op (nxc_direct_usable). A poke (NXC_CTRL_POKE) tells a waiting
+ * passive side to look at its slots: it proves nothing and completes
+ * nothing by itself. */
+#include "transport/direct.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/error.h"
+#include "common/identity.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "engine/op.h"
+#include "transport/protocol.h"
+#include "transport/transport.h"
+
+#define GATE_SLOTS 4096u
+#define IOV_BATCH  1024 /* IOV_MAX */
+
+enum gate_phase { PH_FREE, PH_OPEN, PH_BUSY, PH_DONE, PH_FAILED, PH_CLOSED, PH_AM };
+
+struct nxc_gate_slot {
+    _Atomic uint64_t state;
+    uint8_t          key[NXC_KEY_BYTES];
+    uint8_t          pad[64 - 8 - NXC_KEY_BYTES];
+};
+_Static_assert(sizeof(struct nxc_gate_slot) == 64, "a slot is one cache line");
+#define GATE_BYTES ((size_t)GATE_SLOTS * sizeof(struct nxc_gate_slot))
+
+struct nxc_gate {
+    int                   fd;
+    uint64_t              id;
+    struct nxc_gate_slot *slots;
+    uint32_t              n_free;
+    uint32_t              free[GATE_SLOTS];
+};
+
+/* A peer's gate, mapped here (active side). */
+struct nxc_gate_view {
+    uint64_t              id;
+    struct nxc_gate_slot *slots;
+};
+
+static uint64_t make_state(uint32_t gen, unsigned phase, uint32_t detail)
+{
+    return (uint64_t)gen << 32 | (uint64_t)phase << 24 | (detail & 0xffffffu);
+}
+static uint32_t gen_of(uint64_t s) { return (uint32_t)(s >> 32); }
+static unsigned phase_of(uint64_t s) { return (unsigned)(s >> 24) & 0xffu; }
+static uint32_t detail_of(uint64_t s) { return (uint32_t)s & 0xffffffu; }
+
+static void gate_name(uint64_t id, char *buf, size_t size)
+{
+    snprintf(buf, size, "nxc-gate-%016" PRIx64, id);
+}
+
+/* ---- passive side ----------------------------------------------------- */
+
+static struct nxc_gate *gate_new(void)
+{
+    struct nxc_gate *g = calloc(1, sizeof *g);
+    if (g == NULL)
+        return NULL;
+    char name[32];
+    if (nxc_random_bytes(&g->id, sizeof g->id) != NXC_OK)
+        goto fail;
+    gate_name(g->id, name, sizeof name);
+    g->fd = memfd_create(name, MFD_CLOEXEC);
+    if (g->fd < 0)
+        goto fail;
+    if (ftruncate(g->fd, (off_t)GATE_BYTES) != 0 ||
+        (g->slots = mmap(NULL, GATE_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, g->fd, 0)) ==
+            MAP_FAILED) {
+        close(g->fd);
+        goto fail;
+    }
+    for (uint32_t i = 0; i < GATE_SLOTS; i++)
+        g->free[i] = GATE_SLOTS - 1 - i;
+    g->n_free = GATE_SLOTS;
+    return g;
+fail:
+    free(g);
+    return NULL;
+}
+
+void nxc_gate_destroy(nxc_connector_t *c)
+{
+    struct nxc_gate *g = c->gate;
+    if (g == NULL)
+        return;
+    munmap(g->slots, GATE_BYTES);
+    close(g->fd);
+    free(g);
+    c->gate = NULL;
+}
+
+int nxc_gate_assign(nxc_op_t *op, nxc_gate_ref_t *ref)
+{
+    nxc_connector_t *c = op->c;
+    memset(ref, 0, sizeof *ref);
+    if (!c->direct_local || c->wire != NXC_WIRE_NXC)
+        return NXC_OK;
+    if (c->gate == NULL && (c->gate = gate_new()) == NULL) {
+        NXC_LOG(NXC_LOG_WARN, "connector '%s': no same-host direct path (memfd: %s); ops "
+                "use active messages", c->name, strerror(errno));
+        c->direct_local = 0;
+        return NXC_OK;
+    }
+    struct nxc_gate *g = c->gate;
+    if (g->n_free == 0)
+        return NXC_OK; /* every slot is held by an open op: this one goes by AM */
+    uint32_t i = g->free[--g->n_free];
+    struct nxc_gate_slot *s = &g->slots[i];
+    uint32_t gen = gen_of(atomic_load_explicit(&s->state, memory_order_relaxed)) + 1;
+    memcpy(s->key, op->key, NXC_KEY_BYTES);
+    atomic_store_explicit(&s->state, make_state(gen, PH_OPEN, 0), memory_order_release);
+    op->has_slot = 1;
+    op->slot = i;
+    op->slot_gen = gen;
+    *ref = (nxc_gate_ref_t){ .present = 1, .fd = (uint32_t)g->fd, .slot = i, .gen = gen,
+                             .id = g->id };
+    return NXC_OK;
+}
+
+static struct nxc_gate_slot *slot_of(const nxc_op_t *op)
+{
+    return &op->c->gate->slots[op->slot];
+}
+
+/* Why a slot that is not OPEN refuses a taker (a NACK reason). */
+static uint8_t refusal_of(uint64_t s, uint32_t gen)
+{
+    if (gen_of(s) != gen)
+        return NXC_NACK_CLOSED;
+    switch (phase_of(s)) {
+    case PH_BUSY:
+    case PH_AM:     return NXC_NACK_TAKEN;
+    case PH_DONE:   return NXC_NACK_COMPLETED;
+    case PH_FAILED: return NXC_NACK_FAILED;
+    case PH_CLOSED:
+    case PH_FREE:   return detail_of(s) ? (uint8_t)detail_of(s) : NXC_NACK_CLOSED;
+    default:        return NXC_NACK_CLOSED;
+    }
+}
+
+uint8_t nxc_gate_take_for_am(nxc_op_t *op)
+{
+    if (!op->has_slot)
+        return 0;
+    struct nxc_gate_slot *s = slot_of(op);
+    uint64_t seen = make_state(op->slot_gen, PH_OPEN, 0);
+    if (atomic_compare_exchange_strong_explicit(&s->state, &seen,
+                                                make_state(op->slot_gen, PH_AM, 0),
+                                                memory_order_acq_rel, memory_order_acquire) ||
+        phase_of(seen) == PH_AM)
+        return 0;
+    nxc_gate_poll(op);
+    return refusal_of(seen, op->slot_gen);
+}
+
+/* Whether the process `pid` has exited (a zombie has). */
+static int process_exited(uint32_t pid)
+{
+    int fd = nxc_pidfd_open(pid);
+    if (fd < 0)
+        return errno == ESRCH;
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    int exited = poll(&p, 1, 0) == 1;
+    close(fd);
+    return exited;
+}
+
+void nxc_gate_poll(nxc_op_t *op)
+{
+    if (!op->has_slot || nxc_op_is_final(op))
+        return;
+    struct nxc_gate_slot *s = slot_of(op);
+    uint64_t st = atomic_load_explicit(&s->state, memory_order_acquire);
+    const char *what = op->kind == NXC_OP_WRITE ? "write into" : "read from";
+    switch (phase_of(st)) {
+    case PH_BUSY:
+        if (!process_exited(detail_of(st))) {
+            nxc_op_set_in_progress(op);
+            return;
+        }
+        /* Its copy will never end: a dead process runs no syscall. */
+        if (!atomic_compare_exchange_strong_explicit(&s->state, &st,
+                                                     make_state(op->slot_gen, PH_FAILED, 0),
+                                                     memory_order_acq_rel,
+                                                     memory_order_acquire))
+            return nxc_gate_poll(op); /* it ended meanwhile */
+        nxc_op_set_in_progress(op);
+        nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_PEER_FAILED,
+                      "process %u died during its same-host %s this op; its buffers may "
+                      "hold part of the data", (unsigned)detail_of(st), what);
+        return;
+    case PH_DONE:
+        nxc_op_set_in_progress(op);
+        nxc_op_finish(op, NXC_OP_COMPLETE, NXC_OK, "complete");
+        return;
+    case PH_FAILED:
+        nxc_op_set_in_progress(op);
+        nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_PEER_FAILED,
+                      "a same-host peer's direct %s this op failed; its buffers may hold "
+                      "part of the data", what);
+        return;
+    default:
+        return;
+    }
+}
+
+/* OPEN -> CLOSED(reason), or wait out a copy. Returns the state it left. */
+static uint64_t close_slot(nxc_op_t *op, uint8_t reason)
+{
+    struct nxc_gate_slot *s = slot_of(op);
+    uint64_t st = atomic_load_explicit(&s->state, memory_order_acquire);
+    uint64_t since = 0;
+    for (;;) {
+        if (phase_of(st) == PH_OPEN) {
+            if (atomic_compare_exchange_weak_explicit(&s->state, &st,
+                                                      make_state(op->slot_gen, PH_CLOSED,
+                                                                 reason),
+                                                      memory_order_acq_rel,
+                                                      memory_order_acquire))
+                return make_state(op->slot_gen, PH_CLOSED, reason);
+            continue;
+        }
+        if (phase_of(st) != PH_BUSY)
+            return st;
+        if (process_exited(detail_of(st))) {
+            if (atomic_compare_exchange_strong_explicit(&s->state, &st,
+                                                        make_state(op->slot_gen, PH_FAILED,
+                                                                   0),
+                                                        memory_order_acq_rel,
+                                                        memory_order_acquire))
+                return make_state(op->slot_gen, PH_FAILED, 0);
+            continue;
+        }
+        uint64_t now = nxc_now_ns();
+        if (since == 0)
+            since = now;
+        else if (now - since > 1000000000ull) {
+            NXC_LOG(NXC_LOG_WARN, "connector '%s': ending an op waits for process %u, which "
+                    "is copying it directly (stopped?)", op->c->name,
+                    (unsigned)detail_of(st));
+            since = now;
+        }
+        struct timespec nap = { 0, 20000 };
+        nanosleep(&nap, NULL);
+        st = atomic_load_explicit(&s->state, memory_order_acquire);
+    }
+}
+
+void nxc_gate_shut(nxc_op_t *op, uint8_t reason)
+{
+    if (!op->has_slot)
+        return;
+    /* OPEN, or taken by the message path, which is over now: a later
+     * direct taker is told how the op ended. */
+    struct nxc_gate_slot *s = slot_of(op);
+    uint64_t st = atomic_load_explicit(&s->state, memory_order_acquire);
+    while ((phase_of(st) == PH_OPEN || phase_of(st) == PH_AM) &&
+           !atomic_compare_exchange_weak_explicit(&s->state, &st,
+                                                  make_state(op->slot_gen, PH_CLOSED, reason),
+                                                  memory_order_acq_rel, memory_order_acquire))
+        ;
+}
+
+void nxc_gate_close(nxc_op_t *op, uint8_t reason)
+{
+    if (!op->has_slot)
+        return;
+    (void)close_slot(op, reason);
+    nxc_gate_poll(op);
+}
+
+void nxc_gate_free_slot(nxc_op_t *op)
+{
+    if (!op->has_slot)
+        return;
+    uint64_t st = close_slot(op, NXC_NACK_RELEASED);
+    struct nxc_gate *g = op->c->gate;
+    /* Until the slot serves another op, a late taker is told how this one
+     * ended. */
+    atomic_store_explicit(&slot_of(op)->state,
+                          make_state(gen_of(st), PH_FREE, refusal_of(st, op->slot_gen)),
+                          memory_order_release);
+    g->free[g->n_free++] = op->slot;
+    op->has_slot = 0;
+}
+
+/* ---- active side ------------------------------------------------------ */
+
+void nxc_direct_forget_peer(nxc_peer_t *p)
+{
+    if (p->gate_view != NULL) {
+        munmap(p->gate_view->slots, GATE_BYTES);
+        free(p->gate_view);
+        p->gate_view = NULL;
+    }
+}
+
+/* Opens and maps the gate the blob names: /proc/<pid>/fd/<fd>, which must
+ * be that worker's memfd of that id. Returns NULL with a reason. */
+static struct nxc_gate_view *open_gate(const nxc_agent_blob_t *b, const char **why)
+{
+    char path[64], link[96], want[48];
+    snprintf(path, sizeof path, "/proc/%u/fd/%u", (unsigned)b->identity.pid,
+             (unsigned)b->gate.fd);
+    ssize_t n = readlink(path, link, sizeof link - 1);
+    gate_name(b->gate.id, want, sizeof want);
+    if (n < 0) {
+        *why = strerror(errno);
+        return NULL;
+    }
+    link[n] = '\0';
+    if (strncmp(link, "/memfd:", 7) != 0 || strncmp(link + 7, want, strlen(want)) != 0) {
+        *why = "the fd is not that worker's gate";
+        return NULL;
+    }
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || (size_t)st.st_size != GATE_BYTES) {
+        *why = fd < 0 ? strerror(errno) : "the gate has the wrong size";
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    void *map = mmap(NULL, GATE_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    struct nxc_gate_view *v = map == MAP_FAILED ? NULL : malloc(sizeof *v);
+    if (v == NULL) {
+        *why = "no memory to map it";
+        if (map != MAP_FAILED)
+            munmap(map, GATE_BYTES);
+        return NULL;
+    }
+    v->id = b->gate.id;
+    v->slots = map;
+    return v;
+}
+
+static int all_host(const nxc_descriptor_t *d, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (d[i].device.kind != NXC_DEVICE_HOST)
+            return 0;
+    return 1;
+}
+
+/* Whether the kernel lets us read the peer's memory: one byte of its
+ * first non-empty buffer. Only a refusal counts; a fault says nothing
+ * about permission (the claim decides about the op). */
+static int kernel_refuses(uint32_t pid, const nxc_metadata_t *md)
+{
+    for (size_t i = 0; i < md->n_descs; i++) {
+        if (md->descs[i].size == 0)
+            continue;
+        char byte;
+        struct iovec l = { &byte, 1 }, r = { md->descs[i].ptr, 1 };
+        if (process_vm_readv((pid_t)pid, &l, 1, &r, 1, 0) == 1)
+            return 0;
+        return errno == EPERM || errno == EACCES || errno == ENOSYS;
+    }
+    return 0;
+}
+
+int nxc_direct_usable(nxc_op_t *op, const nxc_metadata_t *md)
+{
+    const nxc_agent_blob_t *b = &md->blob;
+    nxc_peer_t *p = op->peer;
+    if (!b->gate.present || b->gate.slot >= GATE_SLOTS || p->direct_refused ||
+        !nxc_identity_same_host(&op->c->identity, &b->identity) || !all_host(op->descs, op->n) ||
+        !all_host(md->descs, md->n_descs))
+        return 0;
+    if (p->gate_view != NULL && p->gate_view->id != b->gate.id)
+        nxc_direct_forget_peer(p); /* the worker made a new gate */
+    if (p->gate_view == NULL) {
+        const char *why = NULL;
+        if ((p->gate_view = open_gate(b, &why)) == NULL || kernel_refuses(b->identity.pid, md)) {
+            NXC_LOG(NXC_LOG_INFO, "connector '%s': worker '%s' offers same-host direct copies, "
+                    "but %s: using active messages", op->c->name, p->name,
+                    why ? why : "the kernel refuses cross-process memory access (ptrace "
+                                "permissions)");
+            nxc_direct_forget_peer(p);
+            p->direct_refused = 1;
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int direct_prepare(nxc_op_t *op, const nxc_metadata_t *md)
+{
+    struct nxc_direct_op *d = &op->state.direct;
+    d->slot = &op->peer->gate_view->slots[md->blob.gate.slot];
+    d->gen = md->blob.gate.gen;
+    d->pid = md->blob.identity.pid;
+    d->remote = malloc(op->n * sizeof *d->remote);
+    if (d->remote == NULL)
+        return nxc_fail(NXC_ERR_NO_MEMORY, "no memory for %zu remote buffers", op->n);
+    memcpy(d->remote, md->descs, op->n * sizeof *d->remote);
+    return NXC_OK;
+}
+
+/* Copies every buffer, IOV_BATCH at a time, resuming after a short
+ * transfer. Returns 0 or an errno. */
+static int copy_all(nxc_op_t *op)
+{
+    const struct nxc_direct_op *d = &op->state.direct;
+    const nxc_descriptor_t *local = op->descs, *remote = d->remote;
+    struct iovec liov[IOV_BATCH], riov[IOV_BATCH];
+    size_t i = 0, off = 0;
+    for (;;) {
+        int k = 0;
+        for (size_t j = i, o = off; j < op->n && k < IOV_BATCH; j++, o = 0) {
+            if (local[j].size == o)
+                continue;
+            liov[k] = (struct iovec){ (char *)local[j].ptr + o, local[j].size - o };
+            riov[k] = (struct iovec){ (char *)remote[j].ptr + o, remote[j].size - o };
+            k++;
+        }
+        if (k == 0)
+            return 0;
+        ssize_t got = op->kind == NXC_OP_WRITE
+                          ? process_vm_writev((pid_t)d->pid, liov, (unsigned long)k, riov,
+                                              (unsigned long)k, 0)
+                          : process_vm_readv((pid_t)d->pid, liov, (unsigned long)k, riov,
+                                             (unsigned long)k, 0);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return got < 0 ? errno : EFAULT;
+        for (size_t left = (size_t)got; left > 0;) {
+            size_t rest = local[i].size - off;
+            if (left >= rest) {
+                left -= rest;
+                i++;
+                off = 0;
+            } else {
+                off += left;
+                left = 0;
+            }
+        }
+        op->state.direct.moved += (uint64_t)got;
+    }
+}
+
+/* Claims the slot, copies, says how it went, pokes the passive side. The
+ * op is final when this returns. */
+static void direct_start(nxc_op_t *op)
+{
+    struct nxc_direct_op *d = &op->state.direct;
+    uint64_t open = make_state(d->gen, PH_OPEN, 0);
+    uint64_t seen = atomic_load_explicit(&d->slot->state, memory_order_acquire);
+    /* The key is read between an OPEN load and the claim: the passive side
+     * writes a slot's key only before it opens it under a new generation. */
+    if (seen != open || memcmp(d->slot->key, op->key, NXC_KEY_BYTES) != 0 ||
+        !atomic_compare_exchange_strong_explicit(&d->slot->state, &seen,
+                                                 make_state(d->gen, PH_BUSY,
+                                                            op->c->identity.pid),
+                                                 memory_order_acq_rel, memory_order_acquire)) {
+        op->moved = 1;
+        nxc_op_refused(op, seen == open ? NXC_NACK_CLOSED : refusal_of(seen, d->gen));
+        return;
+    }
+    int err = copy_all(op);
+    atomic_store_explicit(&d->slot->state, make_state(d->gen, err ? PH_FAILED : PH_DONE, 0),
+                          memory_order_release);
+    op->moved = 1;
+    nxc_transport_poke(op);
+    if (err)
+        nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_TRANSPORT,
+                      "the same-host copy %s worker '%s' failed after %" PRIu64 " of %zu "
+                      "bytes: %s", op->kind == NXC_OP_WRITE ? "into" : "from",
+                      op->peer->name, d->moved, op->expected, strerror(err));
+    else
+        nxc_op_finish(op, NXC_OP_COMPLETE, NXC_OK, "complete");
+}
+
+static void direct_nothing(nxc_op_t *op)
+{
+    (void)op; /* the op is final before nxc_begin_*() returns */
+}
+
+static int direct_busy(const nxc_op_t *op)
+{
+    (void)op;
+    return 0;
+}
+
+static uint64_t direct_bytes_moved(const nxc_op_t *op)
+{
+    return op->passive ? 0 : op->state.direct.moved;
+}
+
+static void direct_release(nxc_op_t *op)
+{
+    if (op->passive)
+        return;
+    free(op->state.direct.remote);
+    op->state.direct.remote = NULL;
+}
+
+const nxc_protocol_t nxc_protocol_direct = {
+    .name = "same-host direct copy (process_vm_readv/writev)",
+    .prepare = direct_prepare,
+    .start = direct_start,
+    .tell_moved = direct_nothing,
+    .busy = direct_busy,
+    .bytes_moved = direct_bytes_moved,
+    .release = direct_release,
+};

@@ -1,0 +1,365 @@
+/*
+ * e2e_direct [race iterations] — the same-host direct path (config
+ * direct_local; issue 11, point 4): a read or write between two processes
+ * on one host completes without the passive process running, and keeps
+ * the guarantees of the message path.
+ *
+ *  1. Another process (nxc_test_peer) writes into and reads from our
+ *     passive ops while this process calls nothing at all: its ops end
+ *     COMPLETE, ours are COMPLETE when we next look, the bytes are there.
+ *     Shapes: 8 B, 1 MiB, 3 buffers with an empty one, 1,500 x 4 KiB (more
+ *     than one iovec batch). And the other way: we write into and read
+ *     from the peer's passive ops (it offers the path too).
+ *  2. One taker: a second direct taker gets PEER_ABORTED "already
+ *     completed"; a message-path taker (a peer with NXC_PROTOCOL=am) after
+ *     a direct one is refused, and so is a direct taker after a
+ *     message-path one. A cancelled or released op refuses a direct writer
+ *     ("cancelled" / "released") and its buffer stays untouched.
+ *  3. A waiting passive worker (nxc_op_wait, no spinning) is woken by the
+ *     peer's poke: its wait returns COMPLETE.
+ *  4. Race (threads of this process, so TSan sees both sides): a 1 MiB
+ *     write from connector A begins while the main thread cancels the
+ *     passive op after a random delay. Each time, the two sides agree:
+ *     both COMPLETE and the buffer holds the new bytes, or the writer is
+ *     refused, the passive op CANCELLED and the buffer still the old bytes
+ *     (also checked again after the writer's thread is done: nothing
+ *     landed after cancel returned).
+ *  5. A claimer killed while it copies: our cancel returns (no hang) and
+ *     the op is COMPLETE, CANCELLED or ERRORED PEER_FAILED; the path that
+ *     finds the dead claimer is exercised when the kill lands mid-copy
+ *     (reported, not required: timing decides).
+ */
+#include "e2e_common.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+static nxc_connector_t *P, *A;
+static int g_checks;
+
+static nxc_connector_t *direct_connector(const char *name)
+{
+    nxc_connector_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.field_mask = NXC_CONFIG_NAME | NXC_CONFIG_DIRECT_LOCAL | NXC_CONFIG_SPIN_US;
+    cfg.name = name;
+    cfg.direct_local = 1;
+    cfg.spin_us = 0; /* a waiter sleeps at once: only a message wakes it */
+    nxc_connector_t *c = NULL;
+    CHECK_RC(nxc_connector_create(&cfg, &c), NXC_OK);
+    return c;
+}
+
+static nxc_op_t *expose(const e2e_bufs_t *b, nxc_op_kind_t kind)
+{
+    nxc_op_t *op = NULL;
+    CHECK_RC(kind == NXC_OP_READ ? nxc_create_readable(P, b->d, b->n, &op)
+                                 : nxc_create_writable(P, b->d, b->n, &op), NXC_OK);
+    return op;
+}
+
+/* The peer begins a read or write of `op`'s metadata with b's shape. */
+static int peer_active(e2e_peer_t *p, char rw, const e2e_bufs_t *b, nxc_op_t *op)
+{
+    size_t *sizes = malloc(b->n * sizeof *sizes);
+    CHECK(sizes, "oom");
+    for (size_t i = 0; i < b->n; i++)
+        sizes[i] = b->d[i].size;
+    int id = e2e_peer_active(p, NULL, rw == 'R' ? NXC_OP_READ : NXC_OP_WRITE, b->seed, b->n,
+                             sizes, e2e_op_metadata(op));
+    free(sizes);
+    CHECK(id >= 0, "the peer's begin failed: %s", nxc_strerror(id));
+    return id;
+}
+
+static int peer_complete(e2e_peer_t *p, int id)
+{
+    e2e_peer_res_t res;
+    e2e_peer_wait(p, NULL, id, 20000, &res);
+    return res.rc == NXC_OK && res.status == NXC_OP_COMPLETE && res.verify == 0;
+}
+
+/* 1. The peer moves data; this process runs nothing meanwhile. */
+static void peer_moves_idle_passive(e2e_peer_t *p, size_t n, const size_t *sizes,
+                                    const char *what)
+{
+    for (int k = 0; k < 2; k++) {
+        nxc_op_kind_t kind = k ? NXC_OP_READ : NXC_OP_WRITE;
+        e2e_bufs_t b;
+        e2e_bufs_alloc(&b, e2e_rand(), n, sizes);
+        e2e_bufs_fill(&b, kind == NXC_OP_READ ? 0 : E2E_INIT_XOR);
+        nxc_op_t *op = expose(&b, kind);
+        int id = peer_active(p, kind == NXC_OP_READ ? 'R' : 'W', &b, op);
+        CHECK(peer_complete(p, id), "%s %s: the peer's op did not complete with the data",
+              what, nxc_op_kind_name(kind));
+        CHECK(nxc_op_status(op) == NXC_OP_COMPLETE, "%s: our op is %s", what,
+              nxc_op_status_name(nxc_op_status(op)));
+        size_t bi = 0, bo = 0;
+        CHECK(e2e_bufs_verify(&b, 0, &bi, &bo) == 0, "%s: byte %zu of buffer %zu", what, bo, bi);
+        e2e_peer_release(p, NULL, id);
+        nxc_op_release(op);
+        e2e_bufs_free(&b);
+        g_checks++;
+    }
+}
+
+/* 1b. We move data into and out of the peer's passive ops. */
+static void we_move(e2e_peer_t *p, size_t size)
+{
+    for (int k = 0; k < 2; k++) {
+        nxc_op_kind_t kind = k ? NXC_OP_READ : NXC_OP_WRITE;
+        uint32_t seed = e2e_rand();
+        char *json = NULL;
+        int id = e2e_peer_passive(p, NULL, kind, seed, 1, &size, &json);
+        nxc_metadata_t *md = e2e_parse(json);
+        free(json);
+        e2e_bufs_t b;
+        e2e_bufs_alloc(&b, seed, 1, &size);
+        e2e_bufs_fill(&b, kind == NXC_OP_READ ? E2E_INIT_XOR : 0);
+        nxc_op_t *op = NULL;
+        CHECK_RC(kind == NXC_OP_READ ? nxc_begin_read(A, md, b.d, 1, &op)
+                                     : nxc_begin_write(A, b.d, 1, md, &op), NXC_OK);
+        CHECK(nxc_op_status(op) == NXC_OP_COMPLETE, "direct %s: %s right after begin",
+              nxc_op_kind_name(kind), nxc_op_status_name(nxc_op_status(op)));
+        size_t bi = 0, bo = 0;
+        CHECK(e2e_bufs_verify(&b, 0, &bi, &bo) == 0, "we %s: byte %zu", nxc_op_kind_name(kind),
+              bo);
+        CHECK(peer_complete(p, id), "the peer's passive op did not complete with the data");
+        e2e_peer_release(p, NULL, id);
+        nxc_op_release(op);
+        nxc_metadata_free(md);
+        e2e_bufs_free(&b);
+        g_checks++;
+    }
+}
+
+static void expect_peer_refused(e2e_peer_t *p, int id, const char *word, const char *what)
+{
+    e2e_peer_res_t res;
+    e2e_peer_wait(p, P, id, 20000, &res); /* a message-path refusal needs P driven */
+    CHECK(res.status == NXC_OP_ERRORED && res.errcode == NXC_ERR_PEER_ABORTED &&
+          strstr(res.detail, word) != NULL, "%s: the peer's op is %s (%s), want ERRORED "
+          "PEER_ABORTED '%s'", what, nxc_op_status_name((nxc_op_status_t)res.status),
+          res.detail, word);
+    e2e_peer_release(p, NULL, id);
+    g_checks++;
+}
+
+/* 2. One taker, and closed ops, across both paths. */
+static void takers(e2e_peer_t *direct, e2e_peer_t *am)
+{
+    size_t size = 64 * KiB;
+    e2e_bufs_t b;
+    e2e_bufs_alloc(&b, e2e_rand(), 1, &size);
+    e2e_bufs_fill(&b, E2E_INIT_XOR);
+    nxc_op_t *op = expose(&b, NXC_OP_WRITE);
+    int id = peer_active(direct, 'W', &b, op);
+    CHECK(peer_complete(direct, id), "first direct writer");
+    e2e_peer_release(direct, NULL, id);
+    expect_peer_refused(direct, peer_active(direct, 'W', &b, op), "already completed",
+                        "second direct writer");
+    expect_peer_refused(am, peer_active(am, 'W', &b, op), "already completed",
+                        "message-path writer after a direct one");
+    nxc_op_release(op);
+
+    /* A message-path taker first: the direct one is refused "taken". P is
+     * driven by its peer's messages only inside nxc_op_wait. */
+    e2e_bufs_fill(&b, E2E_INIT_XOR);
+    op = expose(&b, NXC_OP_WRITE);
+    int first = peer_active(am, 'W', &b, op);
+    CHECK_RC(nxc_op_wait(op, 20000), NXC_OK, "(message-path writer)");
+    expect_peer_refused(direct, peer_active(direct, 'W', &b, op), "already completed",
+                        "direct writer after a message-path one");
+    CHECK(peer_complete(am, first), "message-path writer"); /* its ACK left in the wait */
+    e2e_peer_release(am, NULL, first);
+    nxc_op_release(op);
+
+    /* Closed ops: nothing lands. */
+    for (int release = 0; release < 2; release++) {
+        e2e_bufs_fill(&b, E2E_INIT_XOR);
+        op = expose(&b, NXC_OP_WRITE);
+        char *json = strdup(e2e_op_metadata(op));
+        CHECK(json, "oom");
+        if (release)
+            nxc_op_release(op);
+        else
+            CHECK_RC(nxc_op_cancel(op), NXC_OK);
+        int lid = e2e_peer_active(direct, NULL, NXC_OP_WRITE, b.seed, 1, &size, json);
+        CHECK(lid >= 0, "the peer's begin failed: %s", nxc_strerror(lid));
+        expect_peer_refused(direct, lid, release ? "released" : "cancelled",
+                            release ? "write into a released op" : "write into a cancelled op");
+        size_t bi = 0, bo = 0;
+        CHECK(e2e_bufs_verify(&b, E2E_INIT_XOR, &bi, &bo) == 0,
+              "a refused direct write changed byte %zu", bo);
+        if (!release)
+            nxc_op_release(op);
+        free(json);
+    }
+    e2e_bufs_free(&b);
+}
+
+/* 3. A waiter that sleeps at once is woken by the peer's poke. */
+static void waiting_passive_woken(e2e_peer_t *p)
+{
+    size_t size = 8;
+    e2e_bufs_t b;
+    e2e_bufs_alloc(&b, e2e_rand(), 1, &size);
+    e2e_bufs_fill(&b, E2E_INIT_XOR);
+    nxc_op_t *op = expose(&b, NXC_OP_WRITE);
+    int id = peer_active(p, 'W', &b, op);
+    CHECK_RC(nxc_op_wait(op, 20000), NXC_OK, "(waiting passive)");
+    CHECK(peer_complete(p, id), "writer");
+    e2e_peer_release(p, NULL, id);
+    nxc_op_release(op);
+    e2e_bufs_free(&b);
+    g_checks++;
+}
+
+/* 4. Write against cancel, in threads of this process. */
+struct writer { nxc_metadata_t *md; uint8_t *src; size_t size; nxc_op_t *op; };
+
+static void *write_now(void *arg)
+{
+    struct writer *w = arg;
+    nxc_descriptor_t d = { w->src, w->size, { NXC_DEVICE_HOST, 0 } };
+    CHECK_RC(nxc_begin_write(A, &d, 1, w->md, &w->op), NXC_OK);
+    return NULL;
+}
+
+static int all_are(const uint8_t *p, size_t n, uint8_t v)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != v) return 0;
+    return 1;
+}
+
+static void race_cancel(unsigned iters, unsigned *completed, unsigned *cancelled)
+{
+    size_t size = 1 * MiB;
+    uint8_t *dst = malloc(size), *src = malloc(size);
+    CHECK(dst && src, "oom");
+    memset(src, 0xCD, size);
+    for (unsigned i = 0; i < iters; i++) {
+        memset(dst, 0x11, size);
+        nxc_descriptor_t d = { dst, size, { NXC_DEVICE_HOST, 0 } };
+        nxc_op_t *op = NULL;
+        CHECK_RC(nxc_create_writable(P, &d, 1, &op), NXC_OK);
+        struct writer w = { e2e_parse(e2e_op_metadata(op)), src, size, NULL };
+        pthread_t t;
+        CHECK(pthread_create(&t, NULL, write_now, &w) == 0, "thread");
+        for (volatile unsigned spin = e2e_rand() % 1000000; spin > 0; spin--)
+            ;
+        CHECK_RC(nxc_op_cancel(op), NXC_OK);
+        nxc_op_status_t ps = nxc_op_status(op);
+        int had_new = all_are(dst, size, 0xCD), had_old = all_are(dst, size, 0x11);
+        pthread_join(t, NULL);
+        nxc_op_status_t as = nxc_op_status(w.op);
+        if (ps == NXC_OP_COMPLETE) {
+            CHECK(had_new && as == NXC_OP_COMPLETE, "iteration %u: passive COMPLETE, writer %s, "
+                  "buffer %s", i, nxc_op_status_name(as), had_new ? "new" : "not all new");
+            (*completed)++;
+        } else {
+            CHECK(ps == NXC_OP_CANCELLED, "iteration %u: passive %s", i, nxc_op_status_name(ps));
+            CHECK(had_old && all_are(dst, size, 0x11), "iteration %u: bytes landed in a "
+                  "cancelled op (before cancel returned: %d)", i, !had_old);
+            CHECK(as == NXC_OP_ERRORED, "iteration %u: writer %s for a cancelled op", i,
+                  nxc_op_status_name(as));
+            (*cancelled)++;
+        }
+        nxc_op_release(w.op);
+        nxc_op_release(op);
+        nxc_metadata_free(w.md);
+    }
+    free(dst);
+    free(src);
+    g_checks++;
+}
+
+/* 5. Kill the copying peer at a random moment; cancel must not hang. */
+static void killed_claimer(unsigned rounds)
+{
+    size_t size = 64 * MiB;
+    unsigned outcome[3] = { 0, 0, 0 };
+    e2e_bufs_t b;
+    e2e_bufs_alloc(&b, e2e_rand(), 1, &size);
+    for (unsigned r = 0; r < rounds; r++) {
+        e2e_peer_t p;
+        e2e_peer_start(&p);
+        nxc_op_t *op = expose(&b, NXC_OP_WRITE);
+        e2e_peer_send(&p, "ACTIVE W %u 1 %zu", b.seed, size); /* no wait for its answer */
+        e2e_peer_send(&p, "%s", e2e_op_metadata(op));
+        e2e_sleep_ms(20 + (int)(e2e_rand() % 100)); /* it fills 64 MiB first */
+        kill(p.pid, SIGKILL);
+        double t0 = e2e_now_ms();
+        nxc_op_cancel(op);
+        nxc_op_status_t st = nxc_op_status(op);
+        CHECK(e2e_now_ms() - t0 < 10000, "cancel took %.0f ms", e2e_now_ms() - t0);
+        if (st == NXC_OP_ERRORED)
+            CHECK_RC(nxc_op_error(op, NULL), NXC_ERR_PEER_FAILED, "(killed claimer)");
+        CHECK(st == NXC_OP_COMPLETE || st == NXC_OP_CANCELLED || st == NXC_OP_ERRORED,
+              "op is %s", nxc_op_status_name(st));
+        outcome[st == NXC_OP_COMPLETE ? 0 : st == NXC_OP_CANCELLED ? 1 : 2]++;
+        nxc_op_release(op);
+        e2e_peer_kill(&p);
+        e2e_peer_close(&p);
+    }
+    e2e_bufs_free(&b);
+    printf("killed claimer: %u complete, %u cancelled before the claim, %u failed mid-copy\n",
+           outcome[0], outcome[1], outcome[2]);
+    g_checks++;
+}
+
+int main(int argc, char **argv)
+{
+    e2e_init("e2e_direct", 280);
+    unsigned iters = argc > 1 ? (unsigned)atoi(argv[1]) : 300;
+    P = direct_connector("direct-P");
+    A = e2e_connector("direct-A");
+
+    e2e_step("1: a peer process moves data, this one runs nothing");
+    setenv("NXC_E2E_DIRECT_LOCAL", "1", 1);
+    e2e_peer_t direct;
+    e2e_peer_start(&direct);
+    unsetenv("NXC_E2E_DIRECT_LOCAL");
+    static const size_t one8[] = { 8 }, one1m[] = { 1 * MiB }, three[] = { 4 * KiB, 0, 100 };
+    peer_moves_idle_passive(&direct, 1, one8, "8 B");
+    peer_moves_idle_passive(&direct, 1, one1m, "1 MiB");
+    peer_moves_idle_passive(&direct, 3, three, "3 buffers, one empty");
+    size_t *many = malloc(1500 * sizeof *many);
+    CHECK(many, "oom");
+    for (size_t i = 0; i < 1500; i++)
+        many[i] = 4 * KiB;
+    peer_moves_idle_passive(&direct, 1500, many, "1,500 x 4 KiB");
+    free(many);
+    we_move(&direct, 8);
+    we_move(&direct, 4 * MiB);
+
+    e2e_step("2: one taker across both paths; closed ops");
+    setenv("NXC_PROTOCOL", "am", 1);
+    e2e_peer_t am;
+    e2e_peer_start(&am);
+    unsetenv("NXC_PROTOCOL");
+    takers(&direct, &am);
+
+    e2e_step("3: a waiting passive is woken");
+    waiting_passive_woken(&direct);
+    e2e_peer_stop(&direct);
+    e2e_peer_stop(&am);
+    e2e_peer_close(&direct);
+    e2e_peer_close(&am);
+
+    e2e_step("4: write against cancel");
+    unsigned completed = 0, cancelled = 0;
+    race_cancel(iters, &completed, &cancelled);
+    printf("race: %u complete, %u cancelled first\n", completed, cancelled);
+
+    e2e_step("5: a claimer killed mid-copy");
+    killed_claimer(8);
+
+    nxc_connector_destroy(A);
+    nxc_connector_destroy(P);
+    return e2e_pass("%d checks", g_checks);
+}
