@@ -77,7 +77,8 @@ test-asan: test-deps
 
 # The tests that run threads, under ThreadSanitizer (clang): one connector
 # shared by threads (e2e_threads), cancel/release racing completion
-# (e2e_races), load from several threads (e2e_load), the fd + progress loop
+# (e2e_races), a same-host direct copy racing cancel (e2e_direct), load
+# from several threads (e2e_load), the fd + progress loop
 # (e2e_eventfd), one taker per op with a thread driving the passive side
 # (e2e_takers), UCX's unmap events racing registration-cache lookups
 # (e2e_registration_threads), address-less BEGINs dropped and resent

@@ -445,7 +445,7 @@ typedef struct nxc_connector_config {
      *  by messages as before. Know what that grants: a process allowed to
      *  do this may already read and write all of this process's memory
      *  (ptrace); the table guards against races and stale metadata, not
-     *  against such a process. Up to 4,096 open ops at once offer it (more
+     *  against such a process. Up to 4,095 open ops at once offer it (more
      *  go by messages). Default: 0. */
     int         direct_local;
 } nxc_connector_config_t;

@@ -38,10 +38,7 @@ enum nxc_ctrl_type {
     NXC_CTRL_NACK  = 5, /* my op will not take your data; reason says why */
     /* BEGIN + the data + DONE of a small AM write into one buffer, as one
      * message: the passive side handles it as those three in that order. */
-    NXC_CTRL_WRITE = 6,
-    /* My same-host direct copy of this op is over: look at its gate slot
-     * (direct.h). Wakes a sleeping passive side; proves nothing. */
-    NXC_CTRL_POKE  = 7
+    NXC_CTRL_WRITE = 6
 };
 /* Why a passive side sent NACK (the byte is 0 in every other message). */
 enum nxc_nack_reason {

@@ -220,6 +220,8 @@ unsigned nxc_progress_locked(nxc_connector_t *c, int check_fds, int leading)
         if (k > 0)
             n += handle_fd_events(c, ev, k);
     }
+    if (c->gate != NULL)
+        n += nxc_gate_check(c);
     if (c->unreached_peers > 0)
         nxc_peers_check_reached(c);
     if (c->addrless_peers > 0 && check_fds)
@@ -554,6 +556,8 @@ int nxc_connector_create(const nxc_connector_config_t *cfg, nxc_connector_t **ou
         rc = nxc_random_bytes(&c->next_tag, sizeof(c->next_tag));
     if (rc == NXC_OK)
         rc = nxc_transport_init(c);
+    if (rc == NXC_OK)
+        nxc_gate_create(c);
     if (rc == NXC_OK)
         rc = start_progress_thread(c, cfg);
     if (rc != NXC_OK) {

@@ -495,12 +495,6 @@ void nxc_op_on_ctrl(nxc_connector_t *c, const nxc_ctrl_msg_t *m)
     case NXC_CTRL_NACK:
         on_answer(c, m);
         break;
-    case NXC_CTRL_POKE: { /* only a wake-up: the slot says what happened */
-        nxc_op_t *op = nxc_keys_find(&c->passive_keys, m->key);
-        if (op != NULL)
-            nxc_gate_poll(op);
-        break;
-    }
     default:
         c->spoofed_notifications++;
         break;

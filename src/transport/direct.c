@@ -56,9 +56,17 @@
  * container with its own pid namespace or a kernel without CMA (yama
  * ptrace_scope 1 or more, seccomp) fails to open or to copy, and the op
  * takes the active-message path instead: decided once per peer, at its
- * first op (nxc_direct_usable). A poke (NXC_CTRL_POKE) tells a waiting
- * passive side to look at its slots: it proves nothing and completes
- * nothing by itself. */
+ * first op (nxc_direct_usable).
+ *
+ * WAKING THE PASSIVE SIDE. Slot 0 is the gate's header: a poke counter and
+ * the number of the connector's wake eventfd. After its end store the
+ * claimer bumps the counter and writes to that eventfd, which it holds
+ * through pidfd_getfd(2) (the same ptrace check as CMA): a passive worker
+ * asleep in nxc_op_wait() or polling nxc_connector_fd() wakes, and its next
+ * progress pass polls the slots of its open ops (nxc_gate_check). No UCX
+ * message is involved (a one-way message to a worker that never answers
+ * left UCX 1.13's TCP wireup asserting). A poke proves nothing: the slots
+ * say what happened. */
 #include "transport/direct.h"
 
 #include <errno.h>
@@ -68,8 +76,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -93,21 +103,38 @@ struct nxc_gate_slot {
     uint8_t          pad[64 - 8 - NXC_KEY_BYTES];
 };
 _Static_assert(sizeof(struct nxc_gate_slot) == 64, "a slot is one cache line");
+
+/* Slot 0. */
+struct nxc_gate_header {
+    _Atomic uint64_t pokes;   /* copies that ended: bumped by each claimer */
+    uint32_t         wake_fd; /* the passive connector's wake eventfd */
+    uint32_t         magic;
+    uint8_t          pad[64 - 16];
+};
+_Static_assert(sizeof(struct nxc_gate_header) == 64, "the header takes slot 0");
+#define GATE_MAGIC 0x4e584747u /* "GGXN" */
 #define GATE_BYTES ((size_t)GATE_SLOTS * sizeof(struct nxc_gate_slot))
 
 struct nxc_gate {
     int                   fd;
     uint64_t              id;
     struct nxc_gate_slot *slots;
+    uint64_t              pokes_seen;
     uint32_t              n_free;
     uint32_t              free[GATE_SLOTS];
 };
 
-/* A peer's gate, mapped here (active side). */
+/* A peer's gate, mapped here, and its wake eventfd (active side). */
 struct nxc_gate_view {
     uint64_t              id;
     struct nxc_gate_slot *slots;
+    int                   wake;
 };
+
+static struct nxc_gate_header *header_of(struct nxc_gate_slot *slots)
+{
+    return (struct nxc_gate_header *)(void *)slots;
+}
 
 static uint64_t make_state(uint32_t gen, unsigned phase, uint32_t detail)
 {
@@ -124,7 +151,7 @@ static void gate_name(uint64_t id, char *buf, size_t size)
 
 /* ---- passive side ----------------------------------------------------- */
 
-static struct nxc_gate *gate_new(void)
+static struct nxc_gate *gate_new(int wake_fd)
 {
     struct nxc_gate *g = calloc(1, sizeof *g);
     if (g == NULL)
@@ -142,9 +169,11 @@ static struct nxc_gate *gate_new(void)
         close(g->fd);
         goto fail;
     }
-    for (uint32_t i = 0; i < GATE_SLOTS; i++)
-        g->free[i] = GATE_SLOTS - 1 - i;
-    g->n_free = GATE_SLOTS;
+    header_of(g->slots)->wake_fd = (uint32_t)wake_fd;
+    header_of(g->slots)->magic = GATE_MAGIC;
+    for (uint32_t i = 1; i < GATE_SLOTS; i++)
+        g->free[i - 1] = GATE_SLOTS - i;
+    g->n_free = GATE_SLOTS - 1;
     return g;
 fail:
     free(g);
@@ -162,20 +191,20 @@ void nxc_gate_destroy(nxc_connector_t *c)
     c->gate = NULL;
 }
 
-int nxc_gate_assign(nxc_op_t *op, nxc_gate_ref_t *ref)
+void nxc_gate_create(nxc_connector_t *c)
 {
-    nxc_connector_t *c = op->c;
-    memset(ref, 0, sizeof *ref);
     if (!c->direct_local || c->wire != NXC_WIRE_NXC)
-        return NXC_OK;
-    if (c->gate == NULL && (c->gate = gate_new()) == NULL) {
+        return;
+    if ((c->gate = gate_new(c->wakefd)) == NULL)
         NXC_LOG(NXC_LOG_WARN, "connector '%s': no same-host direct path (memfd: %s); ops "
                 "use active messages", c->name, strerror(errno));
-        c->direct_local = 0;
-        return NXC_OK;
-    }
-    struct nxc_gate *g = c->gate;
-    if (g->n_free == 0)
+}
+
+int nxc_gate_assign(nxc_op_t *op, nxc_gate_ref_t *ref)
+{
+    struct nxc_gate *g = op->c->gate;
+    memset(ref, 0, sizeof *ref);
+    if (g == NULL || g->n_free == 0)
         return NXC_OK; /* every slot is held by an open op: this one goes by AM */
     uint32_t i = g->free[--g->n_free];
     struct nxc_gate_slot *s = &g->slots[i];
@@ -277,6 +306,23 @@ void nxc_gate_poll(nxc_op_t *op)
     }
 }
 
+unsigned nxc_gate_check(nxc_connector_t *c)
+{
+    struct nxc_gate *g = c->gate;
+    uint64_t pokes = atomic_load_explicit(&header_of(g->slots)->pokes, memory_order_acquire);
+    if (pokes == g->pokes_seen)
+        return 0;
+    g->pokes_seen = pokes;
+    unsigned ended = 0;
+    for (nxc_op_t *op = c->open_ops; op != NULL; op = op->open_next) {
+        /* polling may end the op, never unlink it */
+        int was_final = nxc_op_is_final(op);
+        nxc_gate_poll(op);
+        ended += (unsigned)(!was_final && nxc_op_is_final(op));
+    }
+    return ended;
+}
+
 /* OPEN -> CLOSED(reason), or wait out a copy. Returns the state it left. */
 static uint64_t close_slot(nxc_op_t *op, uint8_t reason)
 {
@@ -363,9 +409,45 @@ void nxc_direct_forget_peer(nxc_peer_t *p)
 {
     if (p->gate_view != NULL) {
         munmap(p->gate_view->slots, GATE_BYTES);
+        close(p->gate_view->wake);
         free(p->gate_view);
         p->gate_view = NULL;
     }
+}
+
+/* A copy of the peer's wake eventfd (pidfd_getfd), or -1 with a reason. */
+static int take_wake_fd(uint32_t pid, const struct nxc_gate_header *h, const char **why)
+{
+    if (h->magic != GATE_MAGIC) {
+        *why = "its gate has no header";
+        return -1;
+    }
+#ifdef SYS_pidfd_getfd
+    int pidfd = nxc_pidfd_open(pid);
+    if (pidfd < 0) {
+        *why = strerror(errno);
+        return -1;
+    }
+    int fd = (int)syscall(SYS_pidfd_getfd, pidfd, (int)h->wake_fd, 0);
+    int err = errno;
+    close(pidfd);
+    char link[64] = "";
+    char path[32];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    if (fd < 0 || readlink(path, link, sizeof link - 1) < 0 ||
+        strcmp(link, "anon_inode:[eventfd]") != 0) {
+        *why = fd < 0 ? strerror(err) : "its wake fd is not an eventfd";
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+    return fd;
+#else
+    (void)pid;
+    *why = "this system has no pidfd_getfd";
+    return -1;
+#endif
 }
 
 /* Opens and maps the gate the blob names: /proc/<pid>/fd/<fd>, which must
@@ -405,6 +487,11 @@ static struct nxc_gate_view *open_gate(const nxc_agent_blob_t *b, const char **w
     }
     v->id = b->gate.id;
     v->slots = map;
+    if ((v->wake = take_wake_fd(b->identity.pid, header_of(v->slots), why)) < 0) {
+        munmap(map, GATE_BYTES);
+        free(v);
+        return NULL;
+    }
     return v;
 }
 
@@ -437,7 +524,8 @@ int nxc_direct_usable(nxc_op_t *op, const nxc_metadata_t *md)
 {
     const nxc_agent_blob_t *b = &md->blob;
     nxc_peer_t *p = op->peer;
-    if (!b->gate.present || b->gate.slot >= GATE_SLOTS || p->direct_refused ||
+    if (!b->gate.present || b->gate.slot == 0 || b->gate.slot >= GATE_SLOTS ||
+        p->direct_refused ||
         !nxc_identity_same_host(&op->c->identity, &b->identity) || !all_host(op->descs, op->n) ||
         !all_host(md->descs, md->n_descs))
         return 0;
@@ -461,7 +549,8 @@ int nxc_direct_usable(nxc_op_t *op, const nxc_metadata_t *md)
 static int direct_prepare(nxc_op_t *op, const nxc_metadata_t *md)
 {
     struct nxc_direct_op *d = &op->state.direct;
-    d->slot = &op->peer->gate_view->slots[md->blob.gate.slot];
+    d->view = op->peer->gate_view;
+    d->slot = &d->view->slots[md->blob.gate.slot];
     d->gen = md->blob.gate.gen;
     d->pid = md->blob.identity.pid;
     d->remote = malloc(op->n * sizeof *d->remote);
@@ -514,6 +603,14 @@ static int copy_all(nxc_op_t *op)
     }
 }
 
+/* Tells the passive side a copy ended (see WAKING at the top). */
+static void poke(nxc_op_t *op)
+{
+    struct nxc_gate_view *v = op->state.direct.view;
+    atomic_fetch_add_explicit(&header_of(v->slots)->pokes, 1, memory_order_release);
+    (void)eventfd_write(v->wake, 1);
+}
+
 /* Claims the slot, copies, says how it went, pokes the passive side. The
  * op is final when this returns. */
 static void direct_start(nxc_op_t *op)
@@ -536,7 +633,7 @@ static void direct_start(nxc_op_t *op)
     atomic_store_explicit(&d->slot->state, make_state(d->gen, err ? PH_FAILED : PH_DONE, 0),
                           memory_order_release);
     op->moved = 1;
-    nxc_transport_poke(op);
+    poke(op);
     if (err)
         nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_TRANSPORT,
                       "the same-host copy %s worker '%s' failed after %" PRIu64 " of %zu "

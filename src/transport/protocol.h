@@ -69,6 +69,7 @@ _Static_assert(offsetof(struct nxc_nixl_op, rma) == 0, "rma.c works on a NIXL op
 /* Direct (active side, direct.c): the peer's slot, mapped here, and where
  * each descriptor goes in the peer's process. */
 struct nxc_direct_op {
+    struct nxc_gate_view *view;
     struct nxc_gate_slot *slot;
     uint32_t              gen;
     uint32_t              pid;
@@ -151,8 +152,6 @@ int  nxc_transport_send_begin(nxc_op_t *op, uint8_t flags, int with_data);
 /* Sends DONE, or ABORT for an op cancelled meanwhile (tell_moved of the
  * protocols that speak our control messages). */
 void nxc_transport_send_end(nxc_op_t *op);
-/* Sends POKE (direct.c): the passive side looks at the op's gate slot. */
-void nxc_transport_poke(nxc_op_t *op);
 /* Whether the context lists any of the transports `tls` ("-- rc_"). */
 int  nxc_context_lists(ucp_context_h ctx, const char *const *tls);
 /* Sets the UCX handler of the active messages with id `id`. */

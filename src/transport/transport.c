@@ -613,12 +613,6 @@ static void send_detached(nxc_peer_t *p, const nxc_ctrl_msg_t *m)
         free(buf);
 }
 
-void nxc_transport_poke(nxc_op_t *op)
-{
-    nxc_ctrl_msg_t m = our_ctrl_msg(op->c, op->key, op->tag, NXC_CTRL_POKE, 0);
-    send_detached(op->peer, &m);
-}
-
 /* The passive side may have dropped our address-less BEGIN, and with it
  * the DONE that followed (no owner yet): both go again, the BEGIN with our
  * address. A passive side that had taken them ignores the repeats (a

@@ -130,9 +130,13 @@ int  nxc_status_means_peer_gone(ucs_status_t st);
 
 /* ---- direct.c: the gate of passive ops (the same-host direct protocol) ---- */
 
+/* Makes the connector's gate if its config asks for one (direct_local,
+ * wire NXC); without a memfd it logs why and makes none. */
+void nxc_gate_create(nxc_connector_t *c);
+
 /* Gives a new passive op a slot and fills *ref for its metadata. With no
- * gate (direct_local off, NIXL wire, all slots taken, memfd refused)
- * ref->present is 0 and the op offers the active-message protocols only. */
+ * gate (direct_local off, NIXL wire, memfd refused) or all slots taken,
+ * ref->present is 0 and the op offers the message protocols only. */
 int  nxc_gate_assign(nxc_op_t *op, nxc_gate_ref_t *ref);
 
 /* An active-message BEGIN or data message is about to take the op: takes
@@ -151,6 +155,11 @@ void nxc_gate_poll(nxc_op_t *op);
  * returns, waiting for one that runs (as long as its process lives). If a
  * copy finished first the op is COMPLETE (or ERRORED) on return. */
 void nxc_gate_close(nxc_op_t *op, uint8_t reason);
+
+/* A progress pass of a connector with a gate: if a same-host peer poked it
+ * since the last look, polls the slot of every open op. Returns how many
+ * ops that ended. */
+unsigned nxc_gate_check(nxc_connector_t *c);
 
 /* The op just ended (nxc_op_finish): an OPEN slot closes with `reason`, so
  * no direct copy starts any more. Never waits. */

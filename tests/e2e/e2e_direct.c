@@ -15,8 +15,8 @@
  *     a direct one is refused, and so is a direct taker after a
  *     message-path one. A cancelled or released op refuses a direct writer
  *     ("cancelled" / "released") and its buffer stays untouched.
- *  3. A waiting passive worker (nxc_op_wait, no spinning) is woken by the
- *     peer's poke: its wait returns COMPLETE.
+ *  3. A waiting passive worker (nxc_op_wait, no spinning, asleep) is woken
+ *     through its fd by the peer's poke, not by its 10 ms bound.
  *  4. Race (threads of this process, so TSan sees both sides): a 1 MiB
  *     write from connector A begins while the main thread cancels the
  *     passive op after a random delay. Each time, the two sides agree:
@@ -201,20 +201,45 @@ static void takers(e2e_peer_t *direct, e2e_peer_t *am)
     e2e_bufs_free(&b);
 }
 
-/* 3. A waiter that sleeps at once is woken by the peer's poke. */
+/* 3. A waiter asleep in nxc_op_wait is woken through its fd by the peer's
+ * poke, not by its 10 ms bound: the fd wake-up counter grows. Nothing else
+ * writes to P's fds here (no message moves), except that a wait could be
+ * between two sleeps exactly when the poke lands: so up to 3 tries, and
+ * the check fails only if none was woken by the fd. */
+struct waiter { nxc_op_t *op; int rc; };
+
+static void *wait_op(void *arg)
+{
+    struct waiter *w = arg;
+    w->rc = nxc_op_wait(w->op, 20000);
+    return NULL;
+}
+
 static void waiting_passive_woken(e2e_peer_t *p)
 {
     size_t size = 8;
-    e2e_bufs_t b;
-    e2e_bufs_alloc(&b, e2e_rand(), 1, &size);
-    e2e_bufs_fill(&b, E2E_INIT_XOR);
-    nxc_op_t *op = expose(&b, NXC_OP_WRITE);
-    int id = peer_active(p, 'W', &b, op);
-    CHECK_RC(nxc_op_wait(op, 20000), NXC_OK, "(waiting passive)");
-    CHECK(peer_complete(p, id), "writer");
-    e2e_peer_release(p, NULL, id);
-    nxc_op_release(op);
-    e2e_bufs_free(&b);
+    int woken_by_fd = 0;
+    for (int attempt = 0; attempt < 3 && !woken_by_fd; attempt++) {
+        e2e_bufs_t b;
+        e2e_bufs_alloc(&b, e2e_rand(), 1, &size);
+        e2e_bufs_fill(&b, E2E_INIT_XOR);
+        struct waiter w = { expose(&b, NXC_OP_WRITE), -1 };
+        pthread_t t;
+        CHECK(pthread_create(&t, NULL, wait_op, &w) == 0, "thread");
+        e2e_sleep_ms(50); /* the waiter sleeps by now */
+        nxc_wakeup_stats_t before, after;
+        CHECK_RC(nxc_connector_wakeups(P, &before), NXC_OK);
+        int id = peer_active(p, 'W', &b, w.op);
+        pthread_join(t, NULL);
+        CHECK_RC(nxc_connector_wakeups(P, &after), NXC_OK);
+        CHECK_RC(w.rc, NXC_OK, "(waiting passive)");
+        CHECK(peer_complete(p, id), "writer");
+        woken_by_fd = after.fd_wakeups > before.fd_wakeups;
+        e2e_peer_release(p, NULL, id);
+        nxc_op_release(w.op);
+        e2e_bufs_free(&b);
+    }
+    CHECK(woken_by_fd, "a waiting passive worker was not woken through its fd in 3 tries");
     g_checks++;
 }
 
