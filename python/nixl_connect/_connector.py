@@ -846,8 +846,6 @@ class AbstractOperation(ABC):
                     loop.call_soon(conn._dispatch, loop)
                 if st >= _COMPLETE:
                     return self._outcome(st)
-            elif conn._c is None:
-                conn._handle()  # raises: the connector is closed
             fut = loop.create_future()
             futs = state.waiting.setdefault(self, [])
             futs.append(fut)
