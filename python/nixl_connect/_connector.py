@@ -1037,15 +1037,17 @@ class ActiveOperation(AbstractOperation):
             notification_key=notification_key,
             operation_kind=int(operation_kind),
         )
-        self._begin_active(remote, operation_kind, local_descriptors, md)
+        self._remote = remote
+        self._begin_active(remote.connection, operation_kind, local_descriptors, md)
 
-    def _begin_active(
-        self, remote: Remote, kind: OperationKind, local: Any, md: RdmaMetadata
-    ) -> None:
-        AbstractOperation.__init__(self, remote.connection, kind, local)
+    _remote: Optional[Remote] = None
+
+    def _begin_active(self, connection: Any, kind: OperationKind, local: Any,
+                      md: RdmaMetadata) -> None:
+        AbstractOperation.__init__(self, connection, kind, local)
         if kind is OperationKind.READ:
             _refuse_readonly(self._descs, "begin_read")
-        self._remote = remote
+        self._remote_md = md
         self._start(self._connector._begin(kind, md, self._descs))
 
     @abstractmethod
@@ -1055,8 +1057,12 @@ class ActiveOperation(AbstractOperation):
 
     @property
     def remote(self) -> Remote:
-        """The worker whose memory this operation reads or writes."""
-        return self._remote
+        """The worker whose memory this operation reads or writes (made on
+        first use: most operations are never asked)."""
+        remote = self._remote
+        if remote is None:
+            remote = self._remote = Remote._of(self._connection, self._remote_md)
+        return remote
 
 
 class ReadOperation(ActiveOperation):
@@ -1070,8 +1076,7 @@ class ReadOperation(ActiveOperation):
     ) -> None:
         if not isinstance(remote_metadata, RdmaMetadata):
             raise TypeError("Argument `remote_metadata` must be `RdmaMetadata`.")
-        remote = Remote._of(connection, remote_metadata)
-        self._begin_active(remote, OperationKind.READ, local_descriptors, remote_metadata)
+        self._begin_active(connection, OperationKind.READ, local_descriptors, remote_metadata)
 
     wait_for_completion = AbstractOperation._wait_for_completion_
     cancel = AbstractOperation.cancel
@@ -1106,8 +1111,7 @@ class WriteOperation(ActiveOperation):
     ) -> None:
         if not isinstance(remote_metadata, RdmaMetadata):
             raise TypeError("Argument `remote_metadata` must be `RdmaMetadata`.")
-        remote = Remote._of(connection, remote_metadata)
-        self._begin_active(remote, OperationKind.WRITE, local_descriptors, remote_metadata)
+        self._begin_active(connection, OperationKind.WRITE, local_descriptors, remote_metadata)
 
     wait_for_completion = AbstractOperation._wait_for_completion_
     cancel = AbstractOperation.cancel
