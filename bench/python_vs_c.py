@@ -21,8 +21,9 @@ p50 and p99 latency and of cycles/s; per round, read p50 minus write p50
 (point 6 asks for at most 2 us) and the cycles/s of Python over C's in the
 same round; then each round's read - write, and with several --bench
 trees each tree's p50 minus the first one's, round by round (paired
-differences, which a noisy machine shifts less than it shifts ranges). --bench LABEL=PATH adds (or, first given, replaces) a Python
-tree to compare, e.g. a copy of the package before a change. Only Debian's
+differences, which a noisy machine shifts less than it shifts ranges).
+--bench LABEL=PATH adds (or, first given, replaces) a Python tree to
+compare, e.g. a copy of the package before a change. Only Debian's
 python3 and a build of this tree are needed.
 """
 
