@@ -19,8 +19,11 @@ one op at a time. The C library's own spin stays at its default.
 Prints, per implementation, size and op, the range over the rounds of
 p50 and p99 latency and of cycles/s; per round, read p50 minus write p50
 (point 6 asks for at most 2 us) and the cycles/s of Python over C's in the
-same round. --bench LABEL=PATH adds (or, first given, replaces) a Python
-tree to compare, e.g. a copy of the package before a change. Only Debian's
+same round; then each round's read - write, and with several --bench
+trees each tree's p50 minus the first one's, round by round (paired
+differences, which a noisy machine shifts less than it shifts ranges).
+--bench LABEL=PATH adds (or, first given, replaces) a Python tree to
+compare, e.g. a copy of the package before a change. Only Debian's
 python3 and a build of this tree are needed.
 """
 
@@ -121,6 +124,23 @@ def main() -> None:
                 print(f"| {impl} | {size} | {op} | {span([r['p50'] for r in mine], '.1f')} | "
                       f"{span([r['p99'] for r in mine], '.0f')} | {diff} | "
                       f"{span([r['cycles'] for r in mine], '.0f')} | {ratio} |")
+    # Per round, in round order: read p50 - write p50 of each implementation
+    # (point 6's figure, paired within the round), and, with several
+    # --bench trees, each tree's p50 minus the first tree's in the same round.
+    rounds = sorted({r["round"] for r in rows})
+    p50 = {(r["impl"], r["size"], r["op"], r["round"]): r["p50"] for r in rows}
+    print("\nper round, in round order (us):")
+    for size in sizes:
+        for impl in impls:
+            diffs = [p50[(impl, size, "read", k)] - p50[(impl, size, "write", k)] for k in rounds]
+            print(f"| {impl} | {size} | read - write | {', '.join(f'{d:.1f}' for d in diffs)} |")
+        for label, _ in benches[1:]:
+            for spin in spins:
+                mine, ref = f"{label} spin_us={spin}", f"{benches[0][0]} spin_us={spin}"
+                for op in ("write", "read"):
+                    d = [p50[(mine, size, op, k)] - p50[(ref, size, op, k)] for k in rounds]
+                    print(f"| {mine} - {benches[0][0]} | {size} | {op} p50 | "
+                          f"{', '.join(f'{x:.1f}' for x in d)} |")
     lost = sum(r.get("lost", 0) for r in rows)
     print(f"# completions found by the Python backstop timer, not the fd: {lost}")
 

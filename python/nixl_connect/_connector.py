@@ -102,13 +102,17 @@ class _LoopState:
     """A connector's presence in one event loop: its waiters, and whether a
     dispatch is already due before the loop next sleeps."""
 
-    __slots__ = ("waiting", "scheduled", "spin_until", "backstop")
+    __slots__ = ("waiting", "scheduled", "spin_until", "backstop", "solo")
 
     def __init__(self) -> None:
         self.waiting: dict = {}  # operation -> [futures]
         self.scheduled = False
         self.spin_until = 0
         self.backstop: Optional[asyncio.TimerHandle] = None
+        # Whether this loop drives this connector alone (may spin, module
+        # doc): set when connectors attach or close; a connector that went
+        # away without close() leaves it False until a dispatch that arms.
+        self.solo = False
 
 
 def _refuse_readonly(descs: list[Descriptor], what: str) -> None:
@@ -287,7 +291,10 @@ class Connector:
                 state.backstop.cancel()
         _teardown(c, self._fd, list(self._loops))
         for loop in self._loops:
-            _drivers.get(loop, set()).discard(self)
+            rest = _drivers.get(loop)
+            if rest is not None:
+                rest.discard(self)
+                _note_solo(loop, rest)
         self._loops.clear()
 
     def __enter__(self) -> "Connector":
@@ -375,12 +382,13 @@ class Connector:
                 del self._loops[old]
             loop.add_reader(self._fd, _on_readable, weakref.ref(self), loop, self._fd)
             state = self._loops[loop] = _LoopState()
-            _drivers.setdefault(loop, weakref.WeakSet()).add(self)
+            drivers = _drivers.setdefault(loop, weakref.WeakSet())
+            drivers.add(self)
+            _note_solo(loop, drivers)
         return state
 
     def _may_spin(self, loop: asyncio.AbstractEventLoop, state: _LoopState) -> bool:
-        return (self._spin_ns > 0 and _monotonic_ns() < state.spin_until
-                and len(_drivers.get(loop, ())) == 1)
+        return self._spin_ns > 0 and state.solo and _monotonic_ns() < state.spin_until
 
     def _spin(self, h: int, state: _LoopState) -> tuple[int, int]:
         """The tight spin (module doc): drives the connector without arming
@@ -434,6 +442,8 @@ class Connector:
             state.scheduled = True
             loop.call_soon(self._dispatch, loop)
             return woken
+        if not state.solo:  # stale after a connector went away without close()
+            state.solo = len(_drivers.get(loop, ())) == 1
         n = _lib.nxc_connector_progress(c)
         woken = self._wake(state)
         waiting = state.waiting
@@ -536,6 +546,15 @@ def _release_job(conn: Connector, h: int, descs: list[Descriptor]) -> None:
             except RuntimeError:  # closed meanwhile
                 pass
     del descs, conn  # only now may the buffers (and the connector) go
+
+
+def _note_solo(loop: asyncio.AbstractEventLoop, drivers: "weakref.WeakSet[Connector]") -> None:
+    """Tells the connectors a loop drives whether they are alone in it."""
+    members = list(drivers)
+    for conn in members:
+        state = conn._loops.get(loop)
+        if state is not None:
+            state.solo = len(members) == 1
 
 
 def _set_result(fut: asyncio.Future, value: Any) -> None:
@@ -799,19 +818,29 @@ class AbstractOperation(ABC):
         h = self._h
         if h is None:
             return self._outcome(self._final)
-        st = _lib.nxc_op_status(h)
+        status = _lib.nxc_op_status
+        st = status(h)
         if st < _COMPLETE:
             conn = self._connector
-            conn._handle()
             loop = asyncio.get_running_loop()
-            state = conn._attach(loop)
-            state.spin_until = _monotonic_ns() + conn._spin_ns
-            spun = conn._may_spin(loop, state)
+            state = conn._loops.get(loop)
+            if state is None:
+                conn._handle()
+                state = conn._attach(loop)
+            spin_ns = conn._spin_ns
+            now = _monotonic_ns()
+            state.spin_until = now + spin_ns
+            spun = spin_ns > 0 and state.solo
             if spun:
                 # A small op is often done within microseconds: spin on it
-                # first, before making a future; a dispatch arms the fd
-                # later, before the loop sleeps.
-                st = conn._spin(h, state)[1]
+                # at once (the connector's own _spin, inlined: a read's
+                # last message, the ACK, is often here a pass later), before
+                # making a future; a dispatch arms the fd later, before the
+                # loop sleeps.
+                end = now + (spin_ns if spin_ns < _SPIN_SLICE_NS else _SPIN_SLICE_NS)
+                st = status(h)
+                while st < _COMPLETE and _monotonic_ns() < end:
+                    st = status(h)
                 if not state.scheduled:
                     state.scheduled = True
                     loop.call_soon(conn._dispatch, loop)
@@ -1008,15 +1037,17 @@ class ActiveOperation(AbstractOperation):
             notification_key=notification_key,
             operation_kind=int(operation_kind),
         )
-        self._begin_active(remote, operation_kind, local_descriptors, md)
+        self._remote = remote
+        self._begin_active(remote.connection, operation_kind, local_descriptors, md)
 
-    def _begin_active(
-        self, remote: Remote, kind: OperationKind, local: Any, md: RdmaMetadata
-    ) -> None:
-        AbstractOperation.__init__(self, remote.connection, kind, local)
+    _remote: Optional[Remote] = None
+
+    def _begin_active(self, connection: Any, kind: OperationKind, local: Any,
+                      md: RdmaMetadata) -> None:
+        AbstractOperation.__init__(self, connection, kind, local)
         if kind is OperationKind.READ:
             _refuse_readonly(self._descs, "begin_read")
-        self._remote = remote
+        self._remote_md = md
         self._start(self._connector._begin(kind, md, self._descs))
 
     @abstractmethod
@@ -1026,8 +1057,12 @@ class ActiveOperation(AbstractOperation):
 
     @property
     def remote(self) -> Remote:
-        """The worker whose memory this operation reads or writes."""
-        return self._remote
+        """The worker whose memory this operation reads or writes (made on
+        first use: most operations are never asked)."""
+        remote = self._remote
+        if remote is None:
+            remote = self._remote = Remote._of(self._connection, self._remote_md)
+        return remote
 
 
 class ReadOperation(ActiveOperation):
@@ -1041,8 +1076,7 @@ class ReadOperation(ActiveOperation):
     ) -> None:
         if not isinstance(remote_metadata, RdmaMetadata):
             raise TypeError("Argument `remote_metadata` must be `RdmaMetadata`.")
-        remote = Remote._of(connection, remote_metadata)
-        self._begin_active(remote, OperationKind.READ, local_descriptors, remote_metadata)
+        self._begin_active(connection, OperationKind.READ, local_descriptors, remote_metadata)
 
     wait_for_completion = AbstractOperation._wait_for_completion_
     cancel = AbstractOperation.cancel
@@ -1077,8 +1111,7 @@ class WriteOperation(ActiveOperation):
     ) -> None:
         if not isinstance(remote_metadata, RdmaMetadata):
             raise TypeError("Argument `remote_metadata` must be `RdmaMetadata`.")
-        remote = Remote._of(connection, remote_metadata)
-        self._begin_active(remote, OperationKind.WRITE, local_descriptors, remote_metadata)
+        self._begin_active(connection, OperationKind.WRITE, local_descriptors, remote_metadata)
 
     wait_for_completion = AbstractOperation._wait_for_completion_
     cancel = AbstractOperation.cancel

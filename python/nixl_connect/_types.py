@@ -216,7 +216,7 @@ class Descriptor:
     """
 
     __slots__ = ("_ptr", "_size", "_device", "_ref", "_view", "_readonly", "_serialized",
-                 "_reg", "_reg_connector", "__weakref__")
+                 "_reg", "_reg_connector", "_c", "__weakref__")
 
     def __init__(self, data: Any) -> None:
         if data is None:
@@ -228,6 +228,7 @@ class Descriptor:
         self._serialized = None
         self._reg: Optional[int] = None  # nxc_registration_t *, see register_with_connector
         self._reg_connector: Any = None
+        self._c: Optional[ctypes.Array] = None  # c_descriptors([self]), made once
         tensor_type = _torch_tensor_type()
         if tensor_type is not None and isinstance(data, tensor_type):
             self._from_tensor(data)
@@ -481,6 +482,18 @@ def as_descriptor_list(local: Any, argument: str = "local_descriptors") -> list[
 
 
 def c_descriptors(descs: list[Descriptor]) -> ctypes.Array:
+    """The C array of ``descs``. The C library copies it, and a Descriptor
+    never changes, so a lone descriptor's array is made once and kept."""
+    if len(descs) == 1:
+        d = descs[0]
+        arr = d._c
+        if arr is None:
+            arr = d._c = _c_array(descs)
+        return arr
+    return _c_array(descs)
+
+
+def _c_array(descs: list[Descriptor]) -> ctypes.Array:
     arr = (_lib.nxc_descriptor_t * max(len(descs), 1))()
     for i, d in enumerate(descs):
         if d._device._kind is DeviceKind.XPU:  # the C library has no such kind

@@ -261,6 +261,29 @@ def test_a_spinning_wait_gives_the_loop_its_turns():
     assert turns == 20 and in_window
 
 
+def test_a_connector_spins_only_while_alone_in_its_loop():
+    """Whether a loop drives one connector alone (and its waits may spin)
+    is kept per loop and follows connectors attaching and closing: two in
+    one loop need each other's progress, which only the loop's turns give."""
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        seen = []
+        with nc.Connector() as p:
+            a = p.create_readable(nc.Descriptor(b"a"))  # attaches p to this loop
+            seen.append(p._loops[loop].solo)
+            q = nc.Connector()
+            b = q.create_readable(nc.Descriptor(b"b"))  # q joins the loop
+            seen.append((p._loops[loop].solo, q._loops[loop].solo))
+            b.release()
+            q.close()
+            seen.append(p._loops[loop].solo)
+            a.release()
+        return seen
+
+    assert run(main()) == [True, (False, False), True]
+
+
 def test_a_waiter_past_its_spin_window_is_woken_by_the_fd():
     """A waiter spins without re-arming the fd; once its spin window has
     passed, the loop sleeps on the fd, and the peer's message must wake it.
