@@ -140,7 +140,12 @@ class Connector:
     ``spin_us`` (keyword only, not in Dynamo): how long an awaited operation
     keeps being driven after the last event before the connector relies on
     its fd alone (default 50; 0 never spins). While it spins, the loop runs
-    other callbacks at least every 20 us (module doc). Call
+    other callbacks at least every 20 us (module doc). ``direct_local``
+    (keyword only, not in Dynamo; default False): this connector's readables
+    and writables let a peer on the same host copy straight into or out of
+    their memory (``process_vm_readv``/``writev``) without this process
+    running; the C option ``direct_local``, whose documentation in
+    nixl_connect.h says what it grants and when it applies. Call
     :meth:`close` (or use ``with Connector() as c:``) when done: the
     connector then releases what is left and frees the C connector; until
     then an event loop it was used in keeps it alive.
@@ -152,6 +157,7 @@ class Connector:
         enable_progress_thread: bool = False,
         *,
         spin_us: int = 50,
+        direct_local: bool = False,
     ) -> None:
         if worker_id is not None and (not isinstance(worker_id, str) or len(worker_id) == 0):
             raise TypeError("Argument `worker_id` must be a non-empty `str` or `None`.")
@@ -162,6 +168,10 @@ class Connector:
             )
         if not isinstance(spin_us, int) or not 0 <= spin_us <= 1_000_000:
             raise ValueError("Argument `spin_us` must be an int from 0 to 1000000.")
+        if not isinstance(direct_local, bool):
+            raise TypeError(
+                f"Argument `direct_local` must be `bool`, got {type(direct_local).__name__}."
+            )
         self._spin_ns = spin_us * 1000
         cfg = _lib.nxc_connector_config_t()
         if worker_id is not None:
@@ -170,6 +180,9 @@ class Connector:
         if enable_progress_thread:
             cfg.field_mask |= _lib.NXC_CONFIG_PROGRESS_THREAD
             cfg.progress_thread = 1
+        if direct_local:
+            cfg.field_mask |= _lib.NXC_CONFIG_DIRECT_LOCAL
+            cfg.direct_local = 1
         out = ctypes.c_void_p()
         rc = _lib.nxc_connector_create(ctypes.byref(cfg), ctypes.byref(out))
         if rc < 0:

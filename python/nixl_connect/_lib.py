@@ -71,12 +71,15 @@ class nxc_connector_config_t(ctypes.Structure):
         ("spin_us", ctypes.c_uint),
         ("progress_thread", ctypes.c_int),
         ("reg_cache", ctypes.c_uint),
+        ("wire", ctypes.c_int),
+        ("direct_local", ctypes.c_int),
     ]
 
 
 NXC_CONFIG_NAME = 1 << 0
 NXC_CONFIG_SPIN_US = 1 << 1
 NXC_CONFIG_PROGRESS_THREAD = 1 << 2
+NXC_CONFIG_DIRECT_LOCAL = 1 << 5
 
 _p = ctypes.c_void_p
 _pp = ctypes.POINTER(ctypes.c_void_p)

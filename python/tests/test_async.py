@@ -309,3 +309,35 @@ def test_a_waiter_past_its_spin_window_is_woken_by_the_fd():
     lost = run(main(), timeout=90)
     print(f"{n} ops, each after the spin window: {lost} found by the backstop")
     assert lost <= n // 2
+
+
+def test_direct_local_completes_without_the_passive_connector_running():
+    """A readable and a writable of a connector made with direct_local=True:
+    another connector's read and write are COMPLETE as soon as begin_read /
+    begin_write return (the copy ran inside them), before anyone drives the
+    passive connector; the passive ops are COMPLETE when next looked at, and
+    the bytes are there. Without direct_local the same ops would still be
+    in progress: nothing has driven the passive connector."""
+
+    async def main():
+        with nc.Connector("py-direct-passive", direct_local=True) as p, \
+                nc.Connector("py-direct-active") as a:
+            src, dst = bytearray(pattern(4096, 3)), bytearray(4096)
+            readable = p.create_readable(nc.Descriptor(src))
+            read = await a.begin_read(readable.metadata(), nc.Descriptor(dst))
+            assert read.status == nc.OperationStatus.COMPLETE
+            assert dst == src
+            assert readable.status == nc.OperationStatus.COMPLETE
+            into = bytearray(4096)
+            writable = p.create_writable(nc.Descriptor(into))
+            write = await a.begin_write(nc.Descriptor(bytes(pattern(4096, 5))),
+                                        writable.metadata())
+            assert write.status == nc.OperationStatus.COMPLETE
+            await writable.wait_for_completion()
+            assert into == pattern(4096, 5)
+            for op in (read, readable, write, writable):
+                op.release()
+
+    run(main(), timeout=30)
+    with pytest.raises(TypeError):
+        nc.Connector(direct_local=1)

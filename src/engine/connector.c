@@ -21,6 +21,7 @@
 #define MAX_SPIN_US          1000000u
 #define PROGRESS_BURST       64u   /* UCX progress calls per pass, to bound lock hold */
 #define FD_CHECK_INTERVAL    256u  /* spin passes between looks at pidfds */
+#define FD_CHECK_NS          100000u /* nxc_op_status: at most one look per 100 us */
 #define CLOCK_EVERY          4u    /* idle spin passes per clock read (lead) */
 /* Longest sleep while any op is open and not final. UCX 1.13's wake-up
  * misses some shared-memory progress: both sides of a rendezvous were seen
@@ -206,6 +207,11 @@ static void reap_zombies(nxc_connector_t *c)
     }
 }
 
+int nxc_fd_check_due(const nxc_connector_t *c)
+{
+    return nxc_now_ns() - c->fds_checked_ns >= FD_CHECK_NS;
+}
+
 unsigned nxc_progress_locked(nxc_connector_t *c, int check_fds, int leading)
 {
     unsigned n = 0, changes = c->changes;
@@ -215,6 +221,7 @@ unsigned nxc_progress_locked(nxc_connector_t *c, int check_fds, int leading)
                          ucp_worker_progress(c->worker) != 0; i++)
         n++;
     if (check_fds) {
+        c->fds_checked_ns = nxc_now_ns();
         struct epoll_event ev[16];
         int k = epoll_wait(c->epfd, ev, 16, 0);
         if (k > 0)

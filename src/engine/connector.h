@@ -92,6 +92,7 @@ struct nxc_connector {
                                         nxc_peers_check_reached recounts) */
     unsigned long   spoofed_notifications; /* rejected: wrong key or sender */
     unsigned        changes;       /* counts nxc_notify_change (a waiter may be done) */
+    uint64_t        fds_checked_ns; /* when a progress pass last looked at the fds */
     unsigned        generation;    /* nxc_process_generation() at create */
 };
 
@@ -118,6 +119,12 @@ void nxc_notify_change(nxc_connector_t *c);
  * stops progressing UCX as soon as an op changed. Returns how much
  * happened. Lock held. */
 unsigned nxc_progress_locked(nxc_connector_t *c, int check_fds, int leading);
+
+/* Whether a polling caller (nxc_op_status) should look at the fds in its
+ * pass: each look is an epoll_wait syscall, so one polling an op in a
+ * tight loop (Python's spin) looks once per 100 us; one calling now and
+ * then looks every time. */
+int nxc_fd_check_due(const nxc_connector_t *c);
 
 /* A non-blocking pass that leaves the epoll fd armed (or readable when
  * events keep arriving), so a caller may sleep on it right after. Cheaper

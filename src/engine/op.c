@@ -533,7 +533,7 @@ nxc_op_status_t nxc_op_status(nxc_op_t *op)
     nxc_connector_t *c = op->c;
     nxc_lock(c);
     if (!op_final(op))
-        nxc_progress_locked(c, 1, 0);
+        nxc_progress_locked(c, nxc_fd_check_due(c), 0);
     nxc_op_status_t st = op->status;
     nxc_unlock(c);
     return st;
