@@ -27,6 +27,9 @@ if [ -x "$build/tests/nats/test_nats" ]; then
     run nats_exchange     "$build/tests/nats/test_nats"
     run nats_cluster      "$build/tests/nats/test_nats_cluster" cluster
 fi
+# Not e2e_direct: valgrind 3.19 does not know pidfd_open, so under it the
+# same-host direct path falls back to messages (as designed) and that test,
+# which checks the direct path itself, cannot run.
 # a hostile peer forging messages
 run e2e_spoof             "$build/tests/e2e/e2e_spoof"
 run e2e_registration      "$build/tests/e2e/e2e_registration"

@@ -73,6 +73,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +85,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/bytes.h"
 #include "common/error.h"
 #include "common/identity.h"
 #include "common/log.h"
@@ -99,9 +101,13 @@ enum gate_phase { PH_FREE, PH_OPEN, PH_BUSY, PH_DONE, PH_FAILED, PH_CLOSED, PH_A
 
 struct nxc_gate_slot {
     _Atomic uint64_t state;
-    uint8_t          key[NXC_KEY_BYTES];
+    /* The op's key; atomic words because a claimer may read them while the
+     * passive side reopens the slot (its claim then fails on the
+     * generation). */
+    _Atomic uint64_t key[2];
     uint8_t          pad[64 - 8 - NXC_KEY_BYTES];
 };
+_Static_assert(NXC_KEY_BYTES == 2 * sizeof(uint64_t), "a key is two words");
 _Static_assert(sizeof(struct nxc_gate_slot) == 64, "a slot is one cache line");
 
 /* Slot 0. */
@@ -147,6 +153,20 @@ static uint32_t detail_of(uint64_t s) { return (uint32_t)s & 0xffffffu; }
 static void gate_name(uint64_t id, char *buf, size_t size)
 {
     snprintf(buf, size, "nxc-gate-%016" PRIx64, id);
+}
+
+static void store_key(struct nxc_gate_slot *s, const uint8_t key[NXC_KEY_BYTES])
+{
+    for (int w = 0; w < 2; w++)
+        atomic_store_explicit(&s->key[w], nxc_get_u64(key + 8 * w), memory_order_relaxed);
+}
+
+static int key_is(struct nxc_gate_slot *s, const uint8_t key[NXC_KEY_BYTES])
+{
+    for (int w = 0; w < 2; w++)
+        if (atomic_load_explicit(&s->key[w], memory_order_relaxed) != nxc_get_u64(key + 8 * w))
+            return 0;
+    return 1;
 }
 
 /* ---- passive side ----------------------------------------------------- */
@@ -205,11 +225,11 @@ int nxc_gate_assign(nxc_op_t *op, nxc_gate_ref_t *ref)
     struct nxc_gate *g = op->c->gate;
     memset(ref, 0, sizeof *ref);
     if (g == NULL || g->n_free == 0)
-        return NXC_OK; /* every slot is held by an open op: this one goes by AM */
+        return NXC_OK; /* no gate, or every slot held by an open op: messages only */
     uint32_t i = g->free[--g->n_free];
     struct nxc_gate_slot *s = &g->slots[i];
     uint32_t gen = gen_of(atomic_load_explicit(&s->state, memory_order_relaxed)) + 1;
-    memcpy(s->key, op->key, NXC_KEY_BYTES);
+    store_key(s, op->key);
     atomic_store_explicit(&s->state, make_state(gen, PH_OPEN, 0), memory_order_release);
     op->has_slot = 1;
     op->slot = i;
@@ -259,8 +279,8 @@ uint8_t nxc_gate_take_for_am(nxc_op_t *op)
 static int process_exited(uint32_t pid)
 {
     int fd = nxc_pidfd_open(pid);
-    if (fd < 0)
-        return errno == ESRCH;
+    if (fd < 0) /* no pidfd (old kernel, full fd table): a zombie looks alive */
+        return errno == ESRCH || (kill((pid_t)pid, 0) != 0 && errno == ESRCH);
     struct pollfd p = { .fd = fd, .events = POLLIN };
     int exited = poll(&p, 1, 0) == 1;
     close(fd);
@@ -620,7 +640,7 @@ static void direct_start(nxc_op_t *op)
     uint64_t seen = atomic_load_explicit(&d->slot->state, memory_order_acquire);
     /* The key is read between an OPEN load and the claim: the passive side
      * writes a slot's key only before it opens it under a new generation. */
-    if (seen != open || memcmp(d->slot->key, op->key, NXC_KEY_BYTES) != 0 ||
+    if (seen != open || !key_is(d->slot, op->key) ||
         !atomic_compare_exchange_strong_explicit(&d->slot->state, &seen,
                                                  make_state(d->gen, PH_BUSY,
                                                             op->c->identity.pid),
