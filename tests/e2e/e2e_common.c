@@ -9,6 +9,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -350,7 +353,30 @@ void e2e_check_results(nxc_op_t *op, const e2e_bufs_t *b, const char *what)
 
 /* ---------- peers ---------- */
 
+/* In the child before exec: process_vm_readv/writev fail with EPERM, as
+ * under a kernel or container policy that refuses cross-process memory
+ * access (seccomp, no privileges needed with no_new_privs). */
+static int deny_cma(void)
+{
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_process_vm_readv, 1, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_process_vm_writev, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = { (unsigned short)(sizeof f / sizeof f[0]), f };
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        return -1;
+    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+}
+
 void e2e_peer_start(e2e_peer_t *p)
+{
+    e2e_peer_start_opts(p, 0);
+}
+
+void e2e_peer_start_opts(e2e_peer_t *p, unsigned opts)
 {
     memset(p, 0, sizeof *p);
     int sv[2];
@@ -375,6 +401,7 @@ void e2e_peer_start(e2e_peer_t *p)
         sigset_t all;
         sigemptyset(&all);
         sigprocmask(SIG_SETMASK, &all, NULL);
+        if ((opts & E2E_PEER_NO_CMA) && deny_cma() != 0) _exit(126);
         execv(NXC_TEST_PEER, argv);
         _exit(127);
     }

@@ -126,6 +126,11 @@ typedef struct e2e_peer {
 
 /* fork + exec nxc_test_peer serve <fd>; the child gets PR_SET_PDEATHSIG. */
 void e2e_peer_start(e2e_peer_t *p);
+/* The same with options: E2E_PEER_NO_CMA makes process_vm_readv/writev fail
+ * with EPERM in the peer (a seccomp filter), as a kernel that refuses
+ * cross-process memory access would. */
+#define E2E_PEER_NO_CMA 1u
+void e2e_peer_start_opts(e2e_peer_t *p, unsigned opts);
 /* Writes a line (a '\n' is appended). */
 void e2e_peer_send(e2e_peer_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void e2e_peer_send_raw(e2e_peer_t *p, const char *text, size_t len);

@@ -24,6 +24,10 @@
  *     refused, the passive op CANCELLED and the buffer still the old bytes
  *     (also checked again after the writer's thread is done: nothing
  *     landed after cancel returned).
+ *  6. A peer whose kernel refuses cross-process memory access (a seccomp
+ *     filter makes process_vm_* fail with EPERM) takes the message path:
+ *     its op is not complete before this process answers, then completes
+ *     with the data; the refusal is remembered for its next op.
  *  5. A claimer killed while it copies: our cancel returns (no hang) and
  *     the op is COMPLETE, CANCELLED or ERRORED PEER_FAILED; the path that
  *     finds the dead claimer is exercised when the kill lands mid-copy
@@ -337,6 +341,39 @@ static void killed_claimer(unsigned rounds)
     g_checks++;
 }
 
+/* 6. The kernel refuses: messages instead. */
+static void kernel_refuses_cma(void)
+{
+    e2e_peer_t p;
+    e2e_peer_start_opts(&p, E2E_PEER_NO_CMA);
+    size_t size = 64 * KiB;
+    for (int k = 0; k < 2; k++) {
+        e2e_bufs_t b;
+        e2e_bufs_alloc(&b, e2e_rand(), 1, &size);
+        e2e_bufs_fill(&b, E2E_INIT_XOR);
+        nxc_op_t *op = expose(&b, NXC_OP_WRITE);
+        int id = peer_active(&p, 'W', &b, op);
+        int st = e2e_peer_status(&p, NULL, id);
+        CHECK(st != NXC_OP_COMPLETE && st != NXC_OP_ERRORED, "op %d of a peer without CMA is "
+              "%s before this process answered: it did not take the message path", k,
+              nxc_op_status_name((nxc_op_status_t)st));
+        e2e_peer_res_t res;
+        e2e_peer_wait(&p, P, id, 20000, &res);
+        CHECK(res.rc == NXC_OK && res.status == NXC_OP_COMPLETE && res.verify == 0,
+              "op %d of a peer without CMA: %s", k, res.detail);
+        CHECK(nxc_op_status(op) == NXC_OP_COMPLETE, "our op is %s",
+              nxc_op_status_name(nxc_op_status(op)));
+        size_t bi = 0, bo = 0;
+        CHECK(e2e_bufs_verify(&b, 0, &bi, &bo) == 0, "byte %zu", bo);
+        e2e_peer_release(&p, P, id);
+        nxc_op_release(op);
+        e2e_bufs_free(&b);
+    }
+    e2e_peer_stop(&p);
+    e2e_peer_close(&p);
+    g_checks++;
+}
+
 int main(int argc, char **argv)
 {
     e2e_init("e2e_direct", 280);
@@ -375,6 +412,9 @@ int main(int argc, char **argv)
     e2e_peer_stop(&am);
     e2e_peer_close(&direct);
     e2e_peer_close(&am);
+
+    e2e_step("6: a peer the kernel keeps out of our memory");
+    kernel_refuses_cma();
 
     e2e_step("4: write against cancel");
     unsigned completed = 0, cancelled = 0;
