@@ -130,11 +130,13 @@ struct nxc_gate {
     uint32_t              free[GATE_SLOTS];
 };
 
-/* A peer's gate, mapped here, and its wake eventfd (active side). */
+/* A peer's gate, mapped here, its wake eventfd and a pidfd of its
+ * process (active side). */
 struct nxc_gate_view {
     uint64_t              id;
     struct nxc_gate_slot *slots;
     int                   wake;
+    int                   pidfd;
 };
 
 static struct nxc_gate_header *header_of(struct nxc_gate_slot *slots)
@@ -149,6 +151,13 @@ static uint64_t make_state(uint32_t gen, unsigned phase, uint32_t detail)
 static uint32_t gen_of(uint64_t s) { return (uint32_t)(s >> 32); }
 static unsigned phase_of(uint64_t s) { return (unsigned)(s >> 24) & 0xffu; }
 static uint32_t detail_of(uint64_t s) { return (uint32_t)s & 0xffffffu; }
+
+/* Whether the process behind `pidfd` has exited (a zombie has). */
+static int pidfd_exited(int pidfd)
+{
+    struct pollfd p = { .fd = pidfd, .events = POLLIN };
+    return poll(&p, 1, 0) == 1;
+}
 
 static void gate_name(uint64_t id, char *buf, size_t size)
 {
@@ -281,8 +290,7 @@ static int process_exited(uint32_t pid)
     int fd = nxc_pidfd_open(pid);
     if (fd < 0) /* no pidfd (old kernel, full fd table): a zombie looks alive */
         return errno == ESRCH || (kill((pid_t)pid, 0) != 0 && errno == ESRCH);
-    struct pollfd p = { .fd = fd, .events = POLLIN };
-    int exited = poll(&p, 1, 0) == 1;
+    int exited = pidfd_exited(fd);
     close(fd);
     return exited;
 }
@@ -425,32 +433,35 @@ void nxc_gate_free_slot(nxc_op_t *op)
 
 /* ---- active side ------------------------------------------------------ */
 
+static void close_view(struct nxc_gate_view *v)
+{
+    if (v->slots != NULL)
+        munmap(v->slots, GATE_BYTES);
+    if (v->wake >= 0)
+        close(v->wake);
+    if (v->pidfd >= 0)
+        close(v->pidfd);
+    free(v);
+}
+
 void nxc_direct_forget_peer(nxc_peer_t *p)
 {
     if (p->gate_view != NULL) {
-        munmap(p->gate_view->slots, GATE_BYTES);
-        close(p->gate_view->wake);
-        free(p->gate_view);
+        close_view(p->gate_view);
         p->gate_view = NULL;
     }
 }
 
 /* A copy of the peer's wake eventfd (pidfd_getfd), or -1 with a reason. */
-static int take_wake_fd(uint32_t pid, const struct nxc_gate_header *h, const char **why)
+static int take_wake_fd(int pidfd, const struct nxc_gate_header *h, const char **why)
 {
     if (h->magic != GATE_MAGIC) {
         *why = "its gate has no header";
         return -1;
     }
 #ifdef SYS_pidfd_getfd
-    int pidfd = nxc_pidfd_open(pid);
-    if (pidfd < 0) {
-        *why = strerror(errno);
-        return -1;
-    }
     int fd = (int)syscall(SYS_pidfd_getfd, pidfd, (int)h->wake_fd, 0);
     int err = errno;
-    close(pidfd);
     char link[64] = "";
     char path[32];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
@@ -464,21 +475,21 @@ static int take_wake_fd(uint32_t pid, const struct nxc_gate_header *h, const cha
     (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
     return fd;
 #else
-    (void)pid;
+    (void)pidfd;
     *why = "this system has no pidfd_getfd";
     return -1;
 #endif
 }
 
-/* Opens and maps the gate the blob names: /proc/<pid>/fd/<fd>, which must
- * be that worker's memfd of that id. Returns NULL with a reason. */
-static struct nxc_gate_view *open_gate(const nxc_agent_blob_t *b, const char **why)
+/* Maps the memfd at /proc/<pid>/fd/<fd> if it is the gate of that id, or
+ * returns NULL with a reason. */
+static struct nxc_gate_slot *map_gate(const nxc_agent_blob_t *b, const char **why)
 {
     char path[64], link[96], want[48];
     snprintf(path, sizeof path, "/proc/%u/fd/%u", (unsigned)b->identity.pid,
              (unsigned)b->gate.fd);
-    ssize_t n = readlink(path, link, sizeof link - 1);
     gate_name(b->gate.id, want, sizeof want);
+    ssize_t n = readlink(path, link, sizeof link - 1);
     if (n < 0) {
         *why = strerror(errno);
         return NULL;
@@ -498,21 +509,37 @@ static struct nxc_gate_view *open_gate(const nxc_agent_blob_t *b, const char **w
     }
     void *map = mmap(NULL, GATE_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     close(fd);
-    struct nxc_gate_view *v = map == MAP_FAILED ? NULL : malloc(sizeof *v);
+    if (map == MAP_FAILED) {
+        *why = strerror(errno);
+        return NULL;
+    }
+    return map;
+}
+
+/* Opens the gate the blob names, with a pidfd of the worker's process held
+ * for as long as the view lives: the pidfd is opened first, and the process
+ * is checked alive after /proc was read, so the gate and the wake fd are
+ * that process's, and a copy never goes to another process that reused its
+ * pid (direct_start checks the pidfd before each claim). */
+static struct nxc_gate_view *open_gate(const nxc_agent_blob_t *b, const char **why)
+{
+    struct nxc_gate_view *v = calloc(1, sizeof *v);
     if (v == NULL) {
-        *why = "no memory to map it";
-        if (map != MAP_FAILED)
-            munmap(map, GATE_BYTES);
+        *why = "no memory";
         return NULL;
     }
     v->id = b->gate.id;
-    v->slots = map;
-    if ((v->wake = take_wake_fd(b->identity.pid, header_of(v->slots), why)) < 0) {
-        munmap(map, GATE_BYTES);
-        free(v);
-        return NULL;
-    }
-    return v;
+    v->wake = -1;
+    if ((v->pidfd = nxc_pidfd_open(b->identity.pid)) < 0)
+        *why = strerror(errno);
+    else if ((v->slots = map_gate(b, why)) != NULL &&
+             (v->wake = take_wake_fd(v->pidfd, header_of(v->slots), why)) >= 0 &&
+             pidfd_exited(v->pidfd))
+        *why = "the worker's process has exited";
+    else if (v->wake >= 0)
+        return v;
+    close_view(v);
+    return NULL;
 }
 
 static int all_host(const nxc_descriptor_t *d, size_t n)
@@ -636,6 +663,12 @@ static void poke(nxc_op_t *op)
 static void direct_start(nxc_op_t *op)
 {
     struct nxc_direct_op *d = &op->state.direct;
+    if (pidfd_exited(d->view->pidfd)) { /* its pid may belong to another process by now */
+        op->moved = 1;
+        nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_PEER_FAILED, "worker '%s' (pid %u) has "
+                      "exited", op->peer->name, (unsigned)d->pid);
+        return;
+    }
     uint64_t open = make_state(d->gen, PH_OPEN, 0);
     uint64_t seen = atomic_load_explicit(&d->slot->state, memory_order_acquire);
     /* The key is read between an OPEN load and the claim: the passive side
@@ -655,7 +688,7 @@ static void direct_start(nxc_op_t *op)
     op->moved = 1;
     poke(op);
     if (err)
-        nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_TRANSPORT,
+        nxc_op_finish(op, NXC_OP_ERRORED, err == ESRCH ? NXC_ERR_PEER_FAILED : NXC_ERR_TRANSPORT,
                       "the same-host copy %s worker '%s' failed after %" PRIu64 " of %zu "
                       "bytes: %s", op->kind == NXC_OP_WRITE ? "into" : "from",
                       op->peer->name, d->moved, op->expected, strerror(err));

@@ -28,6 +28,9 @@
  *     filter makes process_vm_* fail with EPERM) takes the message path:
  *     its op is not complete before this process answers, then completes
  *     with the data; the refusal is remembered for its next op.
+ *  7. A passive worker that was killed: a direct write with its metadata
+ *     (its gate still mapped here from an earlier op) ends ERRORED
+ *     PEER_FAILED at once.
  *  5. A claimer killed while it copies: our cancel returns (no hang) and
  *     the op is COMPLETE, CANCELLED or ERRORED PEER_FAILED; the path that
  *     finds the dead claimer is exercised when the kill lands mid-copy
@@ -374,6 +377,38 @@ static void kernel_refuses_cma(void)
     g_checks++;
 }
 
+/* 7. The passive process is gone. */
+static void dead_passive(void)
+{
+    setenv("NXC_E2E_DIRECT_LOCAL", "1", 1);
+    e2e_peer_t p;
+    e2e_peer_start(&p);
+    unsetenv("NXC_E2E_DIRECT_LOCAL");
+    we_move(&p, 4 * KiB); /* maps its gate here */
+    size_t size = 4 * KiB;
+    char *json = NULL;
+    int id = e2e_peer_passive(&p, NULL, NXC_OP_WRITE, 9, 1, &size, &json);
+    (void)id;
+    nxc_metadata_t *md = e2e_parse(json);
+    free(json);
+    e2e_peer_kill(&p);
+    e2e_peer_close(&p);
+    e2e_bufs_t b;
+    e2e_bufs_alloc(&b, 9, 1, &size);
+    e2e_bufs_fill(&b, 0);
+    nxc_op_t *op = NULL;
+    int rc = nxc_begin_write(A, b.d, 1, md, &op);
+    if (rc == NXC_OK) {
+        CHECK_RC(nxc_op_wait(op, 10000), NXC_ERR_PEER_FAILED, "(write to a dead passive)");
+        nxc_op_release(op);
+    } else {
+        CHECK_RC(rc, NXC_ERR_PEER_FAILED, "(write to a dead passive)");
+    }
+    nxc_metadata_free(md);
+    e2e_bufs_free(&b);
+    g_checks++;
+}
+
 int main(int argc, char **argv)
 {
     e2e_init("e2e_direct", 280);
@@ -415,6 +450,9 @@ int main(int argc, char **argv)
 
     e2e_step("6: a peer the kernel keeps out of our memory");
     kernel_refuses_cma();
+
+    e2e_step("7: a passive worker that was killed");
+    dead_passive();
 
     e2e_step("4: write against cancel");
     unsigned completed = 0, cancelled = 0;
