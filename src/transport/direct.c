@@ -43,6 +43,14 @@
  * - DONE is stored after process_vm_* returned, with release order, and
  *   read with acquire order: a passive op COMPLETE on DONE has its bytes.
  * - one taker: both paths take the op through the same word.
+ * - the right process: process_vm_* takes a pid, and a gate stays mapped
+ *   here after its process died. The active side holds a pidfd of the
+ *   passive process from before it read /proc to after (so the gate and
+ *   wake fd it found are that process's) and refuses a copy once that
+ *   pidfd says the process exited: its pid is never reused while the
+ *   process lives or is an unreaped zombie. (The window left is between
+ *   that check and the copy: the process would have to exit, be reaped
+ *   and its pid be handed out again within it.)
  * The price of "never after": release waits for a claimer that is alive
  * but stopped (SIGSTOP, a debugger) until it resumes or dies. A copy
  * itself is bounded by the op's size (the copy runs inside the active
