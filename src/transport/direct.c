@@ -717,14 +717,12 @@ static int direct_busy(const nxc_op_t *op)
 
 static uint64_t direct_bytes_moved(const nxc_op_t *op)
 {
-    return op->passive ? 0 : op->state.direct.moved;
+    return op->state.direct.moved;
 }
 
 static void direct_release(nxc_op_t *op)
 {
-    if (op->passive)
-        return;
-    free(op->state.direct.remote);
+    free(op->state.direct.remote); /* only active ops have this protocol */
     op->state.direct.remote = NULL;
 }
 
