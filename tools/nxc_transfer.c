@@ -79,9 +79,10 @@ typedef struct outcome {
 
 /* The passive side hands the metadata over (stdout or NATS); serve keeps
  * answering NATS requests until the transfer ends, so the offer is closed
- * only after the wait. */
+ * only after the wait. The active side's time counts from `begun`, before
+ * its begin: a same-host direct copy runs inside it. */
 static int await_op(const role_t *r, const xargs_t *a, xfile_t *f, nxc_op_t *op,
-                    outcome_t *out)
+                    uint64_t begun, outcome_t *out)
 {
     nats_offer_t *offer = NULL;
     char what[64], h[32];
@@ -94,7 +95,7 @@ static int await_op(const role_t *r, const xargs_t *a, xfile_t *f, nxc_op_t *op,
         snprintf(what, sizeof what, "%s %s", r->moving,
                  human_bytes(f->size, h, sizeof h));
     }
-    uint64_t start = now_ns();
+    uint64_t start = r->passive ? now_ns() : begun;
     int rc = xwait(op, what, f->size, a->deadline);
     nats_offer_close(offer);
     if (rc == NXC_OK) {
@@ -125,9 +126,10 @@ static int transfer(const role_t *r, const xargs_t *a, xfile_t *f,
     int rc = xargs_connector(a, &c);
     if (rc != NXC_OK)
         return lib_error(rc, "%s: cannot create a connector", r->cmd);
+    uint64_t begun = now_ns();
     int ret = start_op(r, c, f, md, &op);
     if (ret == 0)
-        ret = await_op(r, a, f, op, out);
+        ret = await_op(r, a, f, op, begun, out);
     nxc_op_release(op);
     nxc_connector_destroy(c);
     return ret;

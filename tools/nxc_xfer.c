@@ -18,7 +18,8 @@
 
 /* ---- options ------------------------------------------------------------------- */
 
-enum { X_TIMEOUT = OPT_LONG, X_NATS, X_SUBJECT, X_CREDS, X_SIZE, X_JSON, X_NIXL, X_HELP = 'h' };
+enum { X_TIMEOUT = OPT_LONG, X_NATS, X_SUBJECT, X_CREDS, X_SIZE, X_JSON, X_NIXL, X_DIRECT,
+       X_HELP = 'h' };
 
 #define XFER_OPTS \
     { "timeout", required_argument, NULL, X_TIMEOUT }, \
@@ -27,6 +28,7 @@ enum { X_TIMEOUT = OPT_LONG, X_NATS, X_SUBJECT, X_CREDS, X_SIZE, X_JSON, X_NIXL,
     { "nats-creds", required_argument, NULL, X_CREDS }, \
     { "json",    no_argument,       NULL, X_JSON }, \
     { "nixl",    no_argument,       NULL, X_NIXL }, \
+    { "direct-local", no_argument,  NULL, X_DIRECT }, \
     { "help",    no_argument,       NULL, X_HELP }
 
 static const struct option xfer_opts[] = { XFER_OPTS, { NULL, 0, NULL, 0 } };
@@ -45,6 +47,11 @@ static int take_option(const role_t *r, int id, const char *arg, xargs_t *a)
         if (!r->passive) /* get and put speak whatever the metadata speaks */
             return usage_error("%s: --nixl is for serve and recv", r->cmd);
         a->nixl = true;
+        return 0;
+    case X_DIRECT:
+        if (!r->passive) /* the active side takes the path wherever it is offered */
+            return usage_error("%s: --direct-local is for serve and recv", r->cmd);
+        a->direct_local = true;
         return 0;
     case X_NATS:    a->nats = arg; return 0;
     case X_SUBJECT: a->subject = arg; return 0;
@@ -88,8 +95,9 @@ static int check_nats_args(const role_t *r, const xargs_t *a)
 
 int xargs_connector(const xargs_t *a, nxc_connector_t **c)
 {
-    nxc_connector_config_t cfg = { .field_mask = NXC_CONFIG_WIRE,
-                                   .wire = a->nixl ? NXC_WIRE_NIXL : NXC_WIRE_NXC };
+    nxc_connector_config_t cfg = { .field_mask = NXC_CONFIG_WIRE | NXC_CONFIG_DIRECT_LOCAL,
+                                   .wire = a->nixl ? NXC_WIRE_NIXL : NXC_WIRE_NXC,
+                                   .direct_local = a->direct_local };
     return nxc_connector_create(&cfg, c);
 }
 
@@ -112,6 +120,8 @@ int xargs_parse(const role_t *r, int argc, char **argv, xargs_t *a)
     }
     if (a->help)
         return 0;
+    if (a->nixl && a->direct_local) /* a NIXL agent cannot take the path */
+        return usage_error("%s: --direct-local does not go with --nixl", r->cmd);
     if (a->timeout > 0)
         a->deadline = now_ns() + (uint64_t)(a->timeout * 1e9);
     return check_nats_args(r, a);

@@ -36,19 +36,22 @@ typedef struct xargs {
     uint64_t    size;       /* --size (recv only) */
     bool        has_size;
     bool        nixl;       /* --nixl (serve, recv): publish NIXL's format */
+    bool        direct_local; /* --direct-local (serve, recv): config direct_local */
     bool        help;
     bool        json;       /* --json: a result object on stdout at the end */
     uint64_t    deadline;   /* now_ns() at parse + timeout, 0: none */
 } xargs_t;
 
 /* Parses the options of @p r's command: --timeout, --nats, --subject,
- * --nats-creds, --json, --help, --nixl for the passive side and --size for
+ * --nats-creds, --json, --help, --nixl and --direct-local for the passive
+ * side and --size for
  * recv; at most one positional argument on the passive side, two on the
  * active one. Checks that --nats and --subject come together and that this
  * build has NATS. Returns 0 or an exit code (message printed). */
 int xargs_parse(const role_t *r, int argc, char **argv, xargs_t *a);
 
-/* A connector for the command: wire NIXL with --nixl. */
+/* A connector for the command: wire NIXL with --nixl, direct_local with
+ * --direct-local. */
 int xargs_connector(const xargs_t *a, nxc_connector_t **c);
 
 /* ---- files and descriptors (nxc_xfer.c) ---------------------------------------- */

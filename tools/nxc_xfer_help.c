@@ -35,6 +35,9 @@ void serve_help(void)
 HELP_NATS_CREDS
 "  --nixl         offer NIXL's metadata format, for a Dynamo (NIXL) worker\n"
 "                 to read the file with its begin_read\n"
+"  --direct-local let a reader on this host copy the file straight out of\n"
+"                 this process (process_vm_readv), without waking it\n"
+"                 (the library's direct_local; not with --nixl)\n"
 "  --timeout SEC  fail if the file has not been read after SEC seconds\n"
 HELP_NO_LIMIT
 HELP_JSON_AND_HELP
@@ -100,6 +103,9 @@ void recv_help(void)
 HELP_NATS_CREDS
 "  --nixl         offer NIXL's metadata format, for a Dynamo (NIXL) worker\n"
 "                 to write OUT with its begin_write\n"
+"  --direct-local let a writer on this host copy straight into this\n"
+"                 process (process_vm_writev), without waking it (the\n"
+"                 library's direct_local; not with --nixl)\n"
 "  --timeout SEC  fail if OUT has not been written after SEC seconds,\n"
 "                 counting the wait for a writer to take the metadata\n"
 HELP_NO_LIMIT

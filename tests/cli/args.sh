@@ -104,6 +104,8 @@ bad "is ambiguous"             serve --n x file
 bad "--nats-creds needs --nats" serve --nats-creds c file
 bad "--nixl is for serve and recv" get --nixl out
 bad "--nixl is for serve and recv" put --nixl file md
+bad "--direct-local is for serve and recv" get --direct-local out
+bad "--direct-local does not go with --nixl" serve --nixl --direct-local file
 bad "larger than 1 TiB"        recv --size 2000G out
 bad "unexpected argument 'c'"  get -- a b c
 bad "unknown option '--frob'"  kvbench --frob

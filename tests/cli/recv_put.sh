@@ -22,6 +22,17 @@ else
 fi
 set +o pipefail
 
+# 1b. the same with the same-host direct path (--direct-local): the writer
+# copies into recv's memory
+set -o pipefail
+if "$NXC" recv --direct-local --timeout 60 --size 64M "$TMP/out1b.bin" 2>"$TMP/recv.err" \
+   | "$NXC" put --timeout 60 "$SRC" - 2>"$TMP/put.err"; then
+    pass; check_copy "recv --direct-local | put" "$TMP/out1b.bin"
+else
+    fail "recv --direct-local | put: $(cat "$TMP/recv.err" "$TMP/put.err")"
+fi
+set +o pipefail
+
 # 2. metadata from a file (@PATH); the metadata is WRITE metadata
 if start_passive recv --timeout 60 --size 64M "$TMP/out2.bin"; then
     python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["operation_kind"] == 2 and sum(x["size"] for x in d["descriptors"]) == int(sys.argv[2])' "$TMP/md" "$SIZE" \

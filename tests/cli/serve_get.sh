@@ -36,6 +36,17 @@ else
 fi
 set +o pipefail
 
+# 3b. the same with the same-host direct path (--direct-local): the reader
+# copies out of serve's memory
+set -o pipefail
+if "$NXC" serve --direct-local "$SRC" 2>"$TMP/serve.err" \
+   | "$NXC" get --timeout 60 - "$TMP/out3b.bin" 2>"$TMP/get.err"; then
+    pass; check_copy "serve --direct-local | get -" "$TMP/out3b.bin"
+else
+    fail "serve --direct-local | get -: $(cat "$TMP/serve.err" "$TMP/get.err")"
+fi
+set +o pipefail
+
 # 4. an empty file
 : >"$TMP/empty"
 if "$NXC" serve "$TMP/empty" 2>"$TMP/serve.err" | "$NXC" get --timeout 30 - "$TMP/out4.bin" 2>"$TMP/get.err" \
