@@ -79,7 +79,7 @@ struct nxc_connector {
     struct nxc_regcache *regcache; /* see registration.h; NULL when off */
     unsigned        reg_cache;     /* its capacity from the config */
     int             direct_local;  /* passive ops offer same-host direct copies */
-    struct nxc_gate *gate;         /* their slots (direct.h); NULL until the first */
+    struct nxc_gate *gate;         /* their slots (direct.h); NULL without direct_local */
     unsigned        reach_timeout_ms; /* NXC_REACH_TIMEOUT_MS, or the default */
     unsigned        addrless_peers;   /* peers with address-less BEGINs unanswered */
     uint64_t        unanswerable_begins; /* address-less BEGINs from peers we had no
