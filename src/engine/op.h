@@ -71,6 +71,7 @@ struct nxc_op {
     size_t            n_regs;
     int               has_slot;   /* offers same-host direct copies (direct.h) */
     uint32_t          slot, slot_gen;
+    uint64_t          claimer_checked_ns; /* last look for its copier's death */
 
     uint8_t           ctrl_end[NXC_CTRL_MAX];
     /* The common case needs no allocation of its own: one descriptor, and

@@ -303,6 +303,22 @@ static int process_exited(uint32_t pid)
     return exited;
 }
 
+/* A BUSY slot (*st) whose claimer has exited: its copy will never end (a
+ * dead process runs no syscall), so the slot becomes FAILED. Returns
+ * whether this call made it so; *st is then the state it left, else the
+ * state seen (changed only if the copy ended meanwhile). */
+static int reap_dead_claimer(nxc_op_t *op, uint64_t *st)
+{
+    return process_exited(detail_of(*st)) &&
+           atomic_compare_exchange_strong_explicit(&slot_of(op)->state, st,
+                                                   make_state(op->slot_gen, PH_FAILED, 0),
+                                                   memory_order_acq_rel, memory_order_acquire);
+}
+
+/* Looking for a dead claimer costs three syscalls: a waiter polling its op
+ * in a tight loop while a copy runs looks once per millisecond. */
+#define CLAIMER_CHECK_NS 1000000u
+
 void nxc_gate_poll(nxc_op_t *op)
 {
     if (!op->has_slot || nxc_op_is_final(op))
@@ -311,22 +327,20 @@ void nxc_gate_poll(nxc_op_t *op)
     uint64_t st = atomic_load_explicit(&s->state, memory_order_acquire);
     const char *what = op->kind == NXC_OP_WRITE ? "write into" : "read from";
     switch (phase_of(st)) {
-    case PH_BUSY:
-        if (!process_exited(detail_of(st))) {
-            nxc_op_set_in_progress(op);
-            return;
-        }
-        /* Its copy will never end: a dead process runs no syscall. */
-        if (!atomic_compare_exchange_strong_explicit(&s->state, &st,
-                                                     make_state(op->slot_gen, PH_FAILED, 0),
-                                                     memory_order_acq_rel,
-                                                     memory_order_acquire))
-            return nxc_gate_poll(op); /* it ended meanwhile */
+    case PH_BUSY: {
         nxc_op_set_in_progress(op);
-        nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_PEER_FAILED,
-                      "process %u died during its same-host %s this op; its buffers may "
-                      "hold part of the data", (unsigned)detail_of(st), what);
+        uint64_t now = nxc_now_ns();
+        if (now - op->claimer_checked_ns < CLAIMER_CHECK_NS)
+            return;
+        op->claimer_checked_ns = now;
+        if (reap_dead_claimer(op, &st))
+            nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_PEER_FAILED,
+                          "process %u died during its same-host %s this op; its buffers "
+                          "may hold part of the data", (unsigned)detail_of(st), what);
+        else if (phase_of(st) != PH_BUSY)
+            nxc_gate_poll(op); /* the copy ended meanwhile */
         return;
+    }
     case PH_DONE:
         nxc_op_set_in_progress(op);
         nxc_op_finish(op, NXC_OP_COMPLETE, NXC_OK, "complete");
@@ -377,15 +391,10 @@ static uint64_t close_slot(nxc_op_t *op, uint8_t reason)
         }
         if (phase_of(st) != PH_BUSY)
             return st;
-        if (process_exited(detail_of(st))) {
-            if (atomic_compare_exchange_strong_explicit(&s->state, &st,
-                                                        make_state(op->slot_gen, PH_FAILED,
-                                                                   0),
-                                                        memory_order_acq_rel,
-                                                        memory_order_acquire))
-                return make_state(op->slot_gen, PH_FAILED, 0);
-            continue;
-        }
+        if (reap_dead_claimer(op, &st))
+            return make_state(op->slot_gen, PH_FAILED, 0);
+        if (phase_of(st) != PH_BUSY)
+            continue; /* the copy ended meanwhile */
         uint64_t now = nxc_now_ns();
         if (since == 0)
             since = now;
