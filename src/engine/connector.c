@@ -207,6 +207,21 @@ static void reap_zombies(nxc_connector_t *c)
     }
 }
 
+int nxc_connector_new_key(nxc_connector_t *c, uint8_t key[NXC_KEY_BYTES])
+{
+    if (c->key_pool_left < NXC_KEY_BYTES) {
+        int rc = nxc_random_bytes(c->key_pool, sizeof c->key_pool);
+        if (rc != NXC_OK)
+            return rc;
+        c->key_pool_left = sizeof c->key_pool;
+    }
+    uint8_t *k = c->key_pool + sizeof c->key_pool - c->key_pool_left;
+    memcpy(key, k, NXC_KEY_BYTES);
+    explicit_bzero(k, NXC_KEY_BYTES); /* a key lives only in its op */
+    c->key_pool_left -= NXC_KEY_BYTES;
+    return NXC_OK;
+}
+
 int nxc_fd_check_due(const nxc_connector_t *c)
 {
     return nxc_now_ns() - c->fds_checked_ns >= FD_CHECK_NS;
@@ -243,6 +258,7 @@ unsigned nxc_progress_locked(nxc_connector_t *c, int check_fds, int leading)
      * make the fd readable so whoever polls it comes back and re-arms. */
     if (n > 0 && c->armed) {
         c->armed = 0;
+        c->poller_armed = 0;
         (void)eventfd_write(c->wakefd, 1);
     }
     return n;
@@ -485,6 +501,7 @@ static void free_connector(nxc_connector_t *c)
     nxc_keys_fini(&c->passive_keys);
     nxc_keys_fini(&c->active_keys);
     nxc_gate_destroy(c);
+    explicit_bzero(c->key_pool, sizeof c->key_pool);
     free(c->closing);
     pthread_cond_destroy(&c->changed);
     pthread_mutex_destroy(&c->lock);
@@ -655,12 +672,14 @@ unsigned nxc_progress_and_arm(nxc_connector_t *c)
     for (int i = 0; i < 16; i++) {
         if (nxc_transport_arm(c) == 0) {
             c->armed = 1;
+            c->poller_armed = 1;
             return n;
         }
         n += nxc_progress_locked(c, 0, 0);
     }
     /* Events keep coming: make the fd readable so a poller comes back. */
     c->armed = 0;
+    c->poller_armed = 0;
     (void)eventfd_write(c->wakefd, 1);
     return n;
 }

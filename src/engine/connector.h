@@ -47,7 +47,8 @@ struct nxc_connector {
 
     int             leader;        /* a thread is driving progress in a wait */
     int             sleeping;      /* ... and is blocked in epoll_wait */
-    int             armed;         /* nxc_connector_progress left the fd armed */
+    int             armed;         /* the fd is armed: a sleeper or a poller waits */
+    int             poller_armed;  /* ... armed by nxc_progress_and_arm for a caller */
     int             after_backstop; /* the leader's last sleep ended by the cap */
     nxc_wakeup_stats_t wakeups;
     unsigned        followers;     /* threads blocked on `changed` */
@@ -73,6 +74,10 @@ struct nxc_connector {
     }               closed[NXC_CLOSED_KEYS];
     unsigned        closed_next;
     uint64_t        next_tag;      /* tags of active ops: random start, +1 each */
+    /* Keys of passive ops come from here: one getrandom per 64 keys (one
+     * per op cost ~0.4 us). Handed-out bytes are wiped. */
+    uint8_t         key_pool[64 * NXC_KEY_BYTES];
+    unsigned        key_pool_left; /* bytes not handed out yet */
     const nxc_protocol_t *proto;   /* what new active ops use by default */
     nxc_peer_t     *peers;
     nxc_registration_t *regs;      /* nxc_mem_alloc and nxc_mem_register memory */
@@ -119,6 +124,9 @@ void nxc_notify_change(nxc_connector_t *c);
  * stops progressing UCX as soon as an op changed. Returns how much
  * happened. Lock held. */
 unsigned nxc_progress_locked(nxc_connector_t *c, int check_fds, int leading);
+
+/* A fresh unguessable key for a passive op. Lock held. */
+int nxc_connector_new_key(nxc_connector_t *c, uint8_t key[NXC_KEY_BYTES]);
 
 /* Whether a polling caller (nxc_op_status) should look at the fds in its
  * pass: each look is an epoll_wait syscall, so one polling an op in a

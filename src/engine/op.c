@@ -243,8 +243,8 @@ static int create_passive(nxc_connector_t *c, nxc_op_kind_t kind, const nxc_desc
     nxc_op_t *op = op_new(c, kind, 1, local, n);
     if (op == NULL)
         return nxc_fail(NXC_ERR_NO_MEMORY, "no memory for an op of %zu descriptors", n);
-    rc = nxc_random_bytes(op->key, sizeof(op->key));
     nxc_lock(c);
+    rc = nxc_connector_new_key(c, op->key);
     if (rc == NXC_OK)
         rc = nxc_transport_publish(op);
     if (rc == NXC_OK)
@@ -565,7 +565,10 @@ int nxc_op_wait(nxc_op_t *op, int timeout_ms)
                                        : nxc_now_ns() + (uint64_t)timeout_ms * 1000000ull;
     nxc_lock(c);
     int rc;
-    if (nxc_drive_until(c, op_final, op, deadline) != NXC_OK && !nxc_op_is_final(op))
+    nxc_gate_waiting(op, 1);
+    int driven = nxc_drive_until(c, op_final, op, deadline);
+    nxc_gate_waiting(op, -1);
+    if (driven != NXC_OK && !nxc_op_is_final(op))
         rc = nxc_fail(NXC_ERR_TIMED_OUT, "the op is still %s after %d ms",
                       nxc_op_status_name(op->status), timeout_ms);
     else

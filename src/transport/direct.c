@@ -66,15 +66,23 @@
  * takes the active-message path instead: decided once per peer, at its
  * first op (nxc_direct_usable).
  *
- * WAKING THE PASSIVE SIDE. Slot 0 is the gate's header: a poke counter and
- * the number of the connector's wake eventfd. After its end store the
- * claimer bumps the counter and writes to that eventfd, which it holds
- * through pidfd_getfd(2) (the same ptrace check as CMA): a passive worker
- * asleep in nxc_op_wait() or polling nxc_connector_fd() wakes, and its next
- * progress pass polls the slots of its open ops (nxc_gate_check). No UCX
- * message is involved (a one-way message to a worker that never answers
- * left UCX 1.13's TCP wireup asserting). A poke proves nothing: the slots
- * say what happened. */
+ * WAKING THE PASSIVE SIDE. Slot 0 is the gate's header: a poke counter, a
+ * "may be asleep" word and the number of the connector's wake eventfd.
+ * After its end store the claimer bumps the counter and, if the word is
+ * set, writes to that eventfd, which it holds through pidfd_getfd(2) (the
+ * same ptrace check as CMA): a passive worker asleep in nxc_op_wait() or
+ * polling nxc_connector_fd() wakes, and its next progress pass polls the
+ * slots of its open ops (nxc_gate_check). No UCX message is involved (a
+ * one-way message to a worker that never answers left UCX 1.13's TCP
+ * wireup asserting). A poke proves nothing: the slots say what happened.
+ * The word spares an awake passive's peer the eventfd write (a syscall,
+ * and a wake-up of nobody). Its rule is Dekker's: the passive side sets it
+ * before it looks at the counter one last time and sleeps (nxc_gate_arm,
+ * under the connector's arming), the claimer bumps the counter before it
+ * reads the word, all four sequentially consistent; so either the passive
+ * side sees the bump and does not sleep, or the claimer sees the word and
+ * writes. The passive side clears the word only in a progress pass with no
+ * thread asleep and the fd not armed for an outside poller. */
 #include "transport/direct.h"
 
 #include <errno.h>
@@ -113,7 +121,10 @@ struct nxc_gate_slot {
      * passive side reopens the slot (its claim then fails on the
      * generation). */
     _Atomic uint64_t key[2];
-    uint8_t          pad[64 - 8 - NXC_KEY_BYTES];
+    /* Threads of the passive side in nxc_op_wait() on the op: a hint for
+     * the claimer's choice of protocol (passive_waits_awake). */
+    _Atomic uint32_t waiters;
+    uint8_t          pad[64 - 8 - NXC_KEY_BYTES - 4];
 };
 _Static_assert(NXC_KEY_BYTES == 2 * sizeof(uint64_t), "a key is two words");
 _Static_assert(sizeof(struct nxc_gate_slot) == 64, "a slot is one cache line");
@@ -123,10 +134,13 @@ struct nxc_gate_header {
     _Atomic uint64_t pokes;   /* copies that ended: bumped by each claimer */
     uint32_t         wake_fd; /* the passive connector's wake eventfd */
     uint32_t         magic;
-    uint8_t          pad[64 - 16];
+    _Atomic uint64_t asleep;  /* the passive side may sleep: write wake_fd */
+    uint8_t          pad[64 - 24];
 };
 _Static_assert(sizeof(struct nxc_gate_header) == 64, "the header takes slot 0");
-#define GATE_MAGIC 0x4e584747u /* "GGXN" */
+/* "2GXN": gates before the asleep word had "GGXN"; a claimer of either
+ * kind meeting the other's gate takes the message path. */
+#define GATE_MAGIC 0x4e584732u
 #define GATE_BYTES ((size_t)GATE_SLOTS * sizeof(struct nxc_gate_slot))
 
 struct nxc_gate {
@@ -145,6 +159,7 @@ struct nxc_gate_view {
     struct nxc_gate_slot *slots;
     int                   wake;
     int                   pidfd;
+    uint64_t              alive_at_ns; /* when the pidfd last said "alive" */
 };
 
 static struct nxc_gate_header *header_of(struct nxc_gate_slot *slots)
@@ -247,6 +262,7 @@ int nxc_gate_assign(nxc_op_t *op, nxc_gate_ref_t *ref)
     struct nxc_gate_slot *s = &g->slots[i];
     uint32_t gen = gen_of(atomic_load_explicit(&s->state, memory_order_relaxed)) + 1;
     store_key(s, op->key);
+    atomic_store_explicit(&s->waiters, 0, memory_order_relaxed);
     atomic_store_explicit(&s->state, make_state(gen, PH_OPEN, 0), memory_order_release);
     op->has_slot = 1;
     op->slot = i;
@@ -259,6 +275,12 @@ int nxc_gate_assign(nxc_op_t *op, nxc_gate_ref_t *ref)
 static struct nxc_gate_slot *slot_of(const nxc_op_t *op)
 {
     return &op->c->gate->slots[op->slot];
+}
+
+void nxc_gate_waiting(nxc_op_t *op, int delta)
+{
+    if (op->has_slot)
+        atomic_fetch_add_explicit(&slot_of(op)->waiters, (uint32_t)delta, memory_order_relaxed);
 }
 
 /* Why a slot that is not OPEN refuses a taker (a NACK reason). */
@@ -356,9 +378,21 @@ void nxc_gate_poll(nxc_op_t *op)
     }
 }
 
+int nxc_gate_arm(nxc_connector_t *c)
+{
+    struct nxc_gate *g = c->gate;
+    if (g == NULL)
+        return 0;
+    atomic_store(&header_of(g->slots)->asleep, 1); /* seq_cst: see WAKING at the top */
+    return atomic_load(&header_of(g->slots)->pokes) != g->pokes_seen;
+}
+
 unsigned nxc_gate_check(nxc_connector_t *c)
 {
     struct nxc_gate *g = c->gate;
+    _Atomic uint64_t *asleep = &header_of(g->slots)->asleep;
+    if (!c->poller_armed && !c->sleeping && atomic_load_explicit(asleep, memory_order_relaxed))
+        atomic_store_explicit(asleep, 0, memory_order_relaxed);
     uint64_t pokes = atomic_load_explicit(&header_of(g->slots)->pokes, memory_order_acquire);
     if (pokes == g->pokes_seen)
         return 0;
@@ -584,6 +618,24 @@ static int kernel_refuses(uint32_t pid, const nxc_metadata_t *md)
     return 0;
 }
 
+/* Up to this size a message is faster than a copy through the kernel (a
+ * process_vm_* call costs ~1.5 us even for 8 bytes; the AM path moves 8 B
+ * in 0.6-1.3 us and 8 KiB in ~2.5 us, eager) when the passive side is
+ * there to take it: measured crossover 8-12 KiB, docs/PERFORMANCE.md. */
+#define AM_UP_TO_BYTES 8192u
+
+/* Whether a thread of the passive side waits for this very op and is not
+ * asleep: it progresses until the op ends, so a message is taken at once.
+ * A passive side that sleeps, or runs its own code and calls us now and
+ * then, gets a direct copy. Only a hint: if the waiter falls asleep a
+ * moment later UCX's wake-up serves the message; if its wait times out
+ * the message waits for the passive side's next call. */
+static int passive_waits_awake(const struct nxc_gate_view *v, const struct nxc_gate_slot *s)
+{
+    return atomic_load_explicit(&s->waiters, memory_order_relaxed) > 0 &&
+           !atomic_load_explicit(&header_of(v->slots)->asleep, memory_order_relaxed);
+}
+
 int nxc_direct_usable(nxc_op_t *op, const nxc_metadata_t *md)
 {
     const nxc_agent_blob_t *b = &md->blob;
@@ -607,7 +659,8 @@ int nxc_direct_usable(nxc_op_t *op, const nxc_metadata_t *md)
             return 0;
         }
     }
-    return 1;
+    return op->expected > AM_UP_TO_BYTES ||
+           !passive_waits_awake(p->gate_view, &p->gate_view->slots[b->gate.slot]);
 }
 
 static int direct_prepare(nxc_op_t *op, const nxc_metadata_t *md)
@@ -670,9 +723,31 @@ static int copy_all(nxc_op_t *op)
 /* Tells the passive side a copy ended (see WAKING at the top). */
 static void poke(nxc_op_t *op)
 {
-    struct nxc_gate_view *v = op->state.direct.view;
-    atomic_fetch_add_explicit(&header_of(v->slots)->pokes, 1, memory_order_release);
-    (void)eventfd_write(v->wake, 1);
+    struct nxc_gate_header *h = header_of(op->state.direct.view->slots);
+    atomic_fetch_add(&h->pokes, 1);
+    if (atomic_load(&h->asleep))
+        (void)eventfd_write(op->state.direct.view->wake, 1);
+}
+
+/* How long a pidfd's "alive" is trusted. A pid returns to use only after
+ * the kernel has handed out every other pid of its range (allocation is
+ * cyclic, alloc_pid): the process would have to exit, be reaped and its
+ * pid come round again within this time, which takes thousands of forks.
+ * Within it a dead process's pid is free or a zombie's, and a copy to it
+ * fails with ESRCH. */
+#define ALIVE_TRUST_NS 100000u
+
+/* Whether the worker behind the view may have exited: its pid may belong
+ * to another process by now. */
+static int worker_gone(struct nxc_gate_view *v)
+{
+    uint64_t now = nxc_now_ns();
+    if (now - v->alive_at_ns < ALIVE_TRUST_NS)
+        return 0;
+    if (pidfd_exited(v->pidfd))
+        return 1;
+    v->alive_at_ns = now;
+    return 0;
 }
 
 /* Claims the slot, copies, says how it went, pokes the passive side. The
@@ -680,7 +755,7 @@ static void poke(nxc_op_t *op)
 static void direct_start(nxc_op_t *op)
 {
     struct nxc_direct_op *d = &op->state.direct;
-    if (pidfd_exited(d->view->pidfd)) { /* its pid may belong to another process by now */
+    if (worker_gone(d->view)) {
         op->moved = 1;
         nxc_op_finish(op, NXC_OP_ERRORED, NXC_ERR_PEER_FAILED, "worker '%s' (pid %u) has "
                       "exited", op->peer->name, (unsigned)d->pid);

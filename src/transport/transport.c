@@ -247,7 +247,7 @@ int nxc_transport_arm(nxc_connector_t *c)
 {
     ucs_status_t st = ucp_worker_arm(c->worker);
     if (st == UCS_OK)
-        return 0;
+        return nxc_gate_arm(c);
     if (st == UCS_ERR_BUSY)
         return 1;
     return nxc_ucx_fail(st, "ucp_worker_arm");

@@ -156,6 +156,14 @@ void nxc_gate_poll(nxc_op_t *op);
  * copy finished first the op is COMPLETE (or ERRORED) on return. */
 void nxc_gate_close(nxc_op_t *op, uint8_t reason);
 
+/* A thread starts (+1) or ends (-1) nxc_op_wait() on the passive op. */
+void nxc_gate_waiting(nxc_op_t *op, int delta);
+
+/* Before the connector sleeps or leaves its fd to an outside poller: asks
+ * same-host peers to write the wake eventfd when their copies end. 1 when
+ * one ended since the last nxc_gate_check (progress first), else 0. */
+int nxc_gate_arm(nxc_connector_t *c);
+
 /* A progress pass of a connector with a gate: if a same-host peer poked it
  * since the last look, polls the slot of every open op. Returns how many
  * ops that ended. */

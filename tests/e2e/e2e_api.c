@@ -193,6 +193,38 @@ static void test_passive_errors(nxc_connector_t *B)
     e2e_bufs_free(&b);
 }
 
+static int by_string(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every passive op gets its own key: many ops in a row (keys come from a
+ * pool refilled every 64), on two connectors. */
+static void test_keys_distinct(nxc_connector_t *A, nxc_connector_t *B)
+{
+    enum { PER_CONN = 300 };
+    static char *keys[2 * PER_CONN];
+    size_t size = 64;
+    e2e_bufs_t b;
+    e2e_bufs_alloc(&b, 5, 1, &size);
+    nxc_connector_t *conns[2] = { A, B };
+    for (int k = 0; k < 2 * PER_CONN; k++) {
+        nxc_op_t *op = NULL;
+        CHECK_RC(nxc_create_readable(conns[k / PER_CONN], b.d, 1, &op), NXC_OK);
+        nxc_metadata_t *md = e2e_parse(e2e_op_metadata(op));
+        keys[k] = strdup(nxc_metadata_notification_key(md));
+        CHECK(keys[k] != NULL && strlen(keys[k]) >= 32, "key '%s'", keys[k] ? keys[k] : "");
+        nxc_metadata_free(md);
+        nxc_op_release(op);
+    }
+    qsort(keys, 2 * PER_CONN, sizeof keys[0], by_string);
+    for (int k = 1; k < 2 * PER_CONN; k++)
+        CHECK(strcmp(keys[k - 1], keys[k]) != 0, "two passive ops got the key %s", keys[k]);
+    for (int k = 0; k < 2 * PER_CONN; k++)
+        free(keys[k]);
+    e2e_bufs_free(&b);
+}
+
 static void test_begin_errors(nxc_connector_t *A, nxc_connector_t *B)
 {
     /* 7 descriptors; index 5 is the one we make disagree */
@@ -340,6 +372,7 @@ int main(void)
     CHECK(strcmp(nxc_connector_name(A), "e2e-api-A") == 0, "name not kept");
     test_passive_errors(B);
     test_begin_errors(A, B);
+    test_keys_distinct(A, B);
     nxc_connector_destroy(A);
     nxc_connector_destroy(B);
     return e2e_pass("%zu checks%s", g_checks,

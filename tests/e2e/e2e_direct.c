@@ -38,6 +38,7 @@
  */
 #include "e2e_common.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -250,6 +251,37 @@ static void waiting_passive_woken(e2e_peer_t *p)
         e2e_bufs_free(&b);
     }
     CHECK(woken_by_fd, "a waiting passive worker was not woken through its fd in 3 tries");
+    g_checks++;
+}
+
+/* 3b. A caller that polls nxc_connector_fd() in its own loop, after
+ * nxc_connector_progress() armed it, is woken by a direct copy too, even
+ * when an nxc_op_status() pass ran in between (that pass must not take
+ * back the "may be asleep" word the copier reads). */
+static void poller_woken(e2e_peer_t *p)
+{
+    size_t size = 8;
+    e2e_bufs_t b;
+    e2e_bufs_alloc(&b, e2e_rand(), 1, &size);
+    e2e_bufs_fill(&b, E2E_INIT_XOR);
+    nxc_op_t *op = expose(&b, NXC_OP_WRITE);
+    struct pollfd pf = { .fd = nxc_connector_fd(P), .events = POLLIN };
+    int quiet = 0;
+    for (int i = 0; i < 3 && !quiet; i++) {
+        CHECK(nxc_connector_progress(P) >= 0, "progress: %s", nxc_last_error());
+        CHECK(nxc_op_status(op) == NXC_OP_INITIALIZED, "op status");
+        quiet = poll(&pf, 1, 0) == 0;
+    }
+    CHECK(quiet, "the connector fd stays readable with nothing happening");
+    int id = peer_active(p, 'W', &b, op);
+    CHECK(poll(&pf, 1, 5000) == 1, "a caller polling the armed connector fd was not woken "
+          "by a peer's direct write in 5 s");
+    CHECK(peer_complete(p, id), "writer");
+    CHECK(nxc_op_status(op) == NXC_OP_COMPLETE, "the written op is %s",
+          nxc_op_status_name(nxc_op_status(op)));
+    e2e_peer_release(p, NULL, id);
+    nxc_op_release(op);
+    e2e_bufs_free(&b);
     g_checks++;
 }
 
@@ -484,6 +516,7 @@ int main(int argc, char **argv)
 
     e2e_step("3: a waiting passive is woken");
     waiting_passive_woken(&direct);
+    poller_woken(&direct);
     e2e_peer_stop(&direct);
     e2e_peer_stop(&am);
     e2e_peer_close(&direct);
