@@ -436,8 +436,11 @@ typedef struct nxc_connector_config {
      *  before they return (they wait for it as long as the copying process
      *  lives: one stopped with SIGSTOP or a debugger holds them until it
      *  resumes or dies), and none starts after. The op completes when the
-     *  copy is over; its peer then sends a message that wakes a waiting
-     *  worker. Used only when the peer runs on this host, in this pid
+     *  copy is over; its peer then writes this connector's wake eventfd
+     *  if a thread may be asleep on it (nxc_op_wait(), or a caller polling
+     *  nxc_connector_fd() after nxc_connector_progress()). An op of 8 KiB
+     *  or less whose owner is waiting for it in nxc_op_wait() and not
+     *  asleep goes by messages instead, which are faster then. Used only when the peer runs on this host, in this pid
      *  namespace, as a user the kernel lets read and write this process
      *  (the ptrace rules; yama ptrace_scope 1 or more refuses it) and every
      *  buffer on both sides is host memory; otherwise, or when the peer's

@@ -618,10 +618,11 @@ static int kernel_refuses(uint32_t pid, const nxc_metadata_t *md)
     return 0;
 }
 
-/* Up to this size a message is faster than a copy through the kernel (a
- * process_vm_* call costs ~1.5 us even for 8 bytes; the AM path moves 8 B
- * in 0.6-1.3 us and 8 KiB in ~2.5 us, eager) when the passive side is
- * there to take it: measured crossover 8-12 KiB, docs/PERFORMANCE.md. */
+/* Up to this size a shared-memory message is faster than a copy through
+ * the kernel (a process_vm_* call costs ~1.5 us even for 8 bytes; the AM
+ * path moves 8 B in 0.6-1.3 us and 8 KiB in ~2.5 us, eager) when the
+ * passive side is there to take it: measured crossover 8-12 KiB,
+ * docs/PERFORMANCE.md. Over TCP a copy is faster at every size. */
 #define AM_UP_TO_BYTES 8192u
 
 /* Whether a thread of the passive side waits for this very op and is not
@@ -659,7 +660,7 @@ int nxc_direct_usable(nxc_op_t *op, const nxc_metadata_t *md)
             return 0;
         }
     }
-    return op->expected > AM_UP_TO_BYTES ||
+    return op->expected > AM_UP_TO_BYTES || !p->via_shm ||
            !passive_waits_awake(p->gate_view, &p->gate_view->slots[b->gate.slot]);
 }
 
