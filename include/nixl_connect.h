@@ -440,8 +440,9 @@ typedef struct nxc_connector_config {
      *  if a thread may be asleep on it (nxc_op_wait(), or a caller polling
      *  nxc_connector_fd() after nxc_connector_progress()). An op of 8 KiB
      *  or less whose owner is waiting for it in nxc_op_wait() and not
-     *  asleep goes by messages instead, which are faster then. Used only when the peer runs on this host, in this pid
-     *  namespace, as a user the kernel lets read and write this process
+     *  asleep goes by messages instead, which are faster then (over
+     *  shared memory). Used only when the peer runs on this host, in this
+     *  pid namespace, as a user the kernel lets read and write this process
      *  (the ptrace rules; yama ptrace_scope 1 or more refuses it) and every
      *  buffer on both sides is host memory; otherwise, or when the peer's
      *  library does not know the path, or NXC_PROTOCOL is set, the op moves

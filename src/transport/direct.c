@@ -731,11 +731,12 @@ static void poke(nxc_op_t *op)
 }
 
 /* How long a pidfd's "alive" is trusted. A pid returns to use only after
- * the kernel has handed out every other pid of its range (allocation is
- * cyclic, alloc_pid): the process would have to exit, be reaped and its
- * pid come round again within this time, which takes thousands of forks.
- * Within it a dead process's pid is free or a zombie's, and a copy to it
- * fails with ESRCH. */
+ * the kernel has handed out every other free pid of its range (allocation
+ * is cyclic, alloc_pid): the process would have to exit, be reaped and its
+ * pid come round again within this time, which takes one fork per free pid
+ * (hundreds even at the smallest pid_max; 4 million by default on large
+ * machines). Within it a dead process's pid is free or a zombie's, and a
+ * copy to it fails with ESRCH. */
 #define ALIVE_TRUST_NS 100000u
 
 /* Whether the worker behind the view may have exited: its pid may belong
