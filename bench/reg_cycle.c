@@ -7,8 +7,8 @@
  *   expose   create_readable + metadata + release, no transfer: the passive
  *            side's own cost per op;
  *   cycle    create the passive op, serialize its metadata, parse it, begin
- *            the write (or read), drive both connectors until both ops are
- *            complete, release both.
+ *            the write (or read), poll both ops (nxc_op_status, which drives
+ *            their connectors) until both are complete, release both.
  * Registration modes:
  *   per-op   reg_cache = 0: ucp_mem_map + ucp_rkey_pack per op (as before
  *            the cache existed)
@@ -80,8 +80,14 @@ static void cycle_once(nxc_connector_t *P, nxc_connector_t *A, nxc_op_kind_t kin
                              : nxc_begin_write(A, ad, 1, md, &active);
     if (rc != NXC_OK)
         die(rc, "begin");
-    while (!final(nxc_op_status(active)) || !final(nxc_op_status(passive)))
-        nxc_connector_progress(P);
+    /* nxc_op_status() drives the op's connector without arming its fd;
+     * nxc_connector_progress() would arm P on every pass, and an armed
+     * shared-memory worker is signalled through a socket per message. */
+    for (;;) {
+        int a = final(nxc_op_status(active)), p = final(nxc_op_status(passive));
+        if (a && p)
+            break;
+    }
     if ((rc = nxc_op_wait(active, 0)) != NXC_OK || (rc = nxc_op_wait(passive, 0)) != NXC_OK)
         die(rc, "transfer");
     nxc_op_release(active);
