@@ -285,6 +285,48 @@ static void poller_woken(e2e_peer_t *p)
     g_checks++;
 }
 
+/* 3c. A small op whose passive thread waits for it awake goes by messages
+ * (faster there), a larger one by a copy: the data is right either way,
+ * both directions, and the waiter returns at once. */
+static void waiting_awake_small_and_large(e2e_peer_t *p)
+{
+    nxc_connector_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.field_mask = NXC_CONFIG_NAME | NXC_CONFIG_DIRECT_LOCAL | NXC_CONFIG_SPIN_US;
+    cfg.name = "direct-P-awake";
+    cfg.direct_local = 1;
+    cfg.spin_us = 1000000; /* the waiter never sleeps here */
+    nxc_connector_t *awake = NULL;
+    CHECK_RC(nxc_connector_create(&cfg, &awake), NXC_OK);
+    static const size_t sizes[] = { 8, 8 * KiB, 8 * KiB + 1, 256 * KiB };
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+        for (int k = 0; k < 2; k++) {
+            nxc_op_kind_t kind = k ? NXC_OP_READ : NXC_OP_WRITE;
+            e2e_bufs_t b;
+            e2e_bufs_alloc(&b, e2e_rand(), 1, &sizes[s]);
+            e2e_bufs_fill(&b, kind == NXC_OP_READ ? 0 : E2E_INIT_XOR);
+            struct waiter w = { NULL, -1 };
+            CHECK_RC(kind == NXC_OP_READ ? nxc_create_readable(awake, b.d, 1, &w.op)
+                                         : nxc_create_writable(awake, b.d, 1, &w.op), NXC_OK);
+            pthread_t t;
+            CHECK(pthread_create(&t, NULL, wait_op, &w) == 0, "thread");
+            e2e_sleep_ms(5); /* the waiter spins on the op by now */
+            int id = peer_active(p, kind == NXC_OP_READ ? 'R' : 'W', &b, w.op);
+            pthread_join(t, NULL);
+            CHECK_RC(w.rc, NXC_OK, "(%zu B %s, waiting awake)", sizes[s], nxc_op_kind_name(kind));
+            CHECK(peer_complete(p, id), "%zu B %s: the peer's op did not complete with the data",
+                  sizes[s], nxc_op_kind_name(kind));
+            size_t bi = 0, bo = 0;
+            CHECK(e2e_bufs_verify(&b, 0, &bi, &bo) == 0, "%zu B %s: byte %zu", sizes[s],
+                  nxc_op_kind_name(kind), bo);
+            e2e_peer_release(p, NULL, id);
+            nxc_op_release(w.op);
+            e2e_bufs_free(&b);
+            g_checks++;
+        }
+    nxc_connector_destroy(awake);
+}
+
 /* 4. Write against cancel, in threads of this process. */
 struct writer { nxc_metadata_t *md; uint8_t *src; size_t size; nxc_op_t *op; };
 
@@ -517,6 +559,7 @@ int main(int argc, char **argv)
     e2e_step("3: a waiting passive is woken");
     waiting_passive_woken(&direct);
     poller_woken(&direct);
+    waiting_awake_small_and_large(&direct);
     e2e_peer_stop(&direct);
     e2e_peer_stop(&am);
     e2e_peer_close(&direct);
