@@ -67,6 +67,10 @@ void bench_help(void)
 "  --direct-local  the passive worker offers same-host direct copies (config\n"
 "                  direct_local): the active worker copies with\n"
 "                  process_vm_readv/writev, without the passive one running\n"
+"  --chan-spin-us US  both workers poll their socket this long before they\n"
+"                  sleep on it (as the library's waits spin): the cycle then\n"
+"                  pays no wake-up for a metadata line microseconds away\n"
+"                  [default: 0, sleep at once, as a plain blocking channel]\n"
 "  --active-busy   with --passive-idle: the active worker busy-waits through\n"
 "                  each gap instead of sleeping, so that only the passive\n"
 "                  worker is idle (its own CPU and caches stay awake)\n"
@@ -81,7 +85,7 @@ void bench_help(void)
 enum {
     O_SIZES = OPT_LONG, O_DESCS, O_OPS, O_ITERS, O_DURATION, O_WARMUP, O_TLS, O_MEM,
     O_TIMEOUT, O_JSON, O_QUICK, O_NETNS, O_NETDEV, O_IDLE, O_PSPIN, O_PTHREAD, O_ABUSY,
-    O_DLOCAL, O_HELP = 'h'
+    O_DLOCAL, O_CSPIN, O_HELP = 'h'
 };
 
 static const struct option bench_opts[] = {
@@ -103,6 +107,7 @@ static const struct option bench_opts[] = {
     { "passive-thread",  no_argument,       NULL, O_PTHREAD },
     { "active-busy",     no_argument,       NULL, O_ABUSY },
     { "direct-local",    no_argument,       NULL, O_DLOCAL },
+    { "chan-spin-us",    required_argument, NULL, O_CSPIN },
     { "help",            no_argument,       NULL, O_HELP },
     { NULL, 0, NULL, 0 }
 };
@@ -222,6 +227,13 @@ static int bench_option(int id, const char *arg, bench_cfg_t *cfg)
     case O_PTHREAD: cfg->passive_thread = true; return 0;
     case O_ABUSY:   cfg->active_busy = true; return 0;
     case O_DLOCAL:  cfg->direct_local = true; return 0;
+    case O_CSPIN: {
+        uint64_t us;
+        if (parse_count("--chan-spin-us", arg, 0, 1000000, &us) != 0)
+            return NXC_EXIT_USAGE;
+        cfg->chan_spin_us = (unsigned)us;
+        return 0;
+    }
     case O_JSON:  cfg->json = true;  return 0;
     case O_QUICK: cfg->quick = true; return 0;
     case O_HELP:  return -1;

@@ -33,6 +33,7 @@ typedef struct bench_cfg {
     long        passive_spin_us;   /* --passive-spin-us; negative: default */
     bool        passive_thread;    /* --passive-thread */
     bool        direct_local;      /* --direct-local: the passive connector's direct_local */
+    unsigned    chan_spin_us;      /* --chan-spin-us: both workers' channel polls first */
     /* --active-busy: the active side busy-waits through each idle gap
      * instead of sleeping, so that only the passive worker is idle. */
     bool        active_busy;

@@ -393,6 +393,7 @@ int bench_active(const bench_cfg_t *cfg, int fd)
 {
     active_t a = { .cfg = cfg, .tty = isatty(2) != 0 };
     chan_init(&a.ch, fd);
+    a.ch.spin_us = cfg->chan_spin_us;
     if (bench_connector(cfg, "active", &a.conn) != 0)
         return NXC_EXIT_RUNTIME;
     report_header(cfg);

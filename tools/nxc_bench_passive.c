@@ -239,6 +239,7 @@ int bench_passive(const bench_cfg_t *cfg, int fd)
 {
     passive_t p = { .cfg = cfg };
     chan_init(&p.ch, fd);
+    p.ch.spin_us = cfg->chan_spin_us;
     if (bench_connector(cfg, "passive", &p.conn) != 0)
         return NXC_EXIT_RUNTIME;
     int rc = 0;

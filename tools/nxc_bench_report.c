@@ -32,6 +32,9 @@ void report_header(const bench_cfg_t *cfg)
                cfg->passive_spin_us < 0 ? "default" : "set",
                cfg->passive_thread ? "progress thread" : "no progress thread",
                cfg->direct_local ? ", same-host direct copies offered" : "");
+    if (cfg->chan_spin_us > 0)
+        printf("# channel: each worker polls its socket %u us before sleeping on it\n",
+               cfg->chan_spin_us);
     printf("# timed: begin_* -> completion on the active side, metadata parsed "
            "beforehand, endpoint warm (GB/s, lat)\n"
            "# passive: active begin_* -> passive op complete; cycle: create, "
@@ -66,7 +69,7 @@ static void report_json(const bench_cfg_t *cfg, const bench_result_t *r)
            ",\"passive_lat_p99_us\":%.3f"
            ",\"cycle_ops_per_s\":%.3f,\"cycle_iters\":%" PRIu64
            ",\"passive_idle_ms\":%ld,\"passive_spin_us\":%ld,\"passive_thread\":%s"
-           ",\"active_busy\":%s,\"direct_local\":%s"
+           ",\"active_busy\":%s,\"direct_local\":%s,\"chan_spin_us\":%u"
            ",\"passive_sleeps\":%" PRIu64 ",\"passive_backstop_fired\":%" PRIu64
            ",\"passive_backstop_served\":%" PRIu64
            ",\"verified\":true,\"timed\":\"begin->complete\"}\n",
@@ -75,7 +78,7 @@ static void report_json(const bench_cfg_t *cfg, const bench_result_t *r)
            r->plat_p99_us, r->cycle_ops_per_s, r->cycle_iters, cfg->passive_idle_ms,
            cfg->passive_spin_us, cfg->passive_thread ? "true" : "false",
            cfg->active_busy ? "true" : "false", cfg->direct_local ? "true" : "false",
-           r->pasv_sleeps,
+           cfg->chan_spin_us, r->pasv_sleeps,
            r->pasv_backstop_fired, r->pasv_backstop_served);
 }
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "nxc_chan.h"
@@ -15,6 +16,7 @@ void chan_init(chan_t *c, int fd)
     c->fd = fd;
     c->buf = NULL;
     c->start = c->len = c->cap = 0;
+    c->spin_us = 0;
 }
 
 void chan_free(chan_t *c)
@@ -96,12 +98,31 @@ static int chan_reserve(chan_t *c)
     return 0;
 }
 
+static uint64_t mono_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* Polls without sleeping for up to spin_us: a reply microseconds away
+ * then costs no wake-up of this process. */
+static void spin_until_readable(const chan_t *c)
+{
+    struct pollfd p = { .fd = c->fd, .events = POLLIN };
+    uint64_t end = mono_ns() + (uint64_t)c->spin_us * 1000u;
+    while (poll(&p, 1, 0) == 0 && mono_ns() < end)
+        ;
+}
+
 static long chan_fill(chan_t *c, int timeout_ms)
 {
     if (c->len >= CHAN_MAX_LINE)
         return CHAN_TOO_LONG;
     if (chan_reserve(c) != 0)
         return CHAN_ERROR;
+    if (c->spin_us > 0 && timeout_ms != 0)
+        spin_until_readable(c);
     struct pollfd p = { .fd = c->fd, .events = POLLIN };
     int pr;
     do

@@ -13,6 +13,7 @@ typedef struct chan {
     size_t start; /* first unread byte */
     size_t len;   /* bytes held */
     size_t cap;
+    unsigned spin_us; /* chan_recv() polls this long before it sleeps (0: never) */
 } chan_t;
 
 /* Results of chan_recv() other than a line length. */
@@ -29,7 +30,7 @@ int chan_sendf(chan_t *c, const char *fmt, ...) NXC_PRINTF(2, 3);
 int chan_send2(chan_t *c, const char *prefix, const char *text, size_t len);
 /* Receives one line, without its '\n', NUL-terminated in *line (valid until
  * the next call). Returns its length or a CHAN_* code; timeout_ms < 0 waits
- * without limit. */
+ * without limit. With spin_us set it polls that long before sleeping. */
 long chan_recv(chan_t *c, char **line, int timeout_ms);
 /* A sentence for a negative chan_recv() result. */
 const char *chan_strerror(long rc);

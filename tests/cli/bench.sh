@@ -160,4 +160,19 @@ run bench --mem huge --sizes 4K
 if [ "$RC" -eq 2 ] && grep -q "malloc, thp or ucx" "$TMP/err"; then pass
 else fail "bench --mem huge: exit $RC (expected 2 with the kinds named)"; fi
 
+# 10. --chan-spin-us: both workers poll their channel before sleeping on it;
+#     the full cycle still runs and checks its data, the report says so, and
+#     an out-of-range value is a usage error.
+run bench --json --sizes 4K --iters 50 --warmup 1 --chan-spin-us 50
+if [ "$RC" -eq 0 ] && python3 - "$TMP/out" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+sys.exit(0 if len(rows) == 2 and all(r["chan_spin_us"] == 50 and r["cycle_ops_per_s"] > 0
+                                     and r["verified"] for r in rows) else 1)
+PY
+then pass; else fail "bench --chan-spin-us 50: exit $RC"; cat "$TMP/out" "$TMP/err" >&2; fi
+run bench --chan-spin-us 2000000
+if [ "$RC" -eq 2 ] && grep -q -- "--chan-spin-us" "$TMP/err"; then pass
+else fail "bench --chan-spin-us 2000000: exit $RC (expected 2)"; fi
+
 finish
