@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "nxc_chan.h"
@@ -98,20 +97,13 @@ static int chan_reserve(chan_t *c)
     return 0;
 }
 
-static uint64_t mono_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
 /* Polls without sleeping for up to spin_us: a reply microseconds away
  * then costs no wake-up of this process. */
 static void spin_until_readable(const chan_t *c)
 {
     struct pollfd p = { .fd = c->fd, .events = POLLIN };
-    uint64_t end = mono_ns() + (uint64_t)c->spin_us * 1000u;
-    while (poll(&p, 1, 0) == 0 && mono_ns() < end)
+    uint64_t end = now_ns() + (uint64_t)c->spin_us * 1000u;
+    while (poll(&p, 1, 0) == 0 && now_ns() < end)
         ;
 }
 
