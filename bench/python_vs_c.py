@@ -16,6 +16,16 @@ their metadata first, both workers pinned to the two first CPUs; then the
 full cycle (create, metadata, send, parse, begin, complete both, release),
 one op at a time. The C library's own spin stays at its default.
 
+Python's reads and writes are timed in one batch whose ops alternate (read,
+write, read, ...; bench.py --alternate), C's in a batch per kind (`nxc
+bench` has no such mode); --apart times Python's apart too. Why: on this VM
+the cost of moving a cache line between the two vCPUs switches between
+~55 ns and ~350 ns for about a second at a time (the hypervisor's
+placement; a two-thread ping-pong shows it), which moves every op's p50 by
+~3 us; timed one kind after the other, read - write then measures the
+machine as much as the library (docs/PERFORMANCE.md, "Reads against
+writes").
+
 Prints, per implementation, size and op, the range over the rounds of
 p50 and p99 latency and of cycles/s; per round, read p50 minus write p50
 (point 6 asks for at most 2 us) and the cycles/s of Python over C's in the
@@ -55,7 +65,7 @@ def c_rows(args, size: int, env: dict) -> list[dict]:
 def py_rows(args, label: str, script: str, spin: int, size: int, env: dict) -> list[dict]:
     rows = run_json([sys.executable, script, "--json", "--size", str(size), "--iters",
                      str(args.iters), "--cycles", str(args.cycles), "--spin-us", str(spin),
-                     "--ops", "read,write"], env)
+                     "--ops", "read,write"] + ([] if args.apart else ["--alternate"]), env)
     return [{"impl": f"{label} spin_us={spin}", "op": r["op"], "size": size, "p50": r["p50_us"],
              "p99": r["p99_us"], "cycles": r["cycle_ops_s"],
              "lost": r["lost_wakeups"]["active"] + r["lost_wakeups"]["passive"]} for r in rows]
@@ -77,6 +87,8 @@ def main() -> None:
     ap.add_argument("--nxc", default=os.path.join(ROOT, "build", "tools", "nxc"))
     ap.add_argument("--bench", action="append", default=[], metavar="LABEL=PATH",
                     help="a Python bench.py to run [python=python/examples/bench.py]")
+    ap.add_argument("--apart", action="store_true",
+                    help="time Python's reads and writes in a batch each (as C's), not alternated")
     ap.add_argument("--json", action="store_true", help="every measured row as a JSON line")
     args = ap.parse_args()
     benches = [b.split("=", 1) for b in args.bench] or [
@@ -104,7 +116,8 @@ def main() -> None:
 
     impls = list(dict.fromkeys(r["impl"] for r in rows))
     print(f"{args.rounds} rounds; ranges over the rounds; latency begin -> complete on the "
-          f"active side, us")
+          f"active side, us; Python's reads and writes "
+          f"{'in a batch each' if args.apart else 'alternated in one batch'}, C's in a batch each")
     print(f"| implementation | size | op | p50 | p99 | read p50 - write p50 | cycles/s | "
           f"cycles/s vs C |")
     print("|---|---|---|---|---|---|---|---|")

@@ -9,7 +9,8 @@ Measures, with a passive worker in a child process (this script with
   lat      begin_write/begin_read to wait_for_completion returning on the
            active side, 8 B by default, metadata parsed beforehand, endpoint
            warm (the passive worker creates all ops and sends their metadata
-           first): p50, p90, p99 in microseconds;
+           first): p50, p90, p99 in microseconds; a batch per kind, or with
+           --alternate one batch alternating the kinds op by op;
   cycle    the application's whole loop, one op at a time: create the
            passive op, serialize its metadata, send it, parse, begin,
            complete on both sides, release (ops/s); with --prereg the
@@ -86,13 +87,15 @@ async def passive(spin_us: int) -> None:
             if not line:
                 return
             cmd = json.loads(line)
-            kind, size, n = cmd["kind"], cmd["size"], cmd["n"]
+            kinds, size, n = cmd["kind"].split(","), cmd["size"], cmd["n"]
             cpu0, slept = time.process_time(), 0
-            create = conn.create_writable if kind == "write" else conn.create_readable
-            if cmd["mode"] == "lat":
+            creates = [conn.create_writable if k == "write" else conn.create_readable for k in kinds]
+            create = creates[0]
+            if cmd["mode"] == "lat":  # op i of kind i % len(kinds) (--alternate)
                 buf = bytearray(size * n)
                 view = memoryview(buf)
-                ops = [create(nc.Descriptor(view[i * size:(i + 1) * size])) for i in range(n)]
+                ops = [creates[i % len(creates)](nc.Descriptor(view[i * size:(i + 1) * size]))
+                       for i in range(n)]
                 writer.write(
                     (json.dumps([op.metadata().model_dump_json() for op in ops]) + "\n").encode()
                 )
@@ -137,34 +140,44 @@ async def active(args) -> None:
         os.sched_setaffinity(0, {args.cpus[1]})
     results = []
     sleeps = SleepCounter()
+    size = args.size
+    desc = nc.Descriptor(bytearray(b"x" * size))
     with nc.Connector(spin_us=args.spin_us) as conn:
-        for kind in args.ops.split(","):
-            size, n = args.size, args.iters + args.warmup
-            local = bytearray(b"x" * size)
-            desc = nc.Descriptor(local)
 
-            async def start(md):
-                if kind == "write":
-                    return await conn.begin_write(desc, md)
-                return await conn.begin_read(md, desc)
+        async def start(kind, md):
+            if kind == "write":
+                return await conn.begin_write(desc, md)
+            return await conn.begin_read(md, desc)
 
-            # latency
-            child.stdin.write(json.dumps({"mode": "lat", "kind": kind, "size": size, "n": n}).encode() + b"\n")
+        async def latency(kinds):
+            """Times op after op, op i of kinds[i % len(kinds)]; returns
+            each kind's sorted latencies and both sides' sleeps per op."""
+            n = (args.iters + args.warmup) * len(kinds)
+            child.stdin.write(json.dumps({"mode": "lat", "kind": ",".join(kinds), "size": size,
+                                          "n": n}).encode() + b"\n")
             mds = [nc.RdmaMetadata.model_validate_json(t) for t in json.loads(await child.stdout.readline())]
-            lat = []
+            lat = {k: [] for k in kinds}
             before = sleeps.n
             for i, md in enumerate(mds):
+                kind = kinds[i % len(kinds)]
                 t0 = time.perf_counter_ns()
-                op = await start(md)
+                op = await start(kind, md)
                 await op.wait_for_completion()
                 t1 = time.perf_counter_ns()
                 op.release()
-                if i >= args.warmup:
-                    lat.append((t1 - t0) / 1000)
-            slept = (sleeps.n - before) / n
+                if i >= args.warmup * len(kinds):
+                    lat[kind].append((t1 - t0) / 1000)
             end = json.loads(await child.stdout.readline())
-            passive_slept = end["sleeps"] / n
-            lat.sort()
+            for v in lat.values():
+                v.sort()
+            return lat, (sleeps.n - before) / n, end["sleeps"] / n
+
+        kinds = args.ops.split(",")
+        if args.alternate:
+            alternated = await latency(kinds)
+        for kind in kinds:
+            lat, slept, passive_slept = alternated if args.alternate else await latency([kind])
+            lat = lat[kind]
             # full cycles
             m = args.cycles
             child.stdin.write(json.dumps({"mode": "cycle", "kind": kind, "size": size, "n": m,
@@ -172,7 +185,7 @@ async def active(args) -> None:
             t0, cpu0 = time.perf_counter(), time.process_time()
             for _ in range(m):
                 md = nc.RdmaMetadata.model_validate_json(await child.stdout.readline())
-                with await start(md) as op:
+                with await start(kind, md) as op:
                     await op.wait_for_completion()
             rate = m / (time.perf_counter() - t0)
             active_cpu = time.process_time() - cpu0
@@ -215,6 +228,10 @@ def main() -> None:
     ap.add_argument("--prereg", action="store_true",
                     help="cycle: the passive buffer is one Descriptor registered once "
                          "(register_with_connector), as a pool slot")
+    ap.add_argument("--alternate", action="store_true",
+                    help="latency: one batch whose ops alternate between the --ops kinds "
+                         "(read, write, read, ...) instead of a batch per kind, so that both "
+                         "kinds are timed under the same conditions (see bench/python_vs_c.py)")
     ap.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     ap.add_argument("--no-pin", action="store_true",
                     help="leave both processes where the scheduler puts them")
