@@ -102,13 +102,14 @@ class _LoopState:
     """A connector's presence in one event loop: its waiters, and whether a
     dispatch is already due before the loop next sleeps."""
 
-    __slots__ = ("waiting", "scheduled", "spin_until", "backstop", "solo")
+    __slots__ = ("waiting", "scheduled", "spin_until", "backstop", "driven_ns", "solo")
 
     def __init__(self) -> None:
         self.waiting: dict = {}  # operation -> [futures]
         self.scheduled = False
         self.spin_until = 0
         self.backstop: Optional[asyncio.TimerHandle] = None
+        self.driven_ns = 0  # when a dispatch last drove the connector
         # Whether this loop drives this connector alone (may spin, module
         # doc): set when connectors attach or close; a connector that went
         # away without close() leaves it False until a dispatch that arms.
@@ -445,8 +446,9 @@ class Connector:
         h = next(iter(state.waiting))._h if state.waiting else None
         if h is not None and self._may_spin(loop, state):
             first, st = self._spin(h, state)
+            state.driven_ns = _monotonic_ns()
             if st != first:
-                state.spin_until = _monotonic_ns() + self._spin_ns
+                state.spin_until = state.driven_ns + self._spin_ns
             # The next pass spins again, or arms if nothing is awaited by
             # then. Scheduled after the woken tasks: one of them often waits
             # for its next op at once, and arming in between would cost both
@@ -458,12 +460,12 @@ class Connector:
         if not state.solo:  # stale after a connector went away without close()
             state.solo = len(_drivers.get(loop, ())) == 1
         n = _lib.nxc_connector_progress(c)
+        now = state.driven_ns = _monotonic_ns()
         woken = self._wake(state)
         waiting = state.waiting
         if waiting and state.backstop is None:
             self._arm_timer(loop, state)
         if waiting and self._spin_ns:
-            now = _monotonic_ns()
             if n > 0:
                 state.spin_until = now + self._spin_ns
             if now < state.spin_until:
@@ -479,14 +481,24 @@ class Connector:
             state.backstop = loop.call_later(ms / 1000.0, self._backstop, loop)
 
     def _backstop(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Drives the connector once while ops are awaited, after the bound
-        of nxc_connector_timeout_ms; counts the completions the fd had not
-        announced."""
+        """Drives the connector while ops are awaited once no dispatch has
+        driven it for the bound of nxc_connector_timeout_ms (after a
+        dispatch, the timer moves to the bound from it); counts the
+        completions it then finds that the fd had not announced. The bound
+        runs from the last dispatch, as the C library's runs from the last
+        sleep: a timer that fired on a loop that kept dispatching counted
+        completions whose message was in but whose fd signal was still on
+        its way as lost."""
         state = self._loops.get(loop)
         if state is None or self._c is None:
             return
         state.backstop = None
         if not state.waiting:
+            return
+        ms = _lib.nxc_connector_timeout_ms(self._c)
+        left_ns = state.driven_ns + ms * 1_000_000 - _monotonic_ns()
+        if ms >= 0 and left_ns > 0:
+            state.backstop = loop.call_later(left_ns / 1e9, self._backstop, loop)
             return
         announced = bool(select.select([self._fd], [], [], 0)[0])
         if self._dispatch(loop) and not announced:

@@ -231,6 +231,57 @@ def test_backstop_completes_a_wait_the_fd_never_announces():
     assert dst == pattern(64, 9)
 
 
+def test_the_backstop_leaves_a_connector_a_dispatch_just_drove(monkeypatch):
+    """The backstop drives an awaited connector only when nothing has for
+    the bound of nxc_connector_timeout_ms. A backstop that fired on a loop
+    that kept dispatching drove it anyway, and counted a completion whose
+    message was in but whose fd signal was a few microseconds behind as a
+    lost wake-up (~1 op in 500 over shared memory with spin_us=0, none of
+    them a real sleep). Here the backstop is called right after a
+    dispatch: it must not drive, and must move itself to the bound from
+    that dispatch; once the loop has been quiet for the bound, it drives."""
+    from nixl_connect import _lib
+
+    calls = []
+    progress = _lib.nxc_connector_progress
+    monkeypatch.setattr(_lib, "nxc_connector_progress", lambda c: calls.append(c) or progress(c))
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        with nc.Connector(spin_us=0) as p:
+            op = p.create_readable(nc.Descriptor(b"nobody reads this"))
+            waiter = asyncio.ensure_future(op.wait_for_completion())
+            await asyncio.sleep(0)  # awaited: armed, the backstop timer set
+            state = p._loops[loop]
+            bound_ms = _lib.nxc_connector_timeout_ms(p._c)
+            assert bound_ms >= 0 and state.backstop is not None
+            for _ in range(20):  # a try preempted for half a bound is not this test's case
+                p._dispatch(loop)
+                t0, before = time.monotonic(), len(calls)
+                if state.backstop is not None:
+                    state.backstop.cancel()
+                p._backstop(loop)
+                after_dispatch = len(calls) - before
+                moved_to = state.backstop.when() - loop.time() if state.backstop else None
+                if time.monotonic() - t0 < bound_ms / 2000:
+                    break
+            before = len(calls)
+            await asyncio.sleep(3 * bound_ms / 1000)  # quiet: no peer, no fd event
+            quiet_drives = len(calls) - before
+            waiter.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiter
+            op.release()
+            return bound_ms, after_dispatch, moved_to, quiet_drives
+
+    bound_ms, after_dispatch, moved_to, quiet_drives = run(main())
+    print(f"bound {bound_ms} ms: backstop after a dispatch drove {after_dispatch} times, "
+          f"re-armed for {moved_to} s; over 3 quiet bounds it drove {quiet_drives} times")
+    assert after_dispatch == 0
+    assert moved_to is not None and 0 < moved_to <= bound_ms / 1000
+    assert quiet_drives >= 1
+
+
 def test_a_spinning_wait_gives_the_loop_its_turns():
     """While a wait spins (a window of 1 s here: spin_us=1_000_000, nothing
     arriving), the connector is driven in short slices and the loop runs
