@@ -444,13 +444,18 @@ typedef struct nxc_connector_config {
      *  shared memory). Used only when the peer runs on this host, in this
      *  pid namespace, as a user the kernel lets read and write this process
      *  (the ptrace rules; yama ptrace_scope 1 or more refuses it) and every
-     *  buffer on both sides is host memory; otherwise, or when the peer's
-     *  library does not know the path, or NXC_PROTOCOL is set, the op moves
-     *  by messages as before. Know what that grants: a process allowed to
-     *  do this may already read and write all of this process's memory
-     *  (ptrace); the table guards against races and stale metadata, not
-     *  against such a process. Up to 4,095 open ops at once offer it (more
-     *  go by messages). Default: 0. */
+     *  buffer on both sides is host memory, and where UCX itself would
+     *  reach the peer over shared memory (so not when UCX_TLS leaves UCX
+     *  no shared-memory transport, e.g. UCX_TLS=tcp, nor across network,
+     *  IPC or mount namespaces); otherwise, or when the peer's library
+     *  does not know the path, or NXC_PROTOCOL is set, the op moves by
+     *  messages. Know what that grants: a process allowed to do this may
+     *  already read and write all of this process's memory (ptrace); the
+     *  table guards against races and stale metadata, not against such a
+     *  process. Up to 4,095 open ops at once offer it (more go by
+     *  messages). Default (field not set): 1, or the environment variable
+     *  NXC_DIRECT_LOCAL (0 or 1; anything else makes
+     *  nxc_connector_create() fail with ::NXC_ERR_INVALID_ARG). */
     int         direct_local;
 } nxc_connector_config_t;
 
@@ -459,7 +464,8 @@ typedef struct nxc_connector_config {
  * @param [in]  cfg NULL for defaults; read during the call only.
  * @param [out] out the connector; destroy it with nxc_connector_destroy().
  * @return ::NXC_OK, ::NXC_ERR_INVALID_ARG (empty or over-long name, spin
- *         out of range, unknown wire), ::NXC_ERR_TRANSPORT (UCX could not start),
+ *         out of range, unknown wire, a malformed NXC_DIRECT_LOCAL or
+ *         NXC_REACH_TIMEOUT_MS), ::NXC_ERR_TRANSPORT (UCX could not start),
  *         ::NXC_ERR_SYSTEM (an OS call failed, or a process limit is
  *         exhausted: fewer than 32 free file descriptors are refused
  *         up front, because UCX 1.13 aborts the process when its fd table

@@ -2,6 +2,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "nxc_bench.h"
 
@@ -9,6 +10,17 @@ const char *bench_tls(void)
 {
     const char *tls = getenv("UCX_TLS");
     return tls && tls[0] ? tls : "default";
+}
+
+/* Same-host direct copies as the passive worker's connector gets them:
+ * the flag, else the library's default (NXC_DIRECT_LOCAL, else on). */
+static const char *bench_direct(const bench_cfg_t *cfg)
+{
+    const char *env = getenv("NXC_DIRECT_LOCAL");
+    if (cfg->direct_local)
+        return "on";
+    return env && env[0] ? (strcmp(env, "0") == 0 ? "off (NXC_DIRECT_LOCAL=0)" : env)
+                         : "default (on)";
 }
 
 static const char *op_name(nxc_op_kind_t k)
@@ -21,8 +33,8 @@ void report_header(const bench_cfg_t *cfg)
     if (cfg->json)
         return;
     const char *pin = getenv("NXC_BENCH_PINNING");
-    printf("# nxc bench: mem=%s tls=%s; workers: %s; GB/s = 1e9 B/s\n",
-           cfg->mem, bench_tls(), pin ? pin : "not pinned");
+    printf("# nxc bench: mem=%s tls=%s direct=%s; workers: %s; GB/s = 1e9 B/s\n",
+           cfg->mem, bench_tls(), bench_direct(cfg), pin ? pin : "not pinned");
     if (cfg->passive_idle_ms >= 0 || cfg->passive_spin_us >= 0 || cfg->passive_thread ||
         cfg->direct_local)
         printf("# passive worker: idle %ld ms before each op (active %s meanwhile), "

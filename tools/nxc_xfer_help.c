@@ -37,7 +37,8 @@ HELP_NATS_CREDS
 "                 to read the file with its begin_read\n"
 "  --direct-local let a reader on this host copy the file straight out of\n"
 "                 this process (process_vm_readv), without waking it\n"
-"                 (the library's direct_local; not with --nixl)\n"
+"                 (the library's direct_local, on by default unless\n"
+"                 NXC_DIRECT_LOCAL=0; not with --nixl)\n"
 "  --timeout SEC  fail if the file has not been read after SEC seconds\n"
 HELP_NO_LIMIT
 HELP_JSON_AND_HELP
@@ -105,7 +106,8 @@ HELP_NATS_CREDS
 "                 to write OUT with its begin_write\n"
 "  --direct-local let a writer on this host copy straight into this\n"
 "                 process (process_vm_writev), without waking it (the\n"
-"                 library's direct_local; not with --nixl)\n"
+"                 library's direct_local, on by default unless\n"
+"                 NXC_DIRECT_LOCAL=0; not with --nixl)\n"
 "  --timeout SEC  fail if OUT has not been written after SEC seconds,\n"
 "                 counting the wait for a writer to take the metadata\n"
 HELP_NO_LIMIT

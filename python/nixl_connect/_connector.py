@@ -142,11 +142,13 @@ class Connector:
     keeps being driven after the last event before the connector relies on
     its fd alone (default 50; 0 never spins). While it spins, the loop runs
     other callbacks at least every 20 us (module doc). ``direct_local``
-    (keyword only, not in Dynamo; default False): this connector's readables
-    and writables let a peer on the same host copy straight into or out of
-    their memory (``process_vm_readv``/``writev``) without this process
-    running; the C option ``direct_local``, whose documentation in
-    nixl_connect.h says what it grants and when it applies. Call
+    (keyword only, not in Dynamo; default None, the C library's default:
+    on, unless the environment says ``NXC_DIRECT_LOCAL=0``): this
+    connector's readables and writables let a peer on the same host copy
+    straight into or out of their memory (``process_vm_readv``/``writev``)
+    without this process running; the C option ``direct_local``, whose
+    documentation in nixl_connect.h says what it grants and when it
+    applies. Call
     :meth:`close` (or use ``with Connector() as c:``) when done: the
     connector then releases what is left and frees the C connector; until
     then an event loop it was used in keeps it alive.
@@ -158,7 +160,7 @@ class Connector:
         enable_progress_thread: bool = False,
         *,
         spin_us: int = 50,
-        direct_local: bool = False,
+        direct_local: Optional[bool] = None,
     ) -> None:
         if worker_id is not None and (not isinstance(worker_id, str) or len(worker_id) == 0):
             raise TypeError("Argument `worker_id` must be a non-empty `str` or `None`.")
@@ -169,9 +171,10 @@ class Connector:
             )
         if not isinstance(spin_us, int) or not 0 <= spin_us <= 1_000_000:
             raise ValueError("Argument `spin_us` must be an int from 0 to 1000000.")
-        if not isinstance(direct_local, bool):
+        if direct_local is not None and not isinstance(direct_local, bool):
             raise TypeError(
-                f"Argument `direct_local` must be `bool`, got {type(direct_local).__name__}."
+                "Argument `direct_local` must be `bool` or `None`, got "
+                f"{type(direct_local).__name__}."
             )
         self._spin_ns = spin_us * 1000
         cfg = _lib.nxc_connector_config_t()
@@ -181,9 +184,9 @@ class Connector:
         if enable_progress_thread:
             cfg.field_mask |= _lib.NXC_CONFIG_PROGRESS_THREAD
             cfg.progress_thread = 1
-        if direct_local:
+        if direct_local is not None:
             cfg.field_mask |= _lib.NXC_CONFIG_DIRECT_LOCAL
-            cfg.direct_local = 1
+            cfg.direct_local = int(direct_local)
         out = ctypes.c_void_p()
         rc = _lib.nxc_connector_create(ctypes.byref(cfg), ctypes.byref(out))
         if rc < 0:

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -50,6 +51,12 @@ int nxc_identity_same_host(const nxc_identity_t *a, const nxc_identity_t *b)
 {
     return a->pidns == b->pidns && a->pidns != 0 &&
            memcmp(a->host_id, b->host_id, NXC_HOST_ID_BYTES) == 0;
+}
+
+int nxc_pidfd_exits_within(int pidfd, int ms)
+{
+    struct pollfd p = { .fd = pidfd, .events = POLLIN };
+    return poll(&p, 1, ms) == 1;
 }
 
 int nxc_pidfd_open(uint32_t pid)

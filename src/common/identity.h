@@ -24,4 +24,14 @@ int nxc_identity_same_host(const nxc_identity_t *a, const nxc_identity_t *b);
 /* pidfd_open(2); -1 with errno on failure. */
 int nxc_pidfd_open(uint32_t pid);
 
+/* Whether the process behind `pidfd` has exited (a zombie has), waiting at
+ * most `ms` for it. */
+int nxc_pidfd_exits_within(int pidfd, int ms);
+
+/* How long a failure that may be a peer's death waits for the exit to
+ * show. A killed process loses its shared-memory files before its pidfd
+ * reports the exit, so UCX connecting to its segments fails with a
+ * shared-memory error for the milliseconds its teardown takes. */
+#define NXC_DYING_WAIT_MS 200
+
 #endif

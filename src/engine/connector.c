@@ -442,6 +442,21 @@ static int check_config(const nxc_connector_config_t *cfg)
     return NXC_OK;
 }
 
+/* direct_local when the config leaves it unset: NXC_DIRECT_LOCAL=0|1,
+ * else on. */
+static int direct_local_from_env(int *on)
+{
+    const char *text = getenv("NXC_DIRECT_LOCAL");
+    *on = 1;
+    if (text == NULL || text[0] == '\0')
+        return NXC_OK;
+    if ((text[0] != '0' && text[0] != '1') || text[1] != '\0')
+        return nxc_fail(NXC_ERR_INVALID_ARG, "NXC_DIRECT_LOCAL is '%s'; use 0 (same-host ops "
+                        "by messages) or 1 (direct copies, the default)", text);
+    *on = text[0] == '1';
+    return NXC_OK;
+}
+
 static int apply_config(nxc_connector_t *c, const nxc_connector_config_t *cfg)
 {
     c->spin_us = DEFAULT_SPIN_US;
@@ -451,8 +466,13 @@ static int apply_config(nxc_connector_t *c, const nxc_connector_config_t *cfg)
     if (cfg != NULL && (cfg->field_mask & NXC_CONFIG_REG_CACHE))
         c->reg_cache = cfg->reg_cache;
     c->wire = cfg != NULL && (cfg->field_mask & NXC_CONFIG_WIRE) ? cfg->wire : NXC_WIRE_NXC;
-    c->direct_local = cfg != NULL && (cfg->field_mask & NXC_CONFIG_DIRECT_LOCAL) &&
-                      cfg->direct_local;
+    if (cfg != NULL && (cfg->field_mask & NXC_CONFIG_DIRECT_LOCAL))
+        c->direct_local = cfg->direct_local != 0;
+    else {
+        int rc = direct_local_from_env(&c->direct_local);
+        if (rc != NXC_OK)
+            return rc;
+    }
     if (cfg != NULL && (cfg->field_mask & NXC_CONFIG_NAME)) {
         strcpy(c->name, cfg->name);
         return NXC_OK;

@@ -88,7 +88,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,11 +174,9 @@ static uint32_t gen_of(uint64_t s) { return (uint32_t)(s >> 32); }
 static unsigned phase_of(uint64_t s) { return (unsigned)(s >> 24) & 0xffu; }
 static uint32_t detail_of(uint64_t s) { return (uint32_t)s & 0xffffffu; }
 
-/* Whether the process behind `pidfd` has exited (a zombie has). */
 static int pidfd_exited(int pidfd)
 {
-    struct pollfd p = { .fd = pidfd, .events = POLLIN };
-    return poll(&p, 1, 0) == 1;
+    return nxc_pidfd_exits_within(pidfd, 0);
 }
 
 static void gate_name(uint64_t id, char *buf, size_t size)
@@ -245,7 +242,9 @@ void nxc_gate_destroy(nxc_connector_t *c)
 
 void nxc_gate_create(nxc_connector_t *c)
 {
-    if (!c->direct_local || c->wire != NXC_WIRE_NXC)
+    /* Only where UCX may use shared memory itself: a user who restricted
+     * it (UCX_TLS=tcp) asked for no same-host shortcut. */
+    if (!c->direct_local || !c->has_shm || c->wire != NXC_WIRE_NXC)
         return;
     if ((c->gate = gate_new(c->wakefd)) == NULL)
         NXC_LOG(NXC_LOG_WARN, "connector '%s': no same-host direct path (memfd: %s); ops "
@@ -641,8 +640,11 @@ int nxc_direct_usable(nxc_op_t *op, const nxc_metadata_t *md)
 {
     const nxc_agent_blob_t *b = &md->blob;
     nxc_peer_t *p = op->peer;
+    /* Only towards a peer UCX would reach over shared memory (not when
+     * UCX_TLS excludes it, nor across network namespaces, which stand for
+     * hosts): the direct path replaces UCX's same-host transports. */
     if (!b->gate.present || b->gate.slot == 0 || b->gate.slot >= GATE_SLOTS ||
-        p->direct_refused ||
+        !p->via_shm || p->direct_refused ||
         !nxc_identity_same_host(&op->c->identity, &b->identity) || !all_host(op->descs, op->n) ||
         !all_host(md->descs, md->n_descs))
         return 0;
@@ -660,7 +662,7 @@ int nxc_direct_usable(nxc_op_t *op, const nxc_metadata_t *md)
             return 0;
         }
     }
-    return op->expected > AM_UP_TO_BYTES || !p->via_shm ||
+    return op->expected > AM_UP_TO_BYTES ||
            !passive_waits_awake(p->gate_view, &p->gate_view->slots[b->gate.slot]);
 }
 

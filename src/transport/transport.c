@@ -380,6 +380,9 @@ static int create_endpoint(nxc_connector_t *c, nxc_peer_t *p)
                         "UCX chose (check UCX_TLS and UCX_NET_DEVICES on both sides: another "
                         "network namespace or host needs a device both reach)", p->name,
                         ucs_status_string(st));
+    if (st != UCS_OK && p->pidfd >= 0 && nxc_pidfd_exits_within(p->pidfd, NXC_DYING_WAIT_MS))
+        return nxc_fail(NXC_ERR_PEER_FAILED, "worker '%s' (pid %u) exited while we connected "
+                        "to it (%s)", p->name, p->identity.pid, ucs_status_string(st));
     if (st != UCS_OK) {
         char what[NXC_NAME_MAX + 32];
         snprintf(what, sizeof(what), "connecting to worker '%s'", p->name);

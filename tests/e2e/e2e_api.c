@@ -102,6 +102,29 @@ static void test_connector_create(void)
     }
     unsetenv("NXC_REACH_TIMEOUT_MS");
 
+    /* NXC_DIRECT_LOCAL, when set, is 0 or 1; the config field wins over it */
+    const char *saved_direct = getenv("NXC_DIRECT_LOCAL");
+    char *saved_copy = saved_direct ? strdup(saved_direct) : NULL;
+    static const char *bad_direct[] = { "yes", "2", "01", "-1", " 1" };
+    for (size_t i = 0; i < sizeof bad_direct / sizeof bad_direct[0]; i++) {
+        setenv("NXC_DIRECT_LOCAL", bad_direct[i], 1);
+        EXPECT_FAIL(nxc_connector_create(NULL, &c), NXC_ERR_INVALID_ARG, "(direct '%s')",
+                    bad_direct[i]);
+        CHECK(strstr(nxc_last_error(), "NXC_DIRECT_LOCAL") != NULL, "detail: %s",
+              nxc_last_error());
+        CHECK(c == sentinel, "out written on failure");
+    }
+    memset(&cfg, 0, sizeof cfg);
+    cfg.field_mask = NXC_CONFIG_DIRECT_LOCAL;
+    CHECK_RC(nxc_connector_create(&cfg, &c), NXC_OK, "(direct_local set, NXC_DIRECT_LOCAL bad)");
+    nxc_connector_destroy(c);
+    c = sentinel;
+    if (saved_copy != NULL)
+        setenv("NXC_DIRECT_LOCAL", saved_copy, 1);
+    else
+        unsetenv("NXC_DIRECT_LOCAL");
+    free(saved_copy);
+
     /* a 255-byte name is fine and kept verbatim */
     memset(&cfg, 0, sizeof cfg);
     longname[255] = 0;

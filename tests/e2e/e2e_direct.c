@@ -24,13 +24,17 @@
  *     refused, the passive op CANCELLED and the buffer still the old bytes
  *     (also checked again after the writer's thread is done: nothing
  *     landed after cancel returned).
+ *  With UCX_TLS=tcp (the _tcp variant) only this: UCX may not use shared
+ *  memory, so neither does the direct path, and a peer's op takes the
+ *  message path (as in 6).
  *  6. A peer whose kernel refuses cross-process memory access (a seccomp
  *     filter makes process_vm_* fail with EPERM) takes the message path:
  *     its op is not complete before this process answers, then completes
  *     with the data; the refusal is remembered for its next op.
  *  7. A passive worker that was killed: a direct write with its metadata
  *     (its gate still mapped here from an earlier op) ends ERRORED
- *     PEER_FAILED at once.
+ *     PEER_FAILED at once; one killed while we read 256 MiB out of it
+ *     ends COMPLETE or PEER_FAILED, never another error.
  *  5. A claimer killed while it copies: our cancel returns (no hang) and
  *     the op is COMPLETE, CANCELLED or ERRORED PEER_FAILED; the path that
  *     finds the dead claimer is exercised when the kill lands mid-copy
@@ -416,11 +420,12 @@ static void killed_claimer(unsigned rounds)
     g_checks++;
 }
 
-/* 6. The kernel refuses: messages instead. */
-static void kernel_refuses_cma(void)
+/* 6. The kernel refuses (peer option E2E_PEER_NO_CMA), or UCX may not use
+ * shared memory (UCX_TLS=tcp): messages instead. */
+static void takes_message_path(unsigned peer_opts, const char *why)
 {
     e2e_peer_t p;
-    e2e_peer_start_opts(&p, E2E_PEER_NO_CMA);
+    e2e_peer_start_opts(&p, peer_opts);
     size_t size = 64 * KiB;
     for (int k = 0; k < 2; k++) {
         e2e_bufs_t b;
@@ -429,13 +434,13 @@ static void kernel_refuses_cma(void)
         nxc_op_t *op = expose(&b, NXC_OP_WRITE);
         int id = peer_active(&p, 'W', &b, op);
         int st = e2e_peer_status(&p, NULL, id);
-        CHECK(st != NXC_OP_COMPLETE && st != NXC_OP_ERRORED, "op %d of a peer without CMA is "
-              "%s before this process answered: it did not take the message path", k,
+        CHECK(st != NXC_OP_COMPLETE && st != NXC_OP_ERRORED, "op %d (%s) is %s before this "
+              "process answered: it did not take the message path", k, why,
               nxc_op_status_name((nxc_op_status_t)st));
         e2e_peer_res_t res;
         e2e_peer_wait(&p, P, id, 20000, &res);
         CHECK(res.rc == NXC_OK && res.status == NXC_OP_COMPLETE && res.verify == 0,
-              "op %d of a peer without CMA: %s", k, res.detail);
+              "op %d (%s): %s", k, why, res.detail);
         CHECK(nxc_op_status(op) == NXC_OP_COMPLETE, "our op is %s",
               nxc_op_status_name(nxc_op_status(op)));
         size_t bi = 0, bo = 0;
@@ -478,6 +483,67 @@ static void dead_passive(void)
     }
     nxc_metadata_free(md);
     e2e_bufs_free(&b);
+    g_checks++;
+}
+
+typedef struct killer {
+    pid_t pid;
+    unsigned delay_us;
+} killer_t;
+
+static void *kill_later(void *arg)
+{
+    const killer_t *k = arg;
+    usleep(k->delay_us);
+    kill(k->pid, SIGKILL);
+    return NULL;
+}
+
+/* 7b. The passive process killed while we copy out of it: the read ends
+ * COMPLETE or PEER_FAILED, never another error and never a hang. (The
+ * kernel holds a process's memory for the whole of a process_vm_readv
+ * call, so a kill during the copy lets it finish; a kill before it makes
+ * begin or the op fail PEER_FAILED. Which happens is timing: reported,
+ * not required.) */
+static void passive_killed_mid_copy(unsigned rounds)
+{
+    size_t size = 256 * MiB;
+    unsigned outcome[3] = { 0, 0, 0 }; /* complete, begin refused, failed mid-copy */
+    e2e_bufs_t b;
+    e2e_bufs_alloc(&b, e2e_rand(), 1, &size);
+    for (unsigned r = 0; r < rounds; r++) {
+        setenv("NXC_E2E_DIRECT_LOCAL", "1", 1);
+        e2e_peer_t p;
+        e2e_peer_start(&p);
+        unsetenv("NXC_E2E_DIRECT_LOCAL");
+        we_move(&p, 4 * KiB); /* its gate mapped here: the next read copies at once */
+        char *json = NULL;
+        (void)e2e_peer_passive(&p, NULL, NXC_OP_READ, 11, 1, &size, &json);
+        nxc_metadata_t *md = e2e_parse(json);
+        free(json);
+        killer_t k = { p.pid, (unsigned)(e2e_rand() % 40000) };
+        pthread_t th;
+        CHECK(pthread_create(&th, NULL, kill_later, &k) == 0, "thread");
+        nxc_op_t *op = NULL;
+        int rc = nxc_begin_read(A, md, b.d, 1, &op);
+        pthread_join(th, NULL);
+        if (rc != NXC_OK) {
+            CHECK_RC(rc, NXC_ERR_PEER_FAILED, "(begin of a read from a passive being killed)");
+            outcome[1]++;
+        } else {
+            rc = nxc_op_wait(op, 10000);
+            if (rc != NXC_OK)
+                CHECK_RC(rc, NXC_ERR_PEER_FAILED, "(read from a passive killed mid-copy: %s)",
+                         nxc_last_error());
+            outcome[rc == NXC_OK ? 0 : 2]++;
+            nxc_op_release(op);
+        }
+        nxc_metadata_free(md);
+        e2e_peer_close(&p);
+    }
+    e2e_bufs_free(&b);
+    printf("passive killed: %u reads complete first, %u refused at begin, %u failed mid-copy\n",
+           outcome[0], outcome[1], outcome[2]);
     g_checks++;
 }
 
@@ -525,6 +591,14 @@ int main(int argc, char **argv)
     unsigned iters = argc > 1 ? (unsigned)atoi(argv[1]) : 300;
     P = direct_connector("direct-P", 0);
     A = e2e_connector("direct-A");
+    const char *tls = getenv("UCX_TLS");
+    if (tls != NULL && strcmp(tls, "tcp") == 0) {
+        e2e_step("UCX may not use shared memory: no direct copies");
+        takes_message_path(0, "UCX_TLS=tcp");
+        nxc_connector_destroy(A);
+        nxc_connector_destroy(P);
+        return e2e_pass("%d checks", g_checks);
+    }
 
     e2e_step("1: a peer process moves data, this one runs nothing");
     setenv("NXC_E2E_DIRECT_LOCAL", "1", 1);
@@ -561,10 +635,11 @@ int main(int argc, char **argv)
     e2e_peer_close(&am);
 
     e2e_step("6: a peer the kernel keeps out of our memory");
-    kernel_refuses_cma();
+    takes_message_path(E2E_PEER_NO_CMA, "a peer without CMA");
 
     e2e_step("7: a passive worker that was killed");
     dead_passive();
+    passive_killed_mid_copy(6);
 
     e2e_step("4: write against cancel");
     unsigned completed = 0, cancelled = 0;
