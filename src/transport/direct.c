@@ -107,6 +107,7 @@
 #include "common/util.h"
 #include "engine/op.h"
 #include "transport/protocol.h"
+#include "transport/registration.h"
 #include "transport/transport.h"
 
 #define GATE_SLOTS 4096u
@@ -251,12 +252,25 @@ void nxc_gate_create(nxc_connector_t *c)
                 "use active messages", c->name, strerror(errno));
 }
 
+/* Whether any of the op's memory is UCX's own shared segments
+ * (nxc_mem_alloc): a peer's UCX maps those and copies with memcpy, 2-4x
+ * faster here than process_vm_* (64 KiB-16 MiB, docs/PERFORMANCE.md). */
+static int in_ucx_segments(const nxc_op_t *op)
+{
+    for (size_t i = 0; i < op->n_regs; i++)
+        if (op->regs[i]->origin == NXC_REG_ALLOC)
+            return 1;
+    return 0;
+}
+
 int nxc_gate_assign(nxc_op_t *op, nxc_gate_ref_t *ref)
 {
     struct nxc_gate *g = op->c->gate;
     memset(ref, 0, sizeof *ref);
-    if (g == NULL || g->n_free == 0)
-        return NXC_OK; /* no gate, or every slot held by an open op: messages only */
+    /* No gate, every slot held by an open op, or memory UCX moves faster:
+     * messages only. */
+    if (g == NULL || g->n_free == 0 || in_ucx_segments(op))
+        return NXC_OK;
     uint32_t i = g->free[--g->n_free];
     struct nxc_gate_slot *s = &g->slots[i];
     uint32_t gen = gen_of(atomic_load_explicit(&s->state, memory_order_relaxed)) + 1;

@@ -31,6 +31,8 @@
  *     filter makes process_vm_* fail with EPERM) takes the message path:
  *     its op is not complete before this process answers, then completes
  *     with the data; the refusal is remembered for its next op.
+ *  6b. Our nxc_mem_alloc memory (UCX's shared segments, which a peer's UCX
+ *     maps and copies faster) is not offered the path: messages again.
  *  7. A passive worker that was killed: a direct write with its metadata
  *     (its gate still mapped here from an earlier op) ends ERRORED
  *     PEER_FAILED at once; one killed while we read 256 MiB out of it
@@ -454,6 +456,43 @@ static void takes_message_path(unsigned peer_opts, const char *why)
     g_checks++;
 }
 
+/* 6b. Memory from nxc_mem_alloc (UCX's shared segments) is not offered
+ * the path: a peer's UCX maps it and copies faster than process_vm_*. */
+static void ucx_memory_by_messages(void)
+{
+    e2e_peer_t p;
+    e2e_peer_start(&p);
+    size_t size = 64 * KiB;
+    e2e_bufs_t b;
+    e2e_bufs_alloc(&b, e2e_rand(), 1, &size);
+    e2e_bufs_fill(&b, 0); /* what the peer writes */
+    void *mem = NULL;
+    CHECK_RC(nxc_mem_alloc(P, size, &mem), NXC_OK);
+    memset(mem, 0xee, size);
+    nxc_descriptor_t d = b.d[0];
+    d.ptr = mem;
+    nxc_op_t *op = NULL;
+    CHECK_RC(nxc_create_writable(P, &d, 1, &op), NXC_OK);
+    int id = peer_active(&p, 'W', &b, op);
+    int st = e2e_peer_status(&p, NULL, id);
+    CHECK(st != NXC_OP_COMPLETE && st != NXC_OP_ERRORED, "a write into nxc_mem_alloc memory "
+          "is %s before this process answered: it took the direct path",
+          nxc_op_status_name((nxc_op_status_t)st));
+    e2e_peer_res_t res;
+    e2e_peer_wait(&p, P, id, 20000, &res);
+    CHECK(res.rc == NXC_OK && res.status == NXC_OP_COMPLETE, "the peer's write: %s",
+          res.detail);
+    CHECK(nxc_op_wait(op, 10000) == NXC_OK && memcmp(mem, b.mem[0], size) == 0,
+          "the write into nxc_mem_alloc memory did not land");
+    e2e_peer_release(&p, P, id);
+    nxc_op_release(op);
+    nxc_mem_free(P, mem);
+    e2e_bufs_free(&b);
+    e2e_peer_stop(&p);
+    e2e_peer_close(&p);
+    g_checks++;
+}
+
 /* 7. The passive process is gone. */
 static void dead_passive(void)
 {
@@ -636,6 +675,7 @@ int main(int argc, char **argv)
 
     e2e_step("6: a peer the kernel keeps out of our memory");
     takes_message_path(E2E_PEER_NO_CMA, "a peer without CMA");
+    ucx_memory_by_messages();
 
     e2e_step("7: a passive worker that was killed");
     dead_passive();
