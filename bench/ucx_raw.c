@@ -87,6 +87,10 @@ struct am_data_hdr {
 /* ------------------------------------------------------------------ */
 
 static const char *g_role = "initiator";
+/* The endpoints' UCX error-handling mode (--err-mode): NONE keeps shared
+ * memory; PEER is what a library that must learn of a peer's death uses
+ * over TCP (and what UCX 1.13 builds on TCP only). */
+static ucp_err_handling_mode_t g_err_mode = UCP_ERR_HANDLING_MODE_NONE;
 
 static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 static void die(const char *fmt, ...)
@@ -475,8 +479,9 @@ static void ucx_setup(struct peer *p)
 
     ucp_ep_params_t ep;
     memset(&ep, 0, sizeof(ep));
-    ep.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS; /* no peer err mode: keeps shm */
+    ep.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE;
     ep.address    = peer_addr;
+    ep.err_mode   = g_err_mode;
     UCS_CHECK(ucp_ep_create(p->worker, &ep, &p->ep));
     free(peer_addr);
 }
@@ -823,6 +828,10 @@ static void usage(FILE *f)
 "  --json             one JSON object per line instead of a table\n"
 "  --info             print the endpoint's UCX configuration (lanes) to stderr\n"
 "  --no-pin           don't pin initiator and target to the first two allowed CPUs\n"
+"  --err-mode MODE    none (default) or peer: the endpoints' UCX error-handling\n"
+"                     mode; peer is what a library that must learn of a peer's\n"
+"                     death uses (UCX 1.13 then uses TCP only, and its rendezvous\n"
+"                     moves data in fragments the receiver copies)\n"
 "Transport: UCX_TLS etc. from the environment (unset = UCX default).\n"
 "lat_* = post -> target's 8-byte ack seen (round trip); local_* = post ->\n"
 "initiator-side completion (flush + notify sent / rndv send done);\n"
@@ -897,6 +906,13 @@ int main(int argc, char **argv)
             o.info = 1;
         else if (!strcmp(a, "--no-pin"))
             o.pin = 0;
+        else if (!strcmp(a, "--err-mode")) {
+            const char *m = NEXT();
+            if (!strcmp(m, "peer"))
+                g_err_mode = UCP_ERR_HANDLING_MODE_PEER;
+            else if (strcmp(m, "none") != 0)
+                die("--err-mode is '%s'; use none or peer", m);
+        }
         else if (!strcmp(a, "--target-fd"))
             target_fd = atoi(NEXT());
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -956,11 +972,12 @@ int main(int argc, char **argv)
     if (!tls || !*tls)
         tls = "default";
     if (!o.json)
-        printf("# nxc_ucx_raw  UCX %s  UCX_TLS=%s\n"
+        printf("# nxc_ucx_raw  UCX %s  UCX_TLS=%s  err_mode=%s\n"
                "# lat = post->ack round trip; local = initiator-side completion;"
                " GB/s = 1e9 B/s incl. ack per iteration\n"
                "%-8s %-6s %10s %6s %8s %9s %9s %9s %9s %9s\n",
-               ucp_get_version_string(), tls, "pattern", "mem", "size", "blocks",
+               ucp_get_version_string(), tls,
+               g_err_mode == UCP_ERR_HANDLING_MODE_PEER ? "peer" : "none", "pattern", "mem", "size", "blocks",
                "iters", "GB/s", "lat_p50", "lat_p99", "loc_p50", "loc_p99");
     uint64_t seed = 1;
     for (int m = 0; m < MEM_COUNT; m++) {
@@ -975,11 +992,12 @@ int main(int argc, char **argv)
                     printf("{\"tool\":\"ucx_raw\",\"pattern\":\"%s\",\"mem\":\"%s\","
                            "\"tls\":\"%s\",\"size\":%zu,\"blocks\":%" PRIu64
                            ",\"iters\":%ld,\"gbps\":%.4f,\"gbps_local\":%.4f,"
-                           "\"pinned\":%s,\"lat_p50_us\":%.3f,"
+                           "\"pinned\":%s,\"err_mode\":\"%s\",\"lat_p50_us\":%.3f,"
                            "\"lat_p99_us\":%.3f,\"local_p50_us\":%.3f,"
                            "\"local_p99_us\":%.3f,\"verified\":true}\n",
                            pat_names[pt], mem_names[m], tls, o.sizes[s], o.blocks,
                            r.iters, r.gbps, r.gbps_local, o.pin ? "true" : "false",
+                           g_err_mode == UCP_ERR_HANDLING_MODE_PEER ? "peer" : "none",
                            r.lat_p50, r.lat_p99, r.local_p50,
                            r.local_p99);
                 else
