@@ -79,6 +79,7 @@ struct nxc_connector {
     uint8_t         key_pool[64 * NXC_KEY_BYTES];
     unsigned        key_pool_left; /* bytes not handed out yet */
     const nxc_protocol_t *proto;   /* what new active ops use by default */
+    int              proto_forced; /* NXC_PROTOCOL chose it: no per-op choice */
     nxc_peer_t     *peers;
     nxc_registration_t *regs;      /* nxc_mem_alloc and nxc_mem_register memory */
     struct nxc_regcache *regcache; /* see registration.h; NULL when off */

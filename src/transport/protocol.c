@@ -44,13 +44,14 @@ int nxc_protocol_choose_default(nxc_connector_t *c)
         return nxc_fail(NXC_ERR_INVALID_ARG, "NXC_PROTOCOL is '%s'; use 'rma' or 'am'", forced);
     else
         c->proto = nxc_context_lists(c->context, rdma) ? &nxc_protocol_rma : &nxc_protocol_am;
+    c->proto_forced = forced != NULL && forced[0] != '\0';
     if (NXC_LOG_INFO <= atomic_load_explicit(&nxc_log_threshold, memory_order_relaxed)) {
         char res[512];
         context_resources(c->context, res, sizeof res);
         NXC_LOG(NXC_LOG_INFO, "connector '%s': protocol %s%s; shared memory %s; UCX %s, "
                 "transports/devices: %s", c->name,
                 c->proto == &nxc_protocol_rma ? "RMA (puts/gets)" : "AM (rendezvous messages)",
-                forced && forced[0] ? " (forced by NXC_PROTOCOL)" : "",
+                c->proto_forced ? " (forced by NXC_PROTOCOL)" : "",
                 c->has_shm ? "available" : "not available",
                 ucp_get_version_string(), res);
     }
@@ -74,7 +75,7 @@ const nxc_protocol_t *nxc_protocol_for_target(nxc_op_t *op, const nxc_metadata_t
 {
     if (md->wire == NXC_WIRE_NIXL)
         return &nxc_protocol_nixl;
-    if (getenv("NXC_PROTOCOL") != NULL)
+    if (op->c->proto_forced)
         return op->c->proto;
     if (nxc_direct_usable(op, md))
         return &nxc_protocol_direct;
