@@ -17,7 +17,9 @@
  * Each figure is ops/s by the wall clock and, in brackets, by this process's
  * CPU time (one thread does everything, so on a loaded machine the CPU
  * figure is the one that still compares modes fairly).
- * Public API only. Usage: nxc_reg_cycle [--size BYTES] [--iters N]
+ * With --buffers N each side's op has N descriptors, each a buffer of its
+ * own (malloc'd separately, so N registrations: e.g. per-layer KV tensors).
+ * Public API only. Usage: nxc_reg_cycle [--size BYTES] [--iters N] [--buffers N]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,11 +51,11 @@ static nxc_connector_t *connector(unsigned reg_cache)
     return c;
 }
 
-static void expose_once(nxc_connector_t *P, const nxc_descriptor_t *pd)
+static void expose_once(nxc_connector_t *P, const nxc_descriptor_t *pd, size_t n)
 {
     nxc_op_t *op;
     const char *json;
-    int rc = nxc_create_readable(P, pd, 1, &op);
+    int rc = nxc_create_readable(P, pd, n, &op);
     if (rc != NXC_OK || (rc = nxc_op_metadata(op, &json, NULL)) != NXC_OK)
         die(rc, "create_readable");
     nxc_op_release(op);
@@ -65,19 +67,19 @@ static int final(nxc_op_status_t s)
 }
 
 static void cycle_once(nxc_connector_t *P, nxc_connector_t *A, nxc_op_kind_t kind,
-                       const nxc_descriptor_t *pd, const nxc_descriptor_t *ad)
+                       const nxc_descriptor_t *pd, const nxc_descriptor_t *ad, size_t n)
 {
     nxc_op_t *passive, *active;
     nxc_metadata_t *md;
     const char *json;
     size_t len;
-    int rc = kind == NXC_OP_READ ? nxc_create_readable(P, pd, 1, &passive)
-                                 : nxc_create_writable(P, pd, 1, &passive);
+    int rc = kind == NXC_OP_READ ? nxc_create_readable(P, pd, n, &passive)
+                                 : nxc_create_writable(P, pd, n, &passive);
     if (rc != NXC_OK || (rc = nxc_op_metadata(passive, &json, &len)) != NXC_OK ||
         (rc = nxc_metadata_parse(json, len, &md)) != NXC_OK)
         die(rc, "passive op");
-    rc = kind == NXC_OP_READ ? nxc_begin_read(A, md, ad, 1, &active)
-                             : nxc_begin_write(A, ad, 1, md, &active);
+    rc = kind == NXC_OP_READ ? nxc_begin_read(A, md, ad, n, &active)
+                             : nxc_begin_write(A, ad, n, md, &active);
     if (rc != NXC_OK)
         die(rc, "begin");
     /* nxc_op_status() drives the op's connector without arming its fd;
@@ -97,40 +99,50 @@ static void cycle_once(nxc_connector_t *P, nxc_connector_t *A, nxc_op_kind_t kin
 
 int main(int argc, char **argv)
 {
-    size_t size = 4096;
+    size_t size = 4096, n = 1;
     long iters = 20000;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--size") == 0)
             size = strtoul(argv[i + 1], NULL, 0);
         else if (strcmp(argv[i], "--iters") == 0)
             iters = strtol(argv[i + 1], NULL, 0);
+        else if (strcmp(argv[i], "--buffers") == 0)
+            n = strtoul(argv[i + 1], NULL, 0);
     }
-    char *pbuf = malloc(size), *abuf = malloc(size);
-    if (pbuf == NULL || abuf == NULL || iters <= 0)
+    nxc_descriptor_t *pd = calloc(n, sizeof *pd), *ad = calloc(n, sizeof *ad);
+    if (pd == NULL || ad == NULL || n == 0 || iters <= 0)
         return 1;
-    memset(pbuf, 1, size);
-    memset(abuf, 2, size);
-    nxc_descriptor_t pd = { pbuf, size, { NXC_DEVICE_HOST, 0 } };
-    nxc_descriptor_t ad = { abuf, size, { NXC_DEVICE_HOST, 0 } };
+    for (size_t i = 0; i < n; i++) {
+        pd[i] = (nxc_descriptor_t){ malloc(size), size, { NXC_DEVICE_HOST, 0 } };
+        ad[i] = (nxc_descriptor_t){ malloc(size), size, { NXC_DEVICE_HOST, 0 } };
+        if (pd[i].ptr == NULL || ad[i].ptr == NULL)
+            return 1;
+        memset(pd[i].ptr, 1, size);
+        memset(ad[i].ptr, 2, size);
+    }
     static const char *const modes[] = { "per-op", "cache", "prereg" };
-    printf("# %zu bytes, %ld iterations; ops/s by wall clock (by CPU time)\n", size, iters);
+    printf("# %zu buffer(s) of %zu bytes, %ld iterations; ops/s by wall clock (by CPU time)\n",
+           n, size, iters);
     printf("%-8s %18s %18s %18s\n", "mode", "expose", "cycle write", "cycle read");
     for (int m = 0; m < 3; m++) {
         nxc_connector_t *P = connector(m == 1 ? NXC_REG_CACHE_DEFAULT : 0), *A = connector(0);
-        nxc_registration_t *reg = NULL;
+        nxc_registration_t **regs = calloc(n, sizeof *regs);
         int rc;
-        if (m == 2 && (rc = nxc_mem_register(P, &pd, &reg)) != NXC_OK)
-            die(rc, "nxc_mem_register");
+        if (regs == NULL)
+            return 1;
+        for (size_t i = 0; m == 2 && i < n; i++)
+            if ((rc = nxc_mem_register(P, &pd[i], &regs[i])) != NXC_OK)
+                die(rc, "nxc_mem_register");
         for (int w = 0; w < 100; w++)
-            cycle_once(P, A, NXC_OP_WRITE, &pd, &ad);
+            cycle_once(P, A, NXC_OP_WRITE, pd, ad, n);
         double rate[3], cpu_rate[3];
         for (int phase = 0; phase < 3; phase++) {
             double t0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
             for (long i = 0; i < iters; i++) {
                 if (phase == 0)
-                    expose_once(P, &pd);
+                    expose_once(P, pd, n);
                 else
-                    cycle_once(P, A, phase == 1 ? NXC_OP_WRITE : NXC_OP_READ, &pd, &ad);
+                    cycle_once(P, A, phase == 1 ? NXC_OP_WRITE : NXC_OP_READ, pd, ad, n);
             }
             rate[phase] = (double)iters / (clock_s(CLOCK_MONOTONIC) - t0);
             cpu_rate[phase] = (double)iters / (clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0);
@@ -139,11 +151,17 @@ int main(int argc, char **argv)
         for (int phase = 0; phase < 3; phase++)
             printf(" %8.0f (%7.0f)", rate[phase], cpu_rate[phase]);
         printf("\n");
-        nxc_mem_deregister(reg);
+        for (size_t i = 0; i < n; i++)
+            nxc_mem_deregister(regs[i]);
+        free(regs);
         nxc_connector_destroy(A);
         nxc_connector_destroy(P);
     }
-    free(pbuf);
-    free(abuf);
+    for (size_t i = 0; i < n; i++) {
+        free(pd[i].ptr);
+        free(ad[i].ptr);
+    }
+    free(pd);
+    free(ad);
     return 0;
 }

@@ -354,7 +354,7 @@ enum {
 };
 
 /** @brief Default ::nxc_connector_config_t.reg_cache. */
-#define NXC_REG_CACHE_DEFAULT 64u
+#define NXC_REG_CACHE_DEFAULT 1024u
 /** @brief Largest ::nxc_connector_config_t.reg_cache. */
 #define NXC_REG_CACHE_MAX     4096u
 

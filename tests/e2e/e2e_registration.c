@@ -9,6 +9,8 @@
  *     afresh, and the data lands in the new pages;
  *   - free + malloc of a small heap block (pages kept) may reuse it;
  *   - the cache never holds more than its capacity;
+ *   - by default it holds an op over 160 separate buffers, and finds them
+ *     wherever the previous lookup stopped;
  *   - ops inside an nxc_mem_register range add nothing to the cache, and a
  *     deregistration while an op is open waits for that op;
  *   - argument errors of nxc_mem_register and of the reg_cache option.
@@ -163,6 +165,63 @@ static void cache_is_bounded(void)
     nxc_connector_destroy(P);
 }
 
+/* Exposes bufs[order[0..n)] as one readable op, then releases it. */
+static void expose(nxc_connector_t *P, uint8_t **bufs, const int *order, int n)
+{
+    nxc_descriptor_t d[160];
+    for (int i = 0; i < n; i++)
+        d[i] = (nxc_descriptor_t){ bufs[order[i]], 4096, { NXC_DEVICE_HOST, 0 } };
+    nxc_op_t *op = NULL;
+    const char *json;
+    CHECK_RC(nxc_create_readable(P, d, (size_t)n, &op), NXC_OK);
+    CHECK_RC(nxc_op_metadata(op, &json, NULL), NXC_OK);
+    nxc_op_release(op);
+}
+
+static uint8_t **sort_base;
+static int by_address(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)sort_base[*(const int *)a], y = (uintptr_t)sort_base[*(const int *)b];
+    return (x > y) - (x < y);
+}
+
+static void many_buffers_by_default(void)
+{
+    e2e_step("default cache, 160 separate buffers (80 layers' K and V): registered once");
+    enum { N = 160 };
+    nxc_connector_t *P = e2e_connector(NULL);
+    uint8_t *bufs[N];
+    int all[N];
+    for (int i = 0; i < N; i++) { /* a page apart: adjacent buffers would be one span */
+        bufs[i] = map_at(NULL, 8192);
+        all[i] = i;
+    }
+    expose(P, bufs, all, N);
+    nxc_regcache_stats_t first = stats(P);
+    CHECK(first.misses == N && first.entries == N, "first op: %lu misses, %u entries; want %d",
+          first.misses, first.entries, N);
+    /* An op's spans are looked up by address, and the cache scans on from
+     * the last hit: after an op over the lower half, one over all of them
+     * must find the lower half behind where the scan starts. */
+    sort_base = bufs;
+    qsort(all, N, sizeof all[0], by_address);
+    expose(P, bufs, all, N / 2);
+    expose(P, bufs, all, N);
+    expose(P, bufs, all, N);
+    nxc_regcache_stats_t again = stats(P);
+    CHECK(again.misses == first.misses && again.hits == first.hits + N / 2 + 2 * N,
+          "ops 2-4: %lu misses (want %lu), %lu hits (want %lu)", again.misses, first.misses,
+          again.hits, first.hits + N / 2 + 2 * N);
+    munmap(bufs[0], 8192);
+    int one[1] = { 0 };
+    bufs[0] = map_at(NULL, 8192);
+    expose(P, bufs, one, 1);
+    CHECK(stats(P).misses == first.misses + 1, "a buffer mapped afresh was not registered afresh");
+    for (int i = 0; i < N; i++)
+        munmap(bufs[i], 8192);
+    nxc_connector_destroy(P);
+}
+
 static void explicit_registration(nxc_connector_t *P, nxc_connector_t *A)
 {
     e2e_step("nxc_mem_register: ops inside the range reuse it");
@@ -276,6 +335,7 @@ int main(int argc, char **argv)
           "report a probe munmap (UCX_MEM_EVENTS=n?)");
     cache_reuses_and_invalidates(P, A);
     cache_is_bounded();
+    many_buffers_by_default();
     explicit_registration(P, A);
     argument_errors(P);
     nxc_connector_destroy(A);
