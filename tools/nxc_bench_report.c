@@ -23,6 +23,14 @@ static const char *bench_direct(const bench_cfg_t *cfg)
                          : "default (on)";
 }
 
+/* Whether the passive worker's connector offers the path (whether an op
+ * takes it is the library's choice: not over UCX_TLS=tcp, for instance). */
+static int bench_direct_offered(const bench_cfg_t *cfg)
+{
+    const char *env = getenv("NXC_DIRECT_LOCAL");
+    return cfg->direct_local || env == NULL || env[0] == '\0' || strcmp(env, "0") != 0;
+}
+
 static const char *op_name(nxc_op_kind_t k)
 {
     return k == NXC_OP_READ ? "read" : "write";
@@ -89,7 +97,7 @@ static void report_json(const bench_cfg_t *cfg, const bench_result_t *r)
            r->lat_p50_us, r->lat_p90_us, r->lat_p99_us, r->plat_p50_us, r->plat_p90_us,
            r->plat_p99_us, r->cycle_ops_per_s, r->cycle_iters, cfg->passive_idle_ms,
            cfg->passive_spin_us, cfg->passive_thread ? "true" : "false",
-           cfg->active_busy ? "true" : "false", cfg->direct_local ? "true" : "false",
+           cfg->active_busy ? "true" : "false", bench_direct_offered(cfg) ? "true" : "false",
            cfg->chan_spin_us, r->pasv_sleeps,
            r->pasv_backstop_fired, r->pasv_backstop_served);
 }
