@@ -367,10 +367,11 @@ typedef struct nxc_connector_config {
     uint64_t    field_mask; /**< NXC_CONFIG_* bits of the fields set */
     /** Worker name (Dynamo's `worker_id`), 1-255 bytes, copied at create.
      *  Default: 32 random hexadecimal digits. Peers know a worker by its
-     *  name and process: give the live connectors of one process distinct
-     *  names (two at once under one name are not told apart in every
-     *  message). Destroying a connector and creating another under the
-     *  same name is fine: its peers take it for a new worker. */
+     *  name and process, so the live connectors of one process must have
+     *  distinct names: nxc_connector_create() refuses a name that a live
+     *  connector of this process already has. Destroying a connector and
+     *  creating another under the same name is fine: its peers take it
+     *  for a new worker (so is a forked child using its parent's name). */
     const char *name;
     /** How long nxc_op_wait() spins on the transport after the last event
      *  before it sleeps on the event fd, in microseconds (0-1000000); 20
@@ -463,8 +464,9 @@ typedef struct nxc_connector_config {
  * @brief Creates a connector.
  * @param [in]  cfg NULL for defaults; read during the call only.
  * @param [out] out the connector; destroy it with nxc_connector_destroy().
- * @return ::NXC_OK, ::NXC_ERR_INVALID_ARG (empty or over-long name, spin
- *         out of range, unknown wire, a malformed NXC_DIRECT_LOCAL or
+ * @return ::NXC_OK, ::NXC_ERR_INVALID_ARG (empty or over-long name, a
+ *         name a live connector of this process has, spin out of range,
+ *         unknown wire, a malformed NXC_DIRECT_LOCAL or
  *         NXC_REACH_TIMEOUT_MS), ::NXC_ERR_TRANSPORT (UCX could not start),
  *         ::NXC_ERR_SYSTEM (an OS call failed, or a process limit is
  *         exhausted: fewer than 32 free file descriptors are refused

@@ -511,8 +511,77 @@ static int init_fds(nxc_connector_t *c)
     return NXC_OK;
 }
 
+/* ---- names: one live connector per name in a process ------------------ */
+
+/* Peers tell workers apart by name and process, so two live connectors of
+ * one process under one name would be taken for one worker: an answer meant
+ * for one reaches the other, which drops it, and the op waits out its
+ * timeout. So a name is claimed at create and given back at destroy. The
+ * lock word holds the holder's process generation: a child forked while
+ * the parent held it takes it all the same (nobody in the child will give
+ * it back), and the parent's connectors on the list, which the child cannot
+ * use, do not count there. */
+static _Atomic unsigned long names_lock; /* generation << 1 | 1 while held */
+static nxc_connector_t *live_connectors;
+
+static void names_lock_take(unsigned gen)
+{
+    unsigned long mine = (unsigned long)gen << 1 | 1;
+    for (;;) {
+        unsigned long cur = atomic_load(&names_lock);
+        if (cur == mine)
+            sched_yield(); /* held by another thread of this process */
+        else if (atomic_compare_exchange_weak(&names_lock, &cur, mine))
+            return;
+    }
+}
+
+static void names_lock_give(void)
+{
+    atomic_store(&names_lock, 0);
+}
+
+static int claim_name(nxc_connector_t *c)
+{
+    names_lock_take(c->generation);
+    for (nxc_connector_t **pp = &live_connectors; *pp != NULL;) {
+        nxc_connector_t *x = *pp;
+        if (x->generation != c->generation) { /* a parent's: not ours to use */
+            *pp = x->live_next;
+            continue;
+        }
+        if (strcmp(x->name, c->name) == 0) {
+            names_lock_give();
+            return nxc_fail(NXC_ERR_INVALID_ARG, "a connector named '%s' is already live in "
+                            "this process: give each live connector its own name (peers tell "
+                            "workers apart by name and process)", c->name);
+        }
+        pp = &x->live_next;
+    }
+    c->live_next = live_connectors;
+    live_connectors = c;
+    c->name_claimed = 1;
+    names_lock_give();
+    return NXC_OK;
+}
+
+static void give_name_back(nxc_connector_t *c)
+{
+    if (!c->name_claimed)
+        return;
+    names_lock_take(c->generation);
+    for (nxc_connector_t **pp = &live_connectors; *pp != NULL; pp = &(*pp)->live_next)
+        if (*pp == c) {
+            *pp = c->live_next;
+            break;
+        }
+    names_lock_give();
+    c->name_claimed = 0;
+}
+
 static void free_connector(nxc_connector_t *c)
 {
+    give_name_back(c);
     nxc_transport_fini(c);
     if (c->epfd >= 0)
         close(c->epfd);
@@ -586,6 +655,8 @@ int nxc_connector_create(const nxc_connector_config_t *cfg, nxc_connector_t **ou
     rc = init_sync(c);
     if (rc == NXC_OK)
         rc = apply_config(c, cfg);
+    if (rc == NXC_OK)
+        rc = claim_name(c);
     if (rc == NXC_OK)
         rc = nxc_reach_timeout_from_env(&c->reach_timeout_ms);
     if (rc == NXC_OK)

@@ -100,6 +100,8 @@ struct nxc_connector {
     unsigned        changes;       /* counts nxc_notify_change (a waiter may be done) */
     uint64_t        fds_checked_ns; /* when a progress pass last looked at the fds */
     unsigned        generation;    /* nxc_process_generation() at create */
+    nxc_connector_t *live_next;    /* the process's live connectors (names) */
+    int             name_claimed;  /* on that list */
 };
 
 /* NXC_OK in the process that created the connector; NXC_ERR_STATE with a

@@ -26,6 +26,8 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static char g_sentinel; /* its address marks "out parameter not written" */
 #define SENTINEL ((nxc_op_t *)(void *)&g_sentinel)
@@ -134,6 +136,34 @@ static void test_connector_create(void)
     CHECK_RC(nxc_connector_create(&cfg, &c), NXC_OK, "(255-byte name)");
     CHECK(strcmp(nxc_connector_name(c), longname) == 0, "name not kept");
     nxc_connector_destroy(c);
+
+    /* one live connector per name in a process; the name is free again
+     * after destroy, and a forked child may use a name its parent's live
+     * connector has (the child cannot use the parent's) */
+    nxc_connector_t *first = NULL;
+    c = sentinel;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.field_mask = NXC_CONFIG_NAME;
+    cfg.name = "e2e-api-twice";
+    CHECK_RC(nxc_connector_create(&cfg, &first), NXC_OK, "(first under the name)");
+    EXPECT_FAIL(nxc_connector_create(&cfg, &c), NXC_ERR_INVALID_ARG, "(same name, both live)");
+    CHECK(strstr(nxc_last_error(), "e2e-api-twice") != NULL &&
+          strstr(nxc_last_error(), "already live") != NULL, "detail: %s", nxc_last_error());
+    CHECK(c == sentinel, "out written on failure");
+    fflush(NULL);
+    pid_t kid = fork();
+    if (kid == 0) {
+        nxc_connector_t *mine = NULL;
+        _exit(nxc_connector_create(&cfg, &mine) == NXC_OK ? 0 : 1);
+    }
+    int kid_status = 0;
+    CHECK(kid > 0 && waitpid(kid, &kid_status, 0) == kid && WIFEXITED(kid_status) &&
+          WEXITSTATUS(kid_status) == 0, "a forked child could not create a connector under "
+          "its parent's live name (status 0x%x)", kid_status);
+    nxc_connector_destroy(first);
+    CHECK_RC(nxc_connector_create(&cfg, &c), NXC_OK, "(the name again, after destroy)");
+    nxc_connector_destroy(c);
+    c = sentinel;
 
     /* defaults: 32 hex digits, fresh per connector */
     nxc_connector_t *c1 = NULL, *c2 = NULL;
