@@ -354,7 +354,7 @@ enum {
 };
 
 /** @brief Default ::nxc_connector_config_t.reg_cache. */
-#define NXC_REG_CACHE_DEFAULT 1024u
+#define NXC_REG_CACHE_DEFAULT 64u
 /** @brief Largest ::nxc_connector_config_t.reg_cache. */
 #define NXC_REG_CACHE_MAX     4096u
 
@@ -394,7 +394,9 @@ typedef struct nxc_connector_config {
      *  peers). Least recently used ones go first; a cached registration is
      *  dropped as soon as its memory is unmapped (UCX's memory hooks report
      *  munmap, madvise(DONTNEED), brk, mremap, shmdt). Without working hooks
-     *  the cache stays off. Default: ::NXC_REG_CACHE_DEFAULT; 0 turns it off;
+     *  the cache stays off. An op over more separately allocated buffers
+     *  than this re-registers them on every op: raise it, or use
+     *  nxc_mem_register(). Default: ::NXC_REG_CACHE_DEFAULT; 0 turns it off;
      *  at most ::NXC_REG_CACHE_MAX. */
     unsigned    reg_cache;
     /** The wire this connector's *passive* ops publish (active ops always
