@@ -12,23 +12,24 @@ const char *bench_tls(void)
     return tls && tls[0] ? tls : "default";
 }
 
-/* Same-host direct copies as the passive worker's connector gets them:
- * the flag, else the library's default (NXC_DIRECT_LOCAL, else on). */
+/* Whether the passive worker's connector offers same-host direct copies:
+ * the flag, else the library's default (NXC_DIRECT_LOCAL=0 turns it off;
+ * a malformed value fails the connector). Whether an op takes the path is
+ * the library's choice: not over UCX_TLS=tcp, for instance. */
+static int bench_direct_offered(const bench_cfg_t *cfg)
+{
+    const char *env = getenv("NXC_DIRECT_LOCAL");
+    return cfg->direct_local || env == NULL || env[0] == '\0' || strcmp(env, "0") != 0;
+}
+
 static const char *bench_direct(const bench_cfg_t *cfg)
 {
     const char *env = getenv("NXC_DIRECT_LOCAL");
     if (cfg->direct_local)
         return "on";
-    return env && env[0] ? (strcmp(env, "0") == 0 ? "off (NXC_DIRECT_LOCAL=0)" : env)
-                         : "default (on)";
-}
-
-/* Whether the passive worker's connector offers the path (whether an op
- * takes it is the library's choice: not over UCX_TLS=tcp, for instance). */
-static int bench_direct_offered(const bench_cfg_t *cfg)
-{
-    const char *env = getenv("NXC_DIRECT_LOCAL");
-    return cfg->direct_local || env == NULL || env[0] == '\0' || strcmp(env, "0") != 0;
+    if (!bench_direct_offered(cfg))
+        return "off (NXC_DIRECT_LOCAL=0)";
+    return env != NULL && env[0] != '\0' ? "on (NXC_DIRECT_LOCAL=1)" : "default (on)";
 }
 
 static const char *op_name(nxc_op_kind_t k)
