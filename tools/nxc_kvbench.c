@@ -1341,6 +1341,31 @@ static bool failure_text(const kv_cfg_t *c, const child_t *ch, unsigned i, int s
     return false;
 }
 
+/* A worker of first..first+n-1 other than @p skip that was killed by a
+ * signal, reaped here, its text in @p why; looked for during 200 ms. A
+ * peer sees such a death at once (a same-host copy gets ESRCH as soon as
+ * the victim's memory is gone, before it can be reaped) and reports its own
+ * failure first; the killed worker is the cause to name. */
+static bool killed_sibling(const kv_cfg_t *c, child_t *ch, unsigned first, unsigned n,
+                           unsigned skip, char *why, size_t size)
+{
+    uint64_t until = now_ns() + 200000000ull;
+    do {
+        for (unsigned j = first; j < first + n; j++) {
+            int st;
+            if (j == skip || ch[j].pid <= 0 || waitpid(ch[j].pid, &st, WNOHANG) != ch[j].pid)
+                continue;
+            ch[j].pid = 0;
+            if (WIFSIGNALED(st)) {
+                failure_text(c, ch, j, st, why, size);
+                return true;
+            }
+        }
+        usleep(5000);
+    } while (now_ns() < until);
+    return false;
+}
+
 /* Called about every 100 ms while collect() waits: 0, or an exit code to
  * stop the run with (its message printed). */
 typedef int (*tick_fn)(void *arg);
@@ -1386,9 +1411,12 @@ static int collect(const kv_cfg_t *c, child_t *ch, unsigned first, unsigned n,
                 char name[32];
                 worker_name(worker_at(c, i), name, sizeof name);
                 bool said = failure_text(c, ch, i, st, why, why_size);
-                rc = said ? runtime_error("kvbench: %s failed (above); stopping the other "
-                                          "workers", name)
-                          : runtime_error("kvbench: %s; stopping the other workers", why);
+                if (killed_sibling(c, ch, first, n, i, why, why_size))
+                    rc = runtime_error("kvbench: %s; stopping the other workers", why);
+                else
+                    rc = said ? runtime_error("kvbench: %s failed (above); stopping the "
+                                              "other workers", name)
+                              : runtime_error("kvbench: %s; stopping the other workers", why);
             }
             ch[i].pid = 0;
         }
