@@ -1355,11 +1355,12 @@ static bool killed_sibling(const kv_cfg_t *c, child_t *ch, unsigned first, unsig
             int st;
             if (j == skip || ch[j].pid <= 0 || waitpid(ch[j].pid, &st, WNOHANG) != ch[j].pid)
                 continue;
-            ch[j].pid = 0;
-            if (WIFSIGNALED(st)) {
+            bool killed = WIFSIGNALED(st);
+            if (killed)
                 failure_text(c, ch, j, st, why, size);
+            ch[j].pid = 0;    /* reaped: stop_workers() must not wait for it */
+            if (killed)
                 return true;
-            }
         }
         usleep(5000);
     } while (now_ns() < until);
