@@ -1,11 +1,14 @@
 /* Writes the seed corpus of fuzz_metadata into a directory:
  *   fuzz_gen_corpus fuzz/corpus/metadata
- * Valid documents come from the real encoder so they track the format;
- * blob seeds carry the 'B' / 'Z' selector byte (see fuzz_metadata.c). */
+ * Valid documents and control messages come from the real encoders so
+ * they track the formats (tests/unit/test_ctrl.c fails when the checked-in
+ * control seeds no longer decode); blob and control seeds carry the
+ * 'B' / 'Z' / 'C' selector byte (see fuzz_metadata.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/ctrl.h"
 #include "codec/metadata.h"
 #include "common/encoding.h"
 #include "common/error.h"
@@ -137,6 +140,46 @@ static void blob_seeds(void)
     }
 }
 
+/* One of each control message a peer sends, as nxc_ctrl_encode writes it. */
+static void ctrl_seeds(void)
+{
+    static const uint8_t key[NXC_KEY_BYTES] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
+                                                14, 15 };
+    static const uint8_t waddr[24] = { 0xa5, 0x5a, 1, 2, 3 }, data[16] = { 0xd0, 0xd1 };
+    static const struct {
+        const char *name;
+        uint8_t type, flags, reason;
+    } kinds[] = {
+        { "ctrl_begin.bin", NXC_CTRL_BEGIN, NXC_CTRL_FLAG_AM | NXC_CTRL_FLAG_ADDR, 0 },
+        { "ctrl_begin_no_addr.bin", NXC_CTRL_BEGIN, NXC_CTRL_FLAG_AM, 0 },
+        { "ctrl_pull_begin.bin", NXC_CTRL_BEGIN,
+          NXC_CTRL_FLAG_AM | NXC_CTRL_FLAG_ADDR | NXC_CTRL_FLAG_PULL | NXC_CTRL_FLAG_RUNS, 0 },
+        { "ctrl_write.bin", NXC_CTRL_WRITE, NXC_CTRL_FLAG_AM | NXC_CTRL_FLAG_ADDR, 0 },
+        { "ctrl_done.bin", NXC_CTRL_DONE, NXC_CTRL_FLAG_AM, 0 },
+        { "ctrl_abort.bin", NXC_CTRL_ABORT, NXC_CTRL_FLAG_AM, 0 },
+        { "ctrl_ack.bin", NXC_CTRL_ACK, 0, 0 },
+        { "ctrl_nack.bin", NXC_CTRL_NACK, 0, NXC_NACK_TAKEN },
+    };
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        nxc_ctrl_msg_t m = {
+            .type = kinds[i].type,
+            .flags = kinds[i].flags,
+            .key = key,
+            .name = "seed-worker",
+            .name_len = 11,
+            .sender = { 1234, 0xeffffffc, { 9, 8, 7, 6, 5, 4, 3, 2, 1 } },
+            .tag = 0x0102030405060708ull,
+            .reason = kinds[i].reason,
+            .addr = waddr,
+            .addr_len = sizeof waddr,
+            .data = data,
+            .data_len = sizeof data,
+        };
+        uint8_t buf[NXC_CTRL_MAX + 4 + sizeof waddr + sizeof data];
+        write_seed_with_selector(kinds[i].name, 'C', buf, nxc_ctrl_encode(&m, buf));
+    }
+}
+
 static void malformed_seeds(void)
 {
     static const struct {
@@ -165,6 +208,7 @@ int main(int argc, char **argv)
     valid_documents();
     hex_document();
     blob_seeds();
+    ctrl_seeds();
     malformed_seeds();
     return 0;
 }

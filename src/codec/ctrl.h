@@ -85,9 +85,10 @@ size_t nxc_ctrl_len(const nxc_ctrl_msg_t *m);
 size_t nxc_ctrl_encode(const nxc_ctrl_msg_t *m, uint8_t *buf);
 
 /* Checks every length against what arrived: 0 and *out filled, or -1 for
- * a malformed message (which the caller drops and counts, never trusts):
- * also PULL without ADDR, and a WRITE without ADDR or data. The type and reason are not checked against the
- * known ones: the receiver does. */
+ * a malformed message (which the caller drops and counts, never trusts),
+ * a WRITE without data among them. A BEGIN or WRITE may come without the
+ * sender's address (see the layout above). The type and reason are not
+ * checked against the known ones: the receiver does. */
 int nxc_ctrl_decode(const uint8_t *buf, size_t len, nxc_ctrl_msg_t *out);
 
 #endif
