@@ -253,13 +253,13 @@ for r in $(seq "$rounds"); do
             --mem "$raw_mems" --time "$raw_time" --blocks "$blocks" --block-size 4K \
             >>"$out/raw.$t.r$r.jsonl"
         if [ "$t" != default ]; then
-            # the rendezvous AM again in UCX's peer-error mode, which a
-            # library that must learn of a peer's death needs (nxc's TCP
-            # endpoints): UCX 1.13 then moves it in fragments the receiver
-            # copies, not with a zero-copy put
+            # the patterns again in UCX's peer-error mode, which a library
+            # that must learn of a peer's death needs (nxc's TCP
+            # endpoints): UCX 1.13 then moves a rendezvous in fragments the
+            # receiver copies, not with a zero-copy put
             measured "ucx_raw-peer/$t/r$r" "${tlsenv[@]}" timeout 600 "$raw_bin" --json \
-                --mem "$raw_mems" --time "$raw_time" --sizes "$sizes" --pattern am_rndv \
-                --err-mode peer >>"$out/raw.$t.r$r.jsonl"
+                --mem "$raw_mems" --time "$raw_time" --sizes "$sizes" \
+                --pattern am_rndv,put,get --err-mode peer >>"$out/raw.$t.r$r.jsonl"
         fi
         if [ "$have_perftest" = 1 ]; then
             echo "# [$(( $(date +%s) - t_start ))s] round $r/$rounds transport $t: ucx_perftest" >&2
@@ -480,22 +480,28 @@ for tls in transports:
               f"{fmt(ratio, 8)} |{fmt(onesided, 8)}{fmt(oratio, 8)} |{fmt(m1)}{fmt(mratio)}")
 
 # Over TCP nxc's endpoints are in UCX's peer-error mode (so that a peer's
-# death is reported, not fatal): the same rendezvous AM in that mode is the
-# baseline for what the library could reach with UCX 1.13.
+# death is reported, not fatal): the same patterns in that mode are the
+# baseline for what the library could reach with UCX 1.13. The rendezvous
+# AM is a push (a write); a read's same-direction pattern is get.
 peer_rows = [k for k in nxc if k[0] != "default" and k[4] == 1 and
              raw.get((k[0], k[2], k[3], 1, "am_rndv@peer"))]
 if peer_rows:
-    print("\n== over TCP: nxc vs raw rendezvous AM with both in UCX peer-error mode;"
+    print("\n== over TCP: nxc vs raw UCX with both in UCX peer-error mode;"
           " GB/s, best of rounds")
+    print("   am_rndv = rendezvous AM push (none: without peer-error mode);"
+          " 1-sided = put for write, get for read")
     print(f"{'op':<6}{'mem':<7}{'size':>6} |{'nxc':>7} |{'am_rndv':>8}{'@peer':>7} |"
-          f"{'nxc/peer':>9}{'nxc/none':>9}")
+          f"{'nxc/peer':>9}{'nxc/none':>9} |{'1s@peer':>8}{'nxc/1s':>8}")
     for k in sorted(peer_rows):
         tls, op, mem, size = k[0], k[1], k[2], k[3]
         ng = g(nxc[k])
         rp = gl(raw[(tls, mem, size, 1, "am_rndv@peer")])
         rn = gl(raw.get((tls, mem, size, 1, "am_rndv"), []))
+        one = {"write": "put", "read": "get"}.get(op)
+        r1 = gl(raw.get((tls, mem, size, 1, f"{one}@peer"), []))
         print(f"{op:<6}{mem:<7}{hsize(size):>6} |{fmt(ng)} |{fmt(rn, 8)}{fmt(rp)} |"
-              f"{fmt(ng / rp if ng and rp else None, 9)}{fmt(ng / rn if ng and rn else None, 9)}")
+              f"{fmt(ng / rp if ng and rp else None, 9)}{fmt(ng / rn if ng and rn else None, 9)} |"
+              f"{fmt(r1, 8)}{fmt(ng / r1 if ng and r1 else None, 8)}")
 
 # The 8-byte write against raw UCX's put + flush + 8-byte notify + ack
 # round trip (lat_p50_us: the raw writer waits for the target's ack as an
