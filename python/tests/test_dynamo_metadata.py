@@ -3,11 +3,18 @@ through the Python package unchanged, and the C library underneath speaks
 NIXL to it: the captured agent is gone, so a write to it fails as a dead
 peer, not as malformed metadata."""
 
+import socket
+
 import pytest
 
 from support import ROOT, nc, run
 
 FIXTURE = ROOT / "tests" / "fixtures" / "nixl" / "dynamo-writable-rdma-metadata.json"
+# Where the captured agent listened (192.0.2.2, this machine image's own
+# address). A UCX worker that happens to listen on this port would take
+# the write's probe, a get of the fixture's buffer address, and crash
+# reading it (tests/e2e/e2e_nixl_wire.c, hold_fixture_port).
+FIXTURE_AGENT_PORT = 51293
 
 
 def test_dynamo_metadata_passes_through_unchanged():
@@ -19,6 +26,15 @@ def test_dynamo_metadata_passes_through_unchanged():
 
 def test_write_to_a_gone_dynamo_worker_is_peer_failed():
     md = nc.RdmaMetadata.model_validate_json(FIXTURE.read_text())
+    # Bound and never listened on, the port is no worker's while the test
+    # runs, and the connection is refused at once.
+    held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        held.bind(("0.0.0.0", FIXTURE_AGENT_PORT))
+    except OSError:
+        held.close()
+        pytest.skip(f"port {FIXTURE_AGENT_PORT}, where the captured agent listened, is held "
+                    "by another process, which the write's probe could reach")
 
     async def main():
         with nc.Connector() as conn:
@@ -27,5 +43,8 @@ def test_write_to_a_gone_dynamo_worker_is_peer_failed():
                 await op.wait_for_completion()
             return info.value
 
-    err = run(main())
+    try:
+        err = run(main())
+    finally:
+        held.close()
     assert err.code == -9, str(err)  # NXC_ERR_PEER_FAILED
