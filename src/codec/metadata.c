@@ -193,21 +193,53 @@ static int check_descriptors_for_encoding(const nxc_descriptor_t *descs, size_t 
     return NXC_OK;
 }
 
-/* Appends the descriptors list in Dynamo's field order; buf has room. */
-static int write_descriptors(char *buf, size_t cap, size_t *pos,
-                             const nxc_descriptor_t *descs, size_t n)
+static char *put_text(char *out, const char *text, size_t n)
 {
+    memcpy(out, text, n);
+    return out + n;
+}
+
+static char *put_u64(char *out, uint64_t v)
+{
+    char digits[20];
+    size_t n = 0;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    while (n > 0)
+        *out++ = digits[--n];
+    return out;
+}
+
+#define PUT_LITERAL(out, lit) put_text((out), (lit), sizeof(lit) - 1)
+
+/* Appends the descriptors list in Dynamo's field order; buf has room.
+ * Written by hand: snprintf was most of the cost of exposing an op of
+ * 1,024 blocks (docs/PERFORMANCE.md, "Many buffers per op"). */
+static int write_descriptors(char *buf, size_t *pos, const nxc_descriptor_t *descs, size_t n)
+{
+    char dev[16];
+    int dev_len = 0;
+    char *out = buf + *pos;
     for (size_t i = 0; i < n; i++) {
-        char dev[16];
-        int rc = nxc_device_format(descs[i].device, dev, sizeof dev);
-        if (rc < 0)
-            return nxc_fail(rc, "descriptor %zu: %s", i, nxc_last_error());
-        *pos += (size_t)snprintf(buf + *pos, cap - *pos,
-                                 "%s{\"device\":\"%s\",\"ptr\":%llu,\"size\":%llu}",
-                                 i > 0 ? "," : "", dev,
-                                 (unsigned long long)(uintptr_t)descs[i].ptr,
-                                 (unsigned long long)descs[i].size);
+        if (i == 0 || descs[i].device.kind != descs[i - 1].device.kind ||
+            descs[i].device.id != descs[i - 1].device.id) {
+            dev_len = nxc_device_format(descs[i].device, dev, sizeof dev);
+            if (dev_len < 0)
+                return nxc_fail(dev_len, "descriptor %zu: %s", i, nxc_last_error());
+        }
+        if (i > 0)
+            *out++ = ',';
+        out = PUT_LITERAL(out, "{\"device\":\"");
+        out = put_text(out, dev, (size_t)dev_len);
+        out = PUT_LITERAL(out, "\",\"ptr\":");
+        out = put_u64(out, (uint64_t)(uintptr_t)descs[i].ptr);
+        out = PUT_LITERAL(out, ",\"size\":");
+        out = put_u64(out, (uint64_t)descs[i].size);
+        *out++ = '}';
     }
+    *pos = (size_t)(out - buf);
     return NXC_OK;
 }
 
@@ -222,7 +254,7 @@ static int write_document(nxc_op_kind_t kind, const char *key_hex,
     if (buf == NULL)
         return nxc_fail(NXC_ERR_NO_MEMORY, "metadata: cannot allocate %zu bytes", cap);
     size_t pos = (size_t)snprintf(buf, cap, "{\"descriptors\":[");
-    int rc = write_descriptors(buf, cap, &pos, descs, n);
+    int rc = write_descriptors(buf, &pos, descs, n);
     if (rc != NXC_OK) {
         free(buf);
         return rc;
@@ -582,12 +614,91 @@ static int append_descriptor(parser_t *p, const nxc_descriptor_t *d)
     return NXC_OK;
 }
 
+/* ---- parsing: descriptors as our encoder writes them ------------------ */
+
+/* The offset after `lit` if the text has it at `at`, else 0 (also when
+ * `at` is 0: no match so far). */
+static size_t past_literal(const nxc_json_t *j, size_t at, const char *lit, size_t n)
+{
+    return at != 0 && j->len - at >= n && memcmp(j->text + at, lit, n) == 0 ? at + n : 0;
+}
+
+#define PAST_LITERAL(j, at, lit) past_literal((j), (at), (lit), sizeof(lit) - 1)
+
+/* The offset after an integer of 1 to 19 digits without a leading zero
+ * (so no overflow), else 0. */
+static size_t past_small_unsigned(const nxc_json_t *j, size_t at, uint64_t *out)
+{
+    size_t start = at;
+    uint64_t v = 0;
+    if (at == 0)
+        return 0;
+    while (at < j->len && at - start < 19 && j->text[at] >= '0' && j->text[at] <= '9')
+        v = v * 10 + (uint64_t)(j->text[at++] - '0');
+    if (at == start || (j->text[start] == '0' && at - start > 1))
+        return 0;
+    *out = v;
+    return at;
+}
+
+static int is_device_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == ':';
+}
+
+/* The offset after a device name of lower-case letters, digits and ':',
+ * read into dev, else 0. */
+static size_t past_device(const nxc_json_t *j, size_t at, nxc_device_t *dev)
+{
+    char text[24];
+    size_t n = 0;
+    if (at == 0)
+        return 0;
+    for (; at < j->len && j->text[at] != '"'; at++, n++) {
+        if (n + 1 == sizeof text || !is_device_char(j->text[at]))
+            return 0;
+        text[n] = j->text[at];
+    }
+    text[n] = '\0';
+    return at < j->len && nxc_device_parse(text, dev) == NXC_OK ? at : 0;
+}
+
+/* Reads a descriptor exactly as write_descriptors() wrote it,
+ * {"device":"cpu","ptr":N,"size":N}, without the general reader: reading
+ * 1,024 of them took ~145 us that way (docs/PERFORMANCE.md, "Many buffers
+ * per op"). On anything else (white space, another order, escapes, a
+ * number the general reader would refuse or that needs 20 digits, ptr 0)
+ * it reads nothing and returns 0: the general reader then reads the same
+ * text and names what is wrong. */
+static int quick_descriptor(parser_t *p, nxc_descriptor_t *d)
+{
+    const nxc_json_t *j = &p->j;
+    uint64_t ptr = 0, size = 0;
+    /* A descriptor never starts at offset 0, which stands for no match. */
+    size_t at = PAST_LITERAL(j, j->pos, "{\"device\":\"");
+    at = past_device(j, at, &d->device);
+    at = PAST_LITERAL(j, at, "\",\"ptr\":");
+    at = past_small_unsigned(j, at, &ptr);
+    at = PAST_LITERAL(j, at, ",\"size\":");
+    at = past_small_unsigned(j, at, &size);
+    at = PAST_LITERAL(j, at, "}");
+    if (at == 0 || ptr == 0)
+        return 0;
+    d->ptr = (void *)(uintptr_t)ptr;
+    d->size = (size_t)size;
+    p->j.pos = at;
+    return 1;
+}
+
 static int parse_descriptor(parser_t *p, long index)
 {
     desc_ctx_t dc = { .index = index };
-    int rc = parse_object(p, where(NULL, index), descriptor_member, &dc);
-    if (rc == NXC_OK)
-        rc = require_fields(dc.seen, desc_fields, DESC_FIELDS, index);
+    int rc = NXC_OK;
+    if (!quick_descriptor(p, &dc.d)) {
+        rc = parse_object(p, where(NULL, index), descriptor_member, &dc);
+        if (rc == NXC_OK)
+            rc = require_fields(dc.seen, desc_fields, DESC_FIELDS, index);
+    }
     if (rc == NXC_OK)
         rc = check_descriptor(p->md, &dc);
     if (rc == NXC_OK)

@@ -262,6 +262,14 @@ static int by_address(const void *a, const void *b)
     return (px > py) - (px < py);
 }
 
+static int sorted_by_address(const nxc_descriptor_t *d, size_t n)
+{
+    for (size_t i = 1; i < n; i++)
+        if ((uintptr_t)d[i].ptr < (uintptr_t)d[i - 1].ptr)
+            return 0;
+    return 1;
+}
+
 /* Contiguous spans covering exactly the op's non-empty buffers: touching or
  * overlapping buffers share one registration, gaps are never exposed. */
 static size_t merge_spans(const nxc_descriptor_t *descs, size_t n, nxc_descriptor_t *spans)
@@ -270,7 +278,8 @@ static size_t merge_spans(const nxc_descriptor_t *descs, size_t n, nxc_descripto
     for (size_t i = 0; i < n; i++)
         if (descs[i].size > 0)
             spans[k++] = descs[i];
-    qsort(spans, k, sizeof(*spans), by_address);
+    if (!sorted_by_address(spans, k)) /* blocks of a KV region usually are */
+        qsort(spans, k, sizeof(*spans), by_address);
     size_t m = 0;
     for (size_t i = 0; i < k; i++) {
         uintptr_t start = (uintptr_t)spans[i].ptr, end = start + spans[i].size;

@@ -645,6 +645,101 @@ static void test_bad_documents(void **state)
     free(raw);
 }
 
+/* The parser reads descriptors written exactly as our encoder writes them
+ * without its general reader. Both must agree: each case is parsed as
+ * written and with a space after each descriptor's '{', which only the
+ * general reader takes. */
+static const struct {
+    const char *descs;
+    int         ok;
+} fast_path_cases[] = {
+    { D, 1 },
+    { "{\"device\":\"cpu\"," P ",\"size\":0}", 1 }, /* empty buffer */
+    { "{\"device\":\"cpu\"," P ",\"size\":00}", 0 }, /* leading zero */
+    { "{\"device\":\"cpu\",\"ptr\":0139637977776128,\"size\":1}", 0 },
+    { "{\"device\":\"cpu\",\"ptr\":0,\"size\":1}", 0 }, /* null pointer */
+    { "{\"device\":\"cpu\",\"ptr\":139637977776128.0,\"size\":1}", 0 },
+    { "{\"device\":\"cpu\"," P ",\"size\":1e3}", 0 },
+    { "{\"device\":\"cpu\"," P ",\"size\":-0}", 1 },                  /* JSON's -0 is 0 */
+    { "{\"device\":\"cpu\"," P ",\"size\":9999999999999999999}", 0 }, /* 19 digits: not covered */
+    { "{\"device\":\"cpu\"," P ",\"size\":18446744073709551615}", 0 },
+    { "{\"device\":\"cpu\"," P ",\"size\":18446744073709551616}", 0 },
+    { "{\"device\":\"cuda:0\"," P ",\"size\":1}", 1 },
+    { "{\"device\":\"CPU\"," P ",\"size\":1}", 1 },
+    { "{\"device\":\"c\\u0070u\"," P ",\"size\":1}", 1 },
+    { "{\"device\":\"cpu\",\"size\":4096," P "}", 1 }, /* another order */
+    { "{\"device\":\"cpu\"," P ",\"size\":4096,\"size\":4096}", 0 },
+    { "{\"device\":\"cpu\"," P ",\"size\":4096 }", 1 },
+    { "{\"device\":\"cpu\"," P ",\"size\":4096", 0 },
+    { D "," D, 1 },
+    { D ",{\"device\":\"cpu\",\"ptr\":139637977780224,\"size\":4096}", 0 }, /* not covered */
+};
+
+/* The detail up to " at offset N" (the spaces shift offsets); two
+ * buffers in turn, so that two results can be compared. */
+static const char *without_offset(const char *detail)
+{
+    static char buf[2][512];
+    static int which;
+    char *out = buf[which ^= 1];
+    snprintf(out, sizeof buf[0], "%s", detail);
+    char *at = strstr(out, " at offset ");
+    if (at != NULL)
+        *at = '\0';
+    return out;
+}
+
+/* A space after the '{' of every {"device". Caller frees. */
+static char *spaced(const char *doc)
+{
+    char *out = malloc(2 * strlen(doc) + 1), *o = out;
+    assert_non_null(out);
+    for (const char *p = doc; *p; p++) {
+        *o++ = *p;
+        if (strncmp(p, "{\"device\"", 9) == 0)
+            *o++ = ' ';
+    }
+    *o = '\0';
+    return out;
+}
+
+static void test_fast_path_agrees_with_general_reader(void **state)
+{
+    (void)state;
+    size_t raw_len;
+    uint8_t *raw = blob_bytes(1, &raw_len);
+    char *nixl = nixl_text_of(raw, raw_len);
+    for (size_t i = 0; i < sizeof fast_path_cases / sizeof fast_path_cases[0]; i++) {
+        char tmpl[512];
+        snprintf(tmpl, sizeof tmpl, "{\"descriptors\":[%s]," N "," K ",\"operation_kind\":1}",
+                 fast_path_cases[i].descs);
+        char *doc = expand(tmpl, nixl), *general = spaced(doc);
+        nxc_metadata_t *a = NULL, *b = NULL;
+        int rc = parse_exact(doc, strlen(doc), &a);
+        char detail[512];
+        snprintf(detail, sizeof detail, "%s", nxc_last_error());
+        int grc = parse_exact(general, strlen(general), &b);
+        if (rc != grc)
+            fail_msg("case %zu (%s): fast path %d (%s), general reader %d (%s)", i,
+                     fast_path_cases[i].descs, rc, detail, grc, nxc_last_error());
+        if ((rc == NXC_OK) != fast_path_cases[i].ok)
+            fail_msg("case %zu (%s): got %d (%s)", i, fast_path_cases[i].descs, rc, detail);
+        if (rc == NXC_OK) {
+            assert_int_equal(a->n_descs, b->n_descs);
+            assert_memory_equal(a->descs, b->descs, a->n_descs * sizeof *a->descs);
+        } else if (strcmp(without_offset(detail), without_offset(nxc_last_error())) != 0) {
+            fail_msg("case %zu: the fast path says \"%s\", the general reader \"%s\"", i,
+                     detail, nxc_last_error());
+        }
+        nxc_metadata_free(a);
+        nxc_metadata_free(b);
+        free(general);
+        free(doc);
+    }
+    free(nixl);
+    free(raw);
+}
+
 static void test_nul_in_input(void **state)
 {
     (void)state;
@@ -1097,6 +1192,7 @@ int main(void)
         cmocka_unit_test(test_accessors_accept_null),
         cmocka_unit_test(test_every_prefix_fails),
         cmocka_unit_test(test_bad_documents),
+        cmocka_unit_test(test_fast_path_agrees_with_general_reader),
         cmocka_unit_test(test_nul_in_input),
         cmocka_unit_test(test_oversized_input),
         cmocka_unit_test(test_too_many_descriptors),
