@@ -19,7 +19,10 @@
  * figure is the one that still compares modes fairly).
  * With --buffers N each side's op has N descriptors, each a buffer of its
  * own (malloc'd separately, so N registrations: e.g. per-layer KV tensors).
- * Public API only. Usage: nxc_reg_cycle [--size BYTES] [--iters N] [--buffers N]
+ * With --blocks N each side's op has N descriptors of --size bytes, back
+ * to back in one buffer (one registration: the blocks of a KV region).
+ * Public API only.
+ * Usage: nxc_reg_cycle [--size BYTES] [--iters N] [--buffers N | --blocks N]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,28 +104,36 @@ int main(int argc, char **argv)
 {
     size_t size = 4096, n = 1;
     long iters = 20000;
+    int blocks = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--size") == 0)
             size = strtoul(argv[i + 1], NULL, 0);
         else if (strcmp(argv[i], "--iters") == 0)
             iters = strtol(argv[i + 1], NULL, 0);
-        else if (strcmp(argv[i], "--buffers") == 0)
+        else if (strcmp(argv[i], "--buffers") == 0 || strcmp(argv[i], "--blocks") == 0) {
             n = strtoul(argv[i + 1], NULL, 0);
+            blocks = strcmp(argv[i], "--blocks") == 0;
+        }
     }
     nxc_descriptor_t *pd = calloc(n, sizeof *pd), *ad = calloc(n, sizeof *ad);
     if (pd == NULL || ad == NULL || n == 0 || iters <= 0)
         return 1;
+    char *pblock = blocks ? malloc(n * size) : NULL, *ablock = blocks ? malloc(n * size) : NULL;
+    if (blocks && (pblock == NULL || ablock == NULL))
+        return 1;
     for (size_t i = 0; i < n; i++) {
-        pd[i] = (nxc_descriptor_t){ malloc(size), size, { NXC_DEVICE_HOST, 0 } };
-        ad[i] = (nxc_descriptor_t){ malloc(size), size, { NXC_DEVICE_HOST, 0 } };
+        pd[i] = (nxc_descriptor_t){ blocks ? pblock + i * size : malloc(size), size,
+                                    { NXC_DEVICE_HOST, 0 } };
+        ad[i] = (nxc_descriptor_t){ blocks ? ablock + i * size : malloc(size), size,
+                                    { NXC_DEVICE_HOST, 0 } };
         if (pd[i].ptr == NULL || ad[i].ptr == NULL)
             return 1;
         memset(pd[i].ptr, 1, size);
         memset(ad[i].ptr, 2, size);
     }
     static const char *const modes[] = { "per-op", "cache", "prereg" };
-    printf("# %zu buffer(s) of %zu bytes, %ld iterations; ops/s by wall clock (by CPU time)\n",
-           n, size, iters);
+    printf("# %zu %s of %zu bytes, %ld iterations; ops/s by wall clock (by CPU time)\n", n,
+           blocks ? "blocks of one buffer" : "buffer(s)", size, iters);
     printf("%-8s %18s %18s %18s\n", "mode", "expose", "cycle write", "cycle read");
     for (int m = 0; m < 3; m++) {
         nxc_connector_t *P = connector(m == 1 ? NXC_REG_CACHE_DEFAULT : 0), *A = connector(0);
@@ -157,10 +168,12 @@ int main(int argc, char **argv)
         nxc_connector_destroy(A);
         nxc_connector_destroy(P);
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && !blocks; i++) {
         free(pd[i].ptr);
         free(ad[i].ptr);
     }
+    free(pblock);
+    free(ablock);
     free(pd);
     free(ad);
     return 0;
