@@ -6,6 +6,7 @@
  * way of registering the passive memory it times
  *   expose   create_readable + metadata + release, no transfer: the passive
  *            side's own cost per op;
+ *   parse    (once, first) nxc_metadata_parse + free of one op's metadata
  *   cycle    create the passive op, serialize its metadata, parse it, begin
  *            the write (or read), poll both ops (nxc_op_status, which drives
  *            their connectors) until both are complete, release both.
@@ -100,6 +101,31 @@ static void cycle_once(nxc_connector_t *P, nxc_connector_t *A, nxc_op_kind_t kin
     nxc_metadata_free(md);
 }
 
+/* nxc_metadata_parse + free of one op's metadata: what the active side
+ * pays before it can begin. */
+static void print_parse_rate(const nxc_descriptor_t *pd, size_t n, long iters)
+{
+    nxc_connector_t *P = connector(NXC_REG_CACHE_DEFAULT);
+    nxc_op_t *op;
+    nxc_metadata_t *md;
+    const char *json;
+    size_t len;
+    int rc = nxc_create_readable(P, pd, n, &op);
+    if (rc != NXC_OK || (rc = nxc_op_metadata(op, &json, &len)) != NXC_OK)
+        die(rc, "create_readable");
+    double t0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+    for (long i = 0; i < iters; i++) {
+        if ((rc = nxc_metadata_parse(json, len, &md)) != NXC_OK)
+            die(rc, "nxc_metadata_parse");
+        nxc_metadata_free(md);
+    }
+    printf("parse %zu-byte metadata: %.0f (%.0f) /s\n", len,
+           (double)iters / (clock_s(CLOCK_MONOTONIC) - t0),
+           (double)iters / (clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0));
+    nxc_op_release(op);
+    nxc_connector_destroy(P);
+}
+
 int main(int argc, char **argv)
 {
     size_t size = 4096, n = 1;
@@ -134,6 +160,7 @@ int main(int argc, char **argv)
     static const char *const modes[] = { "per-op", "cache", "prereg" };
     printf("# %zu %s of %zu bytes, %ld iterations; ops/s by wall clock (by CPU time)\n", n,
            blocks ? "blocks of one buffer" : "buffer(s)", size, iters);
+    print_parse_rate(pd, n, iters);
     printf("%-8s %18s %18s %18s\n", "mode", "expose", "cycle write", "cycle read");
     for (int m = 0; m < 3; m++) {
         nxc_connector_t *P = connector(m == 1 ? NXC_REG_CACHE_DEFAULT : 0), *A = connector(0);
