@@ -154,6 +154,11 @@ def test_raw_pointer_tuple(pair):
         nc.Descriptor((1, 2, 3))
     with pytest.raises(ValueError):
         nc.Descriptor((1, -2))
+    # beyond 64 bits: refused, not truncated (a size of 2**64 became 0)
+    with pytest.raises(ValueError, match="64 bits"):
+        nc.Descriptor((4096, 1 << 64))
+    with pytest.raises(ValueError, match="64 bits"):
+        nc.Descriptor((1 << 64, 8))
     with pytest.raises(TypeError):
         nc.Descriptor(12345)
     with pytest.raises(ValueError):
