@@ -174,6 +174,10 @@ def _buffer_address(view: memoryview) -> int:
     """The real address of a contiguous buffer, read-only or not. The caller
     keeps ``view`` (an export of the buffer) alive, which pins the memory:
     a bytearray cannot be resized and an mmap cannot be closed meanwhile."""
+    if not view.readonly and view.c_contiguous:
+        # 0.3 us against 1.3 for the general way below (a descriptor per
+        # KV block adds up); ctypes takes and drops its own export.
+        return ctypes.addressof(ctypes.c_char.from_buffer(view))
     pb = _Py_buffer()
     _get_buffer(view, ctypes.byref(pb), _PyBUF_ANY_CONTIGUOUS)
     try:

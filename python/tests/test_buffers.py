@@ -29,6 +29,11 @@ def test_pointer_is_the_buffer_itself():
     arr = np.arange(10, dtype=np.float64)
     assert nc.Descriptor(arr).ptr == arr.ctypes.data and nc.Descriptor(arr).size == 80
     assert nc.Descriptor((arr, "cpu")).ptr == arr.ctypes.data  # Dynamo's (ndarray, device)
+    grid = np.zeros((4, 5), dtype=np.float32)[1:]  # 2-D, C-contiguous, offset
+    assert nc.Descriptor(grid).ptr == grid.ctypes.data and nc.Descriptor(grid).size == 60
+    ro = np.arange(6, dtype=np.int32)
+    ro.flags.writeable = False
+    assert nc.Descriptor(ro).ptr == ro.ctypes.data and nc.Descriptor(ro).readonly
 
 
 def test_descriptor_pins_the_buffer():
