@@ -71,9 +71,12 @@ static void sleep_ms(int ms)
 static int nats_open(const char *cmd, const xargs_t *a, nxc_nats_t **n)
 {
     int left = remaining_ms(a->deadline);
+    if (left == 0) /* else a 1 ms connect would fail and blame the server */
+        return runtime_error("%s: the --timeout of %g s ran out before the NATS server at %s "
+                             "was asked (setting up the transfer took that long)",
+                             cmd, a->timeout, a->nats);
     nxc_nats_config_t cfg = { .field_mask = NXC_NATS_CONFIG_TIMEOUT,
-                              .timeout_ms = left < CONNECT_MS ? (left ? left : 1)
-                                                              : CONNECT_MS,
+                              .timeout_ms = left < CONNECT_MS ? left : CONNECT_MS,
                               .creds_file = a->nats_creds };
     if (a->nats_creds)
         cfg.field_mask |= NXC_NATS_CONFIG_CREDS;

@@ -93,10 +93,14 @@ err = open(sys.argv[2]).read().strip()
 assert d["ok"] is False and d["error"] == "NXC_NATS_ERR_NO_SERVER", d
 assert "nxc: " + d["message"] == err, (d["message"], err)
 ' "$TMP/out" "$TMP/err" && pass || fail "get --json (no NATS server): $(cat "$TMP/out")"
-# 4. nobody serves / sends / takes within the timeout
-expect_fail "nobody is listening" get --nats "$URL" --subject nobody --timeout 1 "$TMP/x"
-expect_fail "no answer over NATS in time" put --nats "$URL" --subject nobody --timeout 1 "$SRC"
-expect_fail "nobody is listening" recv --nats "$URL" --subject nobody --timeout 1 --size 1K "$TMP/x"
+# 4. nobody serves / sends / takes within the timeout (3 s: under a busy
+# loop setting up took over 1 s, and the deadline ran out before NATS was
+# asked); a timeout that runs out during set-up is named as such
+expect_fail "nobody is listening" get --nats "$URL" --subject nobody --timeout 3 "$TMP/x"
+expect_fail "no answer over NATS in time" put --nats "$URL" --subject nobody --timeout 3 "$SRC"
+expect_fail "nobody is listening" recv --nats "$URL" --subject nobody --timeout 3 --size 1K "$TMP/x"
+expect_fail "ran out before the NATS server at $URL was asked" \
+    get --nats "$URL" --subject nobody --timeout 0.000001 "$TMP/x"
 [ ! -e "$TMP/x" ] && pass || fail "recv left OUT behind after a NATS failure"
 # 5. served but never read: serve --timeout
 expect_fail "timed out" serve --nats "$URL" --subject unread --timeout 1 "$SRC"
