@@ -75,7 +75,9 @@ test-asan: test-deps
 	    ctest --output-on-failure --timeout 300 -L 'unit|e2e|example|cli|nats' \
 	    -LE 'progress_thread|scale'
 
-# The tests that run threads, under ThreadSanitizer (clang): one connector
+# The tests that run threads, under ThreadSanitizer (clang): the passive
+# side's help with a direct copy, both sides in threads (test_direct_help);
+# one connector
 # shared by threads (e2e_threads), cancel/release racing completion
 # (e2e_races), a same-host direct copy racing cancel (e2e_direct), load
 # from several threads (e2e_load), the fd + progress loop
@@ -87,7 +89,7 @@ test-asan: test-deps
 # Any report fails the test (halt_on_error; a report in the peer process
 # fails it too). UCX itself is not instrumented: tests/tsan.supp says what
 # may be suppressed there, and why; nothing in src/ is.
-TSAN_TESTS := ^(e2e_threads|e2e_races|e2e_direct|e2e_load|e2e_eventfd|e2e_takers|e2e_registration_threads|e2e_nixl_wire|e2e_addrless)|_pthread$$
+TSAN_TESTS := ^(test_direct_help|e2e_threads|e2e_races|e2e_direct|e2e_load|e2e_eventfd|e2e_takers|e2e_registration_threads|e2e_nixl_wire|e2e_addrless)|_pthread$$
 test-tsan: test-deps
 	cmake -S . -B $(BUILD_TSAN) -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
 	    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNXC_TSAN=ON >/dev/null

@@ -444,7 +444,19 @@ typedef struct nxc_connector_config {
      *  nxc_connector_fd() after nxc_connector_progress()). An op of 8 KiB
      *  or less whose owner is waiting for it in nxc_op_wait() and not
      *  asleep goes by messages instead, which are faster then (over
-     *  shared memory). Used only when the peer runs on this host, in this
+     *  shared memory). A copy of one buffer of 4 MiB or more into or out
+     *  of one buffer is shared with the passive side when it can help: a
+     *  thread of this connector that progresses it (nxc_op_wait(),
+     *  nxc_connector_progress(), the progress thread) while the peer
+     *  copies copies chunks between the op's buffer and a 4 MiB ring in
+     *  the shared table, and the peer copies the rest; both CPUs copy, as
+     *  UCX's own same-host protocols do (the table's memfd then holds that
+     *  ring in shared memory until the connector is destroyed). The peer
+     *  never waits for that help longer than a fraction of a millisecond,
+     *  so a passive worker that is asleep, busy or stopped only helps less;
+     *  the bytes in the ring are readable only by processes that may read
+     *  this one anyway. NXC_DIRECT_HELP=0 in the environment of either
+     *  side turns the help off. Used only when the peer runs on this host, in this
      *  pid namespace, as a user the kernel lets read and write this process
      *  (the ptrace rules; yama ptrace_scope 1 or more refuses it) and every
      *  buffer on both sides is host memory, and where UCX itself would

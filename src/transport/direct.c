@@ -84,6 +84,7 @@
  * writes. The passive side clears the word only in a progress pass with no
  * thread asleep and the fd not armed for an outside poller. */
 #include "transport/direct.h"
+#include "transport/direct_help.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -138,16 +139,26 @@ struct nxc_gate_header {
     uint8_t          pad[64 - 24];
 };
 _Static_assert(sizeof(struct nxc_gate_header) == 64, "the header takes slot 0");
-/* "2GXN": gates before the asleep word had "GGXN"; a claimer of either
- * kind meeting the other's gate takes the message path. */
-#define GATE_MAGIC 0x4e584732u
+/* "3GXN": gates with a help area (direct_help.c); "2GXN" had none, and
+ * before the asleep word "GGXN". A claimer meeting a gate of another kind
+ * takes the message path (the gate's size differs too). */
+#define GATE_MAGIC 0x4e584733u
 #define GATE_BYTES ((size_t)GATE_SLOTS * sizeof(struct nxc_gate_slot))
+#define GATE_MAP_BYTES (GATE_BYTES + nxc_help_bytes())
+/* A passive side with nothing to do for a help request keeps its waiter
+ * awake this long (it would otherwise sleep and the claimer copy alone). */
+#define HELP_IDLE_NS 2000000u
 
 struct nxc_gate {
     int                   fd;
     uint64_t              id;
     struct nxc_gate_slot *slots;
     uint64_t              pokes_seen;
+    struct nxc_gate_help *help;
+    int                   serves_help; /* NXC_DIRECT_HELP is not 0 */
+    uint64_t              help_request; /* slot << 32 | generation of the last one served */
+    uint64_t              help_logged;  /* ... and of the last one logged */
+    uint64_t              help_active_ns;
     uint32_t              n_free;
     uint32_t              free[GATE_SLOTS];
 };
@@ -165,6 +176,19 @@ struct nxc_gate_view {
 static struct nxc_gate_header *header_of(struct nxc_gate_slot *slots)
 {
     return (struct nxc_gate_header *)(void *)slots;
+}
+
+static struct nxc_gate_help *help_of(struct nxc_gate_slot *slots)
+{
+    return (struct nxc_gate_help *)(void *)((char *)slots + GATE_BYTES);
+}
+
+/* NXC_DIRECT_HELP=0 turns the passive side's help off on both sides
+ * (for measurements: docs/PERFORMANCE.md). */
+static int help_allowed(void)
+{
+    const char *v = getenv("NXC_DIRECT_HELP");
+    return v == NULL || strcmp(v, "0") != 0;
 }
 
 static uint64_t make_state(uint32_t gen, unsigned phase, uint32_t detail)
@@ -213,14 +237,16 @@ static struct nxc_gate *gate_new(int wake_fd)
     g->fd = memfd_create(name, MFD_CLOEXEC);
     if (g->fd < 0)
         goto fail;
-    if (ftruncate(g->fd, (off_t)GATE_BYTES) != 0 ||
-        (g->slots = mmap(NULL, GATE_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, g->fd, 0)) ==
+    if (ftruncate(g->fd, (off_t)GATE_MAP_BYTES) != 0 ||
+        (g->slots = mmap(NULL, GATE_MAP_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, g->fd, 0)) ==
             MAP_FAILED) {
         close(g->fd);
         goto fail;
     }
     header_of(g->slots)->wake_fd = (uint32_t)wake_fd;
     header_of(g->slots)->magic = GATE_MAGIC;
+    g->help = help_of(g->slots);
+    g->serves_help = help_allowed();
     for (uint32_t i = 1; i < GATE_SLOTS; i++)
         g->free[i - 1] = GATE_SLOTS - i;
     g->n_free = GATE_SLOTS - 1;
@@ -235,7 +261,7 @@ void nxc_gate_destroy(nxc_connector_t *c)
     struct nxc_gate *g = c->gate;
     if (g == NULL)
         return;
-    munmap(g->slots, GATE_BYTES);
+    munmap(g->slots, GATE_MAP_BYTES);
     close(g->fd);
     free(g);
     c->gate = NULL;
@@ -344,10 +370,13 @@ static int process_exited(uint32_t pid)
  * state seen (changed only if the copy ended meanwhile). */
 static int reap_dead_claimer(nxc_op_t *op, uint64_t *st)
 {
-    return process_exited(detail_of(*st)) &&
-           atomic_compare_exchange_strong_explicit(&slot_of(op)->state, st,
-                                                   make_state(op->slot_gen, PH_FAILED, 0),
-                                                   memory_order_acq_rel, memory_order_acquire);
+    if (!process_exited(detail_of(*st)) ||
+        !atomic_compare_exchange_strong_explicit(&slot_of(op)->state, st,
+                                                 make_state(op->slot_gen, PH_FAILED, 0),
+                                                 memory_order_acq_rel, memory_order_acquire))
+        return 0;
+    nxc_help_forget(op->c->gate->help, op->slot);
+    return 1;
 }
 
 /* Looking for a dead claimer costs three syscalls: a waiter polling its op
@@ -400,15 +429,52 @@ int nxc_gate_arm(nxc_connector_t *c)
     return atomic_load(&header_of(g->slots)->pokes) != g->pokes_seen;
 }
 
+static nxc_op_t *open_op_in_slot(nxc_connector_t *c, uint32_t slot)
+{
+    for (nxc_op_t *op = c->open_ops; op != NULL; op = op->open_next)
+        if (op->has_slot && op->slot == slot)
+            return op;
+    return NULL;
+}
+
+/* Helps a peer copying one of our ops, if it asked (direct_help.c).
+ * Nonzero while the help goes on: the caller's waiter stays awake. */
+static unsigned serve_help(nxc_connector_t *c)
+{
+    struct nxc_gate *g = c->gate;
+    uint32_t pid = 0, slot = g->serves_help ? nxc_help_asked(g->help, &pid) : 0;
+    nxc_op_t *op = slot != 0 && slot < GATE_SLOTS ? open_op_in_slot(c, slot) : NULL;
+    /* Only for the op's claimer, while it copies. */
+    if (op == NULL || op->n != 1 ||
+        atomic_load_explicit(&slot_of(op)->state, memory_order_acquire) !=
+            make_state(op->slot_gen, PH_BUSY, pid))
+        return 0;
+    unsigned did = nxc_help_serve(g->help, slot, op->kind == NXC_OP_READ, op->descs[0].ptr,
+                                  op->descs[0].size);
+    uint64_t now = nxc_now_ns(), request = (uint64_t)slot << 32 | op->slot_gen;
+    if (did > 0 && request != g->help_logged)
+        NXC_LOG(NXC_LOG_DEBUG, "connector '%s': helping process %u copy %s the op in slot "
+                "%u (%zu bytes)", c->name, (unsigned)pid,
+                op->kind == NXC_OP_READ ? "out of" : "into", (unsigned)slot, op->descs[0].size);
+    if (did > 0)
+        g->help_logged = request;
+    if (did > 0 || request != g->help_request) {
+        g->help_request = request;
+        g->help_active_ns = now;
+    }
+    return did > 0 || now - g->help_active_ns < HELP_IDLE_NS;
+}
+
 unsigned nxc_gate_check(nxc_connector_t *c)
 {
     struct nxc_gate *g = c->gate;
     _Atomic uint64_t *asleep = &header_of(g->slots)->asleep;
     if (!c->poller_armed && !c->sleeping && atomic_load_explicit(asleep, memory_order_relaxed))
         atomic_store_explicit(asleep, 0, memory_order_relaxed);
+    unsigned helped = serve_help(c);
     uint64_t pokes = atomic_load_explicit(&header_of(g->slots)->pokes, memory_order_acquire);
     if (pokes == g->pokes_seen)
-        return 0;
+        return helped;
     g->pokes_seen = pokes;
     unsigned ended = 0;
     for (nxc_op_t *op = c->open_ops; op != NULL; op = op->open_next) {
@@ -417,7 +483,7 @@ unsigned nxc_gate_check(nxc_connector_t *c)
         nxc_gate_poll(op);
         ended += (unsigned)(!was_final && nxc_op_is_final(op));
     }
-    return ended;
+    return ended + helped;
 }
 
 /* OPEN -> CLOSED(reason), or wait out a copy. Returns the state it left. */
@@ -492,6 +558,7 @@ void nxc_gate_free_slot(nxc_op_t *op)
                           make_state(gen_of(st), PH_FREE, refusal_of(st, op->slot_gen)),
                           memory_order_release);
     g->free[g->n_free++] = op->slot;
+    nxc_help_forget(g->help, op->slot);
     op->has_slot = 0;
 }
 
@@ -500,7 +567,7 @@ void nxc_gate_free_slot(nxc_op_t *op)
 static void close_view(struct nxc_gate_view *v)
 {
     if (v->slots != NULL)
-        munmap(v->slots, GATE_BYTES);
+        munmap(v->slots, GATE_MAP_BYTES);
     if (v->wake >= 0)
         close(v->wake);
     if (v->pidfd >= 0)
@@ -565,13 +632,13 @@ static struct nxc_gate_slot *map_gate(const nxc_agent_blob_t *b, const char **wh
     }
     int fd = open(path, O_RDWR | O_CLOEXEC);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0 || (size_t)st.st_size != GATE_BYTES) {
+    if (fd < 0 || fstat(fd, &st) != 0 || (size_t)st.st_size != GATE_MAP_BYTES) {
         *why = fd < 0 ? strerror(errno) : "the gate has the wrong size";
         if (fd >= 0)
             close(fd);
         return NULL;
     }
-    void *map = mmap(NULL, GATE_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    void *map = mmap(NULL, GATE_MAP_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     close(fd);
     if (map == MAP_FAILED) {
         *why = strerror(errno);
@@ -685,6 +752,7 @@ static int direct_prepare(nxc_op_t *op, const nxc_metadata_t *md)
     struct nxc_direct_op *d = &op->state.direct;
     d->view = op->peer->gate_view;
     d->slot = &d->view->slots[md->blob.gate.slot];
+    d->slot_no = md->blob.gate.slot;
     d->gen = md->blob.gate.gen;
     d->pid = md->blob.identity.pid;
     d->remote = malloc(op->n * sizeof *d->remote);
@@ -737,13 +805,36 @@ static int copy_all(nxc_op_t *op)
     }
 }
 
-/* Tells the passive side a copy ended (see WAKING at the top). */
+/* Tells the passive side a copy ended or wants its help (see WAKING at
+ * the top). */
 static void poke(nxc_op_t *op)
 {
     struct nxc_gate_header *h = header_of(op->state.direct.view->slots);
     atomic_fetch_add(&h->pokes, 1);
     if (atomic_load(&h->asleep))
         (void)eventfd_write(op->state.direct.view->wake, 1);
+}
+
+/* Copies the claimed op's bytes: with the passive side's help where it
+ * pays (one large buffer on each side), else alone. Returns 0 or an errno. */
+static int copy(nxc_op_t *op)
+{
+    struct nxc_direct_op *d = &op->state.direct;
+    if (op->n != 1 || d->remote[0].size != op->descs[0].size ||
+        !nxc_help_worth(op->descs[0].size) || !help_allowed())
+        return copy_all(op);
+    nxc_help_job_t j = { .h = help_of(d->view->slots),
+                         .write = op->kind == NXC_OP_WRITE,
+                         .local = op->descs[0].ptr,
+                         .remote = (uint64_t)(uintptr_t)d->remote[0].ptr,
+                         .size = op->descs[0].size,
+                         .pid = (pid_t)d->pid };
+    if (!nxc_help_ask(&j, d->slot_no))
+        return copy_all(op);
+    poke(op);
+    int err = nxc_help_run(&j);
+    d->moved = j.moved;
+    return err;
 }
 
 /* How long a pidfd's "alive" is trusted. A pid returns to use only after
@@ -792,7 +883,7 @@ static void direct_start(nxc_op_t *op)
         nxc_op_refused(op, seen == open ? NXC_NACK_CLOSED : refusal_of(seen, d->gen));
         return;
     }
-    int err = copy_all(op);
+    int err = copy(op);
     atomic_store_explicit(&d->slot->state, make_state(d->gen, err ? PH_FAILED : PH_DONE, 0),
                           memory_order_release);
     op->moved = 1;

@@ -71,6 +71,7 @@ _Static_assert(offsetof(struct nxc_nixl_op, rma) == 0, "rma.c works on a NIXL op
 struct nxc_direct_op {
     struct nxc_gate_view *view;
     struct nxc_gate_slot *slot;
+    uint32_t              slot_no;
     uint32_t              gen;
     uint32_t              pid;
     nxc_descriptor_t     *remote;

@@ -1,0 +1,497 @@
+/* The passive side's CPU helping a large same-host direct copy (see
+ * direct_help.h for why, direct.c for the gate and its slots).
+ *
+ * THE AREA. After its slots, a gate's memfd holds one help area: an owner
+ * word naming the copy being helped, the copy's size, direction and
+ * claimer, a cursor, one state word per chunk (HELP_CHUNK bytes) and a
+ * ring of HELP_RING chunk-sized buffers with a tag each. One copy is
+ * helped at a time per passive connector; a claimer that finds the area
+ * taken copies alone.
+ *
+ *   owner  = epoch << 24 | slot << 8 | FREE, SETUP or READY
+ *   state  = epoch << 24 | ring index << 8 | STAGED, TAKEN, DRAINING, DRAINED
+ *   tag    = 0 (free) or epoch << 24 | chunk + 1 (held)
+ *
+ * Every request has a new epoch (the owner word keeps the last one), and
+ * every state or tag word names its epoch, so no word of an earlier
+ * request is ever taken for one of this request.
+ *
+ * A READ (the peer reads our op): the cursor hands out chunks, the active
+ * side takes them from the front and copies each with process_vm_readv;
+ * the passive side takes them from the back, copies each from its own
+ * buffer into a free ring buffer and publishes it, STAGED, with a
+ * compare-and-swap from the state it read before copying. The active side
+ * copies STAGED chunks out of the ring and frees their buffers. Once the
+ * cursor is empty it waits for the passive side's chunks, but only while
+ * they keep coming (STALL_NS): then it takes the rest back (CAS to TAKEN)
+ * and copies them itself. One CAS per chunk decides between the two, and
+ * a passive side whose CAS fails frees its buffer: a late passive side
+ * (stopped, preempted) can only have copied into its own ring.
+ *
+ * A WRITE (the peer writes our op): the active side copies chunks from the
+ * back of its buffer into free ring buffers (STAGED) and the front with
+ * process_vm_writev; the passive side moves STAGED chunks into its buffer
+ * (CAS to DRAINING, copy, CAS to DRAINED) and frees their ring buffers.
+ * The active side ends only when each of its staged chunks is DRAINED or
+ * taken back: STAGED -> TAKEN by CAS, or a chunk DRAINING for too long,
+ * which it writes itself as well (the same bytes, from its own buffer; the
+ * passive side's ring buffer stays held until its copy ends).
+ *
+ * WHY THE DIRECT PATH'S RULES STILL HOLD (direct.c, SAFETY):
+ * - the active side's memory is written only by the active side itself
+ *   (its process_vm_readv and its copies out of the ring): a passive side
+ *   never writes into a peer, so a late passive side cannot touch a
+ *   buffer the peer has reused;
+ * - the passive side's buffer is written by the claimer's
+ *   process_vm_writev, as before, and by the passive side's own copies
+ *   from the ring, which it makes only while the op's slot is BUSY with
+ *   that claimer and the request names the slot, inside its own progress
+ *   under the connector's lock: no thread of ours sees the op end while a
+ *   copy of ours into it runs. A chunk is DRAINED, or written by the
+ *   claimer, before the claimer stores DONE; so DONE still means every
+ *   byte is in place;
+ * - the ring holds copies of a readable op's bytes after the op ends. It
+ *   is in the gate, which only a process that may ptrace-read ours can
+ *   map (direct.c, TRUST): no process can read the ring that could not
+ *   read the buffer itself;
+ * - a passive side checks every number in the area against its own op
+ *   (size, direction, claimer, chunk index) before it copies a byte; a
+ *   request that does not fit its op is ignored.
+ * Nothing here waits without bound: the active side takes chunks back
+ * after STALL_NS without news from the passive side, and the passive side
+ * stops helping when the request ends or, with nothing to do, after
+ * IDLE_NS (it then sleeps as usual). */
+#include "transport/direct_help.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "common/util.h"
+
+#define HELP_CHUNK      (512u << 10)
+#define HELP_RING       8u
+#define HELP_MAX_CHUNKS 2048u /* 1 GiB */
+#define HELP_MIN_BYTES  (4u << 20)
+#define CMA_PIECE       (256u << 10)
+#define STALL_NS        300000u
+/* Before the passive side shows up the active side stages only this many
+ * chunks of a write: a passive side that sleeps through the request costs
+ * the active side that many extra copies. */
+#define STAGE_UNSEEN    2u
+
+enum { H_FREE, H_SETUP, H_READY };
+enum { C_NONE, C_STAGED, C_TAKEN, C_DRAINING, C_DRAINED };
+
+struct nxc_gate_help {
+    _Alignas(64) _Atomic uint64_t owner;
+    _Atomic uint64_t size;
+    _Atomic uint32_t write;
+    _Atomic uint32_t pid;
+    _Alignas(64) _Atomic uint64_t cursor;  /* front << 32 | back, in chunks */
+    _Alignas(64) _Atomic uint64_t present; /* the last epoch the passive side served */
+    _Alignas(64) _Atomic uint64_t tag[HELP_RING];
+    _Alignas(64) _Atomic uint64_t state[HELP_MAX_CHUNKS];
+    _Alignas(4096) unsigned char ring[HELP_RING][HELP_CHUNK];
+};
+
+size_t nxc_help_bytes(void)
+{
+    return sizeof(struct nxc_gate_help);
+}
+
+#define EPOCH_MASK ((UINT64_C(1) << 40) - 1)
+
+static uint64_t word(uint64_t epoch, unsigned mid, unsigned low)
+{
+    return epoch << 24 | (uint64_t)(mid & 0xffffu) << 8 | (low & 0xffu);
+}
+static uint64_t epoch_of(uint64_t w) { return w >> 24; }
+static unsigned mid_of(uint64_t w) { return (unsigned)(w >> 8) & 0xffffu; }
+static unsigned low_of(uint64_t w) { return (unsigned)w & 0xffu; }
+
+static uint64_t tag_word(uint64_t epoch, size_t chunk)
+{
+    return epoch << 24 | (uint64_t)(chunk + 1);
+}
+
+static size_t chunks_of(size_t size)
+{
+    return (size + HELP_CHUNK - 1) / HELP_CHUNK;
+}
+
+static size_t chunk_len(size_t size, size_t k)
+{
+    size_t off = k * HELP_CHUNK;
+    return size - off < HELP_CHUNK ? size - off : HELP_CHUNK;
+}
+
+static inline void relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* Takes one chunk from the front or the back of the cursor; -1 when none
+ * is left. */
+static long take_chunk(struct nxc_gate_help *h, int from_back)
+{
+    uint64_t c = atomic_load_explicit(&h->cursor, memory_order_acquire);
+    for (;;) {
+        uint32_t front = (uint32_t)(c >> 32), back = (uint32_t)c;
+        if (front >= back)
+            return -1;
+        uint64_t next = from_back ? (uint64_t)front << 32 | (back - 1)
+                                  : (uint64_t)(front + 1) << 32 | back;
+        if (atomic_compare_exchange_weak_explicit(&h->cursor, &c, next, memory_order_acq_rel,
+                                                  memory_order_acquire))
+            return from_back ? (long)back - 1 : (long)front;
+    }
+}
+
+/* A free ring buffer, marked held for `chunk`; -1 if none is free. */
+static int hold_ring(struct nxc_gate_help *h, uint64_t epoch, size_t chunk)
+{
+    for (unsigned s = 0; s < HELP_RING; s++) {
+        uint64_t free_tag = 0;
+        if (atomic_load_explicit(&h->tag[s], memory_order_acquire) == 0 &&
+            atomic_compare_exchange_strong_explicit(&h->tag[s], &free_tag,
+                                                    tag_word(epoch, chunk),
+                                                    memory_order_acq_rel, memory_order_acquire))
+            return (int)s;
+    }
+    return -1;
+}
+
+static void free_ring(struct nxc_gate_help *h, unsigned s)
+{
+    atomic_store_explicit(&h->tag[s], 0, memory_order_release);
+}
+
+/* ---- active side ------------------------------------------------------ */
+
+int nxc_help_worth(size_t size)
+{
+    return size >= HELP_MIN_BYTES && chunks_of(size) <= HELP_MAX_CHUNKS;
+}
+
+int nxc_help_ask(nxc_help_job_t *j, uint32_t slot)
+{
+    struct nxc_gate_help *h = j->h;
+    j->epoch = 0;
+    uint64_t o = atomic_load_explicit(&h->owner, memory_order_acquire);
+    if (low_of(o) != H_FREE)
+        return 0;
+    uint64_t epoch = (epoch_of(o) + 1) & EPOCH_MASK;
+    if (epoch == 0)
+        epoch = 1;
+    if (!atomic_compare_exchange_strong_explicit(&h->owner, &o, word(epoch, slot, H_SETUP),
+                                                 memory_order_acq_rel, memory_order_acquire))
+        return 0;
+    atomic_store_explicit(&h->size, j->size, memory_order_relaxed);
+    atomic_store_explicit(&h->write, (uint32_t)j->write, memory_order_relaxed);
+    atomic_store_explicit(&h->pid, (uint32_t)getpid(), memory_order_relaxed);
+    atomic_store_explicit(&h->cursor, (uint64_t)chunks_of(j->size), memory_order_relaxed);
+    atomic_store_explicit(&h->owner, word(epoch, slot, H_READY), memory_order_release);
+    j->epoch = epoch;
+    return 1;
+}
+
+/* Bytes [off, off + len) by process_vm_*, resuming after a short transfer. */
+static int cma(nxc_help_job_t *j, size_t off, size_t len)
+{
+    while (len > 0) {
+        struct iovec l = { j->local + off, len };
+        struct iovec r = { (void *)(uintptr_t)(j->remote + off), len };
+        ssize_t got = j->write ? process_vm_writev(j->pid, &l, 1, &r, 1, 0)
+                               : process_vm_readv(j->pid, &l, 1, &r, 1, 0);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return got < 0 ? errno : EFAULT;
+        off += (size_t)got;
+        len -= (size_t)got;
+        j->moved += (uint64_t)got;
+    }
+    return 0;
+}
+
+static int cma_chunk(nxc_help_job_t *j, size_t k)
+{
+    return cma(j, k * HELP_CHUNK, chunk_len(j->size, k));
+}
+
+/* Copies chunk k out of ring buffer s and frees the buffer. */
+static void copy_out(nxc_help_job_t *j, size_t k, unsigned s)
+{
+    size_t len = chunk_len(j->size, k);
+    memcpy(j->local + k * HELP_CHUNK, j->h->ring[s], len);
+    j->moved += len;
+    free_ring(j->h, s);
+}
+
+/* Copies out the passive side's chunks that are STAGED, in the order it
+ * takes them (from the back). */
+static unsigned drain_staged(nxc_help_job_t *j, long *next)
+{
+    unsigned n = 0;
+    for (; *next >= 0; --*next, n++) {
+        uint64_t st = atomic_load_explicit(&j->h->state[*next], memory_order_acquire);
+        if (epoch_of(st) != j->epoch || low_of(st) != C_STAGED)
+            return n;
+        copy_out(j, (size_t)*next, mid_of(st));
+    }
+    return n;
+}
+
+/* Settles the passive side's chunks [from, to] of a read: copied out if
+ * STAGED, else taken back; after STALL_NS without news when `wait`, at
+ * once otherwise. Copies taken chunks unless `err` is set. */
+static int settle_read(nxc_help_job_t *j, long from, long *next, int wait, int err)
+{
+    uint64_t last = nxc_now_ns();
+    while (*next >= from) {
+        _Atomic uint64_t *sw = &j->h->state[*next];
+        uint64_t st = atomic_load_explicit(sw, memory_order_acquire);
+        if (epoch_of(st) == j->epoch && low_of(st) == C_STAGED) {
+            if (err)
+                free_ring(j->h, mid_of(st));
+            else
+                copy_out(j, (size_t)*next, mid_of(st));
+            --*next;
+            last = nxc_now_ns();
+            continue;
+        }
+        if (wait && !err && nxc_now_ns() - last < STALL_NS) {
+            relax();
+            continue;
+        }
+        if (!atomic_compare_exchange_strong_explicit(sw, &st, word(j->epoch, 0, C_TAKEN),
+                                                     memory_order_acq_rel,
+                                                     memory_order_acquire))
+            continue; /* staged meanwhile */
+        if (!err)
+            err = cma_chunk(j, (size_t)*next);
+        --*next;
+    }
+    return err;
+}
+
+/* Reads our chunk k in pieces, copying out the passive side's staged
+ * chunks between them, so that its ring does not stay full for long. */
+static int read_front_chunk(nxc_help_job_t *j, size_t k, long *next)
+{
+    size_t end = k * HELP_CHUNK + chunk_len(j->size, k);
+    for (size_t off = k * HELP_CHUNK; off < end; off += CMA_PIECE) {
+        drain_staged(j, next);
+        int err = cma(j, off, end - off < CMA_PIECE ? end - off : CMA_PIECE);
+        if (err)
+            return err;
+    }
+    return 0;
+}
+
+static int run_read(nxc_help_job_t *j)
+{
+    struct nxc_gate_help *h = j->h;
+    long next = (long)chunks_of(j->size) - 1, k;
+    int err = 0;
+    while (err == 0 && (k = take_chunk(h, 0)) >= 0)
+        err = read_front_chunk(j, (size_t)k, &next);
+    while (take_chunk(h, 0) >= 0)
+        ; /* after an error: the passive side takes no more */
+    long meet = (long)(uint32_t)atomic_load_explicit(&h->cursor, memory_order_acquire);
+    return settle_read(j, meet, &next, 1, err);
+}
+
+/* Settles the staged chunks [back, n) of a write. */
+static int settle_write(nxc_help_job_t *j, size_t back, size_t n, int err)
+{
+    struct nxc_gate_help *h = j->h;
+    unsigned char settled[HELP_MAX_CHUNKS] = { 0 };
+    size_t pending = n - back;
+    uint64_t last = nxc_now_ns();
+    int seen = atomic_load_explicit(&h->present, memory_order_acquire) == j->epoch;
+    while (pending > 0) {
+        int stalled = err || !seen || nxc_now_ns() - last >= STALL_NS;
+        for (size_t k = back; k < n; k++) {
+            if (settled[k])
+                continue;
+            uint64_t st = atomic_load_explicit(&h->state[k], memory_order_acquire);
+            unsigned what = epoch_of(st) == j->epoch ? low_of(st) : C_NONE;
+            if (what == C_DRAINED) {
+                settled[k] = 1;
+                pending--;
+                last = nxc_now_ns();
+            } else if (stalled && what == C_STAGED &&
+                       atomic_compare_exchange_strong_explicit(
+                           &h->state[k], &st, word(j->epoch, mid_of(st), C_TAKEN),
+                           memory_order_acq_rel, memory_order_acquire)) {
+                free_ring(h, mid_of(st));
+                if (!err)
+                    err = cma_chunk(j, k);
+                settled[k] = 1;
+                pending--;
+            } else if (stalled && what == C_DRAINING) {
+                /* The passive side copies it, and may be stopped doing so:
+                 * write the same bytes; its ring buffer stays held until
+                 * its copy ends. */
+                if (!err)
+                    err = cma_chunk(j, k);
+                settled[k] = 1;
+                pending--;
+            }
+        }
+        if (pending > 0)
+            relax();
+    }
+    return err;
+}
+
+/* Stages chunk k of a write into ring buffer s. */
+static void stage(nxc_help_job_t *j, size_t k, int s)
+{
+    memcpy(j->h->ring[s], j->local + k * HELP_CHUNK, chunk_len(j->size, k));
+    atomic_store_explicit(&j->h->state[k], word(j->epoch, (unsigned)s, C_STAGED),
+                          memory_order_release);
+}
+
+/* Stages chunks from the back while the ring has room, writes from the
+ * front in pieces while it has none. */
+static int run_write(nxc_help_job_t *j)
+{
+    struct nxc_gate_help *h = j->h;
+    size_t n = chunks_of(j->size), back = n, front = 0; /* front in bytes */
+    unsigned staged = 0;
+    int err = 0, s;
+    while (err == 0 && front < back * HELP_CHUNK) {
+        int may_stage = front <= (back - 1) * HELP_CHUNK &&
+                        (staged < STAGE_UNSEEN ||
+                         atomic_load_explicit(&h->present, memory_order_acquire) == j->epoch);
+        if (may_stage && (s = hold_ring(h, j->epoch, back - 1)) >= 0) {
+            stage(j, --back, s);
+            staged++;
+            continue;
+        }
+        size_t len = back * HELP_CHUNK - front < CMA_PIECE ? back * HELP_CHUNK - front
+                                                             : CMA_PIECE;
+        err = cma(j, front, len);
+        front += len;
+    }
+    return settle_write(j, back, n, err);
+}
+
+int nxc_help_run(nxc_help_job_t *j)
+{
+    int err = j->write ? run_write(j) : run_read(j);
+    /* Bytes the passive side drained count as moved once DRAINED. */
+    if (err == 0)
+        j->moved = j->size;
+    atomic_store_explicit(&j->h->owner, word(j->epoch, 0, H_FREE), memory_order_release);
+    return err;
+}
+
+/* ---- passive side ----------------------------------------------------- */
+
+uint32_t nxc_help_asked(struct nxc_gate_help *h, uint32_t *pid)
+{
+    uint64_t o = atomic_load_explicit(&h->owner, memory_order_acquire);
+    if (low_of(o) != H_READY)
+        return 0;
+    *pid = atomic_load_explicit(&h->pid, memory_order_relaxed);
+    return mid_of(o);
+}
+
+/* Stages chunks of our readable op from the back. */
+static unsigned stage_chunks(struct nxc_gate_help *h, uint64_t epoch, const char *buf,
+                             size_t size)
+{
+    unsigned done = 0;
+    for (unsigned i = 0; i < 4; i++) {
+        int s = hold_ring(h, epoch, 0);
+        if (s < 0)
+            return done;
+        long k = take_chunk(h, 1);
+        if (k < 0 || (size_t)k >= chunks_of(size)) { /* the peer's cursor: checked */
+            free_ring(h, (unsigned)s);
+            return done;
+        }
+        _Atomic uint64_t *sw = &h->state[k];
+        uint64_t st = atomic_load_explicit(sw, memory_order_acquire);
+        if (epoch_of(st) != epoch || low_of(st) != C_TAKEN) {
+            memcpy(h->ring[s], buf + (size_t)k * HELP_CHUNK, chunk_len(size, (size_t)k));
+            if (atomic_compare_exchange_strong_explicit(sw, &st, word(epoch, (unsigned)s,
+                                                                      C_STAGED),
+                                                        memory_order_acq_rel,
+                                                        memory_order_acquire)) {
+                done++;
+                continue;
+            }
+        }
+        free_ring(h, (unsigned)s); /* taken back: the peer copied it itself */
+    }
+    return done;
+}
+
+/* Moves STAGED chunks of our writable op into `buf`. */
+static unsigned drain_chunks(struct nxc_gate_help *h, uint64_t epoch, char *buf, size_t size)
+{
+    unsigned done = 0;
+    size_t n = chunks_of(size);
+    for (unsigned s = 0; s < HELP_RING; s++) {
+        uint64_t t = atomic_load_explicit(&h->tag[s], memory_order_acquire);
+        uint64_t k = t & 0xffffffu;
+        if (epoch_of(t) != epoch || k == 0 || k > n)
+            continue;
+        k--;
+        _Atomic uint64_t *sw = &h->state[k];
+        uint64_t staged = word(epoch, s, C_STAGED), draining = word(epoch, s, C_DRAINING);
+        if (!atomic_compare_exchange_strong_explicit(sw, &staged, draining,
+                                                     memory_order_acq_rel,
+                                                     memory_order_acquire))
+            continue;
+        memcpy(buf + k * HELP_CHUNK, h->ring[s], chunk_len(size, k));
+        /* A CAS, not a store: the word may belong to a later request by now
+         * if we were stopped in the copy. */
+        atomic_compare_exchange_strong_explicit(sw, &draining, word(epoch, 0, C_DRAINED),
+                                                memory_order_acq_rel, memory_order_acquire);
+        free_ring(h, s);
+        done++;
+    }
+    return done;
+}
+
+unsigned nxc_help_serve(struct nxc_gate_help *h, uint32_t slot, int readable, char *buf,
+                        size_t size)
+{
+    uint64_t o = atomic_load_explicit(&h->owner, memory_order_acquire);
+    uint64_t epoch = epoch_of(o);
+    if (low_of(o) != H_READY || mid_of(o) != slot)
+        return 0;
+    size_t asked = (size_t)atomic_load_explicit(&h->size, memory_order_relaxed);
+    int write = atomic_load_explicit(&h->write, memory_order_relaxed) != 0;
+    /* The fields are the request's only if the owner word did not change
+     * while we read them. */
+    if (atomic_load_explicit(&h->owner, memory_order_acquire) != o || asked != size ||
+        write == readable || !nxc_help_worth(size))
+        return 0;
+    atomic_store_explicit(&h->present, epoch, memory_order_release);
+    return readable ? stage_chunks(h, epoch, buf, size) : drain_chunks(h, epoch, buf, size);
+}
+
+void nxc_help_forget(struct nxc_gate_help *h, uint32_t slot)
+{
+    uint64_t o = atomic_load_explicit(&h->owner, memory_order_acquire);
+    if (low_of(o) == H_FREE || mid_of(o) != slot)
+        return;
+    /* Its claimer is dead: the ring buffers held for its request are
+     * nobody's (ours are not in use: we hold the connector's lock). */
+    for (unsigned s = 0; s < HELP_RING; s++)
+        if (epoch_of(atomic_load_explicit(&h->tag[s], memory_order_acquire)) == epoch_of(o))
+            free_ring(h, s);
+    atomic_compare_exchange_strong_explicit(&h->owner, &o, word(epoch_of(o), 0, H_FREE),
+                                            memory_order_acq_rel, memory_order_acquire);
+}
