@@ -203,6 +203,8 @@ int nxc_help_ask(nxc_help_job_t *j, uint32_t slot)
 /* Bytes [off, off + len) by process_vm_*, resuming after a short transfer. */
 static int cma(nxc_help_job_t *j, size_t off, size_t len)
 {
+    uint64_t t0 = nxc_now_ns();
+    j->cma_bytes += len;
     while (len > 0) {
         struct iovec l = { j->local + off, len };
         struct iovec r = { (void *)(uintptr_t)(j->remote + off), len };
@@ -216,7 +218,48 @@ static int cma(nxc_help_job_t *j, size_t off, size_t len)
         len -= (size_t)got;
         j->moved += (uint64_t)got;
     }
+    j->cma_ns += nxc_now_ns() - t0;
     return 0;
+}
+
+/* A copy between our buffer and the ring, timed. */
+static void ring_copy(nxc_help_job_t *j, void *to, const void *from, size_t len)
+{
+    uint64_t t0 = nxc_now_ns();
+    memcpy(to, from, len);
+    j->ring_ns += nxc_now_ns() - t0;
+    j->ring_bytes += len;
+}
+
+static double ns_per_byte(uint64_t ns, uint64_t bytes)
+{
+    return (double)ns / (double)bytes;
+}
+
+/* Whether a byte through the ring costs us no more than one we copy with
+ * process_vm_*: every byte the passive side moves through the ring we
+ * copy once more ourselves, so the ring helps only if that copy is the
+ * cheaper one. It is on 4 KiB pages (process_vm_* pins each page: 2-3x
+ * slower than memcpy here); on huge pages (one pin per 2 MiB) the two
+ * cost about the same; and the ring costs more whenever moving cache
+ * lines between the two CPUs is slow (this VM has such phases:
+ * docs/PERFORMANCE.md). Until both were measured, it does. */
+static int ring_pays(const nxc_help_job_t *j)
+{
+    if (j->ring_bytes == 0 || j->cma_bytes == 0)
+        return 1;
+    return ns_per_byte(j->ring_ns, j->ring_bytes) <= ns_per_byte(j->cma_ns, j->cma_bytes);
+}
+
+/* Whether the passive side can drain `in_flight` staged chunks while we
+ * write `front_left` chunks from the front (its copy costs about what
+ * ours into the ring did). */
+static int drain_keeps_up(const nxc_help_job_t *j, size_t in_flight, size_t front_left)
+{
+    if (j->ring_bytes == 0 || j->cma_bytes == 0)
+        return in_flight < front_left;
+    return (double)in_flight * ns_per_byte(j->ring_ns, j->ring_bytes) <
+           (double)front_left * ns_per_byte(j->cma_ns, j->cma_bytes);
 }
 
 static int cma_chunk(nxc_help_job_t *j, size_t k)
@@ -228,7 +271,7 @@ static int cma_chunk(nxc_help_job_t *j, size_t k)
 static void copy_out(nxc_help_job_t *j, size_t k, unsigned s)
 {
     size_t len = chunk_len(j->size, k);
-    memcpy(j->local + k * HELP_CHUNK, j->h->ring[s], len);
+    ring_copy(j, j->local + k * HELP_CHUNK, j->h->ring[s], len);
     j->moved += len;
     free_ring(j->h, s);
 }
@@ -299,10 +342,13 @@ static int run_read(nxc_help_job_t *j)
     struct nxc_gate_help *h = j->h;
     long next = (long)chunks_of(j->size) - 1, k;
     int err = 0;
-    while (err == 0 && (k = take_chunk(h, 0)) >= 0)
+    while (err == 0 && ring_pays(j) && (k = take_chunk(h, 0)) >= 0)
         err = read_front_chunk(j, (size_t)k, &next);
-    while (take_chunk(h, 0) >= 0)
-        ; /* after an error: the passive side takes no more */
+    /* The ring does not pay, or an error: the passive side gets no more
+     * chunks, and we copy the rest of ours alone. */
+    while ((k = take_chunk(h, 0)) >= 0)
+        if (err == 0)
+            err = read_front_chunk(j, (size_t)k, &next);
     long meet = (long)(uint32_t)atomic_load_explicit(&h->cursor, memory_order_acquire);
     return settle_read(j, meet, &next, 1, err);
 }
@@ -354,21 +400,31 @@ static int settle_write(nxc_help_job_t *j, size_t back, size_t n, int err)
 /* Stages chunk k of a write into ring buffer s. */
 static void stage(nxc_help_job_t *j, size_t k, int s)
 {
-    memcpy(j->h->ring[s], j->local + k * HELP_CHUNK, chunk_len(j->size, k));
+    ring_copy(j, j->h->ring[s], j->local + k * HELP_CHUNK, chunk_len(j->size, k));
     atomic_store_explicit(&j->h->state[k], word(j->epoch, (unsigned)s, C_STAGED),
                           memory_order_release);
 }
 
-/* Stages chunks from the back while the ring has room, writes from the
- * front in pieces while it has none. */
+/* Stages chunks from the back while the ring has room and pays, writes
+ * from the front in pieces otherwise (one piece first, to time it). The
+ * write ends only when the passive side has drained every staged chunk:
+ * so no more are in flight than it drains while we write what the front
+ * has left, or that drain would be a tail we wait through. */
 static int run_write(nxc_help_job_t *j)
 {
     struct nxc_gate_help *h = j->h;
     size_t n = chunks_of(j->size), back = n, front = 0; /* front in bytes */
+    size_t drained = n; /* chunks [drained, n) are DRAINED, as far as seen */
     unsigned staged = 0;
     int err = 0, s;
     while (err == 0 && front < back * HELP_CHUNK) {
-        int may_stage = front <= (back - 1) * HELP_CHUNK &&
+        while (drained > back &&
+               atomic_load_explicit(&h->state[drained - 1], memory_order_acquire) ==
+                   word(j->epoch, 0, C_DRAINED))
+            drained--;
+        size_t in_flight = drained - back, front_left = (back * HELP_CHUNK - front) / HELP_CHUNK;
+        int may_stage = j->cma_bytes > 0 && drain_keeps_up(j, in_flight, front_left) &&
+                        ring_pays(j) &&
                         (staged < STAGE_UNSEEN ||
                          atomic_load_explicit(&h->present, memory_order_acquire) == j->epoch);
         if (may_stage && (s = hold_ring(h, j->epoch, back - 1)) >= 0) {

@@ -36,6 +36,8 @@ typedef struct nxc_help_job {
     pid_t                 pid;
     uint64_t              epoch; /* 0: the passive side was not asked */
     uint64_t              moved;
+    /* What a byte cost us each way, so far (nxc_help_run). */
+    uint64_t              ring_ns, ring_bytes, cma_ns, cma_bytes;
 } nxc_help_job_t;
 
 /* Whether a copy of `size` bytes is worth the passive side's help. */
