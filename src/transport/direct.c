@@ -56,6 +56,11 @@
  * itself is bounded by the op's size (the copy runs inside the active
  * side's nxc_begin_*()).
  *
+ * HELP. After its slots the gate holds a help area: a claimer of a large
+ * op asks the passive side to copy part of it through a ring there, so
+ * that both CPUs copy (direct_help.c has that protocol and why the rules
+ * above still hold: the passive side never writes into the claimer).
+ *
  * TRUST. Only a process that may ptrace-read ours can open the gate
  * (/proc/<pid>/fd/<fd> is checked like ptrace), and only one that may
  * ptrace-attach can copy: a process with those rights can read and write

@@ -57,6 +57,16 @@
  * - a passive side checks every number in the area against its own op
  *   (size, direction, claimer, chunk index) before it copies a byte; a
  *   request that does not fit its op is ignored.
+ * WHEN THE RING IS USED. Every byte that goes through the ring the
+ * active side copies once itself (into it or out of it), so the ring
+ * saves the active side time only where that copy is cheaper than a
+ * process_vm_* one: the active side times both as it goes (ring_pays) and
+ * stops using the ring when it is not (huge pages, where process_vm_*
+ * pins one page per 2 MiB; or phases in which this VM moves cache lines
+ * between its CPUs slowly). A write also keeps no more chunks in flight
+ * than the passive side drains while the front is written
+ * (drain_keeps_up), or their drain would be a tail the write waits for.
+ *
  * Nothing here waits without bound: the active side takes chunks back
  * after STALL_NS without news from the passive side, and the passive side
  * stops helping when the request ends or, with nothing to do, after
