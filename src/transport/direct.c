@@ -228,6 +228,25 @@ static int key_is(struct nxc_gate_slot *s, const uint8_t key[NXC_KEY_BYTES])
     return 1;
 }
 
+/* Whether the buffers lie back to back (empty ones anywhere): then they
+ * are one span, [*base, *base + *size). */
+static int one_span(const nxc_descriptor_t *d, size_t n, char **base, size_t *size)
+{
+    char *start = NULL, *end = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (d[i].size == 0)
+            continue;
+        if (start == NULL)
+            start = end = d[i].ptr;
+        else if ((char *)d[i].ptr != end)
+            return 0;
+        end += d[i].size;
+    }
+    *base = start;
+    *size = (size_t)(end - start);
+    return start != NULL;
+}
+
 /* ---- passive side ----------------------------------------------------- */
 
 static struct nxc_gate *gate_new(int wake_fd)
@@ -449,18 +468,19 @@ static unsigned serve_help(nxc_connector_t *c)
     struct nxc_gate *g = c->gate;
     uint32_t pid = 0, slot = g->serves_help ? nxc_help_asked(g->help, &pid) : 0;
     nxc_op_t *op = slot != 0 && slot < GATE_SLOTS ? open_op_in_slot(c, slot) : NULL;
-    /* Only for the op's claimer, while it copies. */
-    if (op == NULL || op->n != 1 ||
+    char *base;
+    size_t size;
+    /* Only for the op's claimer, while it copies, and buffers in one span. */
+    if (op == NULL || !one_span(op->descs, op->n, &base, &size) ||
         atomic_load_explicit(&slot_of(op)->state, memory_order_acquire) !=
             make_state(op->slot_gen, PH_BUSY, pid))
         return 0;
-    unsigned did = nxc_help_serve(g->help, slot, op->kind == NXC_OP_READ, op->descs[0].ptr,
-                                  op->descs[0].size);
+    unsigned did = nxc_help_serve(g->help, slot, op->kind == NXC_OP_READ, base, size);
     uint64_t now = nxc_now_ns(), request = (uint64_t)slot << 32 | op->slot_gen;
     if (did > 0 && request != g->help_logged)
         NXC_LOG(NXC_LOG_DEBUG, "connector '%s': helping process %u copy %s the op in slot "
                 "%u (%zu bytes)", c->name, (unsigned)pid,
-                op->kind == NXC_OP_READ ? "out of" : "into", (unsigned)slot, op->descs[0].size);
+                op->kind == NXC_OP_READ ? "out of" : "into", (unsigned)slot, size);
     if (did > 0)
         g->help_logged = request;
     if (did > 0 || request != g->help_request) {
@@ -821,18 +841,22 @@ static void poke(nxc_op_t *op)
 }
 
 /* Copies the claimed op's bytes: with the passive side's help where it
- * pays (one large buffer on each side), else alone. Returns 0 or an errno. */
+ * pays (large, and the buffers one span on each side: one buffer, or
+ * blocks of one), else alone. Returns 0 or an errno. */
 static int copy(nxc_op_t *op)
 {
     struct nxc_direct_op *d = &op->state.direct;
-    if (op->n != 1 || d->remote[0].size != op->descs[0].size ||
-        !nxc_help_worth(op->descs[0].size) || !help_allowed())
+    char *local, *remote;
+    size_t size, remote_size;
+    if (!one_span(op->descs, op->n, &local, &size) ||
+        !one_span(d->remote, op->n, &remote, &remote_size) || remote_size != size ||
+        !nxc_help_worth(size) || !help_allowed())
         return copy_all(op);
     nxc_help_job_t j = { .h = help_of(d->view->slots),
                          .write = op->kind == NXC_OP_WRITE,
-                         .local = op->descs[0].ptr,
-                         .remote = (uint64_t)(uintptr_t)d->remote[0].ptr,
-                         .size = op->descs[0].size,
+                         .local = local,
+                         .remote = (uint64_t)(uintptr_t)remote,
+                         .size = size,
                          .pid = (pid_t)d->pid };
     if (!nxc_help_ask(&j, d->slot_no))
         return copy_all(op);

@@ -25,8 +25,8 @@ size_t nxc_help_bytes(void);
 
 /* ---- active side ---- */
 
-/* One direct copy of a single buffer into or out of a single passive
- * buffer of the same size. */
+/* One direct copy of a span of bytes (buffers back to back) into or out
+ * of a passive op's span of the same size. */
 typedef struct nxc_help_job {
     struct nxc_gate_help *h;
     int                   write; /* 1: local -> passive, 0: passive -> local */
@@ -60,7 +60,7 @@ int nxc_help_run(nxc_help_job_t *j);
 uint32_t nxc_help_asked(struct nxc_gate_help *h, uint32_t *pid);
 
 /* Helps with the asked-for op for a while: `readable` says which way the
- * bytes go (our buffer `buf` of `size` bytes is read by the peer, or
+ * bytes go (our span `buf` of `size` bytes is read by the peer, or
  * written). Returns nonzero while there is more to do (the caller should
  * not sleep), 0 when there is nothing to do for now. */
 unsigned nxc_help_serve(struct nxc_gate_help *h, uint32_t slot, int readable, char *buf,

@@ -299,8 +299,16 @@ void e2e_bufs_alloc(e2e_bufs_t *b, uint32_t seed, size_t n, const size_t *sizes)
     b->mem = calloc(n ? n : 1, sizeof *b->mem);
     b->d = calloc(n ? n : 1, sizeof *b->d);
     CHECK(b->mem && b->d, "out of memory");
+    const char *span = getenv("NXC_E2E_ONE_SPAN");
+    b->one_span = span != NULL && strcmp(span, "1") == 0 && n > 0;
+    size_t total = 0;
+    for (size_t i = 0; b->one_span && i < n; i++)
+        total += sizes[i];
+    char *block = b->one_span ? malloc(total ? total : 1) : NULL;
+    CHECK(!b->one_span || block != NULL, "malloc(%zu) failed", total);
     for (size_t i = 0; i < n; i++) {
-        b->mem[i] = malloc(sizes[i] ? sizes[i] : 1);
+        b->mem[i] = b->one_span ? block : malloc(sizes[i] ? sizes[i] : 1);
+        block += b->one_span ? sizes[i] : 0;
         CHECK(b->mem[i] != NULL, "malloc(%zu) failed", sizes[i]);
         b->d[i].ptr = b->mem[i];
         b->d[i].size = sizes[i];
@@ -329,7 +337,7 @@ int e2e_bufs_verify(const e2e_bufs_t *b, uint8_t xr, size_t *bad_idx, size_t *ba
 
 void e2e_bufs_free(e2e_bufs_t *b)
 {
-    for (size_t i = 0; i < b->n; i++) free(b->mem[i]);
+    for (size_t i = 0; i < (b->one_span ? 1 : b->n); i++) free(b->mem[i]);
     free(b->mem);
     free(b->d);
     memset(b, 0, sizeof *b);

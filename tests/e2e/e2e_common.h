@@ -102,10 +102,13 @@ size_t e2e_verify(const void *p, size_t n, uint32_t seed, size_t idx, uint8_t xr
 typedef struct e2e_bufs {
     size_t n;
     uint32_t seed;
-    void **mem;               /* each malloc(max(size,1)) */
+    void **mem;               /* each malloc(max(size,1)), or blocks of mem[0] */
     nxc_descriptor_t *d;
+    int one_span;             /* the buffers are back to back in mem[0] */
 } e2e_bufs_t;
 
+/* With NXC_E2E_ONE_SPAN=1 in the environment the buffers are blocks of
+ * one allocation, back to back (as a KV cache's blocks are). */
 void e2e_bufs_alloc(e2e_bufs_t *b, uint32_t seed, size_t n, const size_t *sizes);
 void e2e_bufs_fill(e2e_bufs_t *b, uint8_t xr);
 /* 0 if all equal pattern ^ xr; else fills *bad_idx and *bad_off and returns -1 */
