@@ -70,7 +70,7 @@
  * Nothing here waits without bound: the active side takes chunks back
  * after STALL_NS without news from the passive side, and the passive side
  * stops helping when the request ends or, with nothing to do, after
- * IDLE_NS (it then sleeps as usual). */
+ * HELP_IDLE_NS (direct.c; it then sleeps as usual). */
 #include "transport/direct_help.h"
 
 #include <errno.h>
@@ -87,6 +87,9 @@
 #define HELP_MIN_BYTES  (4u << 20)
 #define CMA_PIECE       (256u << 10)
 #define STALL_NS        300000u
+/* Chunks the passive side copies per call: it holds its connector's lock
+ * meanwhile (2 MiB, ~100-200 us here). */
+#define SERVE_CHUNKS    4u
 /* Before the passive side shows up the active side stages only this many
  * chunks of a write: a passive side that sleeps through the request costs
  * the active side that many extra copies. */
@@ -471,12 +474,12 @@ uint32_t nxc_help_asked(struct nxc_gate_help *h, uint32_t *pid)
     return mid_of(o);
 }
 
-/* Stages chunks of our readable op from the back. */
+/* Stages up to SERVE_CHUNKS chunks of our readable op, from the back. */
 static unsigned stage_chunks(struct nxc_gate_help *h, uint64_t epoch, const char *buf,
                              size_t size)
 {
     unsigned done = 0;
-    for (unsigned i = 0; i < 4; i++) {
+    for (unsigned i = 0; i < SERVE_CHUNKS; i++) {
         int s = hold_ring(h, epoch, 0);
         if (s < 0)
             return done;
@@ -502,12 +505,12 @@ static unsigned stage_chunks(struct nxc_gate_help *h, uint64_t epoch, const char
     return done;
 }
 
-/* Moves STAGED chunks of our writable op into `buf`. */
+/* Moves up to SERVE_CHUNKS STAGED chunks of our writable op into `buf`. */
 static unsigned drain_chunks(struct nxc_gate_help *h, uint64_t epoch, char *buf, size_t size)
 {
     unsigned done = 0;
     size_t n = chunks_of(size);
-    for (unsigned s = 0; s < HELP_RING; s++) {
+    for (unsigned s = 0; s < HELP_RING && done < SERVE_CHUNKS; s++) {
         uint64_t t = atomic_load_explicit(&h->tag[s], memory_order_acquire);
         uint64_t k = t & 0xffffffu;
         if (epoch_of(t) != epoch || k == 0 || k > n)
