@@ -258,6 +258,16 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Whether the comma-separated list names the mode. */
+static int listed(const char *list, const char *name)
+{
+    size_t len = strlen(name);
+    for (const char *p = list; (p = strstr(p, name)) != NULL; p += len)
+        if ((p == list || p[-1] == ',') && (p[len] == ',' || p[len] == '\0'))
+            return 1;
+    return 0;
+}
+
 static size_t parse_size(const char *s)
 {
     char *end;
@@ -329,7 +339,7 @@ int main(int argc, char **argv)
             ;
         uint64_t it = 0;
         for (int m = 0; m < 4; m++) {
-            if (strstr(modes, mode_names[m]) == NULL)
+            if (!listed(modes, mode_names[m]))
                 continue;
             memset(sh->reader_buf, 0, size);
             one_iteration((enum mode)m, ++it);
