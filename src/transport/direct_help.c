@@ -303,10 +303,10 @@ static unsigned drain_staged(nxc_help_job_t *j, long *next)
     return n;
 }
 
-/* Settles the passive side's chunks [from, to] of a read: copied out if
- * STAGED, else taken back; after STALL_NS without news when `wait`, at
- * once otherwise. Copies taken chunks unless `err` is set. */
-static int settle_read(nxc_help_job_t *j, long from, long *next, int wait, int err)
+/* Settles the passive side's chunks [from, *next] of a read: copied out
+ * if STAGED, else taken back, after STALL_NS without news (at once after
+ * an error, `err`, when nothing more is copied). */
+static int settle_read(nxc_help_job_t *j, long from, long *next, int err)
 {
     uint64_t last = nxc_now_ns();
     while (*next >= from) {
@@ -321,7 +321,7 @@ static int settle_read(nxc_help_job_t *j, long from, long *next, int wait, int e
             last = nxc_now_ns();
             continue;
         }
-        if (wait && !err && nxc_now_ns() - last < STALL_NS) {
+        if (!err && nxc_now_ns() - last < STALL_NS) {
             relax();
             continue;
         }
@@ -363,7 +363,7 @@ static int run_read(nxc_help_job_t *j)
         if (err == 0)
             err = read_front_chunk(j, (size_t)k, &next);
     long meet = (long)(uint32_t)atomic_load_explicit(&h->cursor, memory_order_acquire);
-    return settle_read(j, meet, &next, 1, err);
+    return settle_read(j, meet, &next, err);
 }
 
 /* Settles the staged chunks [back, n) of a write. */

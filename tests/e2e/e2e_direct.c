@@ -542,16 +542,18 @@ static void dead_passive(void)
     g_checks++;
 }
 
-typedef struct killer {
-    pid_t pid;
+/* Sends `sig` to `pid` after `delay_us`, from a thread of its own. */
+typedef struct signaller {
+    pid_t    pid;
     unsigned delay_us;
-} killer_t;
+    int      sig;
+} signaller_t;
 
-static void *kill_later(void *arg)
+static void *signal_later(void *arg)
 {
-    const killer_t *k = arg;
-    usleep(k->delay_us);
-    kill(k->pid, SIGKILL);
+    const signaller_t *s = arg;
+    usleep(s->delay_us);
+    kill(s->pid, s->sig);
     return NULL;
 }
 
@@ -582,9 +584,9 @@ static void passive_killed_mid_copy(unsigned rounds, int peer_waits)
             e2e_sleep_ms(2);
         }
         e2e_bufs_fill(&b, E2E_INIT_XOR);
-        killer_t k = { p.pid, (unsigned)(e2e_rand() % 40000) };
+        signaller_t k = { p.pid, (unsigned)(e2e_rand() % 40000), SIGKILL };
         pthread_t th;
-        CHECK(pthread_create(&th, NULL, kill_later, &k) == 0, "thread");
+        CHECK(pthread_create(&th, NULL, signal_later, &k) == 0, "thread");
         nxc_op_t *op = NULL;
         int rc = nxc_begin_read(A, md, b.d, 1, &op);
         pthread_join(th, NULL);
@@ -678,19 +680,6 @@ static unsigned helped_in_log(const char *path)
     return n;
 }
 
-typedef struct stopper {
-    pid_t    pid;
-    unsigned delay_us;
-} stopper_t;
-
-static void *stop_later(void *arg)
-{
-    const stopper_t *s = arg;
-    usleep(s->delay_us);
-    kill(s->pid, SIGSTOP);
-    return NULL;
-}
-
 /* We read or write the peer's passive op of n buffers of `each` bytes
  * while it waits for it (so it helps); with stop_us >= 0 the peer is
  * stopped that long after we begin and resumed once our op is final.
@@ -713,10 +702,10 @@ static double copy_while_peer_waits(e2e_peer_t *p, nxc_op_kind_t kind, size_t n,
     e2e_bufs_fill(&b, kind == NXC_OP_READ ? E2E_INIT_XOR : 0);
     e2e_peer_send(p, "WAIT %d 60000", id);
     e2e_sleep_ms(2); /* it waits by now */
-    stopper_t st = { p->pid, stop_us < 0 ? 0 : (unsigned)stop_us };
+    signaller_t st = { p->pid, stop_us < 0 ? 0 : (unsigned)stop_us, SIGSTOP };
     pthread_t t;
     if (stop_us >= 0)
-        CHECK(pthread_create(&t, NULL, stop_later, &st) == 0, "thread");
+        CHECK(pthread_create(&t, NULL, signal_later, &st) == 0, "thread");
     nxc_op_t *op = NULL;
     double t0 = e2e_now_ms();
     CHECK_RC(kind == NXC_OP_READ ? nxc_begin_read(A, md, b.d, n, &op)
