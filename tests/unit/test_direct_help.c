@@ -263,6 +263,252 @@ static void test_forget_dead_claimer(void **state)
     drop_area(h);
 }
 
+/* ---- a peer that breaks the protocol ------------------------------------ *
+ * Either process may write any word of the area: the passive process owns
+ * it, and the claimer need not be able to write the passive process's
+ * memory, nor the passive process the claimer's (ptrace rights go one
+ * way). So neither side may let a number it reads there index anything of
+ * its own unchecked, or wait on it without bound. */
+
+/* A buffer of SIZE at the start of a mapping with BEYOND more bytes after
+ * it, filled with `fill`: a copy that strays past the buffer lands there
+ * (or in its last page, and any stray read of ours past the mapping
+ * faults). */
+#define BEYOND ((size_t)40 * HELP_CHUNK)
+static char *fenced(int fill)
+{
+    char *p = mmap(NULL, SIZE + BEYOND, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(p != MAP_FAILED);
+    memset(p, fill, SIZE + BEYOND);
+    return p;
+}
+
+static void unfence(char *p)
+{
+    munmap(p, SIZE + BEYOND);
+}
+
+static void assert_beyond_is(const char *p, int fill)
+{
+    static char block[4096];
+    memset(block, fill, sizeof(block));
+    for (size_t off = SIZE; off < SIZE + BEYOND; off += sizeof(block)) {
+        size_t len = SIZE + BEYOND - off < sizeof(block) ? SIZE + BEYOND - off : sizeof(block);
+        if (memcmp(p + off, block, len) != 0)
+            fail_msg("bytes %zu-%zu past the buffer changed", off - SIZE, off - SIZE + len);
+    }
+}
+
+static void fill_pattern(char *p, unsigned seed)
+{
+    char *src = pattern(SIZE, seed);
+    memcpy(p, src, SIZE);
+    free(src);
+}
+
+/* A passive side that moves the cursor's front past the op: the claimer
+ * is handed a chunk it did not expect, copies the rest alone, and writes
+ * nothing past its buffer. */
+static void test_claimer_ignores_a_forged_cursor(void **state)
+{
+    (void)state;
+    struct nxc_gate_help *h = area();
+    char *theirs = fenced(0x5a), *ours = fenced(0);
+    fill_pattern(theirs, 21);
+    nxc_help_job_t j = job(h, 0, ours, theirs);
+    assert_true(nxc_help_ask(&j, SLOT));
+    size_t n = chunks_of(SIZE);
+    atomic_store(&h->cursor, (uint64_t)(n + 3) << 32 | (n + 40));
+    assert_int_equal(nxc_help_run(&j), 0);
+    assert_memory_equal(ours, theirs, SIZE);
+    assert_beyond_is(ours, 0);
+    assert_owner_free(h);
+    unfence(theirs);
+    unfence(ours);
+    drop_area(h);
+}
+
+/* A STAGED word naming a ring buffer that does not exist: the claimer
+ * takes the chunk back and copies it itself. */
+static void test_claimer_ignores_a_forged_ring_index(void **state)
+{
+    (void)state;
+    struct nxc_gate_help *h = area();
+    char *theirs = pattern(SIZE, 22), *ours = zeros(SIZE);
+    nxc_help_job_t j = job(h, 0, ours, theirs);
+    assert_true(nxc_help_ask(&j, SLOT));
+    size_t n = chunks_of(SIZE);
+    for (unsigned i = 0; i < 3; i++) {
+        long k = take_chunk(h, 1);
+        assert_int_equal(k, (long)(n - 1 - i));
+        atomic_store(&h->state[k], word(j.epoch, i == 0 ? 0xffffu : HELP_RING + i, C_STAGED));
+    }
+    assert_int_equal(nxc_help_run(&j), 0);
+    assert_memory_equal(ours, theirs, SIZE);
+    assert_ring_free(h);
+    free(theirs);
+    free(ours);
+    drop_area(h);
+}
+
+/* A write that finds every ring buffer held (a passive side stopped in
+ * its copies of earlier requests) writes alone, and its short last chunk
+ * no further than the buffer's end. */
+static void test_write_alone_with_the_ring_held(void **state)
+{
+    (void)state;
+    struct nxc_gate_help *h = area();
+    char *ours = fenced(0), *theirs = fenced(0x5a);
+    fill_pattern(ours, 23);
+    memset(theirs, 0, SIZE);
+    for (unsigned s = 0; s < HELP_RING; s++)
+        atomic_store(&h->tag[s], tag_word(1000 + s, s));
+    nxc_help_job_t j = job(h, 1, ours, theirs);
+    assert_true(nxc_help_ask(&j, SLOT));
+    assert_int_equal(nxc_help_run(&j), 0);
+    assert_memory_equal(theirs, ours, SIZE);
+    assert_beyond_is(theirs, 0x5a);
+    unfence(theirs);
+    unfence(ours);
+    drop_area(h);
+}
+
+/* Overwrites the help area's words with values a broken peer might
+ * write, most of them close to valid (this request's epoch, codes and
+ * indexes a little out of range), until told to stop. */
+struct scribbler {
+    struct nxc_gate_help *h;
+    uint64_t              epoch;
+    int                   with_owner; /* the owner word and the request too */
+    _Atomic int           stop;
+    unsigned long         writes;
+};
+
+static uint64_t next_rand(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+static uint64_t forged_word(uint64_t *x, uint64_t epoch)
+{
+    uint64_t r = next_rand(x);
+    uint64_t e = r % 4 == 0 ? r >> 40 : epoch + (r >> 8) % 2;
+    unsigned mid = r % 3 == 0 ? (unsigned)(r >> 16) : (unsigned)(r >> 16) % (HELP_RING + 2);
+    return word(e, mid, (unsigned)(r >> 32) % 7);
+}
+
+static void scribble_once(struct nxc_gate_help *h, uint64_t epoch, int with_owner,
+                          uint64_t *x)
+{
+    size_t n = chunks_of(SIZE);
+    uint64_t r = next_rand(x);
+    switch (r % (with_owner ? 6 : 4)) {
+    case 0:
+        atomic_store(&h->state[(r >> 8) % (n + 4)], forged_word(x, epoch));
+        break;
+    case 1:
+        atomic_store(&h->tag[(r >> 8) % HELP_RING],
+                     r % 5 == 0 ? next_rand(x)
+                                : tag_word(epoch, (size_t)((r >> 16) % (n + 4))));
+        break;
+    case 2:
+        atomic_store(&h->cursor, r % 5 == 0 ? next_rand(x)
+                                            : ((r >> 8) % (n + 4)) << 32 | (r >> 24) % (n + 4));
+        break;
+    case 3:
+        atomic_store(&h->present, r % 2 ? epoch : r >> 8);
+        break;
+    case 4:
+        atomic_store(&h->owner, r % 3 == 0 ? next_rand(x)
+                                           : word(epoch + r % 2, SLOT, (unsigned)(r >> 8) % 4));
+        break;
+    default:
+        atomic_store(&h->size, r % 2 ? SIZE : next_rand(x) % (SIZE * 4));
+        atomic_store(&h->write, (uint32_t)(r >> 8) % 3);
+        break;
+    }
+}
+
+static void *scribble_loop(void *arg)
+{
+    struct scribbler *s = arg;
+    uint64_t x = 0x9e3779b97f4a7c15ull ^ s->epoch;
+    while (!atomic_load(&s->stop)) {
+        scribble_once(s->h, s->epoch, s->with_owner, &x);
+        s->writes++;
+    }
+    return NULL;
+}
+
+/* Reads and writes while another thread forges the area's words: every
+ * copy ends, nothing is written past either buffer, and a write the
+ * passive side never drains still puts every byte in place (the claimer
+ * writes what it cannot see drained; a forged DRAINED is the passive
+ * side's own loss, so the scribbler here forges no DRAINED of a write). */
+static void test_claimer_against_a_scribbling_peer(void **state)
+{
+    (void)state;
+    struct nxc_gate_help *h = area();
+    char *ours = fenced(0), *theirs = fenced(0x5a);
+    pthread_t t;
+    for (unsigned i = 0; i < 40; i++) {
+        int write = (int)(i & 1);
+        char *src = pattern(SIZE, 30 + i);
+        memcpy(write ? ours : theirs, src, SIZE);
+        memset(write ? theirs : ours, 0, SIZE);
+        atomic_store(&h->owner, word(epoch_of(atomic_load(&h->owner)), 0, H_FREE));
+        nxc_help_job_t j = job(h, write, ours, theirs);
+        assert_true(nxc_help_ask(&j, SLOT));
+        struct scribbler s = { .h = h, .epoch = j.epoch, .with_owner = (i & 2) != 0 };
+        assert_int_equal(pthread_create(&t, NULL, scribble_loop, &s), 0);
+        assert_int_equal(nxc_help_run(&j), 0);
+        atomic_store(&s.stop, 1);
+        pthread_join(t, NULL);
+        assert_beyond_is(ours, 0);
+        assert_beyond_is(theirs, 0x5a);
+        free(src);
+    }
+    unfence(ours);
+    unfence(theirs);
+    drop_area(h);
+}
+
+/* The passive side serves its op while another thread forges the area's
+ * words (in half the rounds the owner word and the request too): it
+ * copies nothing past its buffer and never writes into a readable one. */
+static void test_passive_against_a_scribbling_peer(void **state)
+{
+    (void)state;
+    struct nxc_gate_help *h = area();
+    char *buf = fenced(0x5a), *src = pattern(SIZE, 40);
+    pthread_t t;
+    unsigned long served = 0;
+    for (unsigned i = 0; i < 8; i++) {
+        int readable = (int)(i & 1);
+        memcpy(buf, src, SIZE);
+        atomic_store(&h->owner, word(epoch_of(atomic_load(&h->owner)), 0, H_FREE));
+        nxc_help_job_t j = job(h, !readable, NULL, NULL);
+        assert_true(nxc_help_ask(&j, SLOT));
+        struct scribbler s = { .h = h, .epoch = j.epoch, .with_owner = (i & 2) != 0 };
+        assert_int_equal(pthread_create(&t, NULL, scribble_loop, &s), 0);
+        for (unsigned k = 0; k < 20000; k++)
+            served += nxc_help_serve(h, SLOT, readable, buf, SIZE);
+        atomic_store(&s.stop, 1);
+        pthread_join(t, NULL);
+        if (readable)
+            assert_memory_equal(buf, src, SIZE);
+        assert_beyond_is(buf, 0x5a);
+    }
+    printf("the passive side served %lu forged chunks\n", served);
+    free(src);
+    unfence(buf);
+    drop_area(h);
+}
+
 /* Both sides at once, in two threads, alternating reads and writes. */
 struct passive {
     struct nxc_gate_help *h;
@@ -323,6 +569,11 @@ int main(void)
         cmocka_unit_test(test_requests_that_do_not_fit),
         cmocka_unit_test(test_forget_dead_claimer),
         cmocka_unit_test(test_both_sides_in_threads),
+        cmocka_unit_test(test_claimer_ignores_a_forged_cursor),
+        cmocka_unit_test(test_claimer_ignores_a_forged_ring_index),
+        cmocka_unit_test(test_write_alone_with_the_ring_held),
+        cmocka_unit_test(test_claimer_against_a_scribbling_peer),
+        cmocka_unit_test(test_passive_against_a_scribbling_peer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
