@@ -70,15 +70,13 @@
  * WHEN THE RING IS USED. Every byte that goes through the ring the
  * active side copies once itself (into it or out of it), so the ring
  * saves the active side time only where that copy is cheaper than a
- * process_vm_* one: a writing active side times both as it goes
- * (ring_pays) and stops staging when it is not (huge pages, where
- * process_vm_* pins one page per 2 MiB; or phases in which this VM moves
- * cache lines between its CPUs slowly). A write also keeps no more chunks
- * in flight than the passive side drains while the front is written
+ * process_vm_* one: the active side times both as it goes (ring_pays) and
+ * stops using the ring when it is not (huge pages, where process_vm_*
+ * pins one page per 2 MiB; or phases in which this VM moves cache lines
+ * between its CPUs slowly): a read then takes every chunk left in the
+ * cursor, a write stages no more. A write also keeps no more chunks in
+ * flight than the passive side drains while the front is written
  * (drain_keeps_up), or their drain would be a tail the write waits for.
- * A reading active side uses every chunk the passive side stages
- * (session 15 measured reads faster with help on 4 KiB and huge pages
- * alike).
  *
  * Nothing here waits without bound: the active side takes chunks back
  * after STALL_NS without news from the passive side, and the passive side
@@ -161,20 +159,38 @@ static inline void relax(void)
 #endif
 }
 
-/* Takes one chunk from the front or the back of the cursor; -1 when none
- * is left. */
-static long take_chunk(struct nxc_gate_help *h, int from_back)
+/* Takes the last chunk of the cursor (the passive side's end); -1 when
+ * none is left. */
+static long take_back(struct nxc_gate_help *h)
 {
     uint64_t c = atomic_load_explicit(&h->cursor, memory_order_acquire);
     for (;;) {
         uint32_t front = (uint32_t)(c >> 32), back = (uint32_t)c;
         if (front >= back)
             return -1;
-        uint64_t next = from_back ? (uint64_t)front << 32 | (back - 1)
-                                  : (uint64_t)(front + 1) << 32 | back;
-        if (atomic_compare_exchange_weak_explicit(&h->cursor, &c, next, memory_order_acq_rel,
-                                                  memory_order_acquire))
-            return from_back ? (long)back - 1 : (long)front;
+        if (atomic_compare_exchange_weak_explicit(&h->cursor, &c,
+                                                  (uint64_t)front << 32 | (back - 1),
+                                                  memory_order_acq_rel, memory_order_acquire))
+            return (long)back - 1;
+    }
+}
+
+/* Takes up to `max` chunks from the front of the cursor (the claimer's
+ * end): returns the first and sets *end past the last; -1 when none is
+ * left. */
+static long take_front(struct nxc_gate_help *h, uint32_t max, long *end)
+{
+    uint64_t c = atomic_load_explicit(&h->cursor, memory_order_acquire);
+    for (;;) {
+        uint32_t front = (uint32_t)(c >> 32), back = (uint32_t)c;
+        if (front >= back)
+            return -1;
+        uint32_t to = back - front > max ? front + max : back;
+        if (atomic_compare_exchange_weak_explicit(&h->cursor, &c, (uint64_t)to << 32 | back,
+                                                  memory_order_acq_rel, memory_order_acquire)) {
+            *end = (long)to;
+            return (long)front;
+        }
     }
 }
 
@@ -384,22 +400,21 @@ static int read_front_chunk(nxc_help_job_t *j, size_t k, long *next)
     return 0;
 }
 
-/* We take chunks from the front until the cursor is empty (after an
- * error without copying them, so that the passive side stops), copying
- * out what the passive side staged meanwhile; then we settle the chunks
- * it took. */
+/* We take chunks from the front, one at a time while the ring pays, else
+ * (or after an error) all that are left, so that the passive side stops;
+ * we copy out what it staged meanwhile, then settle the chunks it took. */
 static int run_read(nxc_help_job_t *j)
 {
-    long front = 0, next = (long)chunks_of(j->size) - 1, k;
+    long front = 0, next = (long)chunks_of(j->size) - 1, k, end;
     int err = 0, alone = 0;
-    while ((k = take_chunk(j->h, 0)) >= 0) {
-        if (k != front || k > next) {
+    while ((k = take_front(j->h, err == 0 && ring_pays(j) ? 1 : HELP_MAX_CHUNKS, &end)) >= 0) {
+        if (k != front || end - 1 > next) {
             alone = 1; /* a cursor we did not leave like that */
             break;
         }
-        if (err == 0)
-            err = read_front_chunk(j, (size_t)k, &next);
-        front++;
+        for (; front < end; front++)
+            if (err == 0)
+                err = read_front_chunk(j, (size_t)front, &next);
     }
     return settle_read(j, front, &next, err, alone);
 }
@@ -519,7 +534,7 @@ static unsigned stage_chunks(struct nxc_gate_help *h, uint64_t epoch, const char
         int s = hold_ring(h, epoch, 0);
         if (s < 0)
             return done;
-        long k = take_chunk(h, 1);
+        long k = take_back(h);
         if (k < 0 || (size_t)k >= chunks_of(size)) { /* the peer's cursor: checked */
             free_ring(h, (unsigned)s);
             return done;

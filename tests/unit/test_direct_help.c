@@ -112,7 +112,7 @@ static void test_read_passive_stopped_mid_chunk(void **state)
     /* The passive side's first steps (stage_chunks), then it stops. */
     int s = hold_ring(h, j.epoch, 0);
     assert_true(s >= 0);
-    long k = take_chunk(h, 1);
+    long k = take_back(h);
     assert_int_equal(k, (long)chunks_of(SIZE) - 1);
     uint64_t before = atomic_load(&h->state[k]);
     uint64_t t0 = nxc_now_ns();
@@ -340,7 +340,7 @@ static void test_claimer_ignores_a_forged_ring_index(void **state)
     assert_true(nxc_help_ask(&j, SLOT));
     size_t n = chunks_of(SIZE);
     for (unsigned i = 0; i < 3; i++) {
-        long k = take_chunk(h, 1);
+        long k = take_back(h);
         assert_int_equal(k, (long)(n - 1 - i));
         atomic_store(&h->state[k], word(j.epoch, i == 0 ? 0xffffu : HELP_RING + i, C_STAGED));
     }
