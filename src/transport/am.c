@@ -1,9 +1,9 @@
 /* The rendezvous active-message protocol (see transport.h). One message per
  * run of adjacent non-empty descriptors (up to NXC_AM_JOIN_MAX); its
  * 36-byte header names the op's key, the first descriptor, how many, the
- * sender's pid and the active op's tag. The receiver checks them and the size against its own op (and
- * its owner) before a single byte is written, and receives large messages
- * zero-copy straight into the buffer. */
+ * sender's pid and the active op's tag. The receiver checks them and the
+ * size against its own op (and its owner) before a single byte is written,
+ * and receives large messages zero-copy straight into the buffer. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +19,17 @@
  * or more of copying), and none for transfers up to 64 MiB, which move as
  * before; docs/PERFORMANCE.md has the runs. */
 #define NXC_AM_JOIN_MAX (64u << 20)
+
+/* Messages up to this size go eagerly (no rendezvous) to peers UCX
+ * reaches over TCP alone. There, in the peer-error mode our endpoints
+ * need, UCX 1.13 has no zero-copy lanes and its rendezvous sends the data
+ * in fragments anyway, after one more round trip (RTS, then RTR): eagerly,
+ * `nxc bench --tls tcp` writes 64 KiB in 43-45 us instead of 61-106 (3
+ * interleaved rounds; docs/PERFORMANCE.md, session 16). Beyond this size
+ * the receiver's two extra copies of an eager message (UCX assembles the
+ * fragments, then we place them) cost about what the round trip saves.
+ * Not where UCX has RDMA transports, whose rendezvous is zero-copy. */
+#define NXC_AM_EAGER_MAX (256u << 10)
 
 /* One data message in flight: the header UCX reads until the send
  * completes, and what its completion counts. */
@@ -141,10 +152,13 @@ static void send_run(nxc_op_t *op, size_t first, size_t count, size_t len)
     nxc_put_u32(h + 20, (uint32_t)count);
     nxc_put_u32(h + 24, op->c->identity.pid);
     nxc_put_u64(h + 28, op->tag);
+    int eager = op->c->tcp_only_am && !op->peer->via_shm && len <= NXC_AM_EAGER_MAX;
     ucp_request_param_t param = {
-        .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
+        .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA |
+                        UCP_OP_ATTR_FIELD_FLAGS,
         .cb.send = data_sent_cb,
         .user_data = s,
+        .flags = eager ? UCP_AM_SEND_FLAG_EAGER : 0,
     };
     am->sends_left++;
     ucs_status_ptr_t req = ucp_am_send_nbx(op->peer->ep, NXC_AM_DATA_ID, h, NXC_DATA_HDR,

@@ -92,6 +92,13 @@ static int context_has_tcp(ucp_context_h ctx)
     return nxc_context_lists(ctx, tcp);
 }
 
+/* InfiniBand and RoCE transports (verbs, mlx5: rc, dc, ud). */
+static int context_has_rdma(ucp_context_h ctx)
+{
+    static const char *const rdma[] = { "-- rc_", "-- dc_", "-- ud_", NULL };
+    return nxc_context_lists(ctx, rdma);
+}
+
 /* UCX 1.13 connects its TCP endpoints with a blocking connect() inside
  * ucp_ep_create unless CONN_NB is set: a peer whose SYN-ACKs never come
  * back (a firewall that drops them) held nxc_begin_* for the kernel's whole
@@ -137,6 +144,7 @@ static int create_context(nxc_connector_t *c)
     if (ucp_context_query(c->context, &attr) == UCS_OK)
         c->memory_types = attr.memory_types;
     c->has_shm = context_has_shm(c->context);
+    c->tcp_only_am = context_has_tcp(c->context) && !context_has_rdma(c->context);
     return nxc_protocol_choose_default(c);
 }
 
