@@ -23,13 +23,14 @@
 /* Messages up to this size go eagerly (no rendezvous) to peers UCX
  * reaches over TCP alone. There, in the peer-error mode our endpoints
  * need, UCX 1.13 has no zero-copy lanes and its rendezvous sends the data
- * in fragments anyway, after one more round trip (RTS, then RTR): eagerly,
- * `nxc bench --tls tcp` writes 64 KiB in 43-45 us instead of 61-106 (3
- * interleaved rounds; docs/PERFORMANCE.md, session 16). Beyond this size
- * the receiver's two extra copies of an eager message (UCX assembles the
- * fragments, then we place them) cost about what the round trip saves.
- * Not where UCX has RDMA transports, whose rendezvous is zero-copy. */
-#define NXC_AM_EAGER_MAX (256u << 10)
+ * in fragments anyway, after one more round trip (RTS, then RTR). Eagerly,
+ * `nxc bench --tls tcp` writes 64 KiB in 38-48 us instead of 55-66 and
+ * 128 KiB in 55-75 instead of 69-87 (5 interleaved rounds;
+ * docs/PERFORMANCE.md, session 16). At 256 KiB the receiver's two extra
+ * copies of an eager message (UCX assembles the fragments, then we place
+ * them) cost what the round trip saves: equal in those rounds. Not where
+ * UCX has RDMA transports, whose rendezvous is zero-copy. */
+#define NXC_AM_EAGER_MAX (128u << 10)
 
 /* One data message in flight: the header UCX reads until the send
  * completes, and what its completion counts. */
