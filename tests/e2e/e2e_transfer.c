@@ -8,7 +8,9 @@
  *          the peer's active op).
  *
  * Matrix: READ and WRITE x descriptor counts {1, 3, 64} x sizes
- * {0 B, 1 B, 4 KiB, 1 MiB + 3, 64 MiB}, plus two mixed-size lists.
+ * {0 B, 1 B, 4 KiB, 128 KiB, 128 KiB + 1, 1 MiB + 3, 64 MiB}, plus two
+ * mixed-size lists. (Over TCP a message of up to 128 KiB goes eagerly,
+ * one byte more by rendezvous: am.c, NXC_AM_EAGER_MAX.)
  * Cap (to keep runtime sane; the full matrix would be 4 GiB): a case is
  * skipped when count x size exceeds 65 MiB, so 64 MiB runs with 1
  * descriptor only and 1 MiB + 3 with up to 64 (64 MiB + 192 B).
@@ -28,7 +30,8 @@
 
 #define CASE_CAP (65 * MiB)
 
-static const size_t k_sizes[] = { 0, 1, 4 * KiB, 1 * MiB + 3, 64 * MiB };
+static const size_t k_sizes[] = { 0, 1, 4 * KiB, 128 * KiB, 128 * KiB + 1, 1 * MiB + 3,
+                                   64 * MiB };
 static const size_t k_counts[] = { 1, 3, 64 };
 
 static size_t g_cases, g_bytes;
