@@ -444,9 +444,9 @@ typedef struct nxc_connector_config {
      *  nxc_connector_fd() after nxc_connector_progress()). An op of 8 KiB
      *  or less whose owner is waiting for it in nxc_op_wait() and not
      *  asleep goes by messages instead, which are faster then (over
-     *  shared memory). A copy of 4 MiB or more whose buffers lie back to
-     *  back on each side (one buffer, or blocks of one) is shared with the
-     *  passive side when it can help: a
+     *  shared memory). A read of 2 MiB or more, or a write of 4 MiB or
+     *  more, whose buffers lie back to back on each side (one buffer, or
+     *  blocks of one) is shared with the passive side when it can help: a
      *  thread of this connector that progresses it (nxc_op_wait(),
      *  nxc_connector_progress(), the progress thread) while the peer
      *  copies copies chunks between the op's buffer and a 4 MiB ring in

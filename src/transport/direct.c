@@ -850,7 +850,7 @@ static int copy(nxc_op_t *op)
     size_t size, remote_size;
     if (!one_span(op->descs, op->n, &local, &size) ||
         !one_span(d->remote, op->n, &remote, &remote_size) || remote_size != size ||
-        !nxc_help_worth(size) || !help_allowed())
+        !nxc_help_worth(size, op->kind == NXC_OP_WRITE) || !help_allowed())
         return copy_all(op);
     nxc_help_job_t j = { .h = help_of(d->view->slots),
                          .write = op->kind == NXC_OP_WRITE,

@@ -23,7 +23,7 @@
  * compare-and-swap from the state it read before copying. The active side
  * copies STAGED chunks out of the ring and frees their buffers. Once the
  * cursor is empty it waits for the passive side's chunks, but only while
- * they keep coming (STALL_NS): then it takes the rest back (CAS to TAKEN)
+ * they keep coming (stall_ns): then it takes the rest back (CAS to TAKEN)
  * and copies them itself. One CAS per chunk decides between the two, and
  * a passive side whose CAS fails frees its buffer: a late passive side
  * (stopped, preempted) can only have copied into its own ring.
@@ -62,11 +62,11 @@
  *   one way). A ring index is checked before it indexes the ring, the
  *   cursor must hand the claimer its front chunks in order (else it
  *   copies the rest alone, reading no ring buffer), and a chunk whose word
- *   says anything unexpected once STALL_NS has passed is copied by the
- *   claimer itself. A passive side that breaks the protocol costs the
- *   claimer its help and, for a read, the truth of the bytes it staged
- *   (they are its own to give), never a byte of the claimer's outside its
- *   buffer or an unbounded wait.
+ *   says anything unexpected once its wait is over (stall_ns for a read,
+ *   STALL_NS for a write) is copied by the claimer itself. A passive side
+ *   that breaks the protocol costs the claimer its help and, for a read,
+ *   the truth of the bytes it staged (they are its own to give), never a
+ *   byte of the claimer's outside its buffer or an unbounded wait.
  * WHEN THE RING IS USED. Every byte that goes through the ring the
  * active side copies once itself (into it or out of it), so the ring
  * saves the active side time only where that copy is cheaper than a
@@ -79,9 +79,9 @@
  * (drain_keeps_up), or their drain would be a tail the write waits for.
  *
  * Nothing here waits without bound: the active side takes chunks back
- * after STALL_NS without news from the passive side, and the passive side
- * stops helping when the request ends or, with nothing to do, after
- * HELP_IDLE_NS (direct.c; it then sleeps as usual). */
+ * after stall_ns (read) or STALL_NS (write) without news from the passive
+ * side, and the passive side stops helping when the request ends or, with
+ * nothing to do, after HELP_IDLE_NS (direct.c; it then sleeps as usual). */
 #include "transport/direct_help.h"
 
 #include <errno.h>
@@ -95,9 +95,17 @@
 #define HELP_CHUNK      (512u << 10)
 #define HELP_RING       8u
 #define HELP_MAX_CHUNKS 2048u /* 1 GiB */
-#define HELP_MIN_BYTES  (4u << 20)
+/* The smallest copies helped. A read of 2 MiB takes 90-112 us instead of
+ * 167-218 on 4 KiB pages, and no longer on huge pages; a write below 4 MiB
+ * lost on huge pages (docs/PERFORMANCE.md, sessions 15 and 16). */
+#define HELP_MIN_WRITE  (4u << 20)
+#define HELP_MIN_READ   (2u << 20)
 #define CMA_PIECE       (256u << 10)
+/* How long the active side waits for news of a chunk the passive side
+ * took before it takes the chunk back: STALL_NS, or for a read about twice
+ * what copying the chunk itself costs it, within these bounds (stall_ns). */
 #define STALL_NS        300000u
+#define STALL_MIN_NS    30000u
 /* Chunks the passive side copies per call: it holds its connector's lock
  * meanwhile (2 MiB, ~100-200 us here). */
 #define SERVE_CHUNKS    4u
@@ -215,9 +223,9 @@ static void free_ring(struct nxc_gate_help *h, unsigned s)
 
 /* ---- active side ------------------------------------------------------ */
 
-int nxc_help_worth(size_t size)
+int nxc_help_worth(size_t size, int write)
 {
-    return size >= HELP_MIN_BYTES && chunks_of(size) <= HELP_MAX_CHUNKS;
+    return size >= (write ? HELP_MIN_WRITE : HELP_MIN_READ) && chunks_of(size) <= HELP_MAX_CHUNKS;
 }
 
 int nxc_help_ask(nxc_help_job_t *j, uint32_t slot)
@@ -310,6 +318,22 @@ static size_t end_of_chunks(const nxc_help_job_t *j, size_t k)
     return k * HELP_CHUNK < j->size ? k * HELP_CHUNK : j->size;
 }
 
+/* How long a read waits for a chunk the passive side took: twice what
+ * copying it ourselves takes, so that a passive side that is slow,
+ * preempted or stopped costs the read about two chunks of our own time per
+ * stall, not STALL_NS (a 2 MiB read takes ~80 us). Before we have timed a
+ * copy of our own, STALL_NS. A write waits STALL_NS for the drain of what
+ * it staged: with this bound, `malloc` writes of 16 MiB took back chunks
+ * the passive side was about to drain, and ran 1.5-2x slower in 3 of 4
+ * rounds. */
+static uint64_t stall_ns(const nxc_help_job_t *j)
+{
+    if (j->cma_bytes == 0)
+        return STALL_NS;
+    double own = 2 * ns_per_byte(j->cma_ns, j->cma_bytes) * HELP_CHUNK;
+    return own < STALL_MIN_NS ? STALL_MIN_NS : own > STALL_NS ? STALL_NS : (uint64_t)own;
+}
+
 static int cma_chunk(nxc_help_job_t *j, size_t k)
 {
     return cma(j, k * HELP_CHUNK, chunk_len(j->size, k));
@@ -347,7 +371,7 @@ static void drain_staged(nxc_help_job_t *j, long stop, long *next)
 }
 
 /* Settles chunks [from, *next] of a read, from the back: copied out if
- * the passive side STAGED them, else taken back after STALL_NS without
+ * the passive side STAGED them, else taken back after stall_ns without
  * news (at once after an error, `err`, when nothing more is copied) and
  * copied by us. `alone`: the passive side broke the protocol; every one
  * is copied by us, and no word of the area is trusted. */
@@ -367,7 +391,7 @@ static int settle_read(nxc_help_job_t *j, long from, long *next, int err, int al
             last = nxc_now_ns();
             continue;
         }
-        if (!alone && !err && nxc_now_ns() - last < STALL_NS) {
+        if (!alone && !err && nxc_now_ns() - last < stall_ns(j)) {
             relax();
             continue;
         }
@@ -596,7 +620,7 @@ unsigned nxc_help_serve(struct nxc_gate_help *h, uint32_t slot, int readable, ch
     /* The fields are the request's only if the owner word did not change
      * while we read them. */
     if (atomic_load_explicit(&h->owner, memory_order_acquire) != o || asked != size ||
-        write == readable || !nxc_help_worth(size))
+        write == readable || !nxc_help_worth(size, write))
         return 0;
     atomic_store_explicit(&h->present, epoch, memory_order_release);
     return readable ? stage_chunks(h, epoch, buf, size) : drain_chunks(h, epoch, buf, size);

@@ -40,8 +40,9 @@ typedef struct nxc_help_job {
     uint64_t              ring_ns, ring_bytes, cma_ns, cma_bytes;
 } nxc_help_job_t;
 
-/* Whether a copy of `size` bytes is worth the passive side's help. */
-int nxc_help_worth(size_t size);
+/* Whether a copy of `size` bytes (`write`: into the passive side's op) is
+ * worth the passive side's help. */
+int nxc_help_worth(size_t size, int write);
 
 /* Asks the passive side for help with the op in `slot` (which this process
  * has just claimed): returns 1 if asked, 0 if the help area serves another

@@ -117,7 +117,7 @@ static void test_read_passive_stopped_mid_chunk(void **state)
     uint64_t before = atomic_load(&h->state[k]);
     uint64_t t0 = nxc_now_ns();
     assert_int_equal(nxc_help_run(&j), 0);
-    assert_true(nxc_now_ns() - t0 >= STALL_NS); /* it waited for the chunk first */
+    assert_true(nxc_now_ns() - t0 >= STALL_MIN_NS); /* it waited for the chunk first */
     assert_memory_equal(ours, theirs, SIZE);
     assert_int_equal(atomic_load(&h->state[k]), word(j.epoch, 0, C_TAKEN));
     /* It resumes: copies into its ring, and its publication fails. */
@@ -219,7 +219,12 @@ static void test_requests_that_do_not_fit(void **state)
     assert_int_equal(nxc_help_serve(h, SLOT, 1, theirs, SIZE - 1), 0);  /* size */
     assert_int_equal(nxc_help_serve(h, SLOT, 0, theirs, SIZE), 0);      /* direction */
     assert_int_equal(nxc_help_serve(h, SLOT + 1, 1, theirs, SIZE), 0);  /* another op */
-    assert_int_equal(nxc_help_serve(h, SLOT, 1, theirs, HELP_MIN_BYTES - 1), 0);
+    assert_false(nxc_help_worth(HELP_MIN_READ - 1, 0));
+    assert_true(nxc_help_worth(HELP_MIN_READ, 0));
+    assert_false(nxc_help_worth(HELP_MIN_WRITE - 1, 1));
+    atomic_store(&h->size, HELP_MIN_READ - 1); /* a request too small to help */
+    assert_int_equal(nxc_help_serve(h, SLOT, 1, theirs, HELP_MIN_READ - 1), 0);
+    atomic_store(&h->size, SIZE);
     /* A cursor past the op's chunks. */
     atomic_store(&h->cursor, (uint64_t)HELP_MAX_CHUNKS + 5);
     assert_int_equal(nxc_help_serve(h, SLOT, 1, theirs, SIZE), 0);
