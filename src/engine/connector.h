@@ -39,6 +39,7 @@ struct nxc_connector {
     size_t          worker_addr_len;
     uint64_t        memory_types;  /* what UCX can register */
     int             has_shm;       /* UCX may use shared memory to same-host peers */
+    int             has_rdma;      /* UCX has InfiniBand/RoCE transports (rc, dc, ud) */
     int             tcp_only_am;   /* other peers over TCP, no RDMA transport (am.c) */
     unsigned        n_shm_peers;   /* known peers it does use it to (peer.c) */
 

@@ -34,7 +34,6 @@ static void context_resources(ucp_context_h ctx, char *out, size_t size)
 
 int nxc_protocol_choose_default(nxc_connector_t *c)
 {
-    static const char *const rdma[] = { "-- rc_", "-- dc_", "-- ud_", NULL };
     const char *forced = getenv("NXC_PROTOCOL");
     if (forced != NULL && strcmp(forced, "rma") == 0)
         c->proto = &nxc_protocol_rma;
@@ -43,7 +42,7 @@ int nxc_protocol_choose_default(nxc_connector_t *c)
     else if (forced != NULL && forced[0] != '\0')
         return nxc_fail(NXC_ERR_INVALID_ARG, "NXC_PROTOCOL is '%s'; use 'rma' or 'am'", forced);
     else
-        c->proto = nxc_context_lists(c->context, rdma) ? &nxc_protocol_rma : &nxc_protocol_am;
+        c->proto = c->has_rdma ? &nxc_protocol_rma : &nxc_protocol_am;
     c->proto_forced = forced != NULL && forced[0] != '\0';
     if (NXC_LOG_INFO <= atomic_load_explicit(&nxc_log_threshold, memory_order_relaxed)) {
         char res[512];

@@ -153,8 +153,6 @@ int  nxc_transport_send_begin(nxc_op_t *op, uint8_t flags, int with_data);
 /* Sends DONE, or ABORT for an op cancelled meanwhile (tell_moved of the
  * protocols that speak our control messages). */
 void nxc_transport_send_end(nxc_op_t *op);
-/* Whether the context lists any of the transports `tls` ("-- rc_"). */
-int  nxc_context_lists(ucp_context_h ctx, const char *const *tls);
 /* Sets the UCX handler of the active messages with id `id`. */
 int  nxc_transport_listen(nxc_connector_t *c, unsigned id, ucp_am_recv_callback_t cb);
 

@@ -26,7 +26,7 @@ static int wants_peer_error_mode(const nxc_peer_t *p)
 
 /* Whether the context's resources (ucp_context_print_info) name any of
  * `tls`, e.g. "-- sysv/". */
-int nxc_context_lists(ucp_context_h ctx, const char *const *tls)
+static int context_lists(ucp_context_h ctx, const char *const *tls)
 {
     char *text = NULL;
     size_t len = 0;
@@ -49,7 +49,7 @@ int nxc_context_lists(ucp_context_h ctx, const char *const *tls)
 static int context_has_shm(ucp_context_h ctx)
 {
     static const char *const shm[] = { "-- sysv/", "-- posix/", "-- xpmem/", NULL };
-    return nxc_context_lists(ctx, shm);
+    return context_lists(ctx, shm);
 }
 
 /* ---- control messages --------------------------------------------------- */
@@ -89,14 +89,14 @@ int nxc_ucx_fail(ucs_status_t st, const char *what)
 static int context_has_tcp(ucp_context_h ctx)
 {
     static const char *const tcp[] = { "-- tcp/", NULL };
-    return nxc_context_lists(ctx, tcp);
+    return context_lists(ctx, tcp);
 }
 
 /* InfiniBand and RoCE transports (verbs, mlx5: rc, dc, ud). */
 static int context_has_rdma(ucp_context_h ctx)
 {
     static const char *const rdma[] = { "-- rc_", "-- dc_", "-- ud_", NULL };
-    return nxc_context_lists(ctx, rdma);
+    return context_lists(ctx, rdma);
 }
 
 /* UCX 1.13 connects its TCP endpoints with a blocking connect() inside
@@ -144,7 +144,8 @@ static int create_context(nxc_connector_t *c)
     if (ucp_context_query(c->context, &attr) == UCS_OK)
         c->memory_types = attr.memory_types;
     c->has_shm = context_has_shm(c->context);
-    c->tcp_only_am = context_has_tcp(c->context) && !context_has_rdma(c->context);
+    c->has_rdma = context_has_rdma(c->context);
+    c->tcp_only_am = context_has_tcp(c->context) && !c->has_rdma;
     return nxc_protocol_choose_default(c);
 }
 
