@@ -13,8 +13,9 @@
 # sleeps (cold caches: docs/PERFORMANCE.md), so the baseline has the gap
 # too; the back-to-back figure is printed for reference. Prints p50/p90 of
 # begin -> completion on the active side, the target 2 x (baseline p50 +
-# one wake-up p50), and how many of the passive's sleeps its safety bound
-# ended and then found work (a wake-up UCX missed).
+# one wake-up p50), how many of the passive's sleeps its safety bound
+# ended and then found work (a wake-up UCX missed), and what the waker
+# itself pays inside the write() that wakes a sleeper (nxc_wake_probe).
 #
 # usage: bench/passive_idle.sh [--idle "1 5 20 100"] [--iters N] [--sizes 8,1M]
 #                              [--active-asleep] [--out DIR]
@@ -104,5 +105,8 @@ for r in rows:
           f"{r['passive_backstop_served']:>4}/{r['passive_backstop_fired']:<4}")
 print("\none wake-up (nxc_wake_probe, pipe round trip / 2):",
       ", ".join(f"idle {ms} ms p50 {w['wake_p50_us']:.0f} us p90 {w['wake_p90_us']:.0f} us"
+                for ms, w in sorted(wake.items())))
+print("what the waker pays inside its write() (a peer whose copy wakes a sleeping passive):",
+      ", ".join(f"idle {ms} ms p50 {w['waker_p50_us']:.1f} us p90 {w['waker_p90_us']:.1f} us"
                 for ms, w in sorted(wake.items())))
 PY

@@ -7,6 +7,10 @@
  * that the host must schedule again). One wake-up = round trip / 2.
  * --idle-ms MS sleeps that long before each round trip, so both sides are
  * as cold as a passive worker that has waited MS ms for its next op.
+ * It also times the waker's write() alone: on some VMs waking a process
+ * whose vCPU is halted costs the *waker* tens of microseconds inside that
+ * call (the IPI to the halted vCPU), which is what a same-host peer pays
+ * when its direct copy wakes a sleeping passive worker.
  *
  * usage: nxc_wake_probe [--iters N] [--idle-ms MS] [--json]
  */
@@ -102,27 +106,36 @@ int main(int argc, char **argv)
     close(pong[1]);
     pin_to_nth_cpu(0);
     uint64_t *rtt = calloc((size_t)iters, sizeof *rtt);
-    if (rtt == NULL)
+    uint64_t *waker = calloc((size_t)iters, sizeof *waker);
+    if (rtt == NULL || waker == NULL)
         return 1;
     for (long i = 0; i < iters; i++) {
         idle(idle_ms);
         uint64_t t0 = now_ns();
-        if (write(ping[1], &b, 1) != 1 || read(pong[0], &b, 1) != 1) {
+        ssize_t sent = write(ping[1], &b, 1);
+        uint64_t t1 = now_ns();
+        if (sent != 1 || read(pong[0], &b, 1) != 1) {
             perror("nxc_wake_probe: pipe i/o");
             return 1;
         }
         rtt[i] = now_ns() - t0;
+        waker[i] = t1 - t0;
     }
     close(ping[1]);
     waitpid(child, NULL, 0);
     qsort(rtt, (size_t)iters, sizeof *rtt, cmp_u64);
+    qsort(waker, (size_t)iters, sizeof *waker, cmp_u64);
     double p50 = (double)rtt[iters / 2] / 2e3, p90 = (double)rtt[iters * 9 / 10] / 2e3;
+    double w50 = (double)waker[iters / 2] / 1e3, w90 = (double)waker[iters * 9 / 10] / 1e3;
     if (json)
         printf("{\"tool\":\"wake\",\"idle_ms\":%ld,\"iters\":%ld,\"wake_p50_us\":%.1f,"
-               "\"wake_p90_us\":%.1f}\n", idle_ms, iters, p50, p90);
+               "\"wake_p90_us\":%.1f,\"waker_p50_us\":%.1f,\"waker_p90_us\":%.1f}\n",
+               idle_ms, iters, p50, p90, w50, w90);
     else
         printf("one wake-up of a sleeping process (pipe round trip / 2), idle %ld ms: "
-               "p50 %.1f us, p90 %.1f us (%ld round trips)\n", idle_ms, p50, p90, iters);
+               "p50 %.1f us, p90 %.1f us; the waker's write() alone: p50 %.1f us, "
+               "p90 %.1f us (%ld round trips)\n", idle_ms, p50, p90, w50, w90, iters);
+    free(waker);
     free(rtt);
     return 0;
 }
