@@ -440,8 +440,13 @@ typedef struct nxc_connector_config {
      *  lives: one stopped with SIGSTOP or a debugger holds them until it
      *  resumes or dies), and none starts after. The op completes when the
      *  copy is over; its peer then writes this connector's wake eventfd
-     *  if a thread may be asleep on it (nxc_op_wait(), or a caller polling
-     *  nxc_connector_fd() after nxc_connector_progress()). An op of 8 KiB
+     *  if someone asleep on it needs to know at once: a thread in
+     *  nxc_op_wait() for this op, or a caller polling nxc_connector_fd()
+     *  after nxc_connector_progress(). A thread asleep in nxc_op_wait()
+     *  for another op is left asleep (that write costs the copying
+     *  process the wake-up of an idle CPU inside its nxc_begin_*(), up to
+     *  ~46 us on a VM): the op is COMPLETE when anyone next looks at it,
+     *  and a wait for it then returns at once. An op of 8 KiB
      *  or less whose owner is waiting for it in nxc_op_wait() and not
      *  asleep goes by messages instead, which are faster then (over
      *  shared memory). A read of 2 MiB or more, or a write of 4 MiB or
@@ -545,7 +550,9 @@ typedef struct nxc_wakeup_stats {
     uint64_t fd_wakeups;      /**< ... and the fd woke it (UCX, another thread, a peer's death) */
     uint64_t backstop_fired;  /**< ... and the pending-op bound (nxc_connector_timeout_ms) woke it */
     uint64_t backstop_served; /**< ... and progress then found work the fd had not reported:
-                                   a wake-up that UCX missed */
+                                   a wake-up that UCX missed, or a same-host direct copy
+                                   into an op no thread waited for (such a copy does not
+                                   wake a thread that waits for another op) */
 } nxc_wakeup_stats_t;
 
 /**

@@ -360,7 +360,7 @@ static void lead(nxc_connector_t *c, int (*done)(void *), void *arg, uint64_t de
             let_others_in(c);
             continue;
         }
-        if (nxc_transport_arm(c) != 0) {
+        if (nxc_transport_arm(c, 0) != 0) {
             spin_until = now + spin_window_ns(c);
             continue;
         }
@@ -761,7 +761,7 @@ unsigned nxc_progress_and_arm(nxc_connector_t *c)
         drain_wake(c); /* we arm below, or make the fd readable again */
     unsigned n = nxc_progress_locked(c, 1, 0);
     for (int i = 0; i < 16; i++) {
-        if (nxc_transport_arm(c) == 0) {
+        if (nxc_transport_arm(c, 1) == 0) {
             c->armed = 1;
             c->poller_armed = 1;
             return n;

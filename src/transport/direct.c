@@ -73,21 +73,36 @@
  *
  * WAKING THE PASSIVE SIDE. Slot 0 is the gate's header: a poke counter, a
  * "may be asleep" word and the number of the connector's wake eventfd.
- * After its end store the claimer bumps the counter and, if the word is
- * set, writes to that eventfd, which it holds through pidfd_getfd(2) (the
- * same ptrace check as CMA): a passive worker asleep in nxc_op_wait() or
- * polling nxc_connector_fd() wakes, and its next progress pass polls the
- * slots of its open ops (nxc_gate_check). No UCX message is involved (a
- * one-way message to a worker that never answers left UCX 1.13's TCP
+ * After its end store the claimer bumps the counter and, if the word asks
+ * for it, writes to that eventfd, which it holds through pidfd_getfd(2)
+ * (the same ptrace check as CMA): a passive worker asleep in nxc_op_wait()
+ * or polling nxc_connector_fd() wakes, and its next progress pass polls
+ * the slots of its open ops (nxc_gate_check). No UCX message is involved
+ * (a one-way message to a worker that never answers left UCX 1.13's TCP
  * wireup asserting). A poke proves nothing: the slots say what happened.
- * The word spares an awake passive's peer the eventfd write (a syscall,
- * and a wake-up of nobody). Its rule is Dekker's: the passive side sets it
- * before it looks at the counter one last time and sleeps (nxc_gate_arm,
- * under the connector's arming), the claimer bumps the counter before it
- * reads the word, all four sequentially consistent; so either the passive
- * side sees the bump and does not sleep, or the claimer sees the word and
- * writes. The passive side clears the word only in a progress pass with no
- * thread asleep and the fd not armed for an outside poller. */
+ * The word spares the claimer the eventfd write where nobody needs it: the
+ * write costs the writer the wake-up of a halted vCPU, 7-46 us on the VMs
+ * measured (docs/PERFORMANCE.md). It holds two bits:
+ *   SLEEPER_POLLER  the fd is armed for the application's poller, which
+ *                   learns of an op only from the fd: every copy writes
+ *                   (a gate of an older version sets only this value);
+ *   SLEEPER_WAITER  a thread of ours sleeps in nxc_op_wait(): only a copy
+ *                   of an op some thread waits for (the slot's waiters)
+ *                   writes. An op nobody waits for is found when someone
+ *                   looks (its status, its wait, the next progress pass).
+ * Its rule is Dekker's, twice. The passive side sets the word before it
+ * looks at the counter one last time and sleeps (nxc_gate_arm, under the
+ * connector's arming); the claimer bumps the counter before it reads the
+ * word: either the passive side sees the bump and does not sleep, or the
+ * claimer sees the word. A thread that starts waiting for an op counts
+ * itself in the slot's waiters before it reads the counter and looks at
+ * the slot (nxc_gate_waiting); the claimer bumps the counter before it
+ * reads the waiters: either the waiter sees the copy's end, or the claimer
+ * sees the waiter. (A thread that sleeps for its op set the word after it
+ * counted itself, so a claimer that reads that word reads the count.) All
+ * of these are sequentially consistent. The passive side clears a bit only
+ * in a progress pass with no thread asleep (WAITER) or the fd not armed
+ * for an outside poller (POLLER). */
 #include "transport/direct.h"
 #include "transport/direct_help.h"
 
@@ -140,10 +155,14 @@ struct nxc_gate_header {
     _Atomic uint64_t pokes;   /* copies that ended: bumped by each claimer */
     uint32_t         wake_fd; /* the passive connector's wake eventfd */
     uint32_t         magic;
-    _Atomic uint64_t asleep;  /* the passive side may sleep: write wake_fd */
+    _Atomic uint64_t asleep;  /* who may sleep on wake_fd: SLEEPER_* bits */
     uint8_t          pad[64 - 24];
 };
 _Static_assert(sizeof(struct nxc_gate_header) == 64, "the header takes slot 0");
+/* The header's asleep word (see WAKING at the top). */
+#define SLEEPER_POLLER 1u
+#define SLEEPER_WAITER 2u
+
 /* "3GXN": gates with a help area (direct_help.c); "2GXN" had none, and
  * before the asleep word "GGXN". A claimer meeting a gate of another kind
  * takes the message path (the gate's size differs too). */
@@ -342,8 +361,15 @@ static struct nxc_gate_slot *slot_of(const nxc_op_t *op)
 
 void nxc_gate_waiting(nxc_op_t *op, int delta)
 {
-    if (op->has_slot)
-        atomic_fetch_add_explicit(&slot_of(op)->waiters, (uint32_t)delta, memory_order_relaxed);
+    if (!op->has_slot)
+        return;
+    atomic_fetch_add(&slot_of(op)->waiters, (uint32_t)delta); /* seq_cst: WAKING */
+    if (delta > 0) {
+        /* Dekker with end_poke(): a copy that ended before the claimer
+         * could see us is seen here. */
+        (void)atomic_load(&header_of(op->c->gate->slots)->pokes);
+        nxc_gate_poll(op);
+    }
 }
 
 /* Why a slot that is not OPEN refuses a taker (a NACK reason). */
@@ -444,12 +470,13 @@ void nxc_gate_poll(nxc_op_t *op)
     }
 }
 
-int nxc_gate_arm(nxc_connector_t *c)
+int nxc_gate_arm(nxc_connector_t *c, int for_poller)
 {
     struct nxc_gate *g = c->gate;
     if (g == NULL)
         return 0;
-    atomic_store(&header_of(g->slots)->asleep, 1); /* seq_cst: see WAKING at the top */
+    /* seq_cst: see WAKING at the top */
+    atomic_fetch_or(&header_of(g->slots)->asleep, for_poller ? SLEEPER_POLLER : SLEEPER_WAITER);
     return atomic_load(&header_of(g->slots)->pokes) != g->pokes_seen;
 }
 
@@ -494,8 +521,10 @@ unsigned nxc_gate_check(nxc_connector_t *c)
 {
     struct nxc_gate *g = c->gate;
     _Atomic uint64_t *asleep = &header_of(g->slots)->asleep;
-    if (!c->poller_armed && !c->sleeping && atomic_load_explicit(asleep, memory_order_relaxed))
-        atomic_store_explicit(asleep, 0, memory_order_relaxed);
+    uint64_t keep = (c->poller_armed ? SLEEPER_POLLER : 0) | (c->sleeping ? SLEEPER_WAITER : 0);
+    uint64_t who = atomic_load_explicit(asleep, memory_order_relaxed);
+    if ((who & ~keep) != 0)
+        atomic_fetch_and_explicit(asleep, keep, memory_order_relaxed);
     unsigned helped = serve_help(c);
     uint64_t pokes = atomic_load_explicit(&header_of(g->slots)->pokes, memory_order_acquire);
     if (pokes == g->pokes_seen)
@@ -830,14 +859,26 @@ static int copy_all(nxc_op_t *op)
     }
 }
 
-/* Tells the passive side a copy ended or wants its help (see WAKING at
- * the top). */
-static void poke(nxc_op_t *op)
+/* Tells the passive side a copy wants its help: any sleeper of it may
+ * serve (see WAKING at the top). */
+static void help_poke(nxc_op_t *op)
 {
     struct nxc_gate_header *h = header_of(op->state.direct.view->slots);
     atomic_fetch_add(&h->pokes, 1);
-    if (atomic_load(&h->asleep))
+    if (atomic_load(&h->asleep) != 0)
         (void)eventfd_write(op->state.direct.view->wake, 1);
+}
+
+/* Tells the passive side a copy ended, waking it only if it needs to know
+ * now: its poller, or a thread that waits for this op (WAKING). */
+static void end_poke(nxc_op_t *op)
+{
+    struct nxc_direct_op *d = &op->state.direct;
+    struct nxc_gate_header *h = header_of(d->view->slots);
+    atomic_fetch_add(&h->pokes, 1);
+    uint64_t who = atomic_load(&h->asleep);
+    if ((who & SLEEPER_POLLER) || ((who & SLEEPER_WAITER) && atomic_load(&d->slot->waiters) > 0))
+        (void)eventfd_write(d->view->wake, 1);
 }
 
 /* Copies the claimed op's bytes: with the passive side's help where it
@@ -860,7 +901,7 @@ static int copy(nxc_op_t *op)
                          .pid = (pid_t)d->pid };
     if (!nxc_help_ask(&j, d->slot_no))
         return copy_all(op);
-    poke(op);
+    help_poke(op);
     int err = nxc_help_run(&j);
     d->moved = j.moved;
     return err;
@@ -916,7 +957,7 @@ static void direct_start(nxc_op_t *op)
     atomic_store_explicit(&d->slot->state, make_state(d->gen, err ? PH_FAILED : PH_DONE, 0),
                           memory_order_release);
     op->moved = 1;
-    poke(op);
+    end_poke(op);
     if (err)
         nxc_op_finish(op, NXC_OP_ERRORED, err == ESRCH ? NXC_ERR_PEER_FAILED : NXC_ERR_TRANSPORT,
                       "the same-host copy %s worker '%s' failed after %" PRIu64 " of %zu "

@@ -252,11 +252,11 @@ void nxc_transport_fini(nxc_connector_t *c)
     c->context = NULL;
 }
 
-int nxc_transport_arm(nxc_connector_t *c)
+int nxc_transport_arm(nxc_connector_t *c, int for_poller)
 {
     ucs_status_t st = ucp_worker_arm(c->worker);
     if (st == UCS_OK)
-        return nxc_gate_arm(c);
+        return nxc_gate_arm(c, for_poller);
     if (st == UCS_ERR_BUSY)
         return 1;
     return nxc_ucx_fail(st, "ucp_worker_arm");

@@ -66,8 +66,9 @@ int nxc_ucx_fail(ucs_status_t st, const char *what);
 int nxc_ucx_init_failed(ucs_status_t st, const ucp_params_t *params);
 
 /* Re-arms the event fd: 0 when armed, 1 when events are pending (progress
- * again first), negative on error. */
-int  nxc_transport_arm(nxc_connector_t *c);
+ * again first), negative on error. for_poller: the fd goes to an outside
+ * poller, not to a thread of ours about to sleep (nxc_gate_arm). */
+int  nxc_transport_arm(nxc_connector_t *c, int for_poller);
 
 /* Registers the passive op's memory (one region per contiguous span,
  * reusing registrations where they exist: registration.h) and fills
@@ -156,13 +157,17 @@ void nxc_gate_poll(nxc_op_t *op);
  * copy finished first the op is COMPLETE (or ERRORED) on return. */
 void nxc_gate_close(nxc_op_t *op, uint8_t reason);
 
-/* A thread starts (+1) or ends (-1) nxc_op_wait() on the passive op. */
+/* A thread starts (+1) or ends (-1) nxc_op_wait() on the passive op. On
+ * start it also polls the op's slot (after the count is visible: a copy
+ * that ends then wakes us, see WAKING in direct.c). */
 void nxc_gate_waiting(nxc_op_t *op, int delta);
 
-/* Before the connector sleeps or leaves its fd to an outside poller: asks
- * same-host peers to write the wake eventfd when their copies end. 1 when
- * one ended since the last nxc_gate_check (progress first), else 0. */
-int nxc_gate_arm(nxc_connector_t *c);
+/* Before a thread of ours sleeps (for_poller 0) or the connector leaves its
+ * fd to an outside poller (1): asks same-host peers to write the wake
+ * eventfd when their copies end, every copy for a poller, only of ops a
+ * thread waits for otherwise. 1 when one ended since the last
+ * nxc_gate_check (progress first), else 0. */
+int nxc_gate_arm(nxc_connector_t *c, int for_poller);
 
 /* A progress pass of a connector with a gate: if a same-host peer poked it
  * since the last look, polls the slot of every open op. Returns how many

@@ -338,6 +338,115 @@ static void waiting_awake_small_and_large(e2e_peer_t *p)
     nxc_connector_destroy(awake);
 }
 
+/* 3d. A copy into an op nobody waits for does not wake a thread asleep
+ * waiting for another op (the write would cost the copier the wake-up of
+ * a halted vCPU, up to 46 us here): the sleeper finds that op ended only
+ * when its own 10 ms bound ends a sleep (the "served" count grows; woken
+ * through the fd, it would find it before); the op is COMPLETE when looked
+ * at, and a wait for it returns at once. A copy into an op a second thread
+ * waits for (a follower, not the one asleep on the fd) wakes the sleeper
+ * through the fd, not through its bound. Nothing else writes Q's fds here,
+ * except that a bound may end a sleep just as the poke lands: so up to 3
+ * tries each, failing only if none showed the right counts. A connector of
+ * its own: P's fd was left armed for an outside poller (3b), and a poller
+ * is woken by every copy. */
+static nxc_connector_t *Q;
+
+static e2e_bufs_t one_byte_op(nxc_op_t **op)
+{
+    size_t size = 8;
+    e2e_bufs_t b;
+    e2e_bufs_alloc(&b, e2e_rand(), 1, &size);
+    e2e_bufs_fill(&b, E2E_INIT_XOR);
+    CHECK_RC(nxc_create_writable(Q, b.d, 1, op), NXC_OK);
+    return b;
+}
+
+static void peer_writes(e2e_peer_t *p, const e2e_bufs_t *b, nxc_op_t *op, const char *what)
+{
+    int id = peer_active(p, 'W', b, op);
+    CHECK(peer_complete(p, id), "%s: the writer's op did not complete", what);
+    e2e_peer_release(p, NULL, id);
+}
+
+static void check_written(const e2e_bufs_t *b, nxc_op_t *op, const char *what)
+{
+    size_t bi = 0, bo = 0;
+    CHECK(nxc_op_status(op) == NXC_OP_COMPLETE, "%s: the op is %s", what,
+          nxc_op_status_name(nxc_op_status(op)));
+    CHECK(e2e_bufs_verify(b, 0, &bi, &bo) == 0, "%s: byte %zu", what, bo);
+}
+
+static int unwaited_copy_leaves_sleeper(e2e_peer_t *p)
+{
+    nxc_op_t *waited, *other;
+    e2e_bufs_t bw = one_byte_op(&waited), bo = one_byte_op(&other);
+    struct waiter w = { waited, -1 };
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, wait_op, &w) == 0, "thread");
+    e2e_sleep_ms(50); /* the waiter sleeps by now */
+    nxc_wakeup_stats_t before, after;
+    CHECK_RC(nxc_connector_wakeups(Q, &before), NXC_OK);
+    peer_writes(p, &bo, other, "write into an op nobody waits for");
+    e2e_sleep_ms(30); /* the sleeper's bound ends two sleeps or more */
+    CHECK_RC(nxc_connector_wakeups(Q, &after), NXC_OK);
+    CHECK_RC(nxc_op_wait(other, 1000), NXC_OK, "(a wait for an op already written)");
+    check_written(&bo, other, "an op nobody waited for");
+    peer_writes(p, &bw, waited, "write into the waited op");
+    pthread_join(t, NULL);
+    CHECK_RC(w.rc, NXC_OK, "(the waiter, after its own op was written)");
+    check_written(&bw, waited, "the waited op");
+    nxc_op_release(other);
+    nxc_op_release(waited);
+    e2e_bufs_free(&bo);
+    e2e_bufs_free(&bw);
+    return after.backstop_served > before.backstop_served;
+}
+
+static int follower_woken(e2e_peer_t *p)
+{
+    nxc_op_t *led, *followed;
+    e2e_bufs_t bl = one_byte_op(&led), bf = one_byte_op(&followed);
+    struct waiter leader = { led, -1 }, follower = { followed, -1 };
+    pthread_t tl, tf;
+    CHECK(pthread_create(&tl, NULL, wait_op, &leader) == 0, "thread");
+    e2e_sleep_ms(20); /* the leader sleeps on the fd by now */
+    CHECK(pthread_create(&tf, NULL, wait_op, &follower) == 0, "thread");
+    e2e_sleep_ms(20);
+    nxc_wakeup_stats_t before, after;
+    CHECK_RC(nxc_connector_wakeups(Q, &before), NXC_OK);
+    peer_writes(p, &bf, followed, "write into the follower's op");
+    pthread_join(tf, NULL);
+    CHECK_RC(nxc_connector_wakeups(Q, &after), NXC_OK);
+    CHECK_RC(follower.rc, NXC_OK, "(the follower)");
+    check_written(&bf, followed, "the follower's op");
+    peer_writes(p, &bl, led, "write into the leader's op");
+    pthread_join(tl, NULL);
+    CHECK_RC(leader.rc, NXC_OK, "(the leader)");
+    check_written(&bl, led, "the leader's op");
+    nxc_op_release(followed);
+    nxc_op_release(led);
+    e2e_bufs_free(&bf);
+    e2e_bufs_free(&bl);
+    return after.fd_wakeups > before.fd_wakeups && after.backstop_served == before.backstop_served;
+}
+
+static void only_waited_ops_wake(e2e_peer_t *p)
+{
+    Q = direct_connector("direct-P-waits", 0);
+    int quiet = 0, woken = 0;
+    for (int attempt = 0; attempt < 3 && !quiet; attempt++)
+        quiet = unwaited_copy_leaves_sleeper(p);
+    CHECK(quiet, "a copy into an op nobody waited for woke a thread waiting for another op "
+          "through the fd, in 3 tries");
+    for (int attempt = 0; attempt < 3 && !woken; attempt++)
+        woken = follower_woken(p);
+    CHECK(woken, "a thread waiting for the copied op behind a sleeping leader was not woken "
+          "through the fd in 3 tries");
+    nxc_connector_destroy(Q);
+    g_checks += 2;
+}
+
 /* 4. Write against cancel, in threads of this process. */
 struct writer { nxc_metadata_t *md; uint8_t *src; size_t size; nxc_op_t *op; };
 
@@ -868,6 +977,7 @@ int main(int argc, char **argv)
     e2e_step("3: a waiting passive is woken");
     waiting_passive_woken(&direct);
     poller_woken(&direct);
+    only_waited_ops_wake(&direct);
     waiting_awake_small_and_large(&direct);
     e2e_peer_stop(&direct);
     e2e_peer_stop(&am);
