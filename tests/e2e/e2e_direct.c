@@ -377,6 +377,19 @@ static void check_written(const e2e_bufs_t *b, nxc_op_t *op, const char *what)
     CHECK(e2e_bufs_verify(b, 0, &bi, &bo) == 0, "%s: byte %zu", what, bo);
 }
 
+/* The peer writes the op that `w` waits for in thread `t`: the wait
+ * returns, the bytes are in place. Releases the op and frees `b`. */
+static void write_waited(e2e_peer_t *p, e2e_bufs_t *b, struct waiter *w, pthread_t t,
+                         const char *what)
+{
+    peer_writes(p, b, w->op, what);
+    pthread_join(t, NULL);
+    CHECK_RC(w->rc, NXC_OK, "(%s)", what);
+    check_written(b, w->op, what);
+    nxc_op_release(w->op);
+    e2e_bufs_free(b);
+}
+
 static int unwaited_copy_leaves_sleeper(e2e_peer_t *p)
 {
     nxc_op_t *waited, *other;
@@ -392,14 +405,9 @@ static int unwaited_copy_leaves_sleeper(e2e_peer_t *p)
     CHECK_RC(nxc_connector_wakeups(Q, &after), NXC_OK);
     CHECK_RC(nxc_op_wait(other, 1000), NXC_OK, "(a wait for an op already written)");
     check_written(&bo, other, "an op nobody waited for");
-    peer_writes(p, &bw, waited, "write into the waited op");
-    pthread_join(t, NULL);
-    CHECK_RC(w.rc, NXC_OK, "(the waiter, after its own op was written)");
-    check_written(&bw, waited, "the waited op");
     nxc_op_release(other);
-    nxc_op_release(waited);
     e2e_bufs_free(&bo);
-    e2e_bufs_free(&bw);
+    write_waited(p, &bw, &w, t, "the waited op");
     return after.backstop_served > before.backstop_served;
 }
 
@@ -415,19 +423,9 @@ static int follower_woken(e2e_peer_t *p)
     e2e_sleep_ms(20);
     nxc_wakeup_stats_t before, after;
     CHECK_RC(nxc_connector_wakeups(Q, &before), NXC_OK);
-    peer_writes(p, &bf, followed, "write into the follower's op");
-    pthread_join(tf, NULL);
+    write_waited(p, &bf, &follower, tf, "the follower's op");
     CHECK_RC(nxc_connector_wakeups(Q, &after), NXC_OK);
-    CHECK_RC(follower.rc, NXC_OK, "(the follower)");
-    check_written(&bf, followed, "the follower's op");
-    peer_writes(p, &bl, led, "write into the leader's op");
-    pthread_join(tl, NULL);
-    CHECK_RC(leader.rc, NXC_OK, "(the leader)");
-    check_written(&bl, led, "the leader's op");
-    nxc_op_release(followed);
-    nxc_op_release(led);
-    e2e_bufs_free(&bf);
-    e2e_bufs_free(&bl);
+    write_waited(p, &bl, &leader, tl, "the leader's op");
     return after.fd_wakeups > before.fd_wakeups && after.backstop_served == before.backstop_served;
 }
 
