@@ -310,13 +310,41 @@ static void *resume_later(void *arg)
     return NULL;
 }
 
+/* The peer reads a small readable of A to the end: its endpoint to A is
+ * connected, so its next BEGIN leaves within its begin call. */
+static void connect_reader(e2e_peer_t *peer, nxc_connector_t *A)
+{
+    size_t size = 4 * KiB;
+    e2e_bufs_t b;
+    e2e_bufs_alloc(&b, 32, 1, &size);
+    e2e_bufs_fill(&b, 0);
+    nxc_op_t *op = NULL;
+    CHECK_RC(nxc_create_readable(A, b.d, 1, &op), NXC_OK);
+    int id = e2e_peer_active(peer, A, NXC_OP_READ, 32, 1, &size, e2e_op_metadata(op));
+    CHECK(id >= 0, "the peer's first begin_read failed: %s", nxc_strerror(id));
+    e2e_peer_res_t r;
+    e2e_peer_wait(peer, A, id, 20000, &r);
+    CHECK(r.rc == NXC_OK && r.verify == 0, "the peer's first read: %s", r.detail);
+    e2e_peer_release(peer, A, id);
+    nxc_op_release(op);
+    e2e_bufs_free(&b);
+}
+
 static void stalled_reader(void)
 {
     nxc_connector_t *A = e2e_connector("e2e-limits-stalled");
     size_t size = 64 * MiB;
+    /* First the reader is stopped once the data flows. If the progress
+     * pass that took its BEGIN also sent all 64 MiB (seen over TCP under
+     * load, every attempt in a row), it is stopped right after its BEGIN
+     * left instead, before we take it: then it pulls nothing until it
+     * resumes. */
+    int stop_first = 0;
     for (int attempt = 1;; attempt++) {
         e2e_peer_t peer;
         e2e_peer_start(&peer);
+        if (stop_first)
+            connect_reader(&peer, A);
         e2e_bufs_t b;
         e2e_bufs_alloc(&b, 31, 1, &size);
         e2e_bufs_fill(&b, 0);
@@ -327,11 +355,19 @@ static void stalled_reader(void)
         CHECK_RC(nxc_op_metadata(readable, &json, &len), NXC_OK);
         int id = e2e_peer_active(&peer, A, NXC_OP_READ, 31, 1, &size, json);
         CHECK(id >= 0, "the peer's begin_read failed: %s", nxc_strerror(id));
-        while (nxc_op_status(readable) == NXC_OP_INITIALIZED)
+        if (stop_first)
+            CHECK(kill(peer.pid, SIGSTOP) == 0, "SIGSTOP: %s", strerror(errno));
+        double give_up = e2e_now_ms() + 5000;
+        while (nxc_op_status(readable) == NXC_OP_INITIALIZED && e2e_now_ms() < give_up)
             ; /* nxc_op_status drives A: the peer's BEGIN starts the sends */
-        CHECK(kill(peer.pid, SIGSTOP) == 0, "SIGSTOP: %s", strerror(errno));
+        CHECK(nxc_op_status(readable) != NXC_OP_INITIALIZED,
+              "the reader's BEGIN did not arrive within 5 s");
+        if (!stop_first)
+            CHECK(kill(peer.pid, SIGSTOP) == 0, "SIGSTOP: %s", strerror(errno));
         if (nxc_op_status(readable) == NXC_OP_COMPLETE && attempt < 3) {
-            printf("  the read completed before the peer was stopped; again\n");
+            printf("  the read completed before the peer was stopped; again, stopping it "
+                   "before the data flows\n");
+            stop_first = 1;
             kill(peer.pid, SIGCONT);
             nxc_op_release(readable);
             e2e_peer_stop(&peer);
