@@ -18,9 +18,11 @@
 # itself pays inside the write() that wakes a sleeper (nxc_wake_probe).
 #
 # usage: bench/passive_idle.sh [--idle "1 5 20 100"] [--iters N] [--sizes 8,1M]
-#                              [--active-asleep] [--out DIR]
+#                              [--active-asleep] [--tls STRING] [--out DIR]
 #        --active-asleep: the active side sleeps through the gaps instead
 #        (the whole machine idles; the baseline then sleeps too)
+#        --tls: UCX_TLS for both workers (nxc bench --tls), e.g. tcp: the
+#        path between hosts
 # env:   NXC=path/to/nxc  BENCH_BIN=dir with nxc_wake_probe
 set -euo pipefail
 
@@ -31,6 +33,7 @@ iters=40
 sizes="8,1M"
 out=""
 active="--active-busy"
+tls=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --idle) idles="$2"; shift ;;
@@ -38,6 +41,7 @@ while [ $# -gt 0 ]; do
         --sizes) sizes="$2"; shift ;;
         --out) out="$2"; shift ;;
         --active-asleep) active="" ;;
+        --tls) tls=(--tls "$2"); shift ;;
         -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         *) echo "passive_idle.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
@@ -51,18 +55,18 @@ probe="${BENCH_BIN:-$root/build/bench}/nxc_wake_probe"
 mkdir -p "$out"
 
 echo "# passive idle: $(date -Is)  load $(cut -d' ' -f1-3 /proc/loadavg)  $(uname -r)  out=$out"
-echo "# active side during the gaps: ${active:+busy}${active:-asleep}"
+echo "# active side during the gaps: ${active:+busy}${active:-asleep}; transports: ${tls[1]:-the UCX default}"
 declare -A cfgs=([spinning]="--passive-spin-us 1000000" [default]=""
                  [spin0]="--passive-spin-us 0" [thread]="--passive-thread")
 : >"$out/wake.jsonl"
 : >"$out/nxc.jsonl"
 for name in spinning default spin0 thread; do
     # shellcheck disable=SC2086
-    "$nxc" bench --json --sizes "$sizes" --iters "$iters" --warmup 3 ${cfgs[$name]} |
+    "$nxc" bench --json --sizes "$sizes" --iters "$iters" --warmup 3 "${tls[@]}" ${cfgs[$name]} |
         sed "s/^{/{\"cfg\":\"$name\",/" >>"$out/nxc.jsonl"
     for ms in $idles; do
         # shellcheck disable=SC2086
-        "$nxc" bench --json --sizes "$sizes" --iters "$iters" --warmup 3 \
+        "$nxc" bench --json --sizes "$sizes" --iters "$iters" --warmup 3 "${tls[@]}" \
             --passive-idle "$ms" $active ${cfgs[$name]} |
             sed "s/^{/{\"cfg\":\"$name\",/" >>"$out/nxc.jsonl"
     done

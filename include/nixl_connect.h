@@ -375,11 +375,13 @@ typedef struct nxc_connector_config {
     const char *name;
     /** How long nxc_op_wait() spins on the transport after the last event
      *  before it sleeps on the event fd, in microseconds (0-1000000); 20
-     *  times as long while a transfer of this connector is in progress,
-     *  because waking a sleeping thread costs tens of microseconds and a
-     *  completion chains several wake-ups. Spinning keeps transfers at
-     *  transport latency; sleeping keeps idle waits at zero CPU.
-     *  Default: 50 (so 1 ms while busy). 0 never spins. */
+     *  times as long while a transfer of this connector is in progress
+     *  and one of its peers is reached over shared memory (not when all
+     *  are reached over the network, where spinning would take the CPU
+     *  the kernel needs), because waking a sleeping thread costs tens of
+     *  microseconds and a completion chains several wake-ups. Spinning
+     *  keeps transfers at transport latency; sleeping keeps idle waits at
+     *  zero CPU. Default: 50 (so 1 ms while busy). 0 never spins. */
     unsigned    spin_us;
     /** Nonzero: the connector starts one thread of its own that drives the
      *  transport whenever its fd fires, so transfers to and from this

@@ -299,7 +299,9 @@ static void busy_peer(void)
  * waits for the pull (up to 10 s). Then the buffer is overwritten: not one
  * overwritten byte may reach the reader, and a reader that completes has
  * the original bytes. (Before the fix release returned after 1 s and UCX
- * sent from the buffer once the peer ran.) */
+ * sent from the buffer once the peer ran.) This is the message path: ctest
+ * runs it with NXC_DIRECT_LOCAL=0 (tests/e2e/CMakeLists.txt); run by hand,
+ * set it too, or the peer copies all 64 MiB inside its begin_read. */
 static void *resume_later(void *arg)
 {
     pid_t pid = *(const pid_t *)arg;
