@@ -84,20 +84,21 @@ int main(int argc, char **argv)
             pause();
     }
     printf("getppid                          %8.0f ns\n", time_getppid(iters));
-    printf("process_vm_readv 8 B, self       %8.0f ns\n",
-           time_read(getpid(), dst, src, 8, iters));
-    printf("process_vm_readv 4 KiB, self     %8.0f ns\n",
-           time_read(getpid(), dst, src, sizeof src, iters));
     /* The child's copy of src is at the same address (fork). */
-    double c8 = time_read(child, dst, src, 8, iters);
-    double c4 = time_read(child, dst, src, sizeof src, iters);
+    const struct { const char *what; pid_t pid; size_t len; } reads[] = {
+        { "process_vm_readv 8 B, self    ", getpid(), 8 },
+        { "process_vm_readv 4 KiB, self  ", getpid(), sizeof src },
+        { "process_vm_readv 8 B, child   ", child, 8 },
+        { "process_vm_readv 4 KiB, child ", child, sizeof src },
+    };
+    for (size_t i = 0; i < sizeof reads / sizeof reads[0]; i++) {
+        double ns = time_read(reads[i].pid, dst, src, reads[i].len, iters);
+        if (ns < 0)
+            printf("%s   refused (ptrace permissions, seccomp?)\n", reads[i].what);
+        else
+            printf("%s   %8.0f ns\n", reads[i].what, ns);
+    }
     kill(child, SIGKILL);
     waitpid(child, NULL, 0);
-    if (c8 < 0 || c4 < 0) {
-        printf("process_vm_readv from a child: refused (ptrace permissions?)\n");
-        return 0;
-    }
-    printf("process_vm_readv 8 B, child      %8.0f ns\n", c8);
-    printf("process_vm_readv 4 KiB, child    %8.0f ns\n", c4);
     return 0;
 }
